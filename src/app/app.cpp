@@ -1,0 +1,169 @@
+#include "app/app.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "collect/collect.hpp"
+#include "core/snapshot_json.hpp"
+#include "diagnose/diagnose.hpp"
+#include "kb/knowledge_base.hpp"
+#include "report/report.hpp"
+
+namespace gpudoctor {
+
+namespace {
+
+struct Options {
+  bool json = false;
+  bool markdown = false;
+  bool no_color = false;
+  std::string root = "/";
+  std::string driver = "auto";
+  double timeout_s = 20;
+  std::string from;
+  std::string output;
+  std::vector<std::string> frameworks;
+  std::string python;
+};
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+CollectOptions collect_options(const Options& o) {
+  CollectOptions c;
+  c.root = o.root;
+  c.driver = o.driver == "host" ? DriverProbeMode::host : o.driver == "none" ? DriverProbeMode::none : DriverProbeMode::automatic;
+  c.driver_timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout_s * 1000));
+  c.environment = process_environment();
+  return c;
+}
+
+Snapshot load_snapshot(const std::string& path) {
+  std::string text;
+  if (path == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    text = ss.str();
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw UsageError(fmt::format("cannot read snapshot {}: {}", path, std::strerror(errno)));
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) throw UsageError(fmt::format("{} is not valid JSON", path));
+  try {
+    return snapshot_from_json(j);
+  } catch (const SnapshotError& e) {
+    throw UsageError(fmt::format("{}: {}", path, e.what()));
+  }
+}
+
+int check(const Options& o, std::ostream& out, bool color) {
+  Snapshot snap;
+  ReportHeader h;
+  h.version = GPUDOCTOR_VERSION;
+  if (!o.from.empty()) {
+    snap = load_snapshot(o.from);
+    h.source = "snapshot " + o.from;
+  } else {
+    snap = collect(collect_options(o));
+    h.source = snap.host.root == "/" ? "this host" : "inspected root";
+  }
+  h.root = snap.host.root;
+  h.collected_at = snap.collected_at;
+  Diagnosis d = diagnose(snap);
+  if (o.json) {
+    auto j = json_report(d, h);
+    if (!snap.collector_errors.empty()) j["collector_errors"] = snap.collector_errors;
+    out << j.dump(2) << "\n";
+  } else if (o.markdown) {
+    markdown_report(out, d, h);
+  } else {
+    terminal_report(out, d, h, color);
+    for (const auto& e : snap.collector_errors) out << "note: a collector failed: " << e << "\n";
+  }
+  return d.healthy ? k_exit_healthy : k_exit_problem;
+}
+
+int snapshot(const Options& o, std::ostream& out) {
+  Snapshot snap = collect(collect_options(o));
+  std::string text = to_json(snap).dump(2) + "\n";
+  if (o.output.empty() || o.output == "-") {
+    out << text;
+  } else {
+    std::ofstream f(o.output, std::ios::binary | std::ios::trunc);
+    if (!f) throw UsageError(fmt::format("cannot write {}: {}", o.output, std::strerror(errno)));
+    f << text;
+    if (!f) throw UsageError(fmt::format("writing {} failed", o.output));
+  }
+  return k_exit_healthy;
+}
+
+}  // namespace
+
+int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err, bool out_is_terminal) {
+  Options o;
+  CLI::App app{"gpudoctor: why isn't my framework using the GPU? Checks every layer, names the root cause, says the fix.",
+               "gpudoctor"};
+  app.set_version_flag("--version", GPUDOCTOR_VERSION);
+  app.fallthrough();
+  app.require_subcommand(0, 1);
+  auto* json = app.add_flag("--json", o.json, "JSON output: verdict, causes[] (id, layer, evidence, fix), layers[]");
+  auto* md = app.add_flag("--markdown", o.markdown, "Markdown output, ready to paste into an issue");
+  json->excludes(md);
+  app.add_flag("--no-color", o.no_color, "no colour (also when NO_COLOR is set or the output is not a terminal)");
+  app.add_option("--root", o.root, "inspect the system mounted at DIR instead of / (nothing from it is loaded or run)")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--driver", o.driver,
+                 "driver probe: auto (this machine's driver when --root is /), host (this machine's driver even with "
+                 "--root), none")
+      ->check(CLI::IsMember({"auto", "host", "none"}));
+  app.add_option("--timeout", o.timeout_s, "time limit in seconds for the driver calls (a hung cuInit is a finding)")
+      ->check(CLI::Range(0.1, 600.0));
+
+  auto* check_cmd = app.add_subcommand("check", "diagnose this host (the default command)");
+  check_cmd->add_option("--from", o.from, "diagnose a snapshot written by `gpudoctor snapshot` (- for standard input)");
+  check_cmd->add_option("--framework", o.frameworks, "narrow to tensorflow, torch or jax")
+      ->check(CLI::IsMember({"tensorflow", "torch", "jax"}));
+  check_cmd->add_option("--python", o.python, "the Python interpreter whose environment matters");
+  auto* snap_cmd = app.add_subcommand("snapshot", "write every collected fact as JSON");
+  snap_cmd->add_option("-o,--output", o.output, "file to write (default: standard output)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream o_out, o_err;
+    int code = app.exit(e, o_out, o_err);
+    out << o_out.str();
+    err << o_err.str();
+    return code == 0 ? k_exit_healthy : k_exit_usage;
+  }
+  const char* no_color_env = std::getenv("NO_COLOR");
+  bool color = out_is_terminal && !o.no_color && (no_color_env == nullptr || *no_color_env == '\0');
+  try {
+    kb::KnowledgeBase::get();
+    if (snap_cmd->parsed()) return snapshot(o, out);
+    return check(o, out, color);
+  } catch (const UsageError& e) {
+    err << "gpudoctor: " << e.what() << "\n";
+    return k_exit_usage;
+  } catch (const std::exception& e) {
+    err << "gpudoctor: internal error: " << e.what() << "\n";
+    return k_exit_failure;
+  } catch (...) {
+    err << "gpudoctor: internal error\n";
+    return k_exit_failure;
+  }
+}
+
+}  // namespace gpudoctor

@@ -1,0 +1,70 @@
+#include "collect/collect.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <ctime>
+#include <span>
+
+extern char** environ;  // NOLINT: POSIX
+
+namespace gpudoctor {
+
+namespace {
+
+constexpr CollectorEntry k_collectors[] = {
+    {"host_info", collect_host_info, "/etc/os-release, /proc/sys/kernel/osrelease, uname(2)"},
+    {"environment", collect_environment, "the process environment, by allow-list (kb/data/environment.toml)"},
+    {"pci", collect_pci, "/sys/bus/pci/devices/*/{vendor,device,class,driver,*_link_*,numa_node}"},
+    {"kernel_modules", collect_kernel_modules,
+     "/proc/modules, /sys/module/*/version, /lib/modules/RELEASE/modules.dep, modprobe.d, /proc/cmdline, "
+     "/var/lib/dkms"},
+    {"nvidia_proc", collect_nvidia_proc, "/proc/driver/nvidia/version, /proc/driver/nvidia/gpus/*/information"},
+    {"device_nodes", collect_device_nodes, "/dev/nvidia*, /dev/dxg, /etc/group, getgroups(2), access(2)"},
+    {"secure_boot", collect_secure_boot, "/sys/firmware/efi/efivars/SecureBoot-*, /sys/kernel/security/lockdown"},
+    {"platform", collect_platform, "/.dockerenv, /run/.containerenv, /proc/1/cgroup, /proc/sys/kernel/osrelease, /usr/lib/wsl/lib"},
+    {"driver_files", collect_driver_files, "/etc/ld.so.conf*, the library folders of kb/data/driver.toml, nvidia-smi, nvidia-modprobe"},
+    {"kernel_log", collect_kernel_log, "/dev/kmsg (when readable), /var/log/kern.log, /var/log/dmesg"},
+    {"driver_probe", collect_driver_probe, "libnvidia-ml.so.1 and libcuda.so.1 of this machine, in child processes"},
+};
+
+std::string now_iso8601() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
+}
+
+}  // namespace
+
+std::span<const CollectorEntry> collectors() { return k_collectors; }
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    size_t eq = kv.find('=');
+    if (eq == std::string_view::npos || eq == 0) continue;
+    out.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return out;
+}
+
+Snapshot collect(const CollectOptions& options) {
+  Snapshot snapshot;
+  snapshot.tool_version = GPUDOCTOR_VERSION;
+  snapshot.collected_at = now_iso8601();
+  RootFs fs(options.root);
+  snapshot.host.root = options.root.empty() ? "/" : options.root;
+  CollectContext ctx{fs, options, snapshot};
+  for (const auto& c : k_collectors) {
+    try {
+      c.run(ctx);
+    } catch (const std::exception& e) {
+      snapshot.collector_errors.push_back(fmt::format("{}: {}", c.name, e.what()));
+    }
+  }
+  return snapshot;
+}
+
+}  // namespace gpudoctor

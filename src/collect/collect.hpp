@@ -1,0 +1,67 @@
+#pragma once
+// Collection: every collector reads the system through RootFs and fills its part of the
+// Snapshot. The table in collect.cpp lists them; a new collector is one file and one row.
+
+#include <chrono>
+#include <map>
+#include <span>
+#include <string>
+
+#include "core/snapshot.hpp"
+#include "sys/root_fs.hpp"
+
+namespace gpudoctor {
+
+enum class DriverProbeMode {
+  automatic,  ///< probe this machine's driver when the root is "/", never for another root
+  host,       ///< probe this machine's driver libraries even with --root (never the root's)
+  none,       ///< do not load any driver library
+};
+
+struct CollectOptions {
+  std::string root = "/";
+  DriverProbeMode driver = DriverProbeMode::automatic;
+  std::chrono::milliseconds driver_timeout{20000};
+  /// The environment of the invoking user (all of it; collectors keep only the allow-list).
+  std::map<std::string, std::string> environment;
+};
+
+/// What every collector gets.
+struct CollectContext {
+  const RootFs& fs;
+  const CollectOptions& options;
+  Snapshot& snapshot;
+};
+
+using Collector = void (*)(CollectContext& ctx);
+
+struct CollectorEntry {
+  const char* name;
+  Collector run;
+  const char* reads;  ///< what it touches, for docs/ARCHITECTURE.md and `--verbose`
+};
+
+// One function per collector (collect/*.cpp).
+void collect_host_info(CollectContext& ctx);
+void collect_environment(CollectContext& ctx);
+void collect_pci(CollectContext& ctx);
+void collect_kernel_modules(CollectContext& ctx);
+void collect_nvidia_proc(CollectContext& ctx);
+void collect_device_nodes(CollectContext& ctx);
+void collect_secure_boot(CollectContext& ctx);
+void collect_platform(CollectContext& ctx);
+void collect_driver_files(CollectContext& ctx);
+void collect_kernel_log(CollectContext& ctx);
+void collect_driver_probe(CollectContext& ctx);
+
+/// The collectors, in the order they run.
+std::span<const CollectorEntry> collectors();
+
+/// Runs every collector. Never throws for a missing or unreadable file (an absent fact); a
+/// collector that fails unexpectedly is recorded in `collector_errors` and the rest go on.
+Snapshot collect(const CollectOptions& options);
+
+/// The process environment as a map.
+std::map<std::string, std::string> process_environment();
+
+}  // namespace gpudoctor

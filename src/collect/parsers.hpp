@@ -1,0 +1,72 @@
+#pragma once
+// Pure parsers for the text the collectors read. Each takes the file's text and returns typed
+// values; none does I/O, so tests feed them text copied from real machines.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/snapshot.hpp"
+
+namespace gpudoctor::parse {
+
+/// KEY=value lines of /etc/os-release; quotes removed.
+std::map<std::string, std::string> os_release(std::string_view text);
+
+/// Names of the modules in /proc/modules ("nvidia_uvm 1830912 - - Live 0x... (O)").
+std::set<std::string> proc_modules(std::string_view text);
+
+struct NvidiaVersion {
+  std::optional<std::string> version;  ///< "580.159.04"
+  std::optional<std::string> flavour;  ///< "open" or "proprietary"
+  std::string banner;                  ///< the NVRM version line
+};
+/// /proc/driver/nvidia/version, both banners ("NVIDIA UNIX x86_64 Kernel Module  550.54.14 ..."
+/// and "NVIDIA UNIX Open Kernel Module for x86_64  580.159.04 ...").
+NvidiaVersion nvidia_version(std::string_view text);
+
+/// /proc/driver/nvidia/gpus/BDF/information.
+ProcGpu gpu_information(std::string_view text, std::string bus_location);
+
+/// "32.0 GT/s PCIe", "8 GT/s", "2.5 GT/s" -> GT/s; nullopt for "Unknown" and garbage.
+std::optional<double> link_speed_gts(std::string_view text);
+/// "0x10de\n" -> 0x10de.
+std::optional<std::uint32_t> hex_number(std::string_view text);
+/// A decimal integer with surrounding whitespace.
+std::optional<int> decimal(std::string_view text);
+
+/// An EFI variable file as efivarfs shows it: 4 bytes of attributes, then the data; for
+/// SecureBoot the first data byte is 1 when enabled.
+std::optional<bool> efivar_flag(std::string_view bytes);
+/// "none [integrity] confidentiality" -> "integrity".
+std::optional<std::string> lockdown_mode(std::string_view text);
+
+/// Lines of a modprobe.d file that keep nvidia or nouveau from loading or configure them:
+/// "blacklist nouveau", "install nvidia /bin/false", "options nouveau modeset=0". Comments dropped.
+std::vector<std::string> modprobe_directives(std::string_view text);
+/// Words of /proc/cmdline that block or configure nvidia/nouveau (modprobe.blacklist=...,
+/// rd.driver.blacklist=..., nouveau.modeset=0, module_blacklist=...).
+std::vector<std::string> cmdline_directives(std::string_view text);
+
+/// The container runtime a /proc/1/cgroup text points to ("docker", "kubernetes",
+/// "containerd", "podman", "lxc"), or nullopt.
+std::optional<std::string> cgroup_container(std::string_view text);
+
+/// Folders listed in an ld.so.conf text, and the patterns of its `include` lines.
+struct LdSoConf {
+  std::vector<std::string> dirs;
+  std::vector<std::string> includes;
+};
+LdSoConf ld_so_conf(std::string_view text);
+
+/// /etc/group lines -> gid to name.
+std::map<std::uint32_t, std::string> group_names(std::string_view text);
+
+/// Trims ASCII whitespace on both ends.
+std::string_view trim(std::string_view s);
+
+}  // namespace gpudoctor::parse

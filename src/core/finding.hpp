@@ -1,0 +1,47 @@
+#pragma once
+// What diagnosis produces: findings that name a cause id from causes.md, and the verdict.
+
+#include <string>
+#include <vector>
+
+#include "core/layer.hpp"
+#include "core/snapshot.hpp"
+
+namespace gpudoctor {
+
+enum class Severity {
+  error,    ///< blocks the GPU path
+  warning,  ///< degrades it, or may block it; not enough alone to call the host broken
+  info,     ///< benign explanation of something that looks wrong
+};
+std::string_view to_string(Severity s);
+
+struct Finding {
+  std::string cause;             ///< id from causes.md (kb/data/causes.toml)
+  Layer layer = Layer::hardware;
+  Severity severity = Severity::error;
+  std::string title;             ///< one specific line: what is wrong here
+  std::vector<Source> evidence;  ///< which file or call said what
+  std::vector<std::string> fix;  ///< steps, each a command or an instruction, in order
+  /// Causes this finding explains, so they are not reported as separate root causes
+  /// (a container without GPU access explains the missing device nodes).
+  std::vector<std::string> explains;
+};
+
+enum class LayerState { passed, failed, warning, not_reached, not_checked };
+std::string_view to_string(LayerState s);
+
+struct LayerStatus {
+  Layer layer = Layer::hardware;
+  LayerState state = LayerState::not_checked;
+  std::string summary;  ///< one line: what was seen ("1 NVIDIA GPU: NVIDIA H200 at 0000:00:06.0")
+};
+
+struct Diagnosis {
+  bool healthy = false;
+  std::vector<Finding> causes;    ///< ranked, root cause first; {healthy} when nothing blocks the GPU
+  std::vector<Finding> warnings;  ///< things that degrade but do not block
+  std::vector<LayerStatus> layers;
+};
+
+}  // namespace gpudoctor

@@ -1,0 +1,271 @@
+#pragma once
+// The Snapshot: every fact the collectors gathered about one host, as plain values.
+// It serializes to JSON and back (snapshot_json.cpp), so a snapshot taken on one machine
+// can be diagnosed on another (`gpudoctor check --from FILE`). Rules see only this.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/fact.hpp"
+
+namespace gpudoctor {
+
+inline constexpr int k_snapshot_schema = 1;
+
+/// Where a fact came from: a file path, a library call or an environment variable.
+/// Shown as the evidence of a finding.
+struct Source {
+  std::string where;  ///< e.g. "/proc/driver/nvidia/version", "nvmlInit_v2", "env CUDA_VISIBLE_DEVICES"
+  std::string said;   ///< what it said, verbatim or summarized
+};
+
+struct HostInfo {
+  std::string root = "/";       ///< the root folder that was inspected
+  Fact<std::string> os_id;      ///< /etc/os-release ID (debian, ubuntu, rhel, ...)
+  Fact<std::string> os_id_like; ///< /etc/os-release ID_LIKE
+  Fact<std::string> os_pretty;  ///< /etc/os-release PRETTY_NAME
+  Fact<std::string> kernel_release;  ///< /proc/sys/kernel/osrelease
+  Fact<std::string> architecture;    ///< machine, e.g. x86_64
+};
+
+/// One NVIDIA function on the PCI bus (display or 3D class), from sysfs.
+struct PciGpu {
+  std::string address;         ///< "0000:00:06.0"
+  std::uint32_t vendor_id = 0; ///< 0x10de
+  std::uint32_t device_id = 0; ///< e.g. 0x2335
+  std::uint32_t class_code = 0;///< e.g. 0x030200 (3D controller), 0x030000 (VGA)
+  Fact<std::string> driver;    ///< bound driver: "nvidia", "nouveau", "vfio-pci"; unknown = unbound
+  Fact<double> current_link_gts;  ///< PCIe transfer rate, GT/s
+  Fact<double> max_link_gts;
+  Fact<int> current_link_width;   ///< lanes
+  Fact<int> max_link_width;
+  Fact<int> numa_node;
+};
+
+/// A kernel module as /proc/modules and /sys/module show it.
+struct KernelModule {
+  bool loaded = false;
+  Fact<std::string> version;  ///< /sys/module/NAME/version (nvidia only)
+  Fact<std::string> taint;    ///< /sys/module/NAME/taint, e.g. "OE"
+};
+
+struct KernelModules {
+  std::map<std::string, KernelModule> modules;  ///< nvidia, nvidia_uvm, nvidia_drm, nvidia_modeset, nouveau
+  /// Module files installed for the running kernel (lib/modules/RELEASE/...), relative to root.
+  std::vector<std::string> nvidia_module_files;
+  /// Kernel releases under lib/modules that have an nvidia module file.
+  std::vector<std::string> kernels_with_nvidia_module;
+  Fact<bool> nvidia_module_signed;  ///< appended signature on the running kernel's nvidia.ko
+  std::vector<Source> blacklists;   ///< modprobe.d lines and kernel cmdline words that block nvidia or nouveau
+  std::vector<Source> dkms_status;  ///< var/lib/dkms/nvidia/* builds seen
+  bool loaded(const std::string& name) const {
+    auto it = modules.find(name);
+    return it != modules.end() && it->second.loaded;
+  }
+};
+
+/// A GPU as the nvidia kernel module reports it in /proc/driver/nvidia/gpus/BDF/information.
+struct ProcGpu {
+  std::string bus_location;
+  Fact<std::string> model;
+  Fact<std::string> uuid;
+  Fact<int> device_minor;
+  Fact<bool> excluded;
+  Fact<std::string> firmware;
+};
+
+struct NvidiaProc {
+  bool version_file_present = false;
+  Fact<std::string> module_version;  ///< from /proc/driver/nvidia/version
+  Fact<std::string> module_flavour;  ///< "open" or "proprietary"
+  std::string version_banner;        ///< first line, verbatim
+  std::vector<ProcGpu> gpus;
+};
+
+/// A device node under /dev.
+struct DeviceNode {
+  std::string path;          ///< "/dev/nvidiactl"
+  bool exists = false;
+  bool is_char_device = false;
+  Fact<std::uint32_t> mode;  ///< permission bits
+  Fact<std::uint32_t> uid;
+  Fact<std::uint32_t> gid;
+  Fact<std::string> group_name;
+  Fact<bool> accessible;     ///< the invoking user may open it read-write (access(2))
+};
+
+/// The invoking user.
+struct UserInfo {
+  std::uint32_t uid = 0;
+  std::vector<std::uint32_t> gids;
+  std::vector<std::string> group_names;
+};
+
+struct SecureBoot {
+  Fact<bool> efi;          ///< booted through EFI
+  Fact<bool> enabled;      ///< SecureBoot efivar data byte
+  Fact<std::string> lockdown;  ///< /sys/kernel/security/lockdown, the selected mode
+};
+
+struct Platform {
+  bool container = false;
+  std::string container_kind;  ///< docker, podman, kubernetes, containerd, lxc, unknown
+  std::vector<Source> container_evidence;
+  bool wsl = false;
+  std::vector<Source> wsl_evidence;
+  bool dxg_present = false;            ///< /dev/dxg
+  std::vector<std::string> wsl_driver_libraries;  ///< files in /usr/lib/wsl/lib (libcuda*, libnvidia-ml*)
+};
+
+/// A user-space driver library file found on disk (libcuda.so.*, libnvidia-ml.so.*).
+struct DriverLibraryFile {
+  std::string name;      ///< "libcuda.so.1"
+  std::string path;      ///< where it was found (root-relative, absolute form)
+  std::string resolved;  ///< the file it resolves to after symlinks
+  Fact<std::string> version;  ///< from the resolved file name, e.g. "580.159.04"
+};
+
+struct DriverFiles {
+  std::vector<DriverLibraryFile> libraries;  ///< every copy of libcuda.so.1 / libnvidia-ml.so.1 in the library folders
+  Fact<std::string> nvidia_smi;              ///< path of nvidia-smi on the usual folders
+  Fact<bool> nvidia_modprobe_setuid;         ///< nvidia-modprobe present with the setuid bit
+  std::vector<std::string> library_dirs;     ///< folders searched, in order
+};
+
+/// Lines of the kernel log that matter (Xid, module signature, API mismatch, ...).
+struct KernelLog {
+  Fact<std::string> source;     ///< "/dev/kmsg", "var/log/kern.log"
+  std::vector<std::string> lines;
+};
+
+/// The result of one driver call.
+struct CallResult {
+  int code = 0;
+  std::string name;     ///< "NVML_ERROR_DRIVER_NOT_LOADED", "CUDA_ERROR_NO_DEVICE"
+  std::string message;  ///< what the library's own error-string function said
+  [[nodiscard]] bool ok() const { return code == 0; }
+};
+
+struct NvmlProcess {
+  std::uint32_t pid = 0;
+  Fact<std::uint64_t> used_memory_bytes;
+  std::string kind;  ///< "compute" or "graphics"
+};
+
+struct NvmlMigDevice {
+  std::string uuid;
+  Fact<std::uint64_t> memory_total_bytes;
+};
+
+struct NvmlDevice {
+  unsigned index = 0;
+  Fact<CallResult> handle;  ///< nvmlDeviceGetHandleByIndex_v2; unknown value never: always known once probed
+  Fact<std::string> name;
+  Fact<std::string> uuid;
+  Fact<std::string> pci_bus_id;   ///< "00000000:00:06.0"
+  Fact<std::uint64_t> memory_total_bytes;
+  Fact<std::uint64_t> memory_used_bytes;
+  Fact<std::uint64_t> memory_free_bytes;
+  Fact<int> cc_major;
+  Fact<int> cc_minor;
+  Fact<int> compute_mode;     ///< 0 default, 1 exclusive thread, 2 prohibited, 3 exclusive process
+  Fact<int> mig_current;      ///< 0 disabled, 1 enabled
+  Fact<int> mig_pending;
+  std::vector<NvmlMigDevice> mig_devices;
+  Fact<int> pcie_gen_current;
+  Fact<int> pcie_gen_max;
+  Fact<int> pcie_width_current;
+  Fact<int> pcie_width_max;
+  Fact<unsigned> remapped_rows_pending;
+  Fact<unsigned> remapped_rows_failure;
+  std::vector<NvmlProcess> processes;
+};
+
+struct NvmlProbe {
+  bool attempted = false;
+  Fact<std::string> library;      ///< the file dlopen loaded (from dlinfo/dladdr)
+  Fact<std::string> load_error;   ///< dlerror() when the library did not load
+  Fact<CallResult> init;          ///< nvmlInit_v2
+  Fact<std::string> driver_version;
+  Fact<std::string> nvml_version;
+  Fact<int> cuda_driver_version;  ///< 13000 = CUDA 13.0
+  Fact<CallResult> device_count_call;
+  Fact<unsigned> device_count;
+  std::vector<NvmlDevice> devices;
+};
+
+struct CudaDevice {
+  int ordinal = 0;
+  Fact<std::string> name;
+  Fact<std::string> uuid;
+  Fact<std::string> pci_bus_id;
+  Fact<int> cc_major;
+  Fact<int> cc_minor;
+  Fact<std::uint64_t> memory_total_bytes;
+};
+
+struct CudaProbe {
+  bool attempted = false;
+  Fact<std::string> library;
+  Fact<std::string> load_error;
+  Fact<int> driver_version;   ///< cuDriverGetVersion, 13000 = 13.0
+  Fact<CallResult> init;      ///< cuInit(0)
+  Fact<int> device_count;
+  std::vector<CudaDevice> devices;
+};
+
+/// How one probe child process ended.
+struct ChildOutcome {
+  std::string status = "not run";  ///< "ok", "timeout", "crashed", "failed", "not run"
+  std::string detail;              ///< signal name, time limit, ...
+  double elapsed_ms = 0;
+};
+
+struct DriverProbe {
+  std::string mode = "none";  ///< "host" (this machine's driver was probed) or "none" (and why in `why_not`)
+  std::string why_not;
+  ChildOutcome nvml_child;
+  ChildOutcome cuda_child;
+  NvmlProbe nvml;
+  CudaProbe cuda;
+};
+
+struct Environment {
+  std::map<std::string, std::string> vars;  ///< allow-listed variables only
+};
+
+struct Snapshot {
+  int schema = k_snapshot_schema;
+  std::string tool_version;
+  std::string collected_at;  ///< ISO 8601 UTC
+  HostInfo host;
+  bool pci_scanned = false;  ///< /sys/bus/pci/devices was readable (false for most images)
+  std::vector<PciGpu> pci_gpus;
+  std::vector<PciGpu> pci_other_display;  ///< non-NVIDIA display/3D devices (WSL's Microsoft adapter, iGPUs)
+  KernelModules modules;
+  NvidiaProc nvidia_proc;
+  std::vector<DeviceNode> device_nodes;
+  UserInfo user;
+  SecureBoot secure_boot;
+  Platform platform;
+  DriverFiles driver_files;
+  KernelLog kernel_log;
+  Fact<int> suspend_count;  ///< /sys/power/suspend_stats/success: suspends since boot
+  Environment env;
+  DriverProbe driver;
+  std::vector<std::string> collector_errors;  ///< collectors that failed, and why
+
+  [[nodiscard]] const std::string* env_var(const std::string& name) const {
+    auto it = env.vars.find(name);
+    return it == env.vars.end() ? nullptr : &it->second;
+  }
+  [[nodiscard]] const DeviceNode* node(const std::string& path) const {
+    for (const auto& n : device_nodes)
+      if (n.path == path) return &n;
+    return nullptr;
+  }
+};
+
+}  // namespace gpudoctor

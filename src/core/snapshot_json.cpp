@@ -1,0 +1,106 @@
+#include "core/snapshot_json.hpp"
+
+#include <fmt/format.h>
+
+namespace nlohmann {
+template <typename T>
+struct adl_serializer<gpudoctor::Fact<T>> {
+  static void to_json(json& j, const gpudoctor::Fact<T>& f) {
+    if (f.value) {
+      j = *f.value;
+    } else {
+      j = json{{"value", nullptr}, {"reason", f.reason}};
+    }
+  }
+  static void from_json(const json& j, gpudoctor::Fact<T>& f) {
+    if (j.is_null()) {
+      f = gpudoctor::Fact<T>::unknown("null in snapshot");
+    } else if (j.is_object() && j.contains("reason") && j.contains("value") && j["value"].is_null()) {
+      f = gpudoctor::Fact<T>::unknown(j["reason"].is_string() ? j["reason"].get<std::string>() : "unknown");
+    } else {
+      f = gpudoctor::Fact<T>(j.get<T>());
+    }
+  }
+};
+}  // namespace nlohmann
+
+namespace gpudoctor {
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Source, where, said)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HostInfo, root, os_id, os_id_like, os_pretty, kernel_release,
+                                                architecture)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PciGpu, address, vendor_id, device_id, class_code, driver,
+                                                current_link_gts, max_link_gts, current_link_width,
+                                                max_link_width, numa_node)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(KernelModule, loaded, version, taint)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(KernelModules, modules, nvidia_module_files,
+                                                kernels_with_nvidia_module, nvidia_module_signed, blacklists,
+                                                dkms_status)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProcGpu, bus_location, model, uuid, device_minor, excluded,
+                                                firmware)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NvidiaProc, version_file_present, module_version,
+                                                module_flavour, version_banner, gpus)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DeviceNode, path, exists, is_char_device, mode, uid, gid,
+                                                group_name, accessible)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(UserInfo, uid, gids, group_names)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SecureBoot, efi, enabled, lockdown)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Platform, container, container_kind, container_evidence, wsl,
+                                                wsl_evidence, dxg_present, wsl_driver_libraries)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DriverLibraryFile, name, path, resolved, version)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DriverFiles, libraries, nvidia_smi, nvidia_modprobe_setuid,
+                                                library_dirs)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(KernelLog, source, lines)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CallResult, code, name, message)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NvmlProcess, pid, used_memory_bytes, kind)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NvmlMigDevice, uuid, memory_total_bytes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NvmlDevice, index, handle, name, uuid, pci_bus_id,
+                                                memory_total_bytes, memory_used_bytes, memory_free_bytes,
+                                                cc_major, cc_minor, compute_mode, mig_current, mig_pending,
+                                                mig_devices, pcie_gen_current, pcie_gen_max, pcie_width_current,
+                                                pcie_width_max, remapped_rows_pending, remapped_rows_failure,
+                                                processes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NvmlProbe, attempted, library, load_error, init, driver_version,
+                                                nvml_version, cuda_driver_version, device_count_call,
+                                                device_count, devices)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CudaDevice, ordinal, name, uuid, pci_bus_id, cc_major, cc_minor,
+                                                memory_total_bytes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CudaProbe, attempted, library, load_error, driver_version, init,
+                                                device_count, devices)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ChildOutcome, status, detail, elapsed_ms)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DriverProbe, mode, why_not, nvml_child, cuda_child, nvml, cuda)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Environment, vars)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Snapshot, schema, tool_version, collected_at, host, pci_scanned, pci_gpus,
+                                                pci_other_display, modules, nvidia_proc, device_nodes, user,
+                                                secure_boot, platform, driver_files, kernel_log, suspend_count, env, driver,
+                                                collector_errors)
+
+nlohmann::json to_json(const Snapshot& snapshot) {
+  nlohmann::json j = snapshot;
+  j["kind"] = "gpudoctor-snapshot";
+  return j;
+}
+
+Snapshot snapshot_from_json(const nlohmann::json& j) {
+  if (!j.is_object() || j.value("kind", std::string{}) != "gpudoctor-snapshot") {
+    throw SnapshotError("not a gpudoctor snapshot (no \"kind\": \"gpudoctor-snapshot\" at the top)");
+  }
+  int schema = j.value("schema", 0);
+  if (schema < 1 || schema > k_snapshot_schema) {
+    throw SnapshotError(fmt::format("snapshot schema {} is not one this gpudoctor reads (it reads 1 to {})",
+                                    schema, k_snapshot_schema));
+  }
+  try {
+    return j.get<Snapshot>();
+  } catch (const nlohmann::json::exception& e) {
+    throw SnapshotError(fmt::format("snapshot does not match the expected shape: {}", e.what()));
+  }
+}
+
+}  // namespace gpudoctor
+
+namespace gpudoctor {
+nlohmann::json to_json(const NvmlProbe& probe) { return nlohmann::json(probe); }
+nlohmann::json to_json(const CudaProbe& probe) { return nlohmann::json(probe); }
+NvmlProbe nvml_probe_from_json(const nlohmann::json& j) { return j.get<NvmlProbe>(); }
+CudaProbe cuda_probe_from_json(const nlohmann::json& j) { return j.get<CudaProbe>(); }
+}  // namespace gpudoctor

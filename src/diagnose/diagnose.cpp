@@ -1,0 +1,216 @@
+#include "diagnose/diagnose.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/version.hpp"
+#include "diagnose/rule_context.hpp"
+
+namespace gpudoctor {
+
+namespace {
+
+constexpr RuleEntry k_rules[] = {
+    {"no_nvidia_gpu", rule_no_nvidia_gpu, "no_nvidia_gpu"},
+    {"gpu_bad_state", rule_gpu_bad_state, "gpu_in_bad_state"},
+    {"pcie_link", rule_pcie_link, "gpu_in_bad_state (warning)"},
+    {"driver_missing", rule_driver_missing, "driver_not_installed, driver_not_loaded, secure_boot_blocks_module"},
+    {"nouveau", rule_nouveau, "nouveau_loaded"},
+    {"driver_version_mismatch", rule_driver_version_mismatch, "driver_library_mismatch"},
+    {"uvm", rule_uvm, "uvm_module_missing, uvm_broken_after_suspend"},
+    {"device_permissions", rule_device_permissions, "device_permissions"},
+    {"driver_call_failed", rule_driver_call_failed, "fabric_manager_not_running, conflicting_cuda_installs"},
+    {"container", rule_container, "container_no_gpu_passthrough"},
+    {"wsl", rule_wsl, "wsl_setup"},
+    {"visible_devices", rule_visible_devices, "cuda_visible_devices_hides_gpu"},
+    {"mig_compute_mode", rule_mig_compute_mode, "mig_or_compute_mode"},
+};
+
+int severity_rank(Severity s) { return s == Severity::error ? 0 : s == Severity::warning ? 1 : 2; }
+
+// An unexplained failure of the driver calls: reported as `other`, with what the driver said.
+void unexplained_driver_failure(const RuleContext& ctx, const std::vector<Finding>& found, std::vector<Finding>& out) {
+  bool have_error = std::any_of(found.begin(), found.end(), [](const Finding& f) { return f.severity == Severity::error; });
+  if (have_error || !ctx.probed()) return;
+  auto cuda = ctx.cuda_init_code();
+  auto nvml = ctx.nvml_init_code();
+  bool cuda_failed = cuda && *cuda != 0;
+  bool nvml_failed = nvml && *nvml != 0;
+  bool cuda_missing = !ctx.s.driver.cuda.library.known() && ctx.gpu_seen();
+  if (!cuda_failed && !nvml_failed && !cuda_missing) return;
+  Finding f;
+  f.cause = "other";
+  f.layer = Layer::driver;
+  f.title = cuda_failed ? "CUDA cannot initialize: " + ctx.describe_cuda_code(*cuda)
+            : nvml_failed ? "NVML cannot initialize: " + ctx.describe_nvml_code(*nvml)
+                          : "libcuda.so.1 cannot be loaded although an NVIDIA GPU is present";
+  f.evidence.push_back(ctx.nvml_init_evidence());
+  f.evidence.push_back(ctx.cuda_init_evidence());
+  f.fix.push_back("Run nvidia-smi and read sudo dmesg | grep -i -E 'nvrm|nvidia' for the driver's own explanation.");
+  out.push_back(std::move(f));
+}
+
+Finding healthy_finding(const RuleContext& ctx) {
+  const auto& s = ctx.s;
+  Finding f;
+  f.cause = "healthy";
+  f.layer = Layer::benign;
+  f.severity = Severity::info;
+  if (ctx.probed() && ctx.cuda_init_ok()) {
+    std::vector<std::string> names;
+    for (const auto& d : s.driver.cuda.devices) names.push_back(d.name.value_or("GPU"));
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    f.title = fmt::format("{} GPU(s) usable through CUDA: {}", ctx.cuda_device_count(), list);
+    f.evidence.push_back(ctx.cuda_init_evidence());
+    if (ctx.nvml_init_ok()) {
+      f.evidence.push_back({"nvmlSystemGetDriverVersion", s.driver.nvml.driver_version.value_or("?")});
+    }
+    if (s.driver.cuda.driver_version.known())
+      f.evidence.push_back({"cuDriverGetVersion", fmt::format("{} (CUDA {})", *s.driver.cuda.driver_version,
+                                                              cuda_version_string(*s.driver.cuda.driver_version))});
+  } else {
+    f.title = "Nothing blocks the GPU in the layers checked";
+    if (!ctx.probed()) f.evidence.push_back({"driver probe", s.driver.why_not.empty() ? "not run" : s.driver.why_not});
+  }
+  return f;
+}
+
+std::string gpu_summary(const RuleContext& ctx) {
+  const auto& s = ctx.s;
+  if (ctx.probed() && ctx.nvml_init_ok() && !s.driver.nvml.devices.empty()) {
+    const auto& d = s.driver.nvml.devices.front();
+    return fmt::format("{} NVIDIA GPU(s): {} at {}{}", s.driver.nvml.devices.size(), d.name.value_or("?"),
+                       d.pci_bus_id.value_or("?"),
+                       d.pcie_gen_max.known() && d.pcie_width_max.known()
+                           ? fmt::format(", PCIe gen {} x{}", *d.pcie_gen_max, *d.pcie_width_max) : "");
+  }
+  if (!s.pci_gpus.empty()) {
+    const auto& p = s.pci_gpus.front();
+    std::string model;
+    for (const auto& g : s.nvidia_proc.gpus)
+      if (g.bus_location == p.address && g.model.known()) model = *g.model + " ";
+    return fmt::format("{} NVIDIA GPU(s) on the PCI bus: {}device 0x{:04x} at {}", s.pci_gpus.size(), model,
+                       p.device_id, p.address);
+  }
+  if (ctx.wsl()) return s.platform.dxg_present ? "WSL2: the GPU is reached through /dev/dxg" : "WSL: no /dev/dxg";
+  return "no NVIDIA GPU seen";
+}
+
+std::string driver_summary(const RuleContext& ctx) {
+  const auto& s = ctx.s;
+  std::string out;
+  if (auto v = ctx.module_version()) {
+    out = "kernel module " + *v + (s.nvidia_proc.module_flavour.known() ? " (" + *s.nvidia_proc.module_flavour + ")" : "");
+  } else if (ctx.wsl()) {
+    out = "Windows driver through WSL";
+  }
+  if (ctx.probed()) {
+    if (ctx.nvml_init_ok() && s.driver.nvml.driver_version.known())
+      out += (out.empty() ? "" : "; ") + std::string("NVML ") + *s.driver.nvml.driver_version;
+    if (s.driver.cuda.driver_version.known())
+      out += (out.empty() ? "" : "; ") + fmt::format("CUDA {} supported", cuda_version_string(*s.driver.cuda.driver_version));
+    if (ctx.cuda_init_ok()) out += fmt::format("; cuInit ok, {} device(s)", ctx.cuda_device_count());
+  } else {
+    out += (out.empty() ? "" : "; ") + std::string("driver not probed");
+  }
+  return out.empty() ? "no driver found" : out;
+}
+
+}  // namespace
+
+std::span<const RuleEntry> rules() { return k_rules; }
+
+Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
+  RuleContext ctx(snapshot, kb);
+  std::vector<Finding> found;
+  for (const auto& r : k_rules) r.run(ctx, found);
+  unexplained_driver_failure(ctx, found, found);
+
+  // Merge findings of the same cause and severity; drop the ones another finding explains.
+  std::set<std::string> explained;
+  for (const auto& f : found)
+    if (f.severity == Severity::error)
+      for (const auto& e : f.explains) explained.insert(e);
+  std::vector<Finding> merged;
+  for (auto& f : found) {
+    if (explained.count(f.cause) && f.severity != Severity::info) continue;
+    auto it = std::find_if(merged.begin(), merged.end(), [&](const Finding& m) {
+      return m.cause == f.cause && m.severity == f.severity;
+    });
+    if (it == merged.end()) {
+      merged.push_back(std::move(f));
+    } else {
+      it->title += "; " + f.title;
+      it->evidence.insert(it->evidence.end(), f.evidence.begin(), f.evidence.end());
+      for (auto& x : f.fix)
+        if (std::find(it->fix.begin(), it->fix.end(), x) == it->fix.end()) it->fix.push_back(x);
+    }
+  }
+  std::stable_sort(merged.begin(), merged.end(), [](const Finding& a, const Finding& b) {
+    if (severity_rank(a.severity) != severity_rank(b.severity)) return severity_rank(a.severity) < severity_rank(b.severity);
+    return rank(a.layer) < rank(b.layer);
+  });
+
+  Diagnosis d;
+  for (auto& f : merged) {
+    if (f.severity == Severity::error) d.causes.push_back(std::move(f));
+    else d.warnings.push_back(std::move(f));
+  }
+  d.healthy = d.causes.empty();
+  if (d.healthy) d.causes.push_back(healthy_finding(ctx));
+
+  // Layer by layer: failed where a cause sits, not reached above the lowest failure.
+  std::optional<int> lowest_failure;
+  for (const auto& c : d.causes)
+    if (c.severity == Severity::error && (!lowest_failure || rank(c.layer) < *lowest_failure)) lowest_failure = rank(c.layer);
+  for (Layer l : k_all_layers) {
+    LayerStatus st;
+    st.layer = l;
+    auto cause_here = std::find_if(d.causes.begin(), d.causes.end(), [&](const Finding& c) {
+      return c.layer == l && c.severity == Severity::error;
+    });
+    auto warn_here = std::find_if(d.warnings.begin(), d.warnings.end(), [&](const Finding& w) { return w.layer == l; });
+    bool implemented = l == Layer::hardware || l == Layer::driver || l == Layer::platform || l == Layer::environment;
+    if (cause_here != d.causes.end()) {
+      st.state = LayerState::failed;
+      st.summary = cause_here->title;
+    } else if (!implemented) {
+      st.state = LayerState::not_checked;
+      st.summary = l == Layer::program ? "gpudoctor run and inspect watch a program" : "not checked by this version of gpudoctor";
+    } else if (lowest_failure && rank(l) > *lowest_failure) {
+      st.state = LayerState::not_reached;
+      st.summary = "not reached: a layer below fails";
+    } else if (warn_here != d.warnings.end()) {
+      st.state = LayerState::warning;
+      st.summary = warn_here->title;
+    } else {
+      st.state = LayerState::passed;
+      switch (l) {
+        case Layer::hardware: st.summary = gpu_summary(ctx); break;
+        case Layer::driver: st.summary = driver_summary(ctx); break;
+        case Layer::platform:
+          st.summary = ctx.wsl() ? "WSL2 with the Windows driver's CUDA"
+                       : snapshot.platform.container ? fmt::format("{} container with the GPU passed through", snapshot.platform.container_kind)
+                                                     : "no container, not WSL";
+          break;
+        case Layer::environment: {
+          const std::string* cvd = snapshot.env_var("CUDA_VISIBLE_DEVICES");
+          st.summary = cvd ? "CUDA_VISIBLE_DEVICES=\"" + *cvd + "\" keeps GPUs visible" : "CUDA_VISIBLE_DEVICES not set; no MIG or compute-mode block";
+          break;
+        }
+        default: break;
+      }
+      if ((l == Layer::hardware || l == Layer::driver) && !ctx.gpu_seen() && !ctx.wsl() && !snapshot.pci_scanned) {
+        st.state = LayerState::not_checked;
+        st.summary = "no PCI bus or driver to read under this root";
+      }
+    }
+    d.layers.push_back(std::move(st));
+  }
+  return d;
+}
+
+}  // namespace gpudoctor

@@ -1,0 +1,84 @@
+#pragma once
+// What every rule gets: the snapshot, the knowledge base, and facts derived from the snapshot
+// that several rules share. Rules are pure functions of these: they never read the machine.
+
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/finding.hpp"
+#include "core/snapshot.hpp"
+#include "kb/knowledge_base.hpp"
+
+namespace gpudoctor {
+
+class RuleContext {
+ public:
+  RuleContext(const Snapshot& snapshot, const kb::KnowledgeBase& knowledge) : s(snapshot), kb(knowledge) {}
+
+  const Snapshot& s;
+  const kb::KnowledgeBase& kb;
+
+  /// The driver probe ran on this machine (not an inspected root or a snapshot without one).
+  [[nodiscard]] bool probed() const { return s.driver.mode == "host"; }
+  [[nodiscard]] bool nvml_init_ok() const { return s.driver.nvml.init.known() && s.driver.nvml.init->ok(); }
+  [[nodiscard]] bool cuda_init_ok() const { return s.driver.cuda.init.known() && s.driver.cuda.init->ok(); }
+  /// cuInit's result code when it returned.
+  [[nodiscard]] std::optional<int> cuda_init_code() const;
+  [[nodiscard]] std::optional<int> nvml_init_code() const;
+  [[nodiscard]] unsigned nvml_device_count() const { return s.driver.nvml.device_count.value_or(0); }
+  [[nodiscard]] int cuda_device_count() const { return s.driver.cuda.device_count.value_or(0); }
+
+  [[nodiscard]] bool wsl() const { return s.platform.wsl; }
+  [[nodiscard]] bool nvidia_on_pci() const { return !s.pci_gpus.empty(); }
+  /// Some source says an NVIDIA GPU is there: PCI, the kernel module, NVML or CUDA.
+  [[nodiscard]] bool gpu_seen() const;
+  [[nodiscard]] bool module_loaded() const;
+  /// The kernel module's version: /sys/module/nvidia/version, else /proc/driver/nvidia/version.
+  [[nodiscard]] std::optional<std::string> module_version() const;
+  /// The libcuda.so.1 the loader will pick: the probe's answer, else the first in search order.
+  [[nodiscard]] std::optional<DriverLibraryFile> loaded_libcuda() const;
+  [[nodiscard]] bool any_driver_library() const { return !s.driver_files.libraries.empty(); }
+  /// GPU device nodes (/dev/nvidia0...) present.
+  [[nodiscard]] std::vector<const DeviceNode*> gpu_nodes() const;
+  /// "apt", "dnf", "zypper", "pacman" or "" from the os-release of the inspected system.
+  [[nodiscard]] std::string package_manager() const;
+
+  /// Evidence lines for common facts.
+  [[nodiscard]] Source nvml_init_evidence() const;
+  [[nodiscard]] Source cuda_init_evidence() const;
+  [[nodiscard]] std::string describe_cuda_code(int code) const;
+  [[nodiscard]] std::string describe_nvml_code(int code) const;
+};
+
+using Rule = void (*)(const RuleContext& ctx, std::vector<Finding>& out);
+
+struct RuleEntry {
+  const char* name;
+  Rule run;
+  const char* causes;  ///< the cause ids it can report
+};
+
+/// Every rule, in the order they run (diagnose.cpp).
+std::span<const RuleEntry> rules();
+
+// rules_hardware.cpp
+void rule_no_nvidia_gpu(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_gpu_bad_state(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_pcie_link(const RuleContext& ctx, std::vector<Finding>& out);
+// rules_driver.cpp
+void rule_driver_missing(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_nouveau(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_driver_version_mismatch(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_uvm(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_device_permissions(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_driver_call_failed(const RuleContext& ctx, std::vector<Finding>& out);
+// rules_platform.cpp
+void rule_container(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_wsl(const RuleContext& ctx, std::vector<Finding>& out);
+// rules_environment.cpp
+void rule_visible_devices(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out);
+
+}  // namespace gpudoctor

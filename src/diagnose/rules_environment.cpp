@@ -1,0 +1,97 @@
+// Environment layer: the variables and GPU modes that keep a process off a working GPU.
+
+#include <fmt/format.h>
+
+#include "diagnose/rule_context.hpp"
+#include "diagnose/visible_devices.hpp"
+
+namespace gpudoctor {
+
+void rule_visible_devices(const RuleContext& ctx, std::vector<Finding>& out) {
+  const auto& s = ctx.s;
+  const std::string* cvd = s.env_var("CUDA_VISIBLE_DEVICES");
+  if (cvd == nullptr) return;
+  VisibleDevicesInput in;
+  in.value = *cvd;
+  if (ctx.nvml_init_ok() && s.driver.nvml.device_count.known()) {
+    in.device_count = *s.driver.nvml.device_count;
+    for (const auto& d : s.driver.nvml.devices) {
+      in.gpu_uuids.push_back(d.uuid.value_or(""));
+      for (const auto& m : d.mig_devices) in.mig_uuids.push_back(m.uuid);
+    }
+  } else if (!s.nvidia_proc.gpus.empty()) {
+    in.device_count = static_cast<unsigned>(s.nvidia_proc.gpus.size());
+    for (const auto& g : s.nvidia_proc.gpus) in.gpu_uuids.push_back(g.uuid.value_or(""));
+  }
+  auto r = evaluate_visible_devices(in);
+  auto code = ctx.cuda_init_code();
+  bool cuda_says_none = code && (*code == 100 || *code == 101) && ctx.nvml_device_count() > 0;
+  if (!r.all_hidden && !r.first_invalid && !cuda_says_none) return;
+
+  Finding f;
+  f.cause = "cuda_visible_devices_hides_gpu";
+  f.layer = Layer::environment;
+  f.severity = (r.all_hidden || cuda_says_none) ? Severity::error : Severity::warning;
+  f.title = r.all_hidden || cuda_says_none ? "CUDA_VISIBLE_DEVICES hides every GPU from CUDA"
+                                           : "CUDA_VISIBLE_DEVICES has an invalid entry that hides the GPUs after it";
+  f.evidence.push_back({"env CUDA_VISIBLE_DEVICES", "\"" + *cvd + "\""});
+  f.evidence.push_back({"CUDA's rules for the variable", r.explanation});
+  if (!r.ignored.empty()) {
+    std::string ign;
+    for (const auto& e : r.ignored) ign += (ign.empty() ? "" : ",") + e;
+    f.evidence.push_back({"ignored entries", ign});
+  }
+  if (code) f.evidence.push_back(ctx.cuda_init_evidence());
+  if (ctx.nvml_init_ok()) f.evidence.push_back({"nvmlDeviceGetCount_v2", fmt::format("{} GPU(s) on this host (NVML ignores CUDA_VISIBLE_DEVICES)", ctx.nvml_device_count())});
+  std::string ids;
+  for (unsigned i = 0; i < in.device_count.value_or(0); ++i) ids += (ids.empty() ? "" : ",") + std::to_string(i);
+  f.fix.push_back("unset CUDA_VISIBLE_DEVICES   (every GPU visible)");
+  if (!ids.empty()) f.fix.push_back("or list valid GPUs: export CUDA_VISIBLE_DEVICES=" + ids + "   (indexes, or GPU-<uuid> from nvidia-smi -L)");
+  f.fix.push_back("Find where it is set: grep -n CUDA_VISIBLE_DEVICES ~/.bashrc ~/.profile /etc/environment your job "
+                  "script, and in the program itself (os.environ[\"CUDA_VISIBLE_DEVICES\"] = \"-1\" is a common way to "
+                  "force the CPU).");
+  out.push_back(std::move(f));
+}
+
+void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out) {
+  const auto& devices = ctx.s.driver.nvml.devices;
+  if (devices.empty()) return;
+  std::vector<std::string> blocked;
+  Finding f;
+  f.cause = "mig_or_compute_mode";
+  f.layer = Layer::environment;
+  for (const auto& d : devices) {
+    std::string name = fmt::format("GPU {} ({})", d.index, d.name.value_or("?"));
+    if (d.compute_mode.is(2)) {
+      blocked.push_back(name + " is in compute mode Prohibited");
+      f.evidence.push_back({fmt::format("nvmlDeviceGetComputeMode({})", d.index), "NVML_COMPUTEMODE_PROHIBITED (2): no process may create a CUDA context"});
+      f.fix.push_back(fmt::format("An administrator can allow CUDA again: sudo nvidia-smi -i {} -c DEFAULT", d.index));
+    } else if (d.compute_mode.is(3) || d.compute_mode.is(1)) {
+      std::vector<std::string> holders;
+      for (const auto& p : d.processes) if (p.kind == "compute") holders.push_back(std::to_string(p.pid));
+      if (!holders.empty()) {
+        std::string pids;
+        for (const auto& h : holders) pids += (pids.empty() ? "" : ", ") + h;
+        blocked.push_back(name + " is in exclusive-process mode and already used by PID " + pids);
+        f.evidence.push_back({fmt::format("nvmlDeviceGetComputeMode({})", d.index), "NVML_COMPUTEMODE_EXCLUSIVE_PROCESS (3)"});
+        f.evidence.push_back({fmt::format("nvmlDeviceGetComputeRunningProcesses_v3({})", d.index), "PID " + pids});
+        f.fix.push_back("Wait for PID " + pids + " to finish (or stop it), or use another GPU; an administrator can "
+                        "share the GPU: sudo nvidia-smi -i " + std::to_string(d.index) + " -c DEFAULT");
+      }
+    }
+    if (d.mig_current.is(1) && d.mig_devices.empty()) {
+      blocked.push_back(name + " has MIG enabled but no MIG instance");
+      f.evidence.push_back({fmt::format("nvmlDeviceGetMigMode({})", d.index), "current: enabled; no MIG device exists"});
+      f.fix.push_back(fmt::format("Create instances (for example sudo nvidia-smi mig -i {} -cgi 1g.10gb -C; list "
+                                  "profiles with nvidia-smi mig -lgip), or turn MIG off: sudo nvidia-smi -i {} -mig 0",
+                                  d.index, d.index));
+    }
+  }
+  if (blocked.empty()) return;
+  f.severity = blocked.size() >= devices.size() ? Severity::error : Severity::warning;
+  f.title = blocked.front();
+  for (size_t i = 1; i < blocked.size(); ++i) f.title += "; " + blocked[i];
+  out.push_back(std::move(f));
+}
+
+}  // namespace gpudoctor

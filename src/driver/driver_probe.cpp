@@ -1,0 +1,39 @@
+#include "driver/driver_probe.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "core/snapshot_json.hpp"
+#include "driver/child_process.hpp"
+
+namespace gpudoctor {
+
+DriverProbe probe_driver(std::chrono::milliseconds limit) {
+  DriverProbe probe;
+  probe.mode = "host";
+  std::vector<ChildWork> jobs;
+  jobs.emplace_back([](const Emit& emit) {
+    probe_nvml([&](const NvmlProbe& p) { emit(to_json(p).dump()); });
+  });
+  jobs.emplace_back([](const Emit& emit) {
+    probe_cuda([&](const CudaProbe& p) { emit(to_json(p).dump()); });
+  });
+  auto reports = run_children(jobs, limit);
+
+  probe.nvml_child = reports[0].outcome;
+  probe.cuda_child = reports[1].outcome;
+  try {
+    if (!reports[0].last_state.empty()) probe.nvml = nvml_probe_from_json(nlohmann::json::parse(reports[0].last_state));
+  } catch (const std::exception& e) {
+    probe.nvml_child.detail += std::string(" (unreadable report: ") + e.what() + ")";
+  }
+  try {
+    if (!reports[1].last_state.empty()) probe.cuda = cuda_probe_from_json(nlohmann::json::parse(reports[1].last_state));
+  } catch (const std::exception& e) {
+    probe.cuda_child.detail += std::string(" (unreadable report: ") + e.what() + ")";
+  }
+  probe.nvml.attempted = true;
+  probe.cuda.attempted = true;
+  return probe;
+}
+
+}  // namespace gpudoctor

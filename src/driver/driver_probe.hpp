@@ -1,0 +1,20 @@
+#pragma once
+// The driver probe: loads libnvidia-ml.so.1 and libcuda.so.1 of this machine with dlopen, each in
+// its own child process with a time limit, and records what they answer. Runs with the
+// environment of gpudoctor itself, so CUDA_VISIBLE_DEVICES applies as it does to the user's program.
+
+#include <chrono>
+#include <functional>
+
+#include "core/snapshot.hpp"
+
+namespace gpudoctor {
+
+/// Probes NVML and libcuda in parallel child processes; `limit` bounds the whole probe.
+DriverProbe probe_driver(std::chrono::milliseconds limit);
+
+/// The probes themselves, run inside the child. `emit` receives the state as JSON after each step.
+void probe_nvml(const std::function<void(const NvmlProbe&)>& emit);
+void probe_cuda(const std::function<void(const CudaProbe&)>& emit);
+
+}  // namespace gpudoctor

@@ -1,0 +1,86 @@
+#pragma once
+// Our own declarations of the NVML entry points gpudoctor calls (no NVIDIA SDK at build time).
+// Layouts and versioned names from nvml.h (NVML 13; verbatim copy in NVIDIA/go-nvml
+// gen/nvml/nvml.h), checked on driver 580.159.04 (shared/facts A3). Each function is listed
+// once, with the exported names to try, newest first.
+
+#include <type_traits>
+
+namespace gpudoctor::nvml {
+
+using Return = int;  // nvmlReturn_t
+using Device = struct nvmlDevice_st*;
+
+inline constexpr unsigned k_name_buffer = 96;     // NVML_DEVICE_NAME_V2_BUFFER_SIZE
+inline constexpr unsigned k_uuid_buffer = 96;     // NVML_DEVICE_UUID_V2_BUFFER_SIZE
+inline constexpr unsigned k_version_buffer = 80;  // NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE
+
+struct PciInfo {  // nvmlPciInfo_t, as filled by nvmlDeviceGetPciInfo_v3
+  char bus_id_legacy[16];
+  unsigned domain;
+  unsigned bus;
+  unsigned device;
+  unsigned pci_device_id;     // (device id << 16) | 0x10de
+  unsigned pci_subsystem_id;
+  char bus_id[32];            // "00000000:00:06.0"
+};
+
+struct Memory {  // nvmlMemory_t (v1), bytes
+  unsigned long long total, free, used;
+};
+
+struct MemoryV2 {  // nvmlMemory_v2_t, bytes; `used` excludes `reserved`
+  unsigned version;
+  unsigned long long total, reserved, free, used;
+};
+/// NVML_STRUCT_VERSION(Memory, 2): sizeof | 2 << 24. A literal 2 gets FUNCTION_NOT_FOUND on R580.
+inline constexpr unsigned k_memory_v2_version = static_cast<unsigned>(sizeof(MemoryV2)) | (2U << 24U);
+
+struct ProcessInfo {  // nvmlProcessInfo_t as used by the _v3 process queries
+  unsigned pid;
+  unsigned long long used_gpu_memory;  // bytes; ~0ULL when not available
+  unsigned gpu_instance_id;
+  unsigned compute_instance_id;
+};
+inline constexpr unsigned long long k_value_not_available = ~0ULL;
+
+// X(member, signature, exported names newest first...)
+#define GPUDOCTOR_NVML_FUNCTIONS(X)                                                                     \
+  X(init, Return(), "nvmlInit_v2", "nvmlInit")                                                         \
+  X(shutdown, Return(), "nvmlShutdown")                                                                \
+  X(error_string, const char*(Return), "nvmlErrorString")                                              \
+  X(system_driver_version, Return(char*, unsigned), "nvmlSystemGetDriverVersion")                      \
+  X(system_nvml_version, Return(char*, unsigned), "nvmlSystemGetNVMLVersion")                          \
+  X(system_cuda_driver_version, Return(int*), "nvmlSystemGetCudaDriverVersion_v2",                    \
+    "nvmlSystemGetCudaDriverVersion")                                                                  \
+  X(device_count, Return(unsigned*), "nvmlDeviceGetCount_v2", "nvmlDeviceGetCount")                    \
+  X(device_handle_by_index, Return(unsigned, Device*), "nvmlDeviceGetHandleByIndex_v2",                \
+    "nvmlDeviceGetHandleByIndex")                                                                      \
+  X(device_name, Return(Device, char*, unsigned), "nvmlDeviceGetName")                                 \
+  X(device_uuid, Return(Device, char*, unsigned), "nvmlDeviceGetUUID")                                 \
+  X(device_pci_info, Return(Device, PciInfo*), "nvmlDeviceGetPciInfo_v3")                              \
+  X(device_memory_v2, Return(Device, MemoryV2*), "nvmlDeviceGetMemoryInfo_v2")                         \
+  X(device_memory, Return(Device, Memory*), "nvmlDeviceGetMemoryInfo")                                 \
+  X(device_compute_capability, Return(Device, int*, int*), "nvmlDeviceGetCudaComputeCapability")      \
+  X(device_compute_mode, Return(Device, int*), "nvmlDeviceGetComputeMode")                             \
+  X(device_mig_mode, Return(Device, unsigned*, unsigned*), "nvmlDeviceGetMigMode")                    \
+  X(device_max_mig_count, Return(Device, unsigned*), "nvmlDeviceGetMaxMigDeviceCount")                \
+  X(device_mig_handle, Return(Device, unsigned, Device*), "nvmlDeviceGetMigDeviceHandleByIndex")       \
+  X(device_pcie_gen_current, Return(Device, unsigned*), "nvmlDeviceGetCurrPcieLinkGeneration")         \
+  X(device_pcie_gen_max, Return(Device, unsigned*), "nvmlDeviceGetGpuMaxPcieLinkGeneration",          \
+    "nvmlDeviceGetMaxPcieLinkGeneration")                                                              \
+  X(device_pcie_width_current, Return(Device, unsigned*), "nvmlDeviceGetCurrPcieLinkWidth")            \
+  X(device_pcie_width_max, Return(Device, unsigned*), "nvmlDeviceGetMaxPcieLinkWidth")                 \
+  X(device_remapped_rows, Return(Device, unsigned*, unsigned*, unsigned*, unsigned*),                  \
+    "nvmlDeviceGetRemappedRows")                                                                       \
+  X(device_compute_processes, Return(Device, unsigned*, ProcessInfo*),                                 \
+    "nvmlDeviceGetComputeRunningProcesses_v3")                                                         \
+  X(device_graphics_processes, Return(Device, unsigned*, ProcessInfo*),                                \
+    "nvmlDeviceGetGraphicsRunningProcesses_v3")
+
+// Return codes the probe acts on (nvml.h).
+inline constexpr Return k_success = 0;
+inline constexpr Return k_error_not_found = 6;
+inline constexpr Return k_error_insufficient_size = 7;
+
+}  // namespace gpudoctor::nvml

@@ -1,0 +1,175 @@
+#include "kb/knowledge_base.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <toml++/toml.h>
+
+#include "kb/embedded.hpp"
+
+namespace gpudoctor::kb {
+
+namespace {
+
+toml::table parse_file(const std::map<std::string, std::string_view>& files, const std::string& name) {
+  auto it = files.find(name);
+  if (it == files.end()) throw std::runtime_error(fmt::format("knowledge base: {} is missing", name));
+  try {
+    return toml::parse(it->second, name);
+  } catch (const toml::parse_error& e) {
+    throw std::runtime_error(fmt::format("knowledge base: {}: {}", name, e.description()));
+  }
+}
+
+std::string need_string(const toml::node_view<const toml::node>& n, const char* what) {
+  auto v = n.value<std::string>();
+  if (!v) throw std::runtime_error(fmt::format("knowledge base: missing string {}", what));
+  return *v;
+}
+
+std::map<int, ErrorCode> parse_errors(const toml::table& t, const char* file) {
+  std::map<int, ErrorCode> out;
+  const auto* arr = t["error"].as_array();
+  if (arr == nullptr) throw std::runtime_error(fmt::format("knowledge base: {} has no [[error]]", file));
+  for (const auto& node : *arr) {
+    const auto* e = node.as_table();
+    if (e == nullptr) continue;
+    ErrorCode code;
+    auto c = (*e)["code"].value<int64_t>();
+    if (!c) throw std::runtime_error(fmt::format("knowledge base: {}: error without code", file));
+    code.code = static_cast<int>(*c);
+    code.name = need_string((*e)["name"], "name");
+    code.message = (*e)["message"].value_or(std::string{});
+    code.meaning = need_string((*e)["meaning"], "meaning");
+    out[code.code] = std::move(code);
+  }
+  return out;
+}
+
+std::vector<std::string> string_array(const toml::table& t, const char* key) {
+  std::vector<std::string> out;
+  if (const auto* arr = t[key].as_array()) {
+    for (const auto& n : *arr)
+      if (auto s = n.value<std::string>()) out.push_back(*s);
+  }
+  return out;
+}
+
+}  // namespace
+
+KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>& files) {
+  KnowledgeBase kb;
+  auto causes = parse_file(files, "causes.toml");
+  if (const auto* arr = causes["cause"].as_array()) {
+    for (const auto& node : *arr) {
+      const auto* c = node.as_table();
+      if (c == nullptr) continue;
+      CauseInfo info;
+      info.id = need_string((*c)["id"], "cause id");
+      info.layer = layer_from_string(need_string((*c)["layer"], "cause layer"));
+      info.meaning = need_string((*c)["meaning"], "cause meaning");
+      kb.m_causes.push_back(std::move(info));
+    }
+  }
+  kb.m_cuda_errors = parse_errors(parse_file(files, "cuda_errors.toml"), "cuda_errors.toml");
+  kb.m_nvml_errors = parse_errors(parse_file(files, "nvml_errors.toml"), "nvml_errors.toml");
+
+  auto driver = parse_file(files, "driver.toml");
+  if (const auto* arr = driver["branches"].as_array()) {
+    for (const auto& n : *arr) {
+      const auto* b = n.as_table();
+      if (b == nullptr) continue;
+      auto branch = (*b)["branch"].value<int64_t>();
+      auto cuda = (*b)["cuda"].value<std::string>();
+      if (branch && cuda) kb.m_branch_cuda[static_cast<int>(*branch)] = *cuda;
+    }
+  }
+  if (const auto* arr = driver["pcie"].as_array()) {
+    for (const auto& n : *arr) {
+      const auto* p = n.as_table();
+      if (p == nullptr) continue;
+      auto gen = (*p)["gen"].value<int64_t>();
+      auto gts = (*p)["gts"].value<double>();
+      if (gen && gts) kb.m_pcie.emplace_back(*gts, static_cast<int>(*gen));
+    }
+  }
+  kb.m_library_dirs = string_array(driver, "library_dirs");
+
+  auto xid = parse_file(files, "xid.toml");
+  if (const auto* arr = xid["xids"].as_array()) {
+    for (const auto& n : *arr) {
+      const auto* x = n.as_table();
+      if (x == nullptr) continue;
+      XidInfo info;
+      info.xid = static_cast<int>((*x)["xid"].value_or(int64_t{0}));
+      info.hardware = (*x)["kind"].value_or(std::string{}) == "hardware";
+      info.meaning = need_string((*x)["meaning"], "xid meaning");
+      kb.m_xids[info.xid] = std::move(info);
+    }
+  }
+
+  auto env = parse_file(files, "environment.toml");
+  kb.m_env_prefixes = string_array(env, "prefixes");
+  kb.m_env_names = string_array(env, "names");
+  kb.m_env_deny = string_array(env, "deny_substrings");
+  return kb;
+}
+
+const KnowledgeBase& KnowledgeBase::get() {
+  static const KnowledgeBase kb = [] {
+    std::map<std::string, std::string_view> files;
+    for (const auto& f : embedded_files()) files[std::string(f.name)] = f.content;
+    return parse(files);
+  }();
+  return kb;
+}
+
+const CauseInfo* KnowledgeBase::cause(std::string_view id) const {
+  for (const auto& c : m_causes)
+    if (c.id == id) return &c;
+  return nullptr;
+}
+
+const ErrorCode* KnowledgeBase::cuda_error(int code) const {
+  auto it = m_cuda_errors.find(code);
+  return it == m_cuda_errors.end() ? nullptr : &it->second;
+}
+
+const ErrorCode* KnowledgeBase::nvml_error(int code) const {
+  auto it = m_nvml_errors.find(code);
+  return it == m_nvml_errors.end() ? nullptr : &it->second;
+}
+
+std::optional<std::string> KnowledgeBase::max_cuda_for_branch(int branch) const {
+  auto it = m_branch_cuda.find(branch);
+  if (it == m_branch_cuda.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<int> KnowledgeBase::pcie_gen_for_gts(double gts) const {
+  for (const auto& [rate, gen] : m_pcie)
+    if (std::fabs(rate - gts) < 0.01) return gen;
+  return std::nullopt;
+}
+
+const XidInfo* KnowledgeBase::xid(int number) const {
+  auto it = m_xids.find(number);
+  return it == m_xids.end() ? nullptr : &it->second;
+}
+
+bool KnowledgeBase::env_allowed(std::string_view name) const {
+  bool listed = false;
+  for (const auto& n : m_env_names)
+    if (n == name) listed = true;
+  for (const auto& p : m_env_prefixes)
+    if (name.substr(0, p.size()) == p) listed = true;
+  if (!listed) return false;
+  std::string upper(name);
+  for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  for (const auto& d : m_env_deny)
+    if (upper.find(d) != std::string::npos) return false;
+  return true;
+}
+
+}  // namespace gpudoctor::kb

@@ -1,0 +1,42 @@
+#include "kb/knowledge_base.hpp"
+#include "report/report.hpp"
+
+namespace gpudoctor {
+
+namespace {
+
+nlohmann::ordered_json finding_json(const Finding& f) {
+  nlohmann::ordered_json j;
+  j["id"] = f.cause;
+  j["layer"] = std::string(to_string(f.layer));
+  j["severity"] = std::string(to_string(f.severity));
+  j["title"] = f.title;
+  if (const auto* c = kb::KnowledgeBase::get().cause(f.cause)) j["meaning"] = c->meaning;
+  j["evidence"] = nlohmann::ordered_json::array();
+  for (const auto& e : f.evidence) j["evidence"].push_back({{"source", e.where}, {"fact", e.said}});
+  j["fix"] = f.fix;
+  return j;
+}
+
+}  // namespace
+
+nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
+  nlohmann::ordered_json j;
+  j["verdict"] = d.healthy ? "healthy" : "problem";
+  j["tool"] = "gpudoctor";
+  j["version"] = h.version;
+  j["command"] = h.command;
+  j["root"] = h.root;
+  j["collected_at"] = h.collected_at;
+  j["source"] = h.source;
+  j["causes"] = nlohmann::ordered_json::array();
+  for (const auto& c : d.causes) j["causes"].push_back(finding_json(c));
+  j["warnings"] = nlohmann::ordered_json::array();
+  for (const auto& w : d.warnings) j["warnings"].push_back(finding_json(w));
+  j["layers"] = nlohmann::ordered_json::array();
+  for (const auto& l : d.layers)
+    j["layers"].push_back({{"layer", std::string(to_string(l.layer))}, {"status", std::string(to_string(l.state))}, {"summary", l.summary}});
+  return j;
+}
+
+}  // namespace gpudoctor

@@ -1,0 +1,73 @@
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include "report/report.hpp"
+
+namespace gpudoctor {
+
+namespace {
+
+std::string cell(std::string s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
+std::string code(const std::string& s) {
+  // Inline code: pick a fence longer than any backtick run inside.
+  size_t run = 0, longest = 0;
+  for (char c : s) {
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  std::string fence(longest + 1, '`');
+  return fence + (s.front() == '`' ? " " : "") + s + (s.back() == '`' ? " " : "") + fence;
+}
+
+const char* status_text(LayerState s) {
+  switch (s) {
+    case LayerState::passed: return "✅ passed";
+    case LayerState::failed: return "❌ failed";
+    case LayerState::warning: return "⚠️ warning";
+    case LayerState::not_reached: return "not reached";
+    case LayerState::not_checked: return "not checked";
+  }
+  return "";
+}
+
+void finding(std::ostream& out, const Finding& f) {
+  out << "\nEvidence:\n";
+  for (const auto& e : f.evidence) fmt::print(out, "- {}: {}\n", code(e.where.empty() ? "?" : e.where), cell(e.said));
+  if (!f.fix.empty()) {
+    out << "\nFix:\n";
+    int i = 1;
+    for (const auto& x : f.fix) fmt::print(out, "{}. {}\n", i++, cell(x));
+  }
+}
+
+}  // namespace
+
+void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h) {
+  if (d.healthy) fmt::print(out, "### gpudoctor {}: healthy\n\n", h.command);
+  else fmt::print(out, "### gpudoctor {}: problem, root cause `{}`\n\n", h.command, d.causes.front().cause);
+  fmt::print(out, "gpudoctor {}, {} of `{}` ({}), {}\n\n", h.version, h.command, h.root, h.source, h.collected_at);
+  out << "| Layer | Status | What was seen |\n|---|---|---|\n";
+  for (const auto& l : d.layers)
+    fmt::print(out, "| {} | {} | {} |\n", layer_title(l.layer), status_text(l.state), cell(l.summary));
+  for (size_t i = 0; i < d.causes.size(); ++i) {
+    const auto& c = d.causes[i];
+    fmt::print(out, "\n**{}: `{}`** ({} layer): {}\n", i == 0 ? (d.healthy ? "Verdict" : "Root cause") : "Also found",
+               c.cause, to_string(c.layer), cell(c.title));
+    finding(out, c);
+  }
+  for (const auto& w : d.warnings) {
+    fmt::print(out, "\n**Warning: `{}`** ({} layer): {}\n", w.cause, to_string(w.layer), cell(w.title));
+    finding(out, w);
+  }
+}
+
+}  // namespace gpudoctor

@@ -1,0 +1,31 @@
+#pragma once
+// Reporters: render a Diagnosis for a terminal, as JSON (the stable contract) or as Markdown.
+
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <string>
+
+#include "core/finding.hpp"
+#include "core/snapshot.hpp"
+
+namespace gpudoctor {
+
+struct ReportHeader {
+  std::string command = "check";
+  std::string version;
+  std::string root = "/";
+  std::string collected_at;
+  std::string source;  ///< "this host", "snapshot FILE"
+};
+
+/// The JSON contract: verdict, causes[] (id, layer, severity, title, meaning, evidence, fix), warnings[], layers[].
+nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h);
+/// flutter-doctor style: one line per layer, then the root cause, its evidence and its fix.
+void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h, bool color);
+/// Ready to paste into an issue.
+void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h);
+
+/// "Hardware", "Driver", ...
+std::string layer_title(Layer l);
+
+}  // namespace gpudoctor

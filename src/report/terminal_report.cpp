@@ -1,0 +1,75 @@
+#include <fmt/color.h>
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include "kb/knowledge_base.hpp"
+#include "report/report.hpp"
+
+namespace gpudoctor {
+
+namespace {
+
+struct Style {
+  bool color;
+  std::string paint(const std::string& s, fmt::text_style st) const { return color ? fmt::format(st, "{}", s) : s; }
+};
+
+std::string mark(LayerState s, const Style& st) {
+  switch (s) {
+    case LayerState::passed: return st.paint("[✓]", fg(fmt::terminal_color::green));
+    case LayerState::failed: return st.paint("[✗]", fg(fmt::terminal_color::red) | fmt::emphasis::bold);
+    case LayerState::warning: return st.paint("[!]", fg(fmt::terminal_color::yellow));
+    case LayerState::not_reached: return st.paint("[·]", fmt::text_style{});
+    case LayerState::not_checked: return st.paint("[-]", fmt::text_style{});
+  }
+  return "[?]";
+}
+
+void print_finding(std::ostream& out, const Finding& f, const Style& st, const char* indent) {
+  out << indent << "Evidence:\n";
+  for (const auto& e : f.evidence) fmt::print(out, "{}  {}: {}\n", indent, st.paint(e.where, fmt::emphasis::bold), e.said);
+  if (!f.fix.empty()) {
+    out << indent << "Fix:\n";
+    int i = 1;
+    for (const auto& x : f.fix) fmt::print(out, "{}  {}. {}\n", indent, i++, x);
+  }
+}
+
+}  // namespace
+
+void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h, bool color) {
+  Style st{color};
+  fmt::print(out, "gpudoctor {} · {} of {} ({}) · {}\n\n", h.version, h.command, h.root, h.source, h.collected_at);
+  for (const auto& l : d.layers) {
+    fmt::print(out, "{} {:<12} {}\n", mark(l.state, st), layer_title(l.layer), l.summary);
+  }
+  out << "\n";
+  if (d.healthy) {
+    fmt::print(out, "{} {}\n", st.paint("Verdict: healthy.", fg(fmt::terminal_color::green) | fmt::emphasis::bold),
+               d.causes.front().title);
+  } else {
+    const auto& root = d.causes.front();
+    fmt::print(out, "{} root cause {} ({} layer)\n",
+               st.paint("Verdict: problem.", fg(fmt::terminal_color::red) | fmt::emphasis::bold),
+               st.paint(root.cause, fmt::emphasis::bold), to_string(root.layer));
+    fmt::print(out, "  {}\n", root.title);
+    print_finding(out, root, st, "  ");
+    if (d.causes.size() > 1) {
+      out << "\nAlso found:\n";
+      for (size_t i = 1; i < d.causes.size(); ++i) {
+        const auto& c = d.causes[i];
+        fmt::print(out, "  {} ({} layer): {}\n", st.paint(c.cause, fmt::emphasis::bold), to_string(c.layer), c.title);
+        print_finding(out, c, st, "    ");
+      }
+    }
+  }
+  if (!d.warnings.empty()) {
+    out << "\nWarnings:\n";
+    for (const auto& w : d.warnings) {
+      fmt::print(out, "  {} {}: {}\n", st.paint("!", fg(fmt::terminal_color::yellow)), w.cause, w.title);
+      print_finding(out, w, st, "    ");
+    }
+  }
+}
+
+}  // namespace gpudoctor
