@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "core/version.hpp"
+
 namespace gpudoctor {
 
 std::optional<int> RuleContext::cuda_init_code() const {
@@ -35,8 +37,8 @@ std::optional<DriverLibraryFile> RuleContext::loaded_libcuda() const {
     f.resolved = f.path;
     auto slash = f.path.rfind('/');
     std::string base = slash == std::string::npos ? f.path : f.path.substr(slash + 1);
-    if (base.rfind("libcuda.so.", 0) == 0 && base.size() > 11) f.version = base.substr(11);
-    else f.version = Fact<std::string>::unknown("file name carries no version");
+    if (auto v = version_from_library_name(base, "libcuda.so.")) f.version = *v;
+    else f.version = Fact<std::string>::unknown("file name " + base + " carries no version");
     return f;
   }
   for (const auto& f : s.driver_files.libraries)

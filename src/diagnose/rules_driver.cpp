@@ -222,24 +222,30 @@ void rule_driver_version_mismatch(const RuleContext& ctx, std::vector<Finding>& 
     certain = true;
     f.evidence.push_back({s.kernel_log.source.value_or("kernel log"), api_line});
   }
-  bool versions_differ = false;
-  if (module && lib && lib->version.known() && lib->resolved.find("/compat/") == std::string::npos &&
-      *lib->version != *module) {
-    versions_differ = true;
+  // The user-space version: what NVML itself reports, else the version in libcuda's file name.
+  std::optional<std::string> user_space;
+  std::string user_space_source;
+  if (ctx.nvml_init_ok() && s.driver.nvml.driver_version.known()) {
+    user_space = *s.driver.nvml.driver_version;
+    user_space_source = "nvmlSystemGetDriverVersion (" + s.driver.nvml.library.value_or("libnvidia-ml.so.1") + ")";
+  } else if (lib && lib->version.known() && lib->resolved.find("/compat/") == std::string::npos) {
+    user_space = *lib->version;
+    user_space_source = lib->path;
   }
+  bool versions_differ = module && user_space && *user_space != *module;
   if (!certain && !versions_differ) return;
   if (module) {
     f.evidence.push_back({s.modules.modules.count("nvidia") && s.modules.modules.at("nvidia").version.known()
                               ? "/sys/module/nvidia/version" : "/proc/driver/nvidia/version",
                           "kernel module " + *module});
   }
-  if (lib) f.evidence.push_back({lib->path, "user-space driver " + lib->version.value_or("of unknown version") +
-                                                 (lib->resolved != lib->path ? " (" + lib->resolved + ")" : "")});
+  if (user_space) f.evidence.push_back({user_space_source, "user-space driver " + *user_space});
+  else if (lib) f.evidence.push_back({lib->path, "user-space driver of unknown version"});
   std::vector<std::string> versions;
   for (const auto& l : s.driver_files.libraries)
     if (l.version.known() && std::find(versions.begin(), versions.end(), *l.version) == versions.end()) versions.push_back(*l.version);
   f.title = fmt::format("The NVIDIA kernel module ({}) and the user-space driver ({}) are of different versions",
-                        module.value_or("unknown version"), lib && lib->version.known() ? *lib->version : "unknown version");
+                        module.value_or("unknown version"), user_space.value_or("unknown version"));
   f.fix.push_back("The driver was upgraded while the old module stayed loaded: reboot.");
   f.fix.push_back("Without a reboot: stop every program that uses the GPU, then: sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia nvidia_uvm");
   if (versions.size() > 1) {

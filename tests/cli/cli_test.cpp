@@ -1,0 +1,205 @@
+// CLI tests: the gpudoctor binary as users run it: exit codes, output formats, bad input.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int code = -1;
+  std::string out, err;
+};
+
+Run run(const std::vector<std::string>& args, std::map<std::string, std::string> env = {}) {
+  int o[2], e[2];
+  if (pipe(o) != 0 || pipe(e) != 0) return {};
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(o[1], 1);
+    dup2(e[1], 2);
+    close(o[0]);
+    close(e[0]);
+    if (!env.count("PATH")) env["PATH"] = "/usr/bin:/bin";
+    std::vector<std::string> envs;
+    for (auto& [k, v] : env) envs.push_back(k + "=" + v);
+    std::vector<char*> argv{const_cast<char*>(GPUDOCTOR_BINARY)}, envp;
+    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    for (auto& x : envs) envp.push_back(x.data());
+    envp.push_back(nullptr);
+    execve(GPUDOCTOR_BINARY, argv.data(), envp.data());
+    _exit(126);
+  }
+  close(o[1]);
+  close(e[1]);
+  Run r;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(o[0], buf, sizeof buf)) > 0) r.out.append(buf, static_cast<size_t>(n));
+  while ((n = read(e[0], buf, sizeof buf)) > 0) r.err.append(buf, static_cast<size_t>(n));
+  close(o[0]);
+  close(e[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+fs::path temp_file(const std::string& name, const std::string& content) {
+  fs::path p = fs::temp_directory_path() / fmt::format("gpudoctor-cli-{}-{}", getpid(), name);
+  std::ofstream(p, std::ios::binary) << content;
+  return p;
+}
+
+const std::string k_host = fs::path(GPUDOCTOR_SCENARIOS).parent_path() / "hosts" / "h200-container";
+const std::string k_root = k_host + "/root";
+
+std::map<std::string, std::string> fake_env(const std::string& driver_json) {
+  return {{"LD_LIBRARY_PATH", GPUDOCTOR_FAKES_DIR}, {"GPUDOCTOR_FAKE_DRIVER", driver_json}};
+}
+
+TEST(Cli, UnknownOptionIsAUsageError) {
+  auto r = run({"--no-such-option"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("no-such-option"), std::string::npos) << r.err;
+}
+
+TEST(Cli, MissingRootIsAUsageError) {
+  auto r = run({"--root", "/nonexistent/gpudoctor-root"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("nonexistent"), std::string::npos) << r.err;
+}
+
+TEST(Cli, JsonAndMarkdownExcludeEachOther) { EXPECT_EQ(run({"--json", "--markdown"}).code, 2); }
+
+TEST(Cli, VersionPrintsTheVersion) {
+  auto r = run({"--version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("0."), std::string::npos);
+}
+
+TEST(Cli, HealthyHostExitsZeroWithJsonContract) {
+  auto r = run({"check", "--json", "--root", k_root, "--driver", "host"}, fake_env(k_host + "/driver.json"));
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["verdict"], "healthy");
+  for (const auto& key : {"causes", "warnings", "layers"}) EXPECT_TRUE(j[key].is_array()) << key;
+  const auto& c = j["causes"][0];
+  for (const auto& key : {"id", "layer", "severity", "title", "evidence", "fix"}) EXPECT_TRUE(c.contains(key)) << key;
+}
+
+TEST(Cli, DefaultCommandIsCheck) {
+  auto a = run({"--json", "--root", k_root, "--driver", "none"});
+  auto b = run({"check", "--json", "--root", k_root, "--driver", "none"});
+  EXPECT_EQ(a.code, b.code);
+  EXPECT_EQ(nlohmann::json::parse(a.out)["causes"], nlohmann::json::parse(b.out)["causes"]);
+}
+
+TEST(Cli, SnapshotRoundTripsThroughCheckFrom) {
+  auto env = fake_env(k_host + "/driver.json");
+  env["CUDA_VISIBLE_DEVICES"] = "";
+  auto snap = run({"snapshot", "--root", k_root, "--driver", "host"}, env);
+  ASSERT_EQ(snap.code, 0) << snap.err;
+  auto file = temp_file("snap.json", snap.out);
+  auto direct = run({"check", "--json", "--root", k_root, "--driver", "host"}, env);
+  auto from = run({"check", "--json", "--from", file.string()});
+  fs::remove(file);
+  EXPECT_EQ(direct.code, 1);
+  EXPECT_EQ(from.code, direct.code);
+  auto a = nlohmann::json::parse(direct.out), b = nlohmann::json::parse(from.out);
+  EXPECT_EQ(a["causes"], b["causes"]);
+  EXPECT_EQ(a["layers"], b["layers"]);
+  EXPECT_EQ(b["causes"][0]["id"], "cuda_visible_devices_hides_gpu");
+}
+
+TEST(Cli, SnapshotCollectsOnlyAllowListedVariables) {
+  auto env = fake_env(k_host + "/driver.json");
+  env["HF_TOKEN"] = "hf_secret_value";
+  env["NVIDIA_API_KEY"] = "nvapi-secret";
+  env["AWS_SECRET_ACCESS_KEY"] = "aws-secret";
+  env["CUDA_VISIBLE_DEVICES"] = "0";
+  auto r = run({"snapshot", "--root", k_root, "--driver", "none"}, env);
+  ASSERT_EQ(r.code, 0);
+  EXPECT_EQ(r.out.find("secret"), std::string::npos);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["env"]["vars"]["CUDA_VISIBLE_DEVICES"], "0");
+  EXPECT_FALSE(j["env"]["vars"].contains("NVIDIA_API_KEY"));
+}
+
+TEST(Cli, SnapshotToFileAndUnwritableFile) {
+  fs::path out = fs::temp_directory_path() / fmt::format("gpudoctor-cli-{}-out.json", getpid());
+  auto r = run({"snapshot", "--root", k_root, "--driver", "none", "-o", out.string()});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_TRUE(fs::file_size(out) > 100);
+  fs::remove(out);
+  auto bad = run({"snapshot", "--root", k_root, "--driver", "none", "-o", "/nonexistent-dir/x.json"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("cannot write"), std::string::npos) << bad.err;
+}
+
+TEST(Cli, FromRejectsWhatIsNotASnapshot) {
+  for (const std::string& content : {std::string("not json at all"), std::string("{\"kind\": \"other\"}"),
+                                     std::string("[1,2,3]"), std::string("{\"kind\":\"gpudoctor-snapshot\",\"schema\":99}"),
+                                     std::string("{\"kind\":\"gpudoctor-snapshot\",\"schema\":1,\"pci_gpus\":\"oops\"}"),
+                                     std::string("\x00\xff\xfe garbage", 12)}) {
+    auto f = temp_file("bad.json", content);
+    auto r = run({"check", "--from", f.string()});
+    fs::remove(f);
+    EXPECT_EQ(r.code, 2) << content << "\n" << r.err;
+    EXPECT_NE(r.err.find("gpudoctor:"), std::string::npos) << r.err;
+  }
+  auto missing = run({"check", "--from", "/nonexistent/snapshot.json"});
+  EXPECT_EQ(missing.code, 2);
+}
+
+TEST(Cli, MarkdownLeadsWithTheRootCause) {
+  auto env = fake_env(fs::path(GPUDOCTOR_SCENARIOS) / "h200_cuda_visible_devices_minus_one" / "driver.json");
+  env["CUDA_VISIBLE_DEVICES"] = "-1";
+  auto r = run({"check", "--markdown", "--root", k_root, "--driver", "host"}, env);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out.rfind("### gpudoctor check: problem, root cause `cuda_visible_devices_hides_gpu`", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("| Environment | ❌ failed |"), std::string::npos) << r.out;
+}
+
+TEST(Cli, TerminalOutputHasNoColourWhenPiped) {
+  auto r = run({"check", "--root", k_root, "--driver", "none"});
+  EXPECT_EQ(r.out.find("\x1b["), std::string::npos);
+  EXPECT_NE(r.out.find("[✓] Hardware"), std::string::npos) << r.out;
+}
+
+TEST(Cli, HungDriverCallIsAFindingNotAHang) {
+  nlohmann::json d = nlohmann::json::parse(std::ifstream(k_host + "/driver.json"));
+  d["cuda"]["hang_in"] = "cuInit";
+  auto f = temp_file("hang.json", d.dump());
+  auto start = std::chrono::steady_clock::now();
+  auto r = run({"check", "--json", "--root", k_root, "--driver", "host", "--timeout", "1"}, fake_env(f.string()));
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fs::remove(f);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_LT(s, 10.0);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["causes"][0]["id"], "gpu_in_bad_state");
+  EXPECT_NE(j["causes"][0]["title"].get<std::string>().find("cuInit hangs"), std::string::npos);
+}
+
+TEST(Cli, CrashingDriverLibraryIsAFindingNotACrash) {
+  nlohmann::json d = nlohmann::json::parse(std::ifstream(k_host + "/driver.json"));
+  d["cuda"]["crash_in"] = "cuInit";
+  auto f = temp_file("crash.json", d.dump());
+  auto r = run({"check", "--json", "--root", k_root, "--driver", "host"}, fake_env(f.string()));
+  fs::remove(f);
+  EXPECT_EQ(r.code, 1) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["causes"][0]["id"], "gpu_in_bad_state");
+  EXPECT_NE(j["causes"][0]["evidence"].dump().find("SIGSEGV"), std::string::npos) << j.dump(2);
+}
+
+}  // namespace

@@ -1,0 +1,260 @@
+// A fake libnvidia-ml.so.1: the entry points gpudoctor's probe calls, with nvml.h's C ABI,
+// answering from the scenario's "nvml" section. Codes default to success where the section
+// gives a value, and to NVML_ERROR_NOT_SUPPORTED (3) where it gives none, as real NVML does for
+// queries a GPU lacks.
+//
+// "nvml": { "init": 0, "driver_version": "...", "nvml_version": "...", "cuda_driver_version": 13000,
+//           "device_count": N (default: len(devices)), "devices": [ { "handle": 0, "name", "uuid",
+//           "pci_bus_id", "memory": {"total","free","used"}, "cc": [9,0], "compute_mode": 0,
+//           "mig": [cur, pending], "mig_devices": [{"uuid","memory_total"}], "pcie": {"gen_current",
+//           "gen_max","width_current","width_max"}, "remapped_rows": [corr, unc, pending, failure],
+//           "processes": [{"pid","used_memory","kind"}] } ], "hang_in": "nvmlInit_v2", "crash_in": ... }
+
+#include <cstring>
+
+#include "fake_answers.hpp"
+
+namespace {
+
+using nlohmann::json;
+constexpr int k_not_supported = 3;
+constexpr int k_uninitialized = 1;
+constexpr int k_invalid_argument = 2;
+constexpr int k_insufficient_size = 7;
+constexpr int k_not_found = 6;
+
+bool g_initialized = false;
+
+const json& nvml() { return fake::answers("nvml"); }
+
+struct Handle {  // what an nvmlDevice_t points to
+  int device;    // index into devices[]
+  int mig;       // -1 for the GPU itself, else index into its mig_devices[]
+};
+Handle g_handles[64 * 9];
+
+const json* device(void* h, const json** mig_out = nullptr) {
+  if (h == nullptr) return nullptr;
+  auto* handle = static_cast<Handle*>(h);
+  const auto& devs = nvml().value("devices", json::array());
+  if (handle->device < 0 || static_cast<size_t>(handle->device) >= devs.size()) return nullptr;
+  const json& d = devs[static_cast<size_t>(handle->device)];
+  if (mig_out) {
+    *mig_out = nullptr;
+    if (handle->mig >= 0) {
+      const auto& migs = d.value("mig_devices", json::array());
+      if (static_cast<size_t>(handle->mig) < migs.size()) *mig_out = &migs[static_cast<size_t>(handle->mig)];
+    }
+  }
+  return &d;
+}
+
+int string_answer(const json& obj, const char* key, char* buf, unsigned len) {
+  if (!obj.contains(key) || !obj[key].is_string()) return k_not_supported;
+  return fake::copy_string(obj[key].get<std::string>(), buf, len) ? 0 : k_insufficient_size;
+}
+
+}  // namespace
+
+#define EXPORT extern "C" __attribute__((visibility("default")))
+
+struct PciInfo {
+  char bus_id_legacy[16];
+  unsigned domain, bus, device, pci_device_id, pci_subsystem_id;
+  char bus_id[32];
+};
+struct Memory {
+  unsigned long long total, free, used;
+};
+struct MemoryV2 {
+  unsigned version;
+  unsigned long long total, reserved, free, used;
+};
+struct ProcessInfo {
+  unsigned pid;
+  unsigned long long used_gpu_memory;
+  unsigned gpu_instance_id, compute_instance_id;
+};
+
+EXPORT int nvmlInit_v2() {
+  fake::maybe_misbehave("nvml", "nvmlInit_v2");
+  int code = nvml().value("init", 9);  // no answers: as if the kernel module were not loaded
+  g_initialized = code == 0;
+  return code;
+}
+EXPORT int nvmlInit() { return nvmlInit_v2(); }
+EXPORT int nvmlShutdown() {
+  g_initialized = false;
+  return 0;
+}
+EXPORT const char* nvmlErrorString(int code) { return fake::error_message("nvml", code); }
+EXPORT int nvmlSystemGetDriverVersion(char* buf, unsigned len) {
+  return g_initialized ? string_answer(nvml(), "driver_version", buf, len) : k_uninitialized;
+}
+EXPORT int nvmlSystemGetNVMLVersion(char* buf, unsigned len) { return string_answer(nvml(), "nvml_version", buf, len); }
+EXPORT int nvmlSystemGetCudaDriverVersion_v2(int* v) {
+  if (!nvml().contains("cuda_driver_version")) return 12;  // NVML_ERROR_LIBRARY_NOT_FOUND: no libcuda
+  *v = nvml()["cuda_driver_version"].get<int>();
+  return 0;
+}
+EXPORT int nvmlSystemGetCudaDriverVersion(int* v) { return nvmlSystemGetCudaDriverVersion_v2(v); }
+EXPORT int nvmlDeviceGetCount_v2(unsigned* count) {
+  fake::maybe_misbehave("nvml", "nvmlDeviceGetCount_v2");
+  if (!g_initialized) return k_uninitialized;
+  const auto& devs = nvml().value("devices", json::array());
+  *count = nvml().value("device_count", static_cast<unsigned>(devs.size()));
+  return 0;
+}
+EXPORT int nvmlDeviceGetHandleByIndex_v2(unsigned index, void** handle) {
+  if (!g_initialized) return k_uninitialized;
+  const auto& devs = nvml().value("devices", json::array());
+  if (index >= devs.size() || index >= 64) return k_invalid_argument;
+  int code = devs[index].value("handle", 0);
+  if (code != 0) return code;
+  g_handles[index * 9] = {static_cast<int>(index), -1};
+  *handle = &g_handles[index * 9];
+  return 0;
+}
+EXPORT int nvmlDeviceGetName(void* h, char* buf, unsigned len) {
+  const json* mig = nullptr;
+  const json* d = device(h, &mig);
+  if (d == nullptr) return k_invalid_argument;
+  return string_answer(mig ? *mig : *d, "name", buf, len);
+}
+EXPORT int nvmlDeviceGetUUID(void* h, char* buf, unsigned len) {
+  const json* mig = nullptr;
+  const json* d = device(h, &mig);
+  if (d == nullptr) return k_invalid_argument;
+  return string_answer(mig ? *mig : *d, "uuid", buf, len);
+}
+EXPORT int nvmlDeviceGetPciInfo_v3(void* h, PciInfo* pci) {
+  const json* d = device(h);
+  if (d == nullptr) return k_invalid_argument;
+  std::memset(pci, 0, sizeof(*pci));
+  return string_answer(*d, "pci_bus_id", pci->bus_id, sizeof(pci->bus_id));
+}
+EXPORT int nvmlDeviceGetMemoryInfo_v2(void* h, MemoryV2* m) {
+  const json* mig = nullptr;
+  const json* d = device(h, &mig);
+  if (d == nullptr) return k_invalid_argument;
+  // Real NVML answers FUNCTION_NOT_FOUND (13) to a wrong struct version (seen on R580).
+  if (m->version != (static_cast<unsigned>(sizeof(MemoryV2)) | (2U << 24U))) return 13;
+  const json& mem = (mig ? *mig : *d).value("memory", json::object());
+  if (mem.empty()) return k_not_supported;
+  m->total = mem.value("total", 0ULL);
+  m->free = mem.value("free", 0ULL);
+  m->used = mem.value("used", 0ULL);
+  m->reserved = mem.value("reserved", 0ULL);
+  return 0;
+}
+EXPORT int nvmlDeviceGetMemoryInfo(void* h, Memory* m) {
+  const json* mig = nullptr;
+  const json* d = device(h, &mig);
+  if (d == nullptr) return k_invalid_argument;
+  if (mig) {
+    m->total = mig->value("memory_total", 0ULL);
+    m->free = m->total;
+    m->used = 0;
+    return 0;
+  }
+  const json& mem = d->value("memory", json::object());
+  if (mem.empty()) return k_not_supported;
+  m->total = mem.value("total", 0ULL);
+  m->free = mem.value("free", 0ULL);
+  m->used = mem.value("used", 0ULL) + mem.value("reserved", 0ULL);
+  return 0;
+}
+EXPORT int nvmlDeviceGetCudaComputeCapability(void* h, int* major, int* minor) {
+  const json* d = device(h);
+  if (d == nullptr) return k_invalid_argument;
+  if (!d->contains("cc")) return k_not_supported;
+  *major = (*d)["cc"][0].get<int>();
+  *minor = (*d)["cc"][1].get<int>();
+  return 0;
+}
+EXPORT int nvmlDeviceGetComputeMode(void* h, int* mode) {
+  const json* d = device(h);
+  if (d == nullptr) return k_invalid_argument;
+  *mode = d->value("compute_mode", 0);
+  return 0;
+}
+EXPORT int nvmlDeviceGetMigMode(void* h, unsigned* cur, unsigned* pending) {
+  const json* d = device(h);
+  if (d == nullptr) return k_invalid_argument;
+  if (!d->contains("mig")) return k_not_supported;
+  *cur = (*d)["mig"][0].get<unsigned>();
+  *pending = (*d)["mig"][1].get<unsigned>();
+  return 0;
+}
+EXPORT int nvmlDeviceGetMaxMigDeviceCount(void* h, unsigned* count) {
+  const json* d = device(h);
+  if (d == nullptr) return k_invalid_argument;
+  if (!d->contains("mig")) return k_not_supported;
+  *count = 7;
+  return 0;
+}
+EXPORT int nvmlDeviceGetMigDeviceHandleByIndex(void* h, unsigned index, void** mig) {
+  const json* d = device(h);
+  if (d == nullptr || index >= 8) return k_invalid_argument;
+  const auto& migs = d->value("mig_devices", json::array());
+  if (index >= migs.size()) return k_not_found;
+  auto* parent = static_cast<Handle*>(h);
+  Handle& slot = g_handles[static_cast<size_t>(parent->device) * 9 + 1 + index];
+  slot = {parent->device, static_cast<int>(index)};
+  *mig = &slot;
+  return 0;
+}
+namespace {
+int pcie(void* h, const char* key, unsigned* out) {
+  const json* d = device(h);
+  if (d == nullptr) return k_invalid_argument;
+  const json& p = d->value("pcie", json::object());
+  if (!p.contains(key)) return k_not_supported;
+  *out = p[key].get<unsigned>();
+  return 0;
+}
+}  // namespace
+EXPORT int nvmlDeviceGetCurrPcieLinkGeneration(void* h, unsigned* v) { return pcie(h, "gen_current", v); }
+EXPORT int nvmlDeviceGetGpuMaxPcieLinkGeneration(void* h, unsigned* v) { return pcie(h, "gen_max", v); }
+EXPORT int nvmlDeviceGetMaxPcieLinkGeneration(void* h, unsigned* v) { return pcie(h, "gen_max", v); }
+EXPORT int nvmlDeviceGetCurrPcieLinkWidth(void* h, unsigned* v) { return pcie(h, "width_current", v); }
+EXPORT int nvmlDeviceGetMaxPcieLinkWidth(void* h, unsigned* v) { return pcie(h, "width_max", v); }
+EXPORT int nvmlDeviceGetRemappedRows(void* h, unsigned* corr, unsigned* unc, unsigned* pending, unsigned* failure) {
+  const json* d = device(h);
+  if (d == nullptr) return k_invalid_argument;
+  if (!d->contains("remapped_rows")) return k_not_supported;
+  const auto& r = (*d)["remapped_rows"];
+  *corr = r[0].get<unsigned>();
+  *unc = r[1].get<unsigned>();
+  *pending = r[2].get<unsigned>();
+  *failure = r[3].get<unsigned>();
+  return 0;
+}
+namespace {
+int processes(void* h, const char* kind, unsigned* count, ProcessInfo* infos) {
+  const json* d = device(h);
+  if (d == nullptr) return k_invalid_argument;
+  std::vector<const json*> matching;
+  for (const auto& p : d->value("processes", json::array()))
+    if (p.value("kind", std::string("compute")) == kind) matching.push_back(&p);
+  if (*count < matching.size()) {
+    *count = static_cast<unsigned>(matching.size());
+    return k_insufficient_size;
+  }
+  for (size_t i = 0; i < matching.size(); ++i) {
+    infos[i] = {};
+    infos[i].pid = matching[i]->value("pid", 0U);
+    infos[i].used_gpu_memory = matching[i]->value("used_memory", ~0ULL);
+    infos[i].gpu_instance_id = 0xFFFFFFFFU;
+    infos[i].compute_instance_id = 0xFFFFFFFFU;
+  }
+  *count = static_cast<unsigned>(matching.size());
+  return 0;
+}
+}  // namespace
+EXPORT int nvmlDeviceGetComputeRunningProcesses_v3(void* h, unsigned* count, ProcessInfo* infos) {
+  return processes(h, "compute", count, infos);
+}
+EXPORT int nvmlDeviceGetGraphicsRunningProcesses_v3(void* h, unsigned* count, ProcessInfo* infos) {
+  return processes(h, "graphics", count, infos);
+}

@@ -1,0 +1,231 @@
+// Scenario tests: every folder of tests/scenarios is a host as users have it (a broken one, or a
+// healthy one): its files under root/, the answers its driver gave in driver.json, and the
+// verdict it must get in scenario.toml. Each runs the real gpudoctor binary on the tree, with
+// the fake libnvidia-ml.so.1 and libcuda.so.1 on LD_LIBRARY_PATH, so the probe's real dlopen
+// path runs.
+//
+// scenario.toml:
+//   description = "..."; source = "where the facts come from"
+//   base = "h200-container" (start from tests/hosts/NAME/root and its driver.json); remove = ["proc/modules"]
+//   [run] env = { NAME = "value" }; args = ["..."]; as_user = { uid = 1000, gids = [1000, 44] };
+//         driver = "missing" (no driver library at all), "none" (no probe); otherwise driver.json
+//         (the scenario's, else the base host's) drives the fakes
+//   [[chmod]] path = "dev/nvidia0"; mode = "0660"; uid = 0; gid = 44
+//   [expect] verdict = "problem"; causes = ["root_cause", "..."]; warnings = ["..."];
+//            evidence_contains = ["..."]; title_contains = "..."; layers = { hardware = "passed" }
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> scenario_names() {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(GPUDOCTOR_SCENARIOS))
+    if (e.is_directory() && fs::exists(e.path() / "scenario.toml")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+struct BinaryRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+BinaryRun run_binary(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+               std::optional<std::pair<uid_t, std::vector<gid_t>>> as_user) {
+  int out_pipe[2], err_pipe[2];
+  if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) return {};
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out_pipe[1], 1);
+    dup2(err_pipe[1], 2);
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    if (as_user) {
+      const auto& gids = as_user->second;
+      if (setgroups(gids.size(), gids.data()) != 0 || setgid(gids.front()) != 0 || setuid(as_user->first) != 0) _exit(125);
+    }
+    std::vector<std::string> envs;
+    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+    std::vector<char*> argv{const_cast<char*>(GPUDOCTOR_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& e : envs) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    execve(GPUDOCTOR_BINARY, argv.data(), envp.data());
+    _exit(126);
+  }
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  BinaryRun r;
+  auto drain = [](int fd, std::string& into) {
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) into.append(buf, static_cast<size_t>(n));
+    close(fd);
+  };
+  drain(out_pipe[0], r.out);
+  drain(err_pipe[0], r.err);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+class Scenario : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Scenario, GivesTheExpectedVerdict) {
+  fs::path dir = fs::path(GPUDOCTOR_SCENARIOS) / GetParam();
+  toml::table spec = toml::parse_file((dir / "scenario.toml").string());
+  ASSERT_TRUE(spec["expect"].is_table()) << "scenario.toml needs [expect]";
+
+  // A private copy of the tree, so that modes and owners can be set as the scenario says.
+  fs::path tmp = fs::temp_directory_path() / fmt::format("gpudoctor-scenario-{}-{}", GetParam(), getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  // A scenario may start from a real host's tree (tests/hosts/NAME), remove files from it and
+  // lay its own root/ over it.
+  fs::path root = tmp / "root";
+  fs::create_directories(root);
+  std::optional<fs::path> base;
+  if (auto b = spec["base"].value<std::string>()) {
+    base = fs::path(GPUDOCTOR_SCENARIOS).parent_path() / "hosts" / *b;
+    ASSERT_TRUE(fs::exists(*base / "root")) << "no host tree " << *base;
+    fs::copy(*base / "root", root, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  }
+  if (const auto* rm = spec["remove"].as_array())
+    for (const auto& x : *rm) fs::remove_all(root / x.value_or(std::string{}));
+  if (fs::exists(dir / "root"))
+    fs::copy(dir / "root", root, fs::copy_options::recursive | fs::copy_options::copy_symlinks |
+                                     fs::copy_options::overwrite_existing);
+  // git cannot hold empty folders: .keep files stand for them and are removed here.
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it)
+    if (it->path().filename() == ".keep") fs::remove(it->path());
+  fs::permissions(tmp, fs::perms::all);
+
+  std::optional<std::pair<uid_t, std::vector<gid_t>>> as_user;
+  if (const auto* u = spec["run"]["as_user"].as_table()) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to run the binary as another user";
+    std::vector<gid_t> gids;
+    if (const auto* g = (*u)["gids"].as_array())
+      for (const auto& x : *g) gids.push_back(static_cast<gid_t>(x.value_or(int64_t{65534})));
+    if (gids.empty()) gids.push_back(65534);
+    as_user = std::make_pair(static_cast<uid_t>((*u)["uid"].value_or(int64_t{65534})), gids);
+    for (auto it = fs::recursive_directory_iterator(tmp); it != fs::recursive_directory_iterator(); ++it)
+      if (it->is_directory() && !it->is_symlink()) fs::permissions(it->path(), fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
+  }
+  if (const auto* chmods = spec["chmod"].as_array()) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root to set owners";
+    for (const auto& n : *chmods) {
+      const auto& c = *n.as_table();
+      fs::path p = root / c["path"].value_or(std::string{});
+      auto mode = std::stoul(c["mode"].value_or(std::string("0644")), nullptr, 8);
+      ASSERT_EQ(chmod(p.c_str(), static_cast<mode_t>(mode)), 0) << p;
+      ASSERT_EQ(lchown(p.c_str(), static_cast<uid_t>(c["uid"].value_or(int64_t{0})), static_cast<gid_t>(c["gid"].value_or(int64_t{0}))), 0) << p;
+    }
+  }
+
+  std::map<std::string, std::string> env{{"PATH", "/usr/bin:/bin"}, {"LD_LIBRARY_PATH", GPUDOCTOR_FAKES_DIR}};
+  if (const auto* e = spec["run"]["env"].as_table()) {
+    for (const auto& [k, v] : *e) {
+      std::string key(k.str());
+      std::string value = v.value_or(std::string{});
+      if (key == "LD_LIBRARY_PATH") value = std::string(GPUDOCTOR_FAKES_DIR) + ":" + value;
+      env[key] = value;
+    }
+  }
+  // driver.json: the fake libraries answer; [run] driver = "missing": the probe runs with no
+  // driver library to find at all (skipped on a host that has a real one).
+  std::string driver_mode = spec["run"]["driver"].value_or(std::string{});
+  bool driver_missing = driver_mode == "missing";
+  fs::path driver_json = dir / "driver.json";
+  if (!fs::exists(driver_json) && base && driver_mode != "none" && !driver_missing) driver_json = *base / "driver.json";
+  bool has_driver = fs::exists(driver_json) && driver_mode != "none";
+  if (has_driver) {
+    env["GPUDOCTOR_FAKE_DRIVER"] = driver_json.string();
+  } else if (driver_missing) {
+    env.erase("LD_LIBRARY_PATH");
+    for (const char* lib : {"libcuda.so.1", "libnvidia-ml.so.1"}) {
+      if (void* real = dlopen(lib, RTLD_LAZY)) {
+        dlclose(real);
+        fs::remove_all(tmp);
+        GTEST_SKIP() << "this host has a real " << lib << ", so a missing driver cannot be modelled";
+      }
+    }
+  }
+  std::vector<std::string> args{"check", "--json", "--root", root.string(), "--driver",
+                                has_driver || driver_missing ? "host" : "none", "--timeout", "3"};
+  if (const auto* a = spec["run"]["args"].as_array())
+    for (const auto& x : *a) args.push_back(x.value_or(std::string{}));
+
+  BinaryRun r = run_binary(args, env, as_user);
+  fs::remove_all(tmp);
+  ASSERT_NE(r.exit_code, 125) << "could not switch user";
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << "not JSON; stderr: " << r.err << "\nstdout: " << r.out;
+
+  const auto& expect = *spec["expect"].as_table();
+  std::string verdict = expect["verdict"].value_or(std::string{});
+  EXPECT_EQ(j["verdict"], verdict) << j.dump(2);
+  EXPECT_EQ(r.exit_code, verdict == "healthy" ? 0 : 1) << r.err;
+  std::vector<std::string> want, got;
+  if (const auto* c = expect["causes"].as_array())
+    for (const auto& x : *c) want.push_back(x.value_or(std::string{}));
+  for (const auto& c : j["causes"]) got.push_back(c["id"]);
+  EXPECT_EQ(got, want) << j.dump(2);
+  std::vector<std::string> want_w, got_w;
+  if (const auto* w = expect["warnings"].as_array())
+    for (const auto& x : *w) want_w.push_back(x.value_or(std::string{}));
+  for (const auto& w : j["warnings"]) got_w.push_back(w["id"]);
+  EXPECT_EQ(got_w, want_w) << j.dump(2);
+  std::string all_evidence;
+  if (!j["causes"].empty()) {
+    for (const auto& e : j["causes"][0]["evidence"]) all_evidence += e["source"].template get<std::string>() + ": " + e["fact"].template get<std::string>() + "\n";
+  }
+  if (const auto* ev = expect["evidence_contains"].as_array()) {
+    for (const auto& x : *ev) {
+      std::string needle = x.value_or(std::string{});
+      EXPECT_NE(all_evidence.find(needle), std::string::npos) << "root cause evidence lacks \"" << needle << "\":\n" << all_evidence;
+    }
+  }
+  if (auto t = expect["title_contains"].value<std::string>()) {
+    ASSERT_FALSE(j["causes"].empty());
+    EXPECT_NE(j["causes"][0]["title"].template get<std::string>().find(*t), std::string::npos) << j["causes"][0]["title"];
+  }
+  if (const auto* layers = expect["layers"].as_table()) {
+    for (const auto& [name, state] : *layers) {
+      bool found = false;
+      for (const auto& l : j["layers"]) {
+        if (l["layer"] == std::string(name.str())) {
+          found = true;
+          EXPECT_EQ(l["status"], state.value_or(std::string{})) << "layer " << name.str() << ": " << l["summary"];
+        }
+      }
+      EXPECT_TRUE(found) << "no layer " << name.str();
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, Scenario, ::testing::ValuesIn(scenario_names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string n = info.param;
+                           for (auto& c : n)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
+
+}  // namespace
