@@ -30,7 +30,7 @@ std::optional<std::string> RuleContext::module_version() const {
 }
 
 std::optional<DriverLibraryFile> RuleContext::loaded_libcuda() const {
-  if (probed() && s.driver.cuda.library.known()) {
+  if (probe_sees_root() && s.driver.cuda.library.known()) {
     DriverLibraryFile f;
     f.name = "libcuda.so.1";
     f.path = *s.driver.cuda.library;

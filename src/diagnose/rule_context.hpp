@@ -22,6 +22,9 @@ class RuleContext {
 
   /// The driver probe ran on this machine (not an inspected root or a snapshot without one).
   [[nodiscard]] bool probed() const { return s.driver.mode == "host"; }
+  /// The probed libraries are files of the inspected system (its root is this machine's /), so
+  /// their paths can be compared with the collected files.
+  [[nodiscard]] bool probe_sees_root() const { return probed() && s.host.root == "/"; }
   [[nodiscard]] bool nvml_init_ok() const { return s.driver.nvml.init.known() && s.driver.nvml.init->ok(); }
   [[nodiscard]] bool cuda_init_ok() const { return s.driver.cuda.init.known() && s.driver.cuda.init->ok(); }
   /// cuInit's result code when it returned.

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <re2/re2.h>
 
+#include <algorithm>
+
 #include "diagnose/rule_context.hpp"
 
 namespace gpudoctor {
@@ -137,10 +139,25 @@ void rule_gpu_bad_state(const RuleContext& ctx, std::vector<Finding>& out) {
     }
     if (f.evidence.size() < 12) f.evidence.push_back({s.kernel_log.source.value_or("kernel log"), line});
   }
+  // Messages of the kernel module that mean the GPU itself failed, with or without an Xid:
+  // "NVRM: The NVIDIA GPU 0000:b3:00.0 ... has fallen off the bus", "RmInitAdapter failed".
+  bool fallen = false;
+  for (const auto& line : s.kernel_log.lines) {
+    bool off_bus = line.find("fallen off the bus") != std::string::npos && line.find("Xid") == std::string::npos;
+    bool init_failed = line.find("RmInitAdapter failed") != std::string::npos;
+    if (!off_bus && !init_failed) continue;
+    if (off_bus && !fallen) {
+      fallen = true;
+      if (std::find(reported.begin(), reported.end(), 79) == reported.end()) titles.push_back("it has fallen off the bus");
+    }
+    if (init_failed && std::find(titles.begin(), titles.end(), "the driver failed to initialize it") == titles.end())
+      titles.push_back("the driver failed to initialize it");
+    if (f.evidence.size() < 12) f.evidence.push_back({s.kernel_log.source.value_or("kernel log"), line});
+  }
   if (titles.empty()) return;
   f.title = "The GPU is present but in a bad state: " + titles.front();
   for (size_t i = 1; i < titles.size() && i < 4; ++i) f.title += "; " + titles[i];
-  bool lost = std::any_of(reported.begin(), reported.end(), [](int x) { return x == 79; });
+  bool lost = fallen || std::any_of(reported.begin(), reported.end(), [](int x) { return x == 79; });
   if (lost) {
     f.fix.push_back("The GPU fell off the bus: reboot the machine (a GPU reset is rarely enough after Xid 79).");
     f.fix.push_back("If it happens again, check the GPU's power cables and power supply, reseat the card, and check its "

@@ -110,7 +110,7 @@ void rule_wsl(const RuleContext& ctx, std::vector<Finding>& out) {
     shadows.push_back(&l);
   }
   auto loaded = ctx.loaded_libcuda();
-  bool loaded_shadow = ctx.probed() && loaded && loaded->path.rfind("/usr/lib/wsl/", 0) != 0;
+  bool loaded_shadow = ctx.probe_sees_root() && loaded && loaded->path.rfind("/usr/lib/wsl/", 0) != 0;
   if (!shadows.empty() || loaded_shadow || !s.modules.kernels_with_nvidia_module.empty()) {
     f.title = "A Linux NVIDIA driver installed inside WSL shadows the Windows driver's CUDA library";
     for (const auto* l : shadows) f.evidence.push_back({l->path, "found before /usr/lib/wsl/lib/libcuda.so.1 (" + l->resolved + ")"});

@@ -86,6 +86,25 @@ BinaryRun run_binary(const std::vector<std::string>& args, const std::map<std::s
   return r;
 }
 
+// Lays `from` over `to`: files and links of `from` replace those of the same name.
+void overlay(const fs::path& from, const fs::path& to) {
+  for (auto it = fs::recursive_directory_iterator(from); it != fs::recursive_directory_iterator(); ++it) {
+    fs::path dest = to / it->path().lexically_relative(from);  // not fs::relative: it follows links
+    if (it->is_symlink()) {
+      fs::remove_all(dest);
+      fs::create_directories(dest.parent_path());
+      fs::create_symlink(fs::read_symlink(it->path()), dest);
+    } else if (it->is_directory()) {
+      if (fs::is_symlink(dest)) fs::remove(dest);
+      fs::create_directories(dest);
+    } else {
+      fs::create_directories(dest.parent_path());
+      if (fs::is_symlink(dest)) fs::remove(dest);
+      fs::copy_file(it->path(), dest, fs::copy_options::overwrite_existing);
+    }
+  }
+}
+
 class Scenario : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Scenario, GivesTheExpectedVerdict) {
@@ -109,9 +128,7 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
   }
   if (const auto* rm = spec["remove"].as_array())
     for (const auto& x : *rm) fs::remove_all(root / x.value_or(std::string{}));
-  if (fs::exists(dir / "root"))
-    fs::copy(dir / "root", root, fs::copy_options::recursive | fs::copy_options::copy_symlinks |
-                                     fs::copy_options::overwrite_existing);
+  if (fs::exists(dir / "root")) overlay(dir / "root", root);
   // git cannot hold empty folders: .keep files stand for them and are removed here.
   for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it)
     if (it->path().filename() == ".keep") fs::remove(it->path());
@@ -173,7 +190,7 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
     for (const auto& x : *a) args.push_back(x.value_or(std::string{}));
 
   BinaryRun r = run_binary(args, env, as_user);
-  fs::remove_all(tmp);
+  if (std::getenv("GPUDOCTOR_KEEP_SCENARIO_TREE") == nullptr) fs::remove_all(tmp);
   ASSERT_NE(r.exit_code, 125) << "could not switch user";
   auto j = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << "not JSON; stderr: " << r.err << "\nstdout: " << r.out;
