@@ -102,18 +102,20 @@ void rule_wsl(const RuleContext& ctx, std::vector<Finding>& out) {
     out.push_back(std::move(f));
     return;
   }
-  // A Linux driver installed inside WSL shadows the Windows driver's libraries.
+  // A Linux driver installed inside WSL: its libcuda.so.1 competes with the Windows driver's in
+  // the loader cache, and it cannot work (there is no nvidia kernel module in WSL). NVIDIA's WSL
+  // guide: never install a Linux display driver inside WSL.
   std::vector<const DriverLibraryFile*> shadows;
   for (const auto& l : s.driver_files.libraries) {
-    if (l.name != "libcuda.so.1") continue;
-    if (l.path.rfind("/usr/lib/wsl/", 0) == 0) break;  // the WSL copy comes first: fine
-    shadows.push_back(&l);
+    if ((l.name == "libcuda.so.1" || l.name == "libnvidia-ml.so.1") && l.path.rfind("/usr/lib/wsl/", 0) != 0)
+      shadows.push_back(&l);
   }
   auto loaded = ctx.loaded_libcuda();
   bool loaded_shadow = ctx.probe_sees_root() && loaded && loaded->path.rfind("/usr/lib/wsl/", 0) != 0;
   if (!shadows.empty() || loaded_shadow || !s.modules.kernels_with_nvidia_module.empty()) {
     f.title = "A Linux NVIDIA driver installed inside WSL shadows the Windows driver's CUDA library";
-    for (const auto* l : shadows) f.evidence.push_back({l->path, "found before /usr/lib/wsl/lib/libcuda.so.1 (" + l->resolved + ")"});
+    for (const auto* l : shadows)
+      f.evidence.push_back({l->path, "a Linux driver library (" + l->resolved + ") beside the Windows driver's in /usr/lib/wsl/lib"});
     if (loaded_shadow) f.evidence.push_back({"dlopen(libcuda.so.1)", "loaded " + loaded->path});
     for (const auto& k : s.modules.kernels_with_nvidia_module) f.evidence.push_back({"/lib/modules/" + k, "an nvidia kernel module was installed"});
     f.fix.push_back("Remove the Linux driver from WSL (never install one there): sudo apt remove --purge 'nvidia-driver-*' "

@@ -73,9 +73,15 @@ std::vector<ChildReport> run_children(const std::vector<ChildWork>& jobs, std::c
         ::dup2(devnull, STDOUT_FILENO);
         ::dup2(devnull, STDERR_FILENO);
       }
+      // The child never returns into the caller's code: whatever the job does, it ends here.
       int out = fds[1];
-      jobs[i]([out](const std::string& state) { write_all(out, state + "\n"); });
-      ::_exit(0);
+      int status = 0;
+      try {
+        jobs[i]([out](const std::string& state) { write_all(out, state + "\n"); });
+      } catch (...) {
+        status = 70;  // EX_SOFTWARE
+      }
+      ::_exit(status);
     }
     ::close(fds[1]);
     r.pid = pid;
@@ -131,6 +137,8 @@ std::vector<ChildReport> run_children(const std::vector<ChildWork>& jobs, std::c
         int sig = WTERMSIG(status);
         const char* name = ::sigabbrev_np(sig);
         r.report.outcome = {"crashed", fmt::format("killed by signal {} (SIG{})", sig, name ? name : "?"), ms};
+      } else if (WIFEXITED(status) && WEXITSTATUS(status) == 70) {
+        r.report.outcome = {"failed", "the driver library threw a C++ exception into the probe", ms};
       } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
         r.report.outcome = {"failed", fmt::format("exited with status {}", WEXITSTATUS(status)), ms};
       } else {

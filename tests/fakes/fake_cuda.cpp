@@ -16,8 +16,12 @@ constexpr int k_invalid_device = 101;
 constexpr int k_invalid_value = 1;
 int g_init = k_not_initialized;
 const json& cuda() { return fake::answers("cuda"); }
+const json& devices() {
+  static const json empty = json::array();
+  return cuda().contains("devices") ? cuda()["devices"] : empty;
+}
 const json* device(int ordinal) {
-  const auto& devs = cuda().value("devices", json::array());
+  const auto& devs = devices();
   if (ordinal < 0 || static_cast<size_t>(ordinal) >= devs.size()) return nullptr;
   return &devs[static_cast<size_t>(ordinal)];
 }
@@ -55,7 +59,7 @@ EXPORT int cuGetErrorString(int code, const char** s) {
 }
 EXPORT int cuDeviceGetCount(int* count) {
   if (g_init != 0) return k_not_initialized;
-  *count = static_cast<int>(cuda().value("devices", json::array()).size());
+  *count = static_cast<int>(devices().size());
   return 0;
 }
 EXPORT int cuDeviceGet(int* dev, int ordinal) {

@@ -27,6 +27,13 @@ bool g_initialized = false;
 
 const json& nvml() { return fake::answers("nvml"); }
 
+// A member of `obj` by reference (never a copy: handles point into it), or an empty array/object.
+const json& member(const json& obj, const char* key, bool array = true) {
+  static const json empty_array = json::array(), empty_object = json::object();
+  if (obj.is_object() && obj.contains(key)) return obj[key];
+  return array ? empty_array : empty_object;
+}
+
 struct Handle {  // what an nvmlDevice_t points to
   int device;    // index into devices[]
   int mig;       // -1 for the GPU itself, else index into its mig_devices[]
@@ -36,13 +43,13 @@ Handle g_handles[64 * 9];
 const json* device(void* h, const json** mig_out = nullptr) {
   if (h == nullptr) return nullptr;
   auto* handle = static_cast<Handle*>(h);
-  const auto& devs = nvml().value("devices", json::array());
+  const auto& devs = member(nvml(), "devices");
   if (handle->device < 0 || static_cast<size_t>(handle->device) >= devs.size()) return nullptr;
   const json& d = devs[static_cast<size_t>(handle->device)];
   if (mig_out) {
     *mig_out = nullptr;
     if (handle->mig >= 0) {
-      const auto& migs = d.value("mig_devices", json::array());
+      const auto& migs = member(d, "mig_devices");
       if (static_cast<size_t>(handle->mig) < migs.size()) *mig_out = &migs[static_cast<size_t>(handle->mig)];
     }
   }
@@ -101,13 +108,13 @@ EXPORT int nvmlSystemGetCudaDriverVersion(int* v) { return nvmlSystemGetCudaDriv
 EXPORT int nvmlDeviceGetCount_v2(unsigned* count) {
   fake::maybe_misbehave("nvml", "nvmlDeviceGetCount_v2");
   if (!g_initialized) return k_uninitialized;
-  const auto& devs = nvml().value("devices", json::array());
+  const auto& devs = member(nvml(), "devices");
   *count = nvml().value("device_count", static_cast<unsigned>(devs.size()));
   return 0;
 }
 EXPORT int nvmlDeviceGetHandleByIndex_v2(unsigned index, void** handle) {
   if (!g_initialized) return k_uninitialized;
-  const auto& devs = nvml().value("devices", json::array());
+  const auto& devs = member(nvml(), "devices");
   if (index >= devs.size() || index >= 64) return k_invalid_argument;
   int code = devs[index].value("handle", 0);
   if (code != 0) return code;
@@ -139,7 +146,7 @@ EXPORT int nvmlDeviceGetMemoryInfo_v2(void* h, MemoryV2* m) {
   if (d == nullptr) return k_invalid_argument;
   // Real NVML answers FUNCTION_NOT_FOUND (13) to a wrong struct version (seen on R580).
   if (m->version != (static_cast<unsigned>(sizeof(MemoryV2)) | (2U << 24U))) return 13;
-  const json& mem = (mig ? *mig : *d).value("memory", json::object());
+  const json& mem = member(mig ? *mig : *d, "memory", false);
   if (mem.empty()) return k_not_supported;
   m->total = mem.value("total", 0ULL);
   m->free = mem.value("free", 0ULL);
@@ -157,7 +164,7 @@ EXPORT int nvmlDeviceGetMemoryInfo(void* h, Memory* m) {
     m->used = 0;
     return 0;
   }
-  const json& mem = d->value("memory", json::object());
+  const json& mem = member(*d, "memory", false);
   if (mem.empty()) return k_not_supported;
   m->total = mem.value("total", 0ULL);
   m->free = mem.value("free", 0ULL);
@@ -196,7 +203,7 @@ EXPORT int nvmlDeviceGetMaxMigDeviceCount(void* h, unsigned* count) {
 EXPORT int nvmlDeviceGetMigDeviceHandleByIndex(void* h, unsigned index, void** mig) {
   const json* d = device(h);
   if (d == nullptr || index >= 8) return k_invalid_argument;
-  const auto& migs = d->value("mig_devices", json::array());
+  const auto& migs = member(*d, "mig_devices");
   if (index >= migs.size()) return k_not_found;
   auto* parent = static_cast<Handle*>(h);
   Handle& slot = g_handles[static_cast<size_t>(parent->device) * 9 + 1 + index];
@@ -208,7 +215,7 @@ namespace {
 int pcie(void* h, const char* key, unsigned* out) {
   const json* d = device(h);
   if (d == nullptr) return k_invalid_argument;
-  const json& p = d->value("pcie", json::object());
+  const json& p = member(*d, "pcie", false);
   if (!p.contains(key)) return k_not_supported;
   *out = p[key].get<unsigned>();
   return 0;
@@ -235,7 +242,7 @@ int processes(void* h, const char* kind, unsigned* count, ProcessInfo* infos) {
   const json* d = device(h);
   if (d == nullptr) return k_invalid_argument;
   std::vector<const json*> matching;
-  for (const auto& p : d->value("processes", json::array()))
+  for (const auto& p : member(*d, "processes"))
     if (p.value("kind", std::string("compute")) == kind) matching.push_back(&p);
   if (*count < matching.size()) {
     *count = static_cast<unsigned>(matching.size());
