@@ -1,15 +1,38 @@
 # Every third-party dependency, found in one place. All come from Debian's packages
 # (see README.md); nothing is downloaded at configure time.
+#
+# GPUDOCTOR_PORTABLE (default ON) makes one binary that runs on other distributions too (the
+# GPU hosts users have are rarely the build host's distribution): fmt and toml++ header-only,
+# RE2 and libstdc++ linked statically. Only glibc and libelf.so.1 stay dynamic.
+option(GPUDOCTOR_PORTABLE "Link fmt, toml++, RE2 and libstdc++ into the binary" ON)
+
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json 3.10 CONFIG REQUIRED)
 find_package(fmt CONFIG REQUIRED)
-find_package(tomlplusplus CONFIG QUIET)
 find_package(PkgConfig REQUIRED)
 # Debian's re2.pc reports version 0.0.0: do not version-check it.
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 pkg_check_modules(LIBELF REQUIRED IMPORTED_TARGET libelf)
-if(NOT TARGET tomlplusplus::tomlplusplus)
-  pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
-  add_library(tomlplusplus::tomlplusplus ALIAS PkgConfig::TOMLPP)
-endif()
 find_package(Threads REQUIRED)
+
+# toml++ is used header-only everywhere (Debian's config target would link its shared library).
+find_path(TOMLPP_INCLUDE_DIR toml++/toml.h REQUIRED)
+add_library(gd_toml INTERFACE)
+target_include_directories(gd_toml SYSTEM INTERFACE ${TOMLPP_INCLUDE_DIR})
+target_compile_definitions(gd_toml INTERFACE TOML_HEADER_ONLY=1 TOML_EXCEPTIONS=1)
+
+add_library(gd_fmt INTERFACE)
+add_library(gd_re2 INTERFACE)
+if(GPUDOCTOR_PORTABLE)
+  target_link_libraries(gd_fmt INTERFACE fmt::fmt-header-only)
+  find_library(RE2_STATIC_LIBRARY NAMES libre2.a)
+  if(RE2_STATIC_LIBRARY)
+    target_include_directories(gd_re2 SYSTEM INTERFACE ${RE2_INCLUDE_DIRS})
+    target_link_libraries(gd_re2 INTERFACE ${RE2_STATIC_LIBRARY} Threads::Threads)
+  else()
+    target_link_libraries(gd_re2 INTERFACE PkgConfig::RE2)
+  endif()
+else()
+  target_link_libraries(gd_fmt INTERFACE fmt::fmt)
+  target_link_libraries(gd_re2 INTERFACE PkgConfig::RE2)
+endif()

@@ -26,7 +26,9 @@ void rule_visible_devices(const RuleContext& ctx, std::vector<Finding>& out) {
   auto r = evaluate_visible_devices(in);
   auto code = ctx.cuda_init_code();
   bool cuda_says_none = code && (*code == 100 || *code == 101) && ctx.nvml_device_count() > 0;
-  if (!r.all_hidden && !r.first_invalid && !cuda_says_none) return;
+  // An invalid last entry ("0,-1") hides nothing; one before other entries hides those.
+  bool hides_some = r.first_invalid && !r.ignored.empty();
+  if (!r.all_hidden && !hides_some && !cuda_says_none) return;
 
   Finding f;
   f.cause = "cuda_visible_devices_hides_gpu";
