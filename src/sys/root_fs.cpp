@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 
 namespace gpudoctor {
 
@@ -66,7 +67,13 @@ RootFs::RootFs(std::string root) : m_root(std::move(root)) {
 }
 
 std::optional<std::string> RootFs::resolve(std::string_view path) const {
-  if (m_host) return std::string(path);
+  if (m_host) {
+    char* real = ::realpath(std::string(path).c_str(), nullptr);
+    if (real == nullptr) return std::nullopt;
+    std::string out(real);
+    ::free(real);  // NOLINT: realpath allocates with malloc
+    return out;
+  }
   // Walk component by component; on a link, splice its target in (absolute targets restart
   // at the root of the image). 40 links at most, as the kernel allows.
   std::vector<std::string> done;
@@ -106,6 +113,7 @@ std::optional<std::string> RootFs::resolve(std::string_view path) const {
 }
 
 std::optional<std::string> RootFs::host_path(std::string_view path) const {
+  if (m_host) return std::string(path);  // the kernel follows the links itself
   auto resolved = resolve(path);
   if (!resolved) return std::nullopt;
   return m_root + *resolved;

@@ -26,7 +26,8 @@ class RootFs {
   /// root, and returns the resolved absolute path inside the root. nullopt when a component is
   /// missing or the links loop.
   [[nodiscard]] std::optional<std::string> resolve(std::string_view path) const;
-  /// The host path of `path` after resolution, for calls such as stat(2) and access(2).
+  /// The host path of `path` (under the root, links resolved inside it), for calls such as
+  /// stat(2) and access(2). On this machine's own root the path itself.
   [[nodiscard]] std::optional<std::string> host_path(std::string_view path) const;
 
   /// Reads at most `max_bytes` of a file (proc and sysfs files report size 0, so this reads

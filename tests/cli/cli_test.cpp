@@ -203,3 +203,15 @@ TEST(Cli, CrashingDriverLibraryIsAFindingNotACrash) {
 }
 
 }  // namespace
+
+namespace {
+TEST(Cli, RealH200SnapshotIsHealthyFromAnotherMachine) {
+  // Recorded on the lent H200 host by scripts/device/check_on_gpu.sh.
+  auto r = run({"check", "--json", "--from", std::string(GPUDOCTOR_TEST_DATA) + "/h200-snapshot.json"});
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["verdict"], "healthy");
+  EXPECT_NE(j["causes"][0]["title"].get<std::string>().find("NVIDIA H200"), std::string::npos);
+  EXPECT_EQ(j["source"], std::string("snapshot ") + GPUDOCTOR_TEST_DATA + "/h200-snapshot.json");
+}
+}  // namespace
