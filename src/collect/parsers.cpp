@@ -122,7 +122,7 @@ std::optional<double> link_speed_gts(std::string_view text) {
   if (w.size() < 2 || w[1] != "GT/s") return std::nullopt;
   double v = 0;
   auto [ptr, ec] = std::from_chars(w[0].data(), w[0].data() + w[0].size(), v);
-  if (ec != std::errc{} || ptr != w[0].data() + w[0].size() || v <= 0 || v > 1000) return std::nullopt;
+  if (ec != std::errc{} || ptr != w[0].data() + w[0].size() || !(v > 0 && v <= 1000)) return std::nullopt;
   return v;
 }
 
