@@ -1,0 +1,51 @@
+#include "feed_parsers.hpp"
+
+#include <string>
+#include <string_view>
+
+#include "collect/parsers.hpp"
+#include "core/snapshot_json.hpp"
+#include "core/version.hpp"
+#include "diagnose/diagnose.hpp"
+#include "diagnose/visible_devices.hpp"
+
+namespace gpudoctor::fuzz {
+
+void feed_parsers(const std::uint8_t* data, std::size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  (void)parse::os_release(text);
+  (void)parse::proc_modules(text);
+  (void)parse::nvidia_version(text);
+  (void)parse::gpu_information(text, "0000:00:00.0");
+  (void)parse::link_speed_gts(text);
+  (void)parse::hex_number(text);
+  (void)parse::decimal(text);
+  (void)parse::efivar_flag(text);
+  (void)parse::lockdown_mode(text);
+  (void)parse::modprobe_directives(text);
+  (void)parse::cmdline_directives(text);
+  (void)parse::cgroup_container(text);
+  (void)parse::ld_so_conf(text);
+  (void)parse::group_names(text);
+  (void)parse_dotted_version(text);
+  (void)version_from_library_name(text, "libcuda.so.");
+
+  VisibleDevicesInput in;
+  in.value = std::string(text.substr(0, 4096));
+  in.device_count = size > 0 ? data[0] % 9 : 0;
+  for (unsigned i = 0; i < *in.device_count; ++i) in.gpu_uuids.push_back("GPU-" + std::to_string(i) + "abc");
+  (void)evaluate_visible_devices(in);
+
+  // A snapshot from JSON text: must either load or throw SnapshotError; the rules must then
+  // diagnose whatever loaded.
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_discarded()) {
+    try {
+      Snapshot s = snapshot_from_json(j);
+      (void)diagnose(s);
+    } catch (const SnapshotError&) {
+    }
+  }
+}
+
+}  // namespace gpudoctor::fuzz
