@@ -22,6 +22,8 @@ struct CollectOptions {
   std::string root = "/";
   DriverProbeMode driver = DriverProbeMode::automatic;
   std::chrono::milliseconds driver_timeout{20000};
+  /// The Python interpreter whose environment matters (--python); empty: the one on PATH.
+  std::string python;
   /// The environment of the invoking user (all of it; collectors keep only the allow-list).
   std::map<std::string, std::string> environment;
 };
@@ -53,6 +55,8 @@ void collect_platform(CollectContext& ctx);
 void collect_driver_files(CollectContext& ctx);
 void collect_kernel_log(CollectContext& ctx);
 void collect_driver_probe(CollectContext& ctx);
+void collect_python_envs(CollectContext& ctx);
+void collect_framework_libraries(CollectContext& ctx);
 
 /// The collectors, in the order they run.
 std::span<const CollectorEntry> collectors();

@@ -232,6 +232,54 @@ struct DriverProbe {
   CudaProbe cuda;
 };
 
+/// A Python environment: where frameworks are installed.
+struct PythonEnvironment {
+  std::string prefix;            ///< sys.prefix: "/opt/torch/.venv"
+  std::string found_by;          ///< "python3 on PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "--python"
+  Fact<std::string> python;      ///< the interpreter, links resolved
+  Fact<std::string> version;     ///< "3.12"
+  std::string kind;              ///< "venv", "conda", "system"
+  std::vector<std::string> site_packages;  ///< in sys.path order
+  bool in_use = false;           ///< the environment `python3` on PATH (or --python) runs
+};
+
+/// A file met while resolving a library: another copy, or one the loader skips.
+struct LibraryCopy {
+  std::string path;              ///< as the loader builds it
+  std::string resolved;          ///< links resolved
+  std::string found_via;         ///< "RPATH of ...", "LD_LIBRARY_PATH", "ld.so.cache", ...
+  std::string status;            ///< "accepted", "wrong ELF class", ...
+  bool reached = false;          ///< the loader's search gets this far
+  Fact<std::string> version;     ///< from the file name ("libcudnn.so.9.14.0" -> "9.14.0")
+  std::string origin;            ///< "pip wheel", "conda", "CUDA toolkit", "system", "driver"
+};
+
+/// One CUDA library a framework needs, resolved as the dynamic loader will resolve it.
+struct ResolvedLibrary {
+  std::string role;              ///< "cudart", "cublas", "cublasLt", "cudnn", "nccl", "cufft", ...
+  std::string name;              ///< the name asked for: "libcudnn.so.9"
+  std::string requested_by;      ///< the object whose NEEDED or dlopen asks for it
+  std::string how;               ///< "NEEDED" or "dlopen"
+  Fact<std::string> path;        ///< the file that will load (as /proc/PID/maps shows it)
+  std::string found_via;         ///< "RPATH of /x/libtorch_cuda.so", "ld.so.cache", ...
+  Fact<std::string> version;     ///< from the resolved file name or the wheel's metadata
+  std::string origin;            ///< "pip wheel nvidia-cudnn-cu13 9.19.0.56", "system", ...
+  std::vector<LibraryCopy> others;  ///< every other copy of the library seen on the search path
+  std::string error;             ///< what dlopen would say when nothing is found
+};
+
+/// A framework installation and the CUDA libraries it will load.
+struct FrameworkLibraries {
+  std::string framework;         ///< "torch", "jax", "tensorflow"
+  std::string site_packages;     ///< where it is installed
+  Fact<std::string> version;     ///< "2.11.0+cu130"
+  Fact<std::string> cuda_build;  ///< the CUDA it was built for: "13.0"
+  std::vector<std::string> entries;  ///< the objects resolution starts from
+  std::vector<ResolvedLibrary> libraries;
+  std::vector<std::string> load_order;  ///< every object the model loads, in order
+  std::vector<std::string> notes;       ///< what the model could not decide
+};
+
 struct Environment {
   std::map<std::string, std::string> vars;  ///< allow-listed variables only
 };
@@ -255,6 +303,8 @@ struct Snapshot {
   Fact<int> suspend_count;  ///< /sys/power/suspend_stats/success: suspends since boot
   Environment env;
   DriverProbe driver;
+  std::vector<PythonEnvironment> python_envs;
+  std::vector<FrameworkLibraries> frameworks;
   std::vector<std::string> collector_errors;  ///< collectors that failed, and why
 
   [[nodiscard]] const std::string* env_var(const std::string& name) const {

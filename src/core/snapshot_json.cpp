@@ -69,10 +69,18 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CudaProbe, attempted, library, l
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ChildOutcome, status, detail, elapsed_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DriverProbe, mode, why_not, nvml_child, cuda_child, nvml, cuda)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Environment, vars)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PythonEnvironment, prefix, found_by, python, version, kind,
+                                                site_packages, in_use)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LibraryCopy, path, resolved, found_via, status, reached, version,
+                                                origin)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ResolvedLibrary, role, name, requested_by, how, path, found_via,
+                                                version, origin, others, error)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FrameworkLibraries, framework, site_packages, version, cuda_build,
+                                                entries, libraries, load_order, notes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Snapshot, schema, tool_version, collected_at, host, pci_scanned, pci_gpus,
                                                 pci_other_display, modules, nvidia_proc, device_nodes, user,
                                                 secure_boot, platform, driver_files, kernel_log, suspend_count, env, driver,
-                                                collector_errors)
+                                                python_envs, frameworks, collector_errors)
 
 nlohmann::json to_json(const Snapshot& snapshot) {
   nlohmann::json j = snapshot;
