@@ -1,5 +1,9 @@
 #include "collect/collect.hpp"
 
+#include <memory>
+
+#include "driver/driver_probe.hpp"
+
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
@@ -25,6 +29,10 @@ constexpr CollectorEntry k_collectors[] = {
     {"platform", collect_platform, "/.dockerenv, /run/.containerenv, /proc/1/cgroup, /proc/sys/kernel/osrelease, /usr/lib/wsl/lib"},
     {"driver_files", collect_driver_files, "/etc/ld.so.conf*, the library folders of kb/data/driver.toml, nvidia-smi, nvidia-modprobe"},
     {"kernel_log", collect_kernel_log, "/dev/kmsg (when readable), /var/log/kern.log, /var/log/dmesg"},
+    {"python_envs", collect_python_envs, "python3 on PATH, VIRTUAL_ENV, CONDA_PREFIX, --python; pyvenv.cfg, lib/python3.X"},
+    {"framework_libraries", collect_framework_libraries,
+     "site-packages of each environment (torch/version.py, jax_plugins, build_info.py, nvidia wheels' RECORD), the "
+     "ELF headers of the frameworks' libraries and their dependencies, /etc/ld.so.cache"},
     {"driver_probe", collect_driver_probe, "libnvidia-ml.so.1 and libcuda.so.1 of this machine, in child processes"},
 };
 
@@ -56,7 +64,12 @@ Snapshot collect(const CollectOptions& options) {
   snapshot.collected_at = now_iso8601();
   RootFs fs(options.root);
   snapshot.host.root = options.root.empty() ? "/" : options.root;
-  CollectContext ctx{fs, options, snapshot};
+  // The probe's children start first: cuInit takes most of the time, and the files are read
+  // while it runs.
+  std::unique_ptr<DriverProbeInFlight> probe;
+  bool probing = options.driver == DriverProbeMode::host || (options.driver == DriverProbeMode::automatic && fs.is_host());
+  if (probing) probe = std::make_unique<DriverProbeInFlight>();
+  CollectContext ctx{fs, options, snapshot, probe.get()};
   for (const auto& c : k_collectors) {
     try {
       c.run(ctx);

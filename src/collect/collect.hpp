@@ -28,11 +28,15 @@ struct CollectOptions {
   std::map<std::string, std::string> environment;
 };
 
+class DriverProbeInFlight;
+
 /// What every collector gets.
 struct CollectContext {
   const RootFs& fs;
   const CollectOptions& options;
   Snapshot& snapshot;
+  /// The driver probe, started before the other collectors so that it runs beside them.
+  DriverProbeInFlight* driver_probe = nullptr;
 };
 
 using Collector = void (*)(CollectContext& ctx);

@@ -21,7 +21,8 @@ void collect_driver_probe(CollectContext& ctx) {
     case DriverProbeMode::host:
       break;
   }
-  probe = probe_driver(ctx.options.driver_timeout);
+  probe = ctx.driver_probe != nullptr ? ctx.driver_probe->finish(ctx.options.driver_timeout)
+                                      : probe_driver(ctx.options.driver_timeout);
 }
 
 }  // namespace gpudoctor

@@ -75,6 +75,8 @@ void add_environment(CollectContext& ctx, const std::string& prefix, const std::
     env.version = v.substr(0, v.find('.', v.find('.') + 1));
   } else if (versions.size() == 1) {
     env.version = versions.front();
+  } else if (python && path_basename(*python).rfind("python3.", 0) == 0) {
+    env.version = std::string(path_basename(*python).substr(6));  // /usr/bin/python3.11
   } else {
     env.version = Fact<std::string>::unknown(versions.empty() ? "no lib/python3.X/site-packages" : "several lib/python3.X folders");
   }
@@ -103,6 +105,19 @@ void add_environment(CollectContext& ctx, const std::string& prefix, const std::
 // pyvenv.cfg (links are not followed for that: a venv's python links to the base one).
 void add_interpreter(CollectContext& ctx, const std::string& python, const std::string& found_by, bool in_use) {
   std::string bin = path_dirname(python);
+  // pyenv: bin/python3 in .pyenv/shims is a script; the version it runs is PYENV_VERSION, else
+  // the global file .pyenv/version (a local .python-version depends on the working folder).
+  if (path_basename(bin) == "shims" && path_basename(path_dirname(bin)) == ".pyenv") {
+    std::string pyenv = path_dirname(bin);
+    std::string version;
+    if (auto it = ctx.options.environment.find("PYENV_VERSION"); it != ctx.options.environment.end()) version = it->second;
+    else if (auto text = ctx.fs.read_text(pyenv + "/version", 4096)) version = std::string(parse::trim(text->substr(0, text->find('\n'))));
+    if (!version.empty() && version != "system") {
+      std::string prefix = pyenv + "/versions/" + version;
+      add_environment(ctx, prefix, found_by + ", pyenv " + version, ctx.fs.resolve(prefix + "/bin/python3"), in_use);
+    }
+    return;
+  }
   std::string prefix = path_dirname(bin);
   if (ctx.fs.exists(prefix + "/pyvenv.cfg")) {
     add_environment(ctx, prefix, found_by, ctx.fs.resolve(python), in_use);

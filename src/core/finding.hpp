@@ -42,6 +42,7 @@ struct Diagnosis {
   std::vector<Finding> causes;    ///< ranked, root cause first; {healthy} when nothing blocks the GPU
   std::vector<Finding> warnings;  ///< things that degrade but do not block
   std::vector<LayerStatus> layers;
+  std::vector<FrameworkLibraries> frameworks;  ///< the libraries layer's table, per framework
 };
 
 }  // namespace gpudoctor

@@ -24,6 +24,9 @@ constexpr RuleEntry k_rules[] = {
     {"driver_call_failed", rule_driver_call_failed, "fabric_manager_not_running, conflicting_cuda_installs"},
     {"container", rule_container, "container_no_gpu_passthrough"},
     {"wsl", rule_wsl, "wsl_setup"},
+    {"libraries", rule_libraries,
+     "cuda_runtime_missing, cudnn_missing, cuda_math_library_missing, nccl_missing, cuda_version_mismatch, "
+     "cudnn_version_mismatch, ld_library_path_wrong, conflicting_cuda_installs"},
     {"visible_devices", rule_visible_devices, "cuda_visible_devices_hides_gpu"},
     {"mig_compute_mode", rule_mig_compute_mode, "mig_or_compute_mode"},
 };
@@ -155,6 +158,7 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
   });
 
   Diagnosis d;
+  d.frameworks = snapshot.frameworks;
   for (auto& f : merged) {
     if (f.severity == Severity::error) d.causes.push_back(std::move(f));
     else d.warnings.push_back(std::move(f));
@@ -173,13 +177,16 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
       return c.layer == l && c.severity == Severity::error;
     });
     auto warn_here = std::find_if(d.warnings.begin(), d.warnings.end(), [&](const Finding& w) { return w.layer == l; });
-    bool implemented = l == Layer::hardware || l == Layer::driver || l == Layer::platform || l == Layer::environment;
+    bool implemented = l == Layer::hardware || l == Layer::driver || l == Layer::platform || l == Layer::environment ||
+                       (l == Layer::libraries && !snapshot.frameworks.empty());
     if (cause_here != d.causes.end()) {
       st.state = LayerState::failed;
       st.summary = cause_here->title;
     } else if (!implemented) {
       st.state = LayerState::not_checked;
-      st.summary = l == Layer::program ? "gpudoctor run and inspect watch a program" : "not checked by this version of gpudoctor";
+      st.summary = l == Layer::program     ? "gpudoctor run and inspect watch a program"
+                   : l == Layer::libraries ? "no CUDA build of TensorFlow, PyTorch or JAX found in the Python environments"
+                                           : "not checked by this version of gpudoctor";
     } else if (lowest_failure && rank(l) > *lowest_failure) {
       st.state = LayerState::not_reached;
       st.summary = "not reached: a layer below fails";
@@ -196,6 +203,16 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
                        : snapshot.platform.container ? fmt::format("{} container with the GPU passed through", snapshot.platform.container_kind)
                                                      : "no container, not WSL";
           break;
+        case Layer::libraries: {
+          std::string list;
+          size_t total = 0;
+          for (const auto& fw : snapshot.frameworks) {
+            list += (list.empty() ? "" : "; ") + fw.framework + " " + fw.version.value_or("") + " (CUDA " + fw.cuda_build.value_or("?") + ")";
+            total += fw.libraries.size();
+          }
+          st.summary = fmt::format("{} CUDA libraries resolved for {}", total, list);
+          break;
+        }
         case Layer::environment: {
           const std::string* cvd = snapshot.env_var("CUDA_VISIBLE_DEVICES");
           st.summary = cvd ? "CUDA_VISIBLE_DEVICES=\"" + *cvd + "\" keeps GPUs visible" : "CUDA_VISIBLE_DEVICES not set; no MIG or compute-mode block";

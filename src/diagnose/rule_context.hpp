@@ -80,6 +80,8 @@ void rule_driver_call_failed(const RuleContext& ctx, std::vector<Finding>& out);
 // rules_platform.cpp
 void rule_container(const RuleContext& ctx, std::vector<Finding>& out);
 void rule_wsl(const RuleContext& ctx, std::vector<Finding>& out);
+// rules_libraries.cpp
+void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out);
 // rules_environment.cpp
 void rule_visible_devices(const RuleContext& ctx, std::vector<Finding>& out);
 void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out);

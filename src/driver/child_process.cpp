@@ -28,7 +28,9 @@ void write_all(int fd, const std::string& data) {
   }
 }
 
-struct Running {
+}  // namespace
+
+struct ChildGroup::Running {
   pid_t pid = -1;
   int fd = -1;
   std::string buffer;
@@ -37,7 +39,9 @@ struct Running {
   std::chrono::steady_clock::time_point start;
 };
 
-void take_lines(Running& r) {
+namespace {
+
+void take_lines(ChildGroup::Running& r) {
   size_t nl;
   while ((nl = r.buffer.find('\n')) != std::string::npos) {
     if (nl > 0) r.report.last_state = r.buffer.substr(0, nl);
@@ -47,8 +51,8 @@ void take_lines(Running& r) {
 
 }  // namespace
 
-std::vector<ChildReport> run_children(const std::vector<ChildWork>& jobs, std::chrono::milliseconds limit) {
-  std::vector<Running> running(jobs.size());
+ChildGroup::ChildGroup(const std::vector<ChildWork>& jobs) : m_running(jobs.size()), m_start(std::chrono::steady_clock::now()) {
+  auto& running = m_running;
   for (size_t i = 0; i < jobs.size(); ++i) {
     auto& r = running[i];
     int fds[2];
@@ -87,8 +91,12 @@ std::vector<ChildReport> run_children(const std::vector<ChildWork>& jobs, std::c
     r.pid = pid;
     r.fd = fds[0];
   }
+}
 
-  auto deadline = std::chrono::steady_clock::now() + limit;
+std::vector<ChildReport> ChildGroup::wait(std::chrono::milliseconds limit) {
+  m_waited = true;
+  auto& running = m_running;
+  auto deadline = m_start + limit;
   for (;;) {
     std::vector<pollfd> pfds;
     std::vector<size_t> which;
@@ -148,6 +156,24 @@ std::vector<ChildReport> run_children(const std::vector<ChildWork>& jobs, std::c
     out.push_back(std::move(r.report));
   }
   return out;
+}
+
+
+ChildGroup::~ChildGroup() {
+  if (m_waited) return;
+  for (auto& r : m_running) {
+    if (r.pid <= 0) continue;
+    ::kill(r.pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(r.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    ::close(r.fd);
+  }
+}
+
+std::vector<ChildReport> run_children(const std::vector<ChildWork>& jobs, std::chrono::milliseconds limit) {
+  ChildGroup group(jobs);
+  return group.wait(limit);
 }
 
 }  // namespace gpudoctor

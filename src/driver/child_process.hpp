@@ -21,9 +21,30 @@ struct ChildReport {
   std::string last_state;  ///< the last complete state the child emitted; empty if none
 };
 
-/// Starts every job in its own child process at once and waits for all of them, at most
-/// `limit` in all; children still running then are killed. The children's standard output
-/// and error go to /dev/null, so a library that prints cannot spoil gpudoctor's output.
+/// Jobs running in child processes, started together. The children's standard output and
+/// error go to /dev/null, so a library that prints cannot spoil gpudoctor's output.
+class ChildGroup {
+ public:
+  /// Starts every job in its own child process at once; the caller goes on meanwhile.
+  explicit ChildGroup(const std::vector<ChildWork>& jobs);
+  /// Kills and reaps children never waited for.
+  ~ChildGroup();
+  ChildGroup(const ChildGroup&) = delete;
+  ChildGroup& operator=(const ChildGroup&) = delete;
+
+  /// Waits for every child, at most `limit` counted from the start; children still running
+  /// then are killed. Call once.
+  std::vector<ChildReport> wait(std::chrono::milliseconds limit);
+
+  struct Running;  ///< one child (defined in child_process.cpp)
+
+ private:
+  std::vector<Running> m_running;
+  std::chrono::steady_clock::time_point m_start;
+  bool m_waited = false;
+};
+
+/// Starts every job and waits for all of them, at most `limit` in all.
 std::vector<ChildReport> run_children(const std::vector<ChildWork>& jobs, std::chrono::milliseconds limit);
 
 }  // namespace gpudoctor

@@ -7,9 +7,8 @@
 
 namespace gpudoctor {
 
-DriverProbe probe_driver(std::chrono::milliseconds limit) {
-  DriverProbe probe;
-  probe.mode = "host";
+namespace {
+std::vector<ChildWork> probe_jobs() {
   std::vector<ChildWork> jobs;
   jobs.emplace_back([](const Emit& emit) {
     probe_nvml([&](const NvmlProbe& p) { emit(to_json(p).dump()); });
@@ -17,7 +16,21 @@ DriverProbe probe_driver(std::chrono::milliseconds limit) {
   jobs.emplace_back([](const Emit& emit) {
     probe_cuda([&](const CudaProbe& p) { emit(to_json(p).dump()); });
   });
-  auto reports = run_children(jobs, limit);
+  return jobs;
+}
+}  // namespace
+
+DriverProbeInFlight::DriverProbeInFlight() : m_group(probe_jobs()) {}
+
+DriverProbe probe_driver(std::chrono::milliseconds limit) {
+  DriverProbeInFlight probe;
+  return probe.finish(limit);
+}
+
+DriverProbe DriverProbeInFlight::finish(std::chrono::milliseconds limit) {
+  DriverProbe probe;
+  probe.mode = "host";
+  auto reports = m_group.wait(limit);
 
   probe.nvml_child = reports[0].outcome;
   probe.cuda_child = reports[1].outcome;

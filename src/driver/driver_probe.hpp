@@ -7,8 +7,20 @@
 #include <functional>
 
 #include "core/snapshot.hpp"
+#include "driver/child_process.hpp"
 
 namespace gpudoctor {
+
+/// The probe started in its child processes; gpudoctor collects files meanwhile.
+class DriverProbeInFlight {
+ public:
+  DriverProbeInFlight();
+  /// Waits for the children, `limit` counted from the start, and reads what they found.
+  DriverProbe finish(std::chrono::milliseconds limit);
+
+ private:
+  ChildGroup m_group;
+};
 
 /// Probes NVML and libcuda in parallel child processes; `limit` bounds the whole probe.
 DriverProbe probe_driver(std::chrono::milliseconds limit);

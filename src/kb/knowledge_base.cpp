@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <toml++/toml.h>
 
@@ -109,6 +111,43 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
     }
   }
 
+  auto libs = parse_file(files, "libraries.toml");
+  if (const auto* arr = libs["roles"].as_array()) {
+    for (const auto& n : *arr) {
+      const auto* r = n.as_table();
+      if (r == nullptr) continue;
+      kb.m_roles.push_back({need_string((*r)["role"], "role"), need_string((*r)["stem"], "stem"),
+                            need_string((*r)["missing"], "missing"), need_string((*r)["label"], "label")});
+    }
+  }
+  // Longest stem first, so that libcublasLt.so is not taken for libcublas.so.
+  std::sort(kb.m_roles.begin(), kb.m_roles.end(),
+            [](const LibraryRole& a, const LibraryRole& b) { return a.stem.size() > b.stem.size(); });
+  if (const auto* sonames = libs["sonames"].as_table()) {
+    for (const auto& [major, table] : *sonames) {
+      const auto* t = table.as_table();
+      if (t == nullptr) continue;
+      int m = std::atoi(std::string(major.str()).c_str());
+      for (const auto& [role, name] : *t)
+        if (auto v = name.value<std::string>()) kb.m_sonames[m][std::string(role.str())] = *v;
+    }
+  }
+  if (const auto* arr = libs["dlopen"].as_array()) {
+    for (const auto& n : *arr) {
+      const auto* d = n.as_table();
+      if (d == nullptr) continue;
+      kb.m_dlopen.push_back({need_string((*d)["by"], "dlopen by"), string_array(*d, "roles"), string_array(*d, "names")});
+    }
+  }
+  if (const auto* arr = libs["framework"].as_array()) {
+    for (const auto& n : *arr) {
+      const auto* f = n.as_table();
+      if (f == nullptr) continue;
+      kb.m_frameworks.push_back({need_string((*f)["name"], "framework name"), string_array(*f, "entries"),
+                                 (*f)["preload_wheel_libraries"].value_or(false)});
+    }
+  }
+
   auto env = parse_file(files, "environment.toml");
   kb.m_env_prefixes = string_array(env, "prefixes");
   kb.m_env_names = string_array(env, "names");
@@ -156,6 +195,23 @@ std::optional<int> KnowledgeBase::pcie_gen_for_gts(double gts) const {
 const XidInfo* KnowledgeBase::xid(int number) const {
   auto it = m_xids.find(number);
   return it == m_xids.end() ? nullptr : &it->second;
+}
+
+const LibraryRole* KnowledgeBase::role_for_file(std::string_view file_name) const {
+  for (const auto& r : m_roles) {
+    if (file_name.substr(0, r.stem.size()) == r.stem &&
+        (file_name.size() == r.stem.size() || file_name[r.stem.size()] == '.'))
+      return &r;
+  }
+  return nullptr;
+}
+
+std::optional<std::string> KnowledgeBase::soname_for(int cuda_major, std::string_view role) const {
+  auto it = m_sonames.find(cuda_major);
+  if (it == m_sonames.end()) return std::nullopt;
+  auto r = it->second.find(std::string(role));
+  if (r == it->second.end()) return std::nullopt;
+  return r->second;
 }
 
 bool KnowledgeBase::env_allowed(std::string_view name) const {

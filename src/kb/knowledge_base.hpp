@@ -32,6 +32,28 @@ struct XidInfo {
   std::string meaning;
 };
 
+/// A CUDA library by the stem of its file name (kb/data/libraries.toml).
+struct LibraryRole {
+  std::string role;     ///< "cudart", "cudnn", ...
+  std::string stem;     ///< "libcudart.so"
+  std::string missing;  ///< cause id when no copy is found
+  std::string label;    ///< "CUDA runtime"
+};
+
+/// Libraries an object opens with dlopen rather than NEEDED.
+struct DlopenRule {
+  std::string by;                  ///< file name of the calling object
+  std::vector<std::string> roles;  ///< roles named by the framework's CUDA major (sonames table)
+  std::vector<std::string> names;  ///< literal names; may hold {cuda} and {cudnn}
+};
+
+/// Where a framework starts loading.
+struct FrameworkLoading {
+  std::string name;                  ///< "torch", "jax", "tensorflow"
+  std::vector<std::string> entries;  ///< relative to site-packages; '*' globs a file name
+  bool preload_wheel_libraries = false;
+};
+
 class KnowledgeBase {
  public:
   /// The compiled-in knowledge base, parsed on first use. Throws std::runtime_error if the
@@ -51,6 +73,13 @@ class KnowledgeBase {
   [[nodiscard]] const std::vector<std::string>& library_dirs() const { return m_library_dirs; }
   /// What an Xid number means (kb/data/xid.toml); nullptr for Xids not in the table.
   [[nodiscard]] const XidInfo* xid(int number) const;
+  [[nodiscard]] const std::vector<LibraryRole>& library_roles() const { return m_roles; }
+  /// The role of a library file name: "libcudnn.so.9.14.0" -> cudnn; nullptr for other files.
+  [[nodiscard]] const LibraryRole* role_for_file(std::string_view file_name) const;
+  /// The SONAME of `role` in CUDA major release `cuda_major` ("libcufft.so.12" for 13).
+  [[nodiscard]] std::optional<std::string> soname_for(int cuda_major, std::string_view role) const;
+  [[nodiscard]] const std::vector<DlopenRule>& dlopen_rules() const { return m_dlopen; }
+  [[nodiscard]] const std::vector<FrameworkLoading>& framework_loading() const { return m_frameworks; }
   /// Whether an environment variable is on the allow-list.
   [[nodiscard]] bool env_allowed(std::string_view name) const;
 
@@ -62,6 +91,10 @@ class KnowledgeBase {
   std::vector<std::pair<double, int>> m_pcie;
   std::vector<std::string> m_library_dirs;
   std::map<int, XidInfo> m_xids;
+  std::vector<LibraryRole> m_roles;
+  std::map<int, std::map<std::string, std::string>> m_sonames;
+  std::vector<DlopenRule> m_dlopen;
+  std::vector<FrameworkLoading> m_frameworks;
   std::vector<std::string> m_env_prefixes;
   std::vector<std::string> m_env_names;
   std::vector<std::string> m_env_deny;

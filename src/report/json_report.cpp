@@ -33,6 +33,30 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
   for (const auto& c : d.causes) j["causes"].push_back(finding_json(c));
   j["warnings"] = nlohmann::ordered_json::array();
   for (const auto& w : d.warnings) j["warnings"].push_back(finding_json(w));
+  j["frameworks"] = nlohmann::ordered_json::array();
+  for (const auto& fw : d.frameworks) {
+    nlohmann::ordered_json f;
+    f["framework"] = fw.framework;
+    f["version"] = fw.version.known() ? nlohmann::ordered_json(*fw.version) : nlohmann::ordered_json(nullptr);
+    f["cuda_build"] = fw.cuda_build.known() ? nlohmann::ordered_json(*fw.cuda_build) : nlohmann::ordered_json(nullptr);
+    f["site_packages"] = fw.site_packages;
+    f["libraries"] = nlohmann::ordered_json::array();
+    for (const auto& lib : fw.libraries) {
+      nlohmann::ordered_json l;
+      l["name"] = lib.name;
+      l["role"] = lib.role;
+      l["path"] = lib.path.known() ? nlohmann::ordered_json(*lib.path) : nlohmann::ordered_json(nullptr);
+      l["version"] = lib.version.known() ? nlohmann::ordered_json(*lib.version) : nlohmann::ordered_json(nullptr);
+      l["origin"] = lib.origin;
+      l["found_via"] = lib.found_via;
+      l["requested_by"] = lib.requested_by;
+      l["other_copies"] = nlohmann::ordered_json::array();
+      for (const auto& c : lib.others)
+        l["other_copies"].push_back({{"path", c.resolved}, {"origin", c.origin}, {"status", c.status}, {"reached", c.reached}});
+      f["libraries"].push_back(std::move(l));
+    }
+    j["frameworks"].push_back(std::move(f));
+  }
   j["layers"] = nlohmann::ordered_json::array();
   for (const auto& l : d.layers)
     j["layers"].push_back({{"layer", std::string(to_string(l.layer))}, {"status", std::string(to_string(l.state))}, {"summary", l.summary}});

@@ -58,6 +58,18 @@ void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
   out << "| Layer | Status | What was seen |\n|---|---|---|\n";
   for (const auto& l : d.layers)
     fmt::print(out, "| {} | {} | {} |\n", layer_title(l.layer), status_text(l.state), cell(l.summary));
+  for (const auto& fw : d.frameworks) {
+    fmt::print(out, "\n**Libraries of {} {}** (built for CUDA {}) in `{}`\n\n", fw.framework, fw.version.value_or("?"),
+               fw.cuda_build.value_or("?"), fw.site_packages);
+    out << "| library | version | from | loads | via | other copies |\n|---|---|---|---|---|---|\n";
+    for (const auto& lib : fw.libraries) {
+      std::string others;
+      for (const auto& c : lib.others)
+        others += (others.empty() ? "" : "<br>") + cell(short_path(c.resolved)) + " (" + cell(c.origin) + ")";
+      fmt::print(out, "| {} | {} | {} | {} | {} | {} |\n", lib.name, lib.version.value_or("?"), cell(lib.origin),
+                 lib.path.known() ? cell(short_path(*lib.path)) : "**not found**", cell(lib.found_via), others);
+    }
+  }
   for (size_t i = 0; i < d.causes.size(); ++i) {
     const auto& c = d.causes[i];
     fmt::print(out, "\n**{}: `{}`** ({} layer): {}\n", i == 0 ? (d.healthy ? "Verdict" : "Root cause") : "Also found",

@@ -25,6 +25,9 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
 /// Ready to paste into an issue.
 void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h);
 
+/// Shortens a path for a table: the part after "site-packages/" when it has one.
+std::string short_path(const std::string& path);
+
 /// "Hardware", "Driver", ...
 std::string layer_title(Layer l);
 

@@ -8,4 +8,12 @@ std::string layer_title(Layer l) {
   return s;
 }
 
+std::string short_path(const std::string& path) {
+  for (const char* marker : {"/site-packages/", "/dist-packages/"}) {
+    size_t at = path.find(marker);
+    if (at != std::string::npos) return "…" + path.substr(at);
+  }
+  return path;
+}
+
 }  // namespace gpudoctor

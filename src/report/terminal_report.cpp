@@ -43,6 +43,24 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
   for (const auto& l : d.layers) {
     fmt::print(out, "{} {:<12} {}\n", mark(l.state, st), layer_title(l.layer), l.summary);
   }
+  for (const auto& fw : d.frameworks) {
+    fmt::print(out, "\nLibraries of {} {} (built for CUDA {}) in {}:\n", fw.framework, fw.version.value_or("?"),
+               fw.cuda_build.value_or("?"), fw.site_packages);
+    for (const auto& lib : fw.libraries) {
+      std::string where = lib.path.known() ? short_path(*lib.path) : st.paint("NOT FOUND", fg(fmt::terminal_color::red));
+      fmt::print(out, "  {:<40} {:<12} {:<40} {}\n", lib.name, lib.version.value_or("?"),
+                 lib.path.known() ? lib.origin : std::string("-"), where);
+      size_t shown = 0;
+      for (const auto& c : lib.others) {
+        if (shown++ == 2) {
+          fmt::print(out, "  {:<40} … {} more copies\n", "", lib.others.size() - 2);
+          break;
+        }
+        fmt::print(out, "  {:<40} also {} ({}{}, {})\n", "", short_path(c.resolved), c.origin,
+                   c.version.known() ? " " + *c.version : "", c.reached ? "behind the one loaded" : c.status);
+      }
+    }
+  }
   out << "\n";
   if (d.healthy) {
     fmt::print(out, "{} {}\n", st.paint("Verdict: healthy.", fg(fmt::terminal_color::green) | fmt::emphasis::bold),

@@ -41,25 +41,6 @@ class Fd {
 
 }  // namespace
 
-std::string path_join(std::string_view dir, std::string_view name) {
-  std::string out(dir);
-  if (out.empty() || out.back() != '/') out += '/';
-  out += name;
-  return out;
-}
-
-std::string_view path_basename(std::string_view path) {
-  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
-  size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
-std::string path_dirname(std::string_view path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string_view::npos || slash == 0) return "/";
-  return std::string(path.substr(0, slash));
-}
-
 RootFs::RootFs(std::string root) : m_root(std::move(root)) {
   while (m_root.size() > 1 && m_root.back() == '/') m_root.pop_back();
   m_host = m_root == "/" || m_root.empty();

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/path.hpp"
+
 namespace gpudoctor {
 
 class RootFs {
@@ -50,11 +52,5 @@ class RootFs {
   bool m_host;
 };
 
-/// Joins an absolute path and a name: join("/a/b", "c") == "/a/b/c".
-std::string path_join(std::string_view dir, std::string_view name);
-/// The last component of a path.
-std::string_view path_basename(std::string_view path);
-/// Everything up to the last component ("/a/b/c" -> "/a/b", "/a" -> "/").
-std::string path_dirname(std::string_view path);
 
 }  // namespace gpudoctor

@@ -1,0 +1,448 @@
+// The libraries layer: for each framework installed in a Python environment, the CUDA libraries
+// it will load, resolved the way glibc's loader and the framework's own loader resolve them
+// (gd_loader), with the version, the origin and every other copy. Nothing is loaded or run.
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "collect/collect.hpp"
+#include "collect/parsers.hpp"
+#include "core/version.hpp"
+#include "elf/elf_file.hpp"
+#include "kb/knowledge_base.hpp"
+#include "loader/ld_so_cache.hpp"
+#include "loader/resolver.hpp"
+
+namespace gpudoctor {
+
+namespace {
+
+using loader::LoadedObject;
+using loader::LoaderObject;
+
+// Libraries every Python process has mapped before any framework loads (the interpreter's own
+// NEEDED on every distribution): resolving them again would only add noise.
+constexpr const char* k_process_libraries[] = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
+                                               "ld-linux-x86-64.so.2", "libutil.so.1"};
+
+struct WheelFile {
+  std::string dist;     ///< "nvidia-cudnn-cu13"
+  std::string version;  ///< "9.19.0.56"
+};
+
+// nvidia-* wheels by the files they installed (their RECORD), for a site-packages folder.
+std::map<std::string, WheelFile> wheel_files(const RootFs& fs, const std::string& sp) {
+  std::map<std::string, WheelFile> out;
+  for (const auto& name : fs.list_dir(sp)) {
+    if (name.rfind("nvidia_", 0) != 0 || name.size() < 11 || name.substr(name.size() - 10) != ".dist-info") continue;
+    std::string stem = name.substr(0, name.size() - 10);
+    size_t dash = stem.find('-');
+    if (dash == std::string::npos) continue;
+    WheelFile w{stem.substr(0, dash), stem.substr(dash + 1)};
+    std::replace(w.dist.begin(), w.dist.end(), '_', '-');
+    auto record = fs.read_text(sp + "/" + name + "/RECORD", std::size_t{4} << 20);
+    if (!record) continue;
+    size_t pos = 0;
+    while (pos < record->size()) {
+      size_t nl = record->find('\n', pos);
+      if (nl == std::string::npos) nl = record->size();
+      std::string line = record->substr(pos, nl - pos);
+      size_t comma = line.find(',');
+      std::string file = line.substr(0, comma);
+      if (file.rfind("nvidia/", 0) == 0 && file.find("/lib/") != std::string::npos) out[sp + "/" + file] = w;
+      pos = nl + 1;
+    }
+  }
+  return out;
+}
+
+// "libcudnn.so.9.14.0" with stem "libcudnn.so" -> "9.14.0".
+std::optional<std::string> file_version(std::string_view file, const std::string& stem) {
+  if (file.size() <= stem.size() + 1 || file.substr(0, stem.size()) != stem || file[stem.size()] != '.') return std::nullopt;
+  std::string v(file.substr(stem.size() + 1));
+  if (!parse_dotted_version(v)) return std::nullopt;
+  return v;
+}
+
+// Expands a relative pattern whose components may hold '*' (fnmatch), under `base`.
+std::vector<std::string> expand_glob(const RootFs& fs, const std::string& base, const std::string& pattern) {
+  std::vector<std::string> current{base};
+  size_t pos = 0;
+  while (pos <= pattern.size()) {
+    size_t slash = pattern.find('/', pos);
+    std::string comp = pattern.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    std::vector<std::string> next;
+    for (const auto& dir : current) {
+      if (comp.find('*') == std::string::npos) {
+        if (fs.exists(dir + "/" + comp)) next.push_back(dir + "/" + comp);
+        continue;
+      }
+      for (const auto& name : fs.list_dir(dir))
+        if (::fnmatch(comp.c_str(), name.c_str(), 0) == 0) next.push_back(dir + "/" + name);
+    }
+    current = std::move(next);
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  return current;
+}
+
+class FrameworkResolver {
+ public:
+  FrameworkResolver(CollectContext& ctx, const PythonEnvironment& env, const std::string& sp,
+                    loader::ResolverConfig config)
+      : m_ctx(ctx), m_kb(kb::KnowledgeBase::get()), m_env(env), m_sp(sp), m_resolver(ctx.fs, std::move(config)) {
+    for (const auto& other : env.site_packages) {
+      auto w = wheel_files(ctx.fs, other);
+      m_wheels.insert(w.begin(), w.end());
+    }
+    for (const char* name : k_process_libraries) {
+      LoadedObject o;
+      o.path = std::string("(the Python process) ") + name;
+      o.soname = name;
+      o.names = {name};
+      m_loaded.push_back(o);
+    }
+  }
+
+  std::optional<FrameworkLibraries> run(const kb::FrameworkLoading& fw) {
+    FrameworkLibraries out;
+    out.framework = fw.name;
+    out.site_packages = m_sp;
+    describe(fw.name, out);
+    if (!out.cuda_build.known()) return std::nullopt;  // not installed, or a CPU-only build
+    m_cuda_major = parse_dotted_version(*out.cuda_build).value_or(std::vector<int>{0}).front();
+    m_out = &out;
+
+    std::vector<std::string> entries;
+    for (const auto& pattern : fw.entries)
+      for (auto& e : expand_glob(m_ctx.fs, m_sp, pattern)) entries.push_back(std::move(e));
+    if (entries.empty()) return std::nullopt;
+    out.entries = entries;
+    if (fw.preload_wheel_libraries) preload_wheels();
+    for (const auto& e : entries) load(e, {});
+    // dlopen calls, breadth first over every object loaded so far (and those they bring in).
+    for (size_t i = 0; i < m_objects.size(); ++i) {
+      std::string base(path_basename(m_objects[i].self.path));
+      for (const auto& rule : m_kb.dlopen_rules()) {
+        if (rule.by != base) continue;
+        for (const auto& name : dlopen_names(rule)) dlopen(name, i);
+      }
+      if (base.rfind("libnvrtc.so.", 0) == 0) nvrtc_builtins(i);
+    }
+    m_out = nullptr;
+    return out;
+  }
+
+ private:
+  struct Object {
+    LoaderObject self;
+    std::vector<LoaderObject> loaders;  ///< its loader, then that one's, and on up
+  };
+
+  void describe(const std::string& fw, FrameworkLibraries& out) {
+    const auto& fs = m_ctx.fs;
+    if (fw == "torch") {
+      auto text = fs.read_text(m_sp + "/torch/version.py", 64 * 1024);
+      if (!text) return;
+      static const std::regex version_re(R"(__version__\s*=\s*'([^']+)')");
+      static const std::regex cuda_re(R"(cuda\s*(?::\s*Optional\[str\])?\s*=\s*'([0-9.]+)')");
+      std::smatch m;
+      if (std::regex_search(*text, m, version_re)) out.version = m[1].str();
+      if (std::regex_search(*text, m, cuda_re)) out.cuda_build = m[1].str();
+      else out.cuda_build = Fact<std::string>::unknown("torch/version.py: cuda = None (a CPU-only build)");
+    } else if (fw == "jax") {
+      for (const auto& name : fs.list_dir(m_sp + "/jax_plugins")) {
+        if (name.rfind("xla_cuda", 0) == 0 && name.size() > 8) out.cuda_build = name.substr(8);
+      }
+      for (const auto& name : fs.list_dir(m_sp)) {
+        if (name.rfind("jax-", 0) == 0 && name.size() > 14 && name.substr(name.size() - 10) == ".dist-info")
+          out.version = name.substr(4, name.size() - 14);
+      }
+    } else if (fw == "tensorflow") {
+      auto text = fs.read_text(m_sp + "/tensorflow/python/platform/build_info.py", 64 * 1024);
+      if (!text) return;
+      static const std::regex cuda_re(R"('cuda_version'\s*:\s*'([0-9.]+)')");
+      static const std::regex cudnn_re(R"('cudnn_version'\s*:\s*'([0-9.]+)')");
+      std::smatch m;
+      if (std::regex_search(*text, m, cuda_re)) out.cuda_build = m[1].str();
+      if (std::regex_search(*text, m, cudnn_re)) m_cudnn_major = parse_dotted_version(m[1].str()).value_or(std::vector<int>{9}).front();
+      for (const auto& name : fs.list_dir(m_sp)) {
+        for (const char* dist : {"tensorflow-", "tensorflow_cpu-", "tf_nightly-"}) {
+          std::string d(dist);
+          if (name.rfind(d, 0) == 0 && name.size() > d.size() + 10 && name.substr(name.size() - 10) == ".dist-info")
+            out.version = name.substr(d.size(), name.size() - d.size() - 10);
+        }
+      }
+    }
+  }
+
+  std::vector<std::string> dlopen_names(const kb::DlopenRule& rule) const {
+    std::vector<std::string> names;
+    for (const auto& role : rule.roles)
+      if (auto s = m_kb.soname_for(m_cuda_major, role)) names.push_back(*s);
+    for (auto n : rule.names) {
+      for (auto [token, value] : {std::pair<std::string, int>{"{cuda}", m_cuda_major}, {"{cudnn}", m_cudnn_major}}) {
+        size_t at = n.find(token);
+        if (at != std::string::npos) n.replace(at, token.size(), std::to_string(value));
+      }
+      names.push_back(n);
+    }
+    return names;
+  }
+
+  // jax_plugins/cuda/__init__.py: the nvidia wheels' libraries are dlopened by path first.
+  void preload_wheels() {
+    for (const auto& role : {"cudart", "cublasLt", "cublas", "cufft", "cusolver", "cusparse", "nvjitlink", "cupti", "nvrtc"}) {
+      auto soname = m_kb.soname_for(m_cuda_major, role);
+      if (!soname) continue;
+      preload_wheel(*soname);
+    }
+    preload_wheel("libcudnn.so.9");
+    preload_wheel("libnccl.so.2");
+  }
+
+  void preload_wheel(const std::string& soname) {
+    for (const auto& [file, wheel] : m_wheels) {
+      if (path_basename(file) != soname) continue;
+      load(file, "preloaded by path from the " + wheel.dist + " wheel (jax_plugins/cuda/__init__.py)");
+      return;
+    }
+  }
+
+  // Loads `path` and its NEEDED tree into the process model; records CUDA libraries met.
+  void load(const std::string& path, const std::string& preload_reason, std::optional<size_t> parent = std::nullopt) {
+    std::vector<LoaderObject> root_loaders;
+    if (parent) {
+      root_loaders.push_back(m_objects[*parent].self);
+      root_loaders.insert(root_loaders.end(), m_objects[*parent].loaders.begin(), m_objects[*parent].loaders.end());
+    }
+    auto tree = m_resolver.load_tree(path, root_loaders, m_loaded, 512);
+    std::map<size_t, size_t> tree_to_object;
+    for (size_t t = 0; t < tree.objects.size(); ++t) {
+      const auto& o = tree.objects[t];
+      if (o.preloaded) continue;
+      Object obj;
+      obj.self.path = o.path;
+      if (o.elf) obj.self = LoaderObject::from_elf(o.path, *o.elf);
+      if (o.loaded_by && tree_to_object.count(*o.loaded_by)) {
+        const auto& p = m_objects[tree_to_object[*o.loaded_by]];
+        obj.loaders.push_back(p.self);
+        obj.loaders.insert(obj.loaders.end(), p.loaders.begin(), p.loaders.end());
+      } else {
+        obj.loaders = root_loaders;
+      }
+      tree_to_object[t] = m_objects.size();
+      m_objects.push_back(obj);
+      LoadedObject l;
+      l.path = o.path;
+      l.soname = o.soname;
+      l.names = {std::string(path_basename(o.path))};
+      m_loaded.push_back(l);
+      m_out->load_order.push_back(o.resolved_path.value_or(o.path));
+    }
+    if (!preload_reason.empty() && !tree.objects.empty()) {
+      const auto& root = tree.objects[tree.root];
+      ResolvedLibrary r;
+      r.name = std::string(path_basename(path));
+      r.how = "dlopen";
+      r.requested_by = "jax's CUDA plugin";
+      r.path = root.resolved_path.value_or(root.path);
+      r.found_via = preload_reason;
+      record(r, nullptr);
+    }
+    for (const auto& link : tree.links) {
+      const auto& from = tree.objects[link.from];
+      record_resolution(link.name, from.path, "NEEDED", link.resolution);
+    }
+    if (tree.failure) m_out->notes.push_back(*tree.failure);
+  }
+
+  void dlopen(const std::string& name, size_t caller) {
+    const auto& obj = m_objects[caller];
+    auto res = m_resolver.resolve(name, obj.self, obj.loaders, m_loaded);
+    record_resolution(name, obj.self.path, "dlopen", res);
+    if (res.found() && res.step != loader::SearchStep::already_loaded) load(*res.path, "", caller);
+  }
+
+  // NVRTC opens libnvrtc-builtins.so.X.Y from its own folder.
+  void nvrtc_builtins(size_t nvrtc) {
+    std::string dir = path_dirname(m_objects[nvrtc].self.path);
+    for (const auto& name : m_ctx.fs.list_dir(dir)) {
+      if (name.rfind("libnvrtc-builtins.so.", 0) != 0) continue;
+      ResolvedLibrary r;
+      r.name = name;
+      r.how = "dlopen";
+      r.requested_by = m_objects[nvrtc].self.path;
+      r.path = m_ctx.fs.resolve(dir + "/" + name).value_or(dir + "/" + name);
+      r.found_via = "NVRTC opens it from its own folder";
+      record(r, nullptr);
+      return;
+    }
+  }
+
+  void record_resolution(const std::string& name, const std::string& by, const std::string& how,
+                         const loader::Resolution& res) {
+    const auto* role = m_kb.role_for_file(name);
+    if (role == nullptr) return;
+    ResolvedLibrary r;
+    r.name = name;
+    r.requested_by = by;
+    r.how = how;
+    if (res.found()) {
+      r.path = res.resolved_path.value_or(*res.path);
+      r.found_via = std::string(res.step == loader::SearchStep::already_loaded ? "already loaded" : "") +
+                    (res.step == loader::SearchStep::already_loaded ? "" : res.why);
+      if (res.step == loader::SearchStep::already_loaded) r.found_via = res.why;
+    } else {
+      r.path = Fact<std::string>::unknown(res.error.empty() ? "not found" : res.error);
+      r.error = res.error;
+    }
+    for (const auto* c : res.other_copies()) {
+      LibraryCopy copy;
+      copy.path = c->path;
+      copy.resolved = c->resolved_path.value_or(c->path);
+      copy.found_via = c->source;
+      copy.status = std::string(loader::to_string(c->status));
+      copy.reached = c->reached;
+      describe_file(copy.resolved, role->stem, copy.version, copy.origin);
+      r.others.push_back(std::move(copy));
+    }
+    record(r, role);
+  }
+
+  void record(ResolvedLibrary r, const kb::LibraryRole* role) {
+    if (role == nullptr) role = m_kb.role_for_file(r.name);
+    if (role == nullptr) return;
+    r.role = role->role;
+    if (r.path.known()) describe_file(*r.path, role->stem, r.version, r.origin);
+    // One row per name: the first request decides (the loader reuses it afterwards).
+    for (const auto& existing : m_out->libraries)
+      if (existing.name == r.name) return;
+    if (!r.path.known()) add_off_path_copies(r, *role);
+    m_out->libraries.push_back(std::move(r));
+  }
+
+  void describe_file(const std::string& path, const std::string& stem, Fact<std::string>& version, std::string& origin) {
+    auto w = m_wheels.find(path);
+    if (w != m_wheels.end()) {
+      version = w->second.version;
+      origin = "pip wheel " + w->second.dist + " " + w->second.version;
+      return;
+    }
+    // A wheel file reached through links (RECORD lists the path inside site-packages).
+    for (const auto& [file, wheel] : m_wheels) {
+      if (m_ctx.fs.resolve(file) == path) {
+        version = wheel.version;
+        origin = "pip wheel " + wheel.dist + " " + wheel.version;
+        return;
+      }
+    }
+    if (auto v = file_version(path_basename(path), stem)) version = *v;
+    else version = Fact<std::string>::unknown("the file name carries only the SONAME version");
+    if (path.find("/site-packages/") != std::string::npos || path.find("/dist-packages/") != std::string::npos) {
+      origin = path.find("/nvidia/") != std::string::npos ? "pip wheel" : "bundled with a Python package";
+    } else if (m_env.kind == "conda" && path.rfind(m_env.prefix + "/lib/", 0) == 0) {
+      origin = "conda environment " + m_env.prefix;
+    } else if (path.find("/conda") != std::string::npos || path.find("/miniconda") != std::string::npos ||
+               path.find("/anaconda") != std::string::npos) {
+      origin = "conda";
+    } else if (path.rfind("/usr/local/cuda", 0) == 0 || path.rfind("/opt/cuda", 0) == 0) {
+      origin = "CUDA toolkit";
+    } else if (path.rfind("/usr/local/nvidia/", 0) == 0 || path.rfind("/usr/lib/wsl/", 0) == 0) {
+      origin = "NVIDIA driver";
+    } else if (path.rfind("/usr/lib", 0) == 0 || path.rfind("/lib", 0) == 0) {
+      origin = "system package";
+    } else {
+      origin = "other";
+    }
+  }
+
+  // For a library that cannot be found: copies of other versions, and copies of this one in
+  // folders the loader does not search (the toolkit's lib64 off LD_LIBRARY_PATH, a wheel of
+  // another environment).
+  void add_off_path_copies(ResolvedLibrary& r, const kb::LibraryRole& role) {
+    std::set<std::string> dirs;
+    for (const auto& [file, wheel] : m_wheels) dirs.insert(path_dirname(file));
+    for (const auto& name : m_ctx.fs.list_dir("/usr/local")) {
+      if (name.rfind("cuda", 0) == 0) {
+        dirs.insert("/usr/local/" + name + "/lib64");
+        dirs.insert("/usr/local/" + name + "/targets/x86_64-linux/lib");
+      }
+    }
+    for (const char* d : {"/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/lib/x86_64-linux-gnu", "/opt/conda/lib"}) dirs.insert(d);
+    if (m_ctx.snapshot.driver_files.library_dirs.size())
+      for (const auto& d : m_ctx.snapshot.driver_files.library_dirs) dirs.insert(d);
+    std::set<std::string> seen;
+    for (const auto& dir : dirs) {
+      for (const auto& name : m_ctx.fs.list_dir(dir)) {
+        if (name.substr(0, role.stem.size()) != role.stem) continue;
+        if (name.size() > role.stem.size() && name[role.stem.size()] != '.') continue;
+        std::string path = dir + "/" + name;
+        auto resolved = m_ctx.fs.resolve(path).value_or(path);
+        if (!seen.insert(resolved).second) continue;
+        LibraryCopy c;
+        c.path = path;
+        c.resolved = resolved;
+        c.found_via = "not on the search path";
+        c.status = name == r.name ? "same name, in a folder the loader does not search" : "another version";
+        c.reached = false;
+        describe_file(resolved, role.stem, c.version, c.origin);
+        r.others.push_back(std::move(c));
+        if (r.others.size() > 40) return;
+      }
+    }
+  }
+
+  CollectContext& m_ctx;
+  const kb::KnowledgeBase& m_kb;
+  const PythonEnvironment& m_env;
+  std::string m_sp;
+  loader::Resolver m_resolver;
+  std::map<std::string, WheelFile> m_wheels;
+  std::vector<LoadedObject> m_loaded;
+  std::vector<Object> m_objects;
+  FrameworkLibraries* m_out = nullptr;
+  int m_cuda_major = 0;
+  int m_cudnn_major = 9;
+};
+
+}  // namespace
+
+void collect_framework_libraries(CollectContext& ctx) {
+  const auto& fs = ctx.fs;
+  loader::ResolverConfig base;
+  base.platform = loader::detect_loader_platform(fs);
+  if (fs.is_host()) {
+    if (auto it = ctx.options.environment.find("LD_LIBRARY_PATH"); it != ctx.options.environment.end())
+      base.ld_library_path = it->second;
+  }
+  if (auto bytes = fs.read_text("/etc/ld.so.cache", std::size_t{64} << 20)) {
+    auto parsed = loader::parse_ld_so_cache(*bytes);
+    if (auto* cache = std::get_if<loader::LdSoCache>(&parsed)) base.cache = std::move(*cache);
+    else ctx.snapshot.collector_errors.push_back("framework_libraries: /etc/ld.so.cache: " +
+                                                 std::get<loader::LdSoCacheError>(parsed).reason);
+  }
+  std::set<std::string> done;
+  for (const auto& env : ctx.snapshot.python_envs) {
+    loader::ResolverConfig config = base;
+    if (env.python.known()) {
+      auto elf = elf::read_elf_file(fs, *env.python);
+      if (auto* file = std::get_if<elf::ElfFile>(&elf)) config.executable = LoaderObject::from_elf(*env.python, *file);
+    }
+    for (const auto& sp : env.site_packages) {
+      if (!done.insert(fs.resolve(sp).value_or(sp)).second) continue;
+      for (const auto& fw : kb::KnowledgeBase::get().framework_loading()) {
+        FrameworkResolver resolver(ctx, env, sp, config);
+        if (auto result = resolver.run(fw)) ctx.snapshot.frameworks.push_back(std::move(*result));
+      }
+    }
+  }
+}
+
+}  // namespace gpudoctor

@@ -1,0 +1,179 @@
+// Libraries layer: the CUDA libraries each framework will load, as the loader resolves them.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "core/path.hpp"
+#include "core/version.hpp"
+#include "diagnose/rule_context.hpp"
+
+namespace gpudoctor {
+
+namespace {
+
+bool in_use(const RuleContext& ctx, const FrameworkLibraries& fw) {
+  for (const auto& env : ctx.s.python_envs)
+    for (const auto& sp : env.site_packages)
+      if (sp == fw.site_packages) return env.in_use;
+  return false;
+}
+
+std::string framework_title(const FrameworkLibraries& fw) {
+  return fmt::format("{} {}", fw.framework, fw.version.value_or("(version unknown)"));
+}
+
+// "libcudnn.so.9" -> 9; "libcudart.so.11.0" -> 11.
+std::optional<int> name_major(const std::string& name) {
+  size_t so = name.find(".so.");
+  if (so == std::string::npos) return std::nullopt;
+  auto parts = parse_dotted_version(name.substr(so + 4));
+  if (!parts || parts->empty()) return std::nullopt;
+  return parts->front();
+}
+
+std::optional<std::pair<int, int>> major_minor(const Fact<std::string>& v) {
+  if (!v.known()) return std::nullopt;
+  auto parts = parse_dotted_version(*v);
+  if (!parts || parts->size() < 2) return std::nullopt;
+  return std::make_pair((*parts)[0], (*parts)[1]);
+}
+
+std::string pip_fix(const FrameworkLibraries& fw, const std::string& role) {
+  std::string cuda = fw.cuda_build.value_or("12");
+  int major = parse_dotted_version(cuda).value_or(std::vector<int>{12}).front();
+  std::string suffix = major >= 13 ? "" : fmt::format("-cu{}", major);
+  if (fw.framework == "torch") {
+    return fmt::format("pip install --force-reinstall torch=={}  (it brings the matching nvidia-* wheels; "
+                       "for another CUDA use --index-url https://download.pytorch.org/whl/cu{})",
+                       fw.version.value_or("<version>").substr(0, fw.version.value_or("").find('+')),
+                       [&] { std::string c = cuda; c.erase(std::remove(c.begin(), c.end(), '.'), c.end()); return c; }());
+  }
+  if (fw.framework == "jax") return fmt::format("pip install -U \"jax[cuda{}]\"  (brings the nvidia-* wheels the plugin loads)", major);
+  if (fw.framework == "tensorflow")
+    return fmt::format("pip install \"tensorflow[and-cuda]=={}\"  (brings the nvidia-* wheels this release was built for)",
+                       fw.version.value_or("<version>"));
+  std::string wheel = role.rfind("cudnn", 0) == 0 ? "nvidia-cudnn-cu" + std::to_string(major)
+                      : role == "nccl" ? "nvidia-nccl-cu" + std::to_string(major)
+                                       : "nvidia-" + role + suffix;
+  return "pip install " + wheel;
+}
+
+}  // namespace
+
+void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
+  const auto& s = ctx.s;
+  for (const auto& fw : s.frameworks) {
+    Severity sev = in_use(ctx, fw) ? Severity::error : Severity::warning;
+    const std::string* ld = s.env_var("LD_LIBRARY_PATH");
+    // Missing libraries, or present only in other major versions.
+    for (const auto& lib : fw.libraries) {
+      if (lib.path.known()) continue;
+      const auto* role = ctx.kb.role_for_file(lib.name);
+      if (role == nullptr || lib.role == "cuda_driver") continue;
+      Finding f;
+      f.layer = Layer::libraries;
+      f.severity = sev;
+      // NCCL that is only dlopened matters for several GPUs alone.
+      if (role->role == "nccl" && lib.how == "dlopen" && f.severity == Severity::error) f.severity = Severity::warning;
+      std::vector<const LibraryCopy*> same_name, other_version;
+      for (const auto& c : lib.others) {
+        if (c.status.rfind("same name", 0) == 0) same_name.push_back(&c);
+        else if (c.status == "another version") other_version.push_back(&c);
+      }
+      auto wanted = name_major(lib.name);
+      f.evidence.push_back({lib.requested_by, fmt::format("{} {} (by {})", lib.how == "dlopen" ? "opens" : "needs", lib.name, lib.how)});
+      f.evidence.push_back({"dynamic loader", lib.error.empty() ? "not found on its search path" : lib.error});
+      if (!same_name.empty()) {
+        f.cause = "ld_library_path_wrong";
+        f.title = fmt::format("{} needs {}, which exists in {} but not on the loader's search path", framework_title(fw),
+                              lib.name, path_dirname(same_name.front()->path));
+        for (const auto* c : same_name) f.evidence.push_back({c->path, c->origin + ", not searched"});
+        if (ld) f.evidence.push_back({"env LD_LIBRARY_PATH", *ld});
+        f.fix.push_back("export LD_LIBRARY_PATH=" + path_dirname(same_name.front()->path) + "${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}");
+        f.fix.push_back("or for every program: echo " + path_dirname(same_name.front()->path) +
+                        " | sudo tee /etc/ld.so.conf.d/cuda.conf && sudo ldconfig");
+        f.fix.push_back("or let pip provide it: " + pip_fix(fw, lib.role));
+      } else if (!other_version.empty()) {
+        bool cudnn = role->role.rfind("cudnn", 0) == 0;
+        f.cause = cudnn ? "cudnn_version_mismatch" : "cuda_version_mismatch";
+        std::vector<std::string> found;
+        for (const auto* c : other_version) {
+          std::string n(path_basename(c->path));
+          if (std::find(found.begin(), found.end(), n) == found.end()) found.push_back(n);
+          if (f.evidence.size() < 10) f.evidence.push_back({c->path, c->origin + (c->version.known() ? " " + *c->version : "")});
+        }
+        std::string list;
+        for (const auto& n : found) list += (list.empty() ? "" : ", ") + n;
+        f.title = fmt::format("{} was built for {} {} and needs {}, but only {} is installed", framework_title(fw),
+                              cudnn ? "cuDNN" : "CUDA", cudnn ? std::to_string(wanted.value_or(0)) : fw.cuda_build.value_or("?"),
+                              lib.name, list);
+        f.fix.push_back(pip_fix(fw, lib.role));
+        f.fix.push_back(fmt::format("or install the {} matching the framework's build ({}), or a framework build for the "
+                                    "installed one", cudnn ? "cuDNN" : "CUDA toolkit", lib.name));
+      } else {
+        f.cause = role->missing;
+        f.title = fmt::format("{} needs {} ({}), and no copy of it is installed", framework_title(fw), lib.name, role->label);
+        f.fix.push_back(pip_fix(fw, lib.role));
+      }
+      out.push_back(std::move(f));
+    }
+    // Loaded libraries from the wrong copy.
+    std::map<std::string, const ResolvedLibrary*> by_role;
+    for (const auto& lib : fw.libraries) by_role.emplace(lib.role, &lib);
+    for (const auto& lib : fw.libraries) {
+      if (!lib.path.known()) continue;
+      // The winner came through LD_LIBRARY_PATH although the framework's own wheel has a copy of
+      // another version that would have loaded otherwise.
+      if (lib.found_via.rfind("LD_LIBRARY_PATH", 0) == 0) {
+        for (const auto& c : lib.others) {
+          if (c.origin.rfind("pip wheel", 0) != 0 || !c.version.known() || !lib.version.known() ||
+              major_minor(c.version) == major_minor(lib.version))
+            continue;
+          Finding f;
+          f.cause = "ld_library_path_wrong";
+          f.layer = Layer::libraries;
+          f.severity = sev;
+          f.title = fmt::format("LD_LIBRARY_PATH makes {} load {} {} instead of the {} its own wheels installed",
+                                framework_title(fw), lib.name, *lib.version, *c.version);
+          f.evidence.push_back({*lib.path, "loads: " + lib.found_via + ", " + lib.origin});
+          f.evidence.push_back({c.resolved, "not loaded: " + c.origin});
+          if (ld) f.evidence.push_back({"env LD_LIBRARY_PATH", *ld});
+          f.fix.push_back("Remove " + path_dirname(*lib.path) + " from LD_LIBRARY_PATH (check ~/.bashrc and the job script): "
+                          "the framework finds its own CUDA libraries without it.");
+          out.push_back(std::move(f));
+          break;
+        }
+      }
+    }
+    // cuDNN's sub-libraries from another cuDNN than libcudnn.so itself.
+    auto main = by_role.find("cudnn");
+    if (main != by_role.end() && main->second->path.known()) {
+      auto mv = major_minor(main->second->version);
+      for (const auto& lib : fw.libraries) {
+        if (lib.role.rfind("cudnn_", 0) != 0 || !lib.path.known()) continue;
+        auto sv = major_minor(lib.version);
+        if (!mv || !sv || *mv == *sv) continue;
+        Finding f;
+        f.cause = "cudnn_version_mismatch";
+        f.layer = Layer::libraries;
+        f.severity = sev;
+        f.title = fmt::format("{} loads cuDNN {} but its sub-library {} from cuDNN {}", framework_title(fw),
+                              *main->second->version, lib.name, *lib.version);
+        f.evidence.push_back({*main->second->path, main->second->origin + ", " + main->second->found_via});
+        f.evidence.push_back({*lib.path, lib.origin + ", " + lib.found_via});
+        f.fix.push_back("Keep one cuDNN: remove the other copy's folder from LD_LIBRARY_PATH, or uninstall the system "
+                        "cuDNN package if the framework brings its own wheel.");
+        out.push_back(std::move(f));
+        break;
+      }
+    }
+  }
+  // LD_LIBRARY_PATH entries that do not exist: harmless to the loader, but a sign of a stale setup.
+  if (const std::string* ld = s.env_var("LD_LIBRARY_PATH"); ld && !s.frameworks.empty()) {
+    (void)ld;  // existence of folders is reported by the collector in a later version
+  }
+}
+
+}  // namespace gpudoctor
