@@ -124,7 +124,7 @@ class FrameworkResolver {
       for (auto& e : expand_glob(m_ctx.fs, m_sp, pattern)) entries.push_back(std::move(e));
     if (entries.empty()) return std::nullopt;
     out.entries = entries;
-    if (fw.preload_wheel_libraries) preload_wheels();
+    if (fw.preload_wheel_libraries) preload_wheels(fw);
     for (const auto& e : entries) load(e, {});
     // dlopen calls, breadth first over every object loaded so far (and those they bring in).
     for (size_t i = 0; i < m_objects.size(); ++i) {
@@ -197,14 +197,10 @@ class FrameworkResolver {
   }
 
   // jax_plugins/cuda/__init__.py: the nvidia wheels' libraries are dlopened by path first.
-  void preload_wheels() {
-    for (const auto& role : {"cudart", "cublasLt", "cublas", "cufft", "cusolver", "cusparse", "nvjitlink", "cupti", "nvrtc"}) {
-      auto soname = m_kb.soname_for(m_cuda_major, role);
-      if (!soname) continue;
-      preload_wheel(*soname);
-    }
-    preload_wheel("libcudnn.so.9");
-    preload_wheel("libnccl.so.2");
+  void preload_wheels(const kb::FrameworkLoading& fw) {
+    for (const auto& role : fw.preload_roles)
+      if (auto soname = m_kb.soname_for(m_cuda_major, role)) preload_wheel(*soname);
+    for (const auto& name : fw.preload_names) preload_wheel(name);
   }
 
   void preload_wheel(const std::string& soname) {

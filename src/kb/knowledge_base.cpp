@@ -144,7 +144,8 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
       const auto* f = n.as_table();
       if (f == nullptr) continue;
       kb.m_frameworks.push_back({need_string((*f)["name"], "framework name"), string_array(*f, "entries"),
-                                 (*f)["preload_wheel_libraries"].value_or(false)});
+                                 (*f)["preload_wheel_libraries"].value_or(false), string_array(*f, "preload_roles"),
+                                 string_array(*f, "preload_names")});
     }
   }
 

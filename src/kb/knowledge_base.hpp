@@ -52,6 +52,8 @@ struct FrameworkLoading {
   std::string name;                  ///< "torch", "jax", "tensorflow"
   std::vector<std::string> entries;  ///< relative to site-packages; '*' globs a file name
   bool preload_wheel_libraries = false;
+  std::vector<std::string> preload_roles;  ///< preloaded by path from the nvidia wheels, by role
+  std::vector<std::string> preload_names;  ///< and by file name
 };
 
 class KnowledgeBase {
