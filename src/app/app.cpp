@@ -43,6 +43,7 @@ CollectOptions collect_options(const Options& o) {
   c.driver = o.driver == "host" ? DriverProbeMode::host : o.driver == "none" ? DriverProbeMode::none : DriverProbeMode::automatic;
   c.driver_timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout_s * 1000));
   c.environment = process_environment();
+  c.python = o.python;
   return c;
 }
 
@@ -138,6 +139,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   check_cmd->add_option("--python", o.python, "the Python interpreter whose environment matters");
   auto* snap_cmd = app.add_subcommand("snapshot", "write every collected fact as JSON");
   snap_cmd->add_option("-o,--output", o.output, "file to write (default: standard output)");
+  snap_cmd->add_option("--python", o.python, "the Python interpreter whose environment matters");
 
   try {
     app.parse(argc, argv);

@@ -134,6 +134,7 @@ class FrameworkResolver {
         for (const auto& name : dlopen_names(rule)) dlopen(name, i);
       }
       if (base.rfind("libnvrtc.so.", 0) == 0) nvrtc_builtins(i);
+      if (fw.name == "tensorflow" && base == "libtensorflow_framework.so.2") tensorflow_dso(i, out);
     }
     m_out = nullptr;
     return out;
@@ -266,6 +267,26 @@ class FrameworkResolver {
     if (res.found() && res.step != loader::SearchStep::already_loaded) load(*res.path, "", caller);
   }
 
+  // TensorFlow's dso loader: the names of its release series, opened from libtensorflow_framework.
+  void tensorflow_dso(size_t framework, FrameworkLibraries& out) {
+    std::string series = out.version.value_or("");
+    auto parts = parse_dotted_version(series.substr(0, series.find_first_not_of("0123456789.")));
+    if (!parts || parts->size() < 2) {
+      out.notes.push_back("TensorFlow version unknown: its dso loader's library names not modelled");
+      return;
+    }
+    series = std::to_string((*parts)[0]) + "." + std::to_string((*parts)[1]);
+    const auto* dso = m_kb.tf_dso(series);
+    if (dso == nullptr) {
+      out.notes.push_back("TensorFlow " + series + " is not in kb/data/tensorflow.toml: its dso names not modelled");
+      return;
+    }
+    for (const auto& n : dso->libs) dlopen(n, framework);
+    m_optional = true;
+    for (const auto& n : dso->optional) dlopen(n, framework);
+    m_optional = false;
+  }
+
   // NVRTC opens libnvrtc-builtins.so.X.Y from its own folder.
   void nvrtc_builtins(size_t nvrtc) {
     std::string dir = path_dirname(m_objects[nvrtc].self.path);
@@ -286,10 +307,13 @@ class FrameworkResolver {
                          const loader::Resolution& res) {
     const auto* role = m_kb.role_for_file(name);
     if (role == nullptr) return;
+    // The driver's own library is the driver layer's business; listed here only when found.
+    if (role->role == "cuda_driver" && !res.found()) return;
     ResolvedLibrary r;
     r.name = name;
     r.requested_by = by;
     r.how = how;
+    r.optional = m_optional;
     if (res.found()) {
       r.path = res.resolved_path.value_or(*res.path);
       r.found_via = std::string(res.step == loader::SearchStep::already_loaded ? "already loaded" : "") +
@@ -406,6 +430,7 @@ class FrameworkResolver {
   FrameworkLibraries* m_out = nullptr;
   int m_cuda_major = 0;
   int m_cudnn_major = 9;
+  bool m_optional = false;
 };
 
 }  // namespace
@@ -414,10 +439,10 @@ void collect_framework_libraries(CollectContext& ctx) {
   const auto& fs = ctx.fs;
   loader::ResolverConfig base;
   base.platform = loader::detect_loader_platform(fs);
-  if (fs.is_host()) {
-    if (auto it = ctx.options.environment.find("LD_LIBRARY_PATH"); it != ctx.options.environment.end())
-      base.ld_library_path = it->second;
-  }
+  // The invoking user's LD_LIBRARY_PATH, with --root too: the environment is always the user's
+  // (as for CUDA_VISIBLE_DEVICES), the files are the root's.
+  if (auto it = ctx.options.environment.find("LD_LIBRARY_PATH"); it != ctx.options.environment.end())
+    base.ld_library_path = it->second;
   if (auto bytes = fs.read_text("/etc/ld.so.cache", std::size_t{64} << 20)) {
     auto parsed = loader::parse_ld_so_cache(*bytes);
     if (auto* cache = std::get_if<loader::LdSoCache>(&parsed)) base.cache = std::move(*cache);

@@ -260,6 +260,7 @@ struct ResolvedLibrary {
   std::string name;              ///< the name asked for: "libcudnn.so.9"
   std::string requested_by;      ///< the object whose NEEDED or dlopen asks for it
   std::string how;               ///< "NEEDED" or "dlopen"
+  bool optional = false;         ///< opened on use only (a profiler, collectives): missing is a warning
   Fact<std::string> path;        ///< the file that will load (as /proc/PID/maps shows it)
   std::string found_via;         ///< "RPATH of /x/libtorch_cuda.so", "ld.so.cache", ...
   Fact<std::string> version;     ///< from the resolved file name or the wheel's metadata

@@ -75,8 +75,8 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
       Finding f;
       f.layer = Layer::libraries;
       f.severity = sev;
-      // NCCL that is only dlopened matters for several GPUs alone.
-      if (role->role == "nccl" && lib.how == "dlopen" && f.severity == Severity::error) f.severity = Severity::warning;
+      // NCCL that is only dlopened matters for several GPUs alone; optional libraries on use only.
+      if ((role->role == "nccl" && lib.how == "dlopen") || lib.optional) f.severity = Severity::warning;
       std::vector<const LibraryCopy*> same_name, other_version;
       for (const auto& c : lib.others) {
         if (c.status.rfind("same name", 0) == 0) same_name.push_back(&c);

@@ -149,6 +149,18 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
     }
   }
 
+  if (files.count("tensorflow.toml")) {
+    auto tf = parse_file(files, "tensorflow.toml");
+    if (const auto* arr = tf["dso"].as_array()) {
+      for (const auto& n : *arr) {
+        const auto* d = n.as_table();
+        if (d == nullptr) continue;
+        TfDso dso{string_array(*d, "libs"), string_array(*d, "optional"), string_array(*d, "gate")};
+        for (const auto& series : string_array(*d, "series")) kb.m_tf_dso[series] = dso;
+      }
+    }
+  }
+
   auto env = parse_file(files, "environment.toml");
   kb.m_env_prefixes = string_array(env, "prefixes");
   kb.m_env_names = string_array(env, "names");
@@ -196,6 +208,11 @@ std::optional<int> KnowledgeBase::pcie_gen_for_gts(double gts) const {
 const XidInfo* KnowledgeBase::xid(int number) const {
   auto it = m_xids.find(number);
   return it == m_xids.end() ? nullptr : &it->second;
+}
+
+const TfDso* KnowledgeBase::tf_dso(std::string_view series) const {
+  auto it = m_tf_dso.find(std::string(series));
+  return it == m_tf_dso.end() ? nullptr : &it->second;
 }
 
 const LibraryRole* KnowledgeBase::role_for_file(std::string_view file_name) const {

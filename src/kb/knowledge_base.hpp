@@ -56,6 +56,13 @@ struct FrameworkLoading {
   std::vector<std::string> preload_names;  ///< and by file name
 };
 
+/// The libraries TensorFlow's dso loader opens in one release series (tensorflow.toml [[dso]]).
+struct TfDso {
+  std::vector<std::string> libs;      ///< opened at GPU registration
+  std::vector<std::string> optional;  ///< opened on use (profiler, collectives)
+  std::vector<std::string> gate;      ///< a failure of one of these skips GPU registration
+};
+
 class KnowledgeBase {
  public:
   /// The compiled-in knowledge base, parsed on first use. Throws std::runtime_error if the
@@ -82,6 +89,8 @@ class KnowledgeBase {
   [[nodiscard]] std::optional<std::string> soname_for(int cuda_major, std::string_view role) const;
   [[nodiscard]] const std::vector<DlopenRule>& dlopen_rules() const { return m_dlopen; }
   [[nodiscard]] const std::vector<FrameworkLoading>& framework_loading() const { return m_frameworks; }
+  /// TensorFlow's dso names for a release series ("2.15"); nullptr when not in the table.
+  [[nodiscard]] const TfDso* tf_dso(std::string_view series) const;
   /// Whether an environment variable is on the allow-list.
   [[nodiscard]] bool env_allowed(std::string_view name) const;
 
@@ -97,6 +106,7 @@ class KnowledgeBase {
   std::map<int, std::map<std::string, std::string>> m_sonames;
   std::vector<DlopenRule> m_dlopen;
   std::vector<FrameworkLoading> m_frameworks;
+  std::map<std::string, TfDso> m_tf_dso;
   std::vector<std::string> m_env_prefixes;
   std::vector<std::string> m_env_names;
   std::vector<std::string> m_env_deny;

@@ -56,8 +56,10 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
           fmt::print(out, "  {:<40} … {} more copies\n", "", lib.others.size() - 2);
           break;
         }
+        std::string state = c.status == "accepted" ? (c.reached ? "reached, not loaded" : "not reached: the one above loads first")
+                                                   : c.status;
         fmt::print(out, "  {:<40} also {} ({}{}, {})\n", "", short_path(c.resolved), c.origin,
-                   c.version.known() ? " " + *c.version : "", c.reached ? "behind the one loaded" : c.status);
+                   c.version.known() ? " " + *c.version : "", state);
       }
     }
   }

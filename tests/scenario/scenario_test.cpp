@@ -7,6 +7,9 @@
 // scenario.toml:
 //   description = "..."; source = "where the facts come from"
 //   base = "h200-container" (start from tests/hosts/NAME/root and its driver.json); remove = ["proc/modules"]
+//   [[elf]] path = "opt/venv/.../libtorch_cuda.so"; soname = "..."; needed = ["..."]; rpath = "..." | runpath = "...";
+//           links = ["other/name"]   (a real ELF built with the C compiler at test time)
+//   ldconfig = true   (run `ldconfig -r` on the tree: a real /etc/ld.so.cache)
 //   [run] env = { NAME = "value" }; args = ["..."]; as_user = { uid = 1000, gids = [1000, 44] };
 //         driver = "missing" (no driver library at all), "none" (no probe); otherwise driver.json
 //         (the scenario's, else the base host's) drives the fakes
@@ -21,7 +24,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <set>
+#include <fstream>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
@@ -86,6 +92,43 @@ BinaryRun run_binary(const std::vector<std::string>& args, const std::map<std::s
   return r;
 }
 
+// Builds a real ELF shared object at `out` with the SONAME, NEEDED and RPATH/RUNPATH a scenario
+// gives ([[elf]] tables), with the C compiler: each NEEDED name links against a stub carrying that
+// SONAME, so the file's dynamic section is what the real library's readelf shows.
+std::string build_elf(const fs::path& work, const fs::path& out, const toml::table& spec) {
+  const char* cc_env = std::getenv("CC");
+  std::string cc = cc_env != nullptr ? cc_env : "cc";
+  fs::create_directories(work);
+  fs::path src = work / "stub.c";
+  if (!fs::exists(src)) std::ofstream(src) << "int gpudoctor_fixture(void) { return 42; }\n";
+  fs::create_directories(work / "stubs");
+  fs::create_directories(out.parent_path());
+  auto quote = [](const std::string& a) {
+    std::string q = "'";
+    for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  };
+  std::string cmd = cc + " -shared -fPIC -nostdlib -o " + quote(out.string()) + " " + quote(src.string());
+  if (auto soname = spec["soname"].value<std::string>()) cmd += " -Wl,-soname," + quote(*soname);
+  if (auto rpath = spec["rpath"].value<std::string>()) cmd += " -Wl,--disable-new-dtags -Wl,-rpath," + quote(*rpath);
+  if (auto runpath = spec["runpath"].value<std::string>()) cmd += " -Wl,--enable-new-dtags -Wl,-rpath," + quote(*runpath);
+  if (const auto* needed = spec["needed"].as_array()) {
+    cmd += " -Wl,--no-as-needed";
+    for (const auto& n : *needed) {
+      std::string name = n.value_or(std::string{});
+      fs::path stub = work / "stubs" / name;
+      if (!fs::exists(stub)) {
+        std::string s = cc + " -shared -fPIC -nostdlib -o " + quote(stub.string()) + " " + quote(src.string()) +
+                        " -Wl,-soname," + quote(name);
+        if (std::system(s.c_str()) != 0) return "cannot build stub " + name;
+      }
+      cmd += " " + quote(stub.string());
+    }
+  }
+  if (std::system(cmd.c_str()) != 0) return "cannot build " + out.string() + ": " + cmd;
+  return "";
+}
+
 // Lays `from` over `to`: files and links of `from` replace those of the same name.
 void overlay(const fs::path& from, const fs::path& to) {
   for (auto it = fs::recursive_directory_iterator(from); it != fs::recursive_directory_iterator(); ++it) {
@@ -120,15 +163,69 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
   // lay its own root/ over it.
   fs::path root = tmp / "root";
   fs::create_directories(root);
+  // `base` is one host or a list of hosts laid over each other (a machine, then a Python
+  // environment installed on it).
+  std::vector<fs::path> bases;
+  if (auto b = spec["base"].value<std::string>()) bases.push_back(fs::path(GPUDOCTOR_SCENARIOS).parent_path() / "hosts" / *b);
+  if (const auto* list = spec["base"].as_array())
+    for (const auto& x : *list) bases.push_back(fs::path(GPUDOCTOR_SCENARIOS).parent_path() / "hosts" / x.value_or(std::string{}));
   std::optional<fs::path> base;
-  if (auto b = spec["base"].value<std::string>()) {
-    base = fs::path(GPUDOCTOR_SCENARIOS).parent_path() / "hosts" / *b;
-    ASSERT_TRUE(fs::exists(*base / "root")) << "no host tree " << *base;
-    fs::copy(*base / "root", root, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  for (const auto& b : bases) {
+    ASSERT_TRUE(fs::exists(b / "root")) << "no host tree " << b;
+    overlay(b / "root", root);
+    if (!base && fs::exists(b / "driver.json")) base = b;
   }
   if (const auto* rm = spec["remove"].as_array())
     for (const auto& x : *rm) fs::remove_all(root / x.value_or(std::string{}));
   if (fs::exists(dir / "root")) overlay(dir / "root", root);
+  // Real ELF files: the base host's (elf.toml beside its root/), then the scenario's own.
+  std::vector<const toml::array*> elf_lists;
+  std::vector<toml::table> base_elfs;
+  bool base_ldconfig = false;
+  for (const auto& b : bases) {
+    if (!fs::exists(b / "elf.toml")) continue;
+    base_elfs.push_back(toml::parse_file((b / "elf.toml").string()));
+    base_ldconfig = base_ldconfig || base_elfs.back()["ldconfig"].value_or(false);
+  }
+  for (const auto& t : base_elfs)
+    if (const auto* a = t["elf"].as_array()) elf_lists.push_back(a);
+  if (const auto* a = spec["elf"].as_array()) elf_lists.push_back(a);
+  std::set<std::string> removed;
+  if (const auto* rm = spec["remove"].as_array())
+    for (const auto& x : *rm) removed.insert(x.value_or(std::string{}));
+  auto is_removed = [&](const std::string& path) {
+    for (const auto& r : removed)
+      if (path == r || path.rfind(r + "/", 0) == 0) return true;
+    return false;
+  };
+  for (const auto* list : elf_lists) {
+    for (const auto& e : *list) {
+      const auto& t = *e.as_table();
+      std::string rel = t["path"].value_or(std::string{});
+      if (is_removed(rel)) continue;
+      auto err = build_elf(tmp / "elf-work", root / rel, t);
+      ASSERT_TRUE(err.empty()) << err;
+      // Extra names (the links a package installs: libcudnn.so.9 -> libcudnn.so.9.1.0).
+      if (const auto* links = t["links"].as_array()) {
+        for (const auto& l : *links) {
+          if (is_removed(l.value_or(std::string{}))) continue;
+          fs::path link = root / l.value_or(std::string{});
+          fs::create_directories(link.parent_path());
+          fs::remove(link);
+          fs::create_symlink(fs::path(rel).filename(), link);
+        }
+      }
+    }
+  }
+  // A real /etc/ld.so.cache of the tree, as ldconfig writes it from the tree's ld.so.conf.
+  if (spec["ldconfig"].value_or(base_ldconfig)) {
+    if (geteuid() != 0) {
+      fs::remove_all(tmp);
+      GTEST_SKIP() << "ldconfig -r needs root";
+    }
+    std::string cmd = "ldconfig -r '" + root.string() + "' 2>/dev/null || /sbin/ldconfig -r '" + root.string() + "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
   // git cannot hold empty folders: .keep files stand for them and are removed here.
   for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it)
     if (it->path().filename() == ".keep") fs::remove(it->path());
