@@ -168,8 +168,10 @@ class FrameworkResolver {
     } else if (fw == "tensorflow") {
       auto text = fs.read_text(m_sp + "/tensorflow/python/platform/build_info.py", 64 * 1024);
       if (!text) return;
-      static const std::regex cuda_re(R"('cuda_version'\s*:\s*'([0-9.]+)')");
-      static const std::regex cudnn_re(R"('cudnn_version'\s*:\s*'([0-9.]+)')");
+      // build_info = collections.OrderedDict([('cuda_version', '12.2'), ('cudnn_version', '8'), ...])
+      // (older releases: a dict, 'cuda_version': '11.2').
+      static const std::regex cuda_re(R"('cuda_version'\s*[:,]\s*'([0-9.]+)')");
+      static const std::regex cudnn_re(R"('cudnn_version'\s*[:,]\s*'([0-9.]+)')");
       std::smatch m;
       if (std::regex_search(*text, m, cuda_re)) out.cuda_build = m[1].str();
       if (std::regex_search(*text, m, cudnn_re)) m_cudnn_major = parse_dotted_version(m[1].str()).value_or(std::vector<int>{9}).front();
@@ -389,6 +391,8 @@ class FrameworkResolver {
   void add_off_path_copies(ResolvedLibrary& r, const kb::LibraryRole& role) {
     std::set<std::string> dirs;
     for (const auto& [file, wheel] : m_wheels) dirs.insert(path_dirname(file));
+    for (const auto& sp : m_env.site_packages)
+      for (const auto& pkg : m_ctx.fs.list_dir(sp + "/nvidia")) dirs.insert(sp + "/nvidia/" + pkg + "/lib");
     for (const auto& name : m_ctx.fs.list_dir("/usr/local")) {
       if (name.rfind("cuda", 0) == 0) {
         dirs.insert("/usr/local/" + name + "/lib64");

@@ -71,7 +71,9 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
     for (const auto& lib : fw.libraries) {
       if (lib.path.known()) continue;
       const auto* role = ctx.kb.role_for_file(lib.name);
-      if (role == nullptr || lib.role == "cuda_driver") continue;
+      // Optional libraries (a profiler's CUPTI) are opened on use from objects whose search path
+      // is not modelled exactly: listed, never a finding.
+      if (role == nullptr || lib.role == "cuda_driver" || lib.optional) continue;
       Finding f;
       f.layer = Layer::libraries;
       f.severity = sev;
