@@ -57,7 +57,7 @@ def soname_key(name):
 
 
 def main():
-    snap = json.loads(subprocess.run([GPUDOCTOR, "snapshot"], capture_output=True, text=True, check=True).stdout)
+    snap = json.loads(subprocess.run([GPUDOCTOR, "snapshot", "--library-versions"], capture_output=True, text=True, check=True).stdout)
     total = exact = 0
     for fw in snap.get("frameworks", []):
         name = fw["framework"]
@@ -84,6 +84,15 @@ def main():
         extra = sorted(k for k in predicted if not any(soname_key(b) == k for b in real))
         print(f"predicted but not loaded by this workload: {', '.join(extra) or 'none'}")
     print(f"\nexact: {exact} of {total} libraries the frameworks really loaded")
+    # The versions the libraries themselves reported, against the version gpudoctor read from files.
+    print("\n| library | version from files | the library says |\n|---|---|---|")
+    seen = set()
+    for fw in snap.get("frameworks", []):
+        for lib in fw["libraries"]:
+            rv = lib.get("reported_version")
+            if isinstance(rv, str) and lib["path"] not in seen:
+                seen.add(lib["path"])
+                print(f"| {lib['name']} | {lib.get('version')} | {rv} |")
 
 
 if __name__ == "__main__":

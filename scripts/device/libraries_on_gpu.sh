@@ -9,5 +9,6 @@ echo "===== gpudoctor check"; "$B" check --no-color; echo "exit $?"
 echo "===== predicted vs loaded"; python3 scripts/device/libraries_ground_truth.py "$B"
 echo "===== timing"
 python3 bench/time_commands.py --runs 20 --label "gpudoctor check --json" -- "$B" check --json \
-  --- --runs 20 --label "gpudoctor check --json --driver none" -- "$B" check --json --driver none
+  --- --runs 20 --label "gpudoctor check --json --driver none" -- "$B" check --json --driver none \
+  --- --runs 10 --label "gpudoctor check --json --library-versions" -- "$B" check --json --library-versions
 "$B" snapshot -o "$OUT/snapshot-libraries.json"

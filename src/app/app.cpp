@@ -27,6 +27,7 @@ struct Options {
   std::string root = "/";
   std::string driver = "auto";
   double timeout_s = 20;
+  bool library_versions = false;
   std::string from;
   std::string output;
   std::vector<std::string> frameworks;
@@ -44,6 +45,7 @@ CollectOptions collect_options(const Options& o) {
   c.driver_timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout_s * 1000));
   c.environment = process_environment();
   c.python = o.python;
+  c.ask_library_versions = o.library_versions;
   return c;
 }
 
@@ -132,6 +134,9 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   app.add_option("--timeout", o.timeout_s, "time limit in seconds for the driver calls (a hung cuInit is a finding)")
       ->check(CLI::Range(0.1, 600.0));
 
+  app.add_flag("--library-versions", o.library_versions,
+               "load each CUDA library the frameworks use in a child process and ask its own version "
+               "(this machine only; costs memory)");
   auto* check_cmd = app.add_subcommand("check", "diagnose this host (the default command)");
   check_cmd->add_option("--from", o.from, "diagnose a snapshot written by `gpudoctor snapshot` (- for standard input)");
   check_cmd->add_option("--framework", o.frameworks, "narrow to tensorflow, torch or jax")

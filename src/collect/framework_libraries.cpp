@@ -13,6 +13,7 @@
 #include "collect/collect.hpp"
 #include "collect/parsers.hpp"
 #include "core/version.hpp"
+#include "driver/library_versions.hpp"
 #include "elf/elf_file.hpp"
 #include "kb/knowledge_base.hpp"
 #include "loader/ld_so_cache.hpp"
@@ -454,6 +455,7 @@ void collect_framework_libraries(CollectContext& ctx) {
                                                  std::get<loader::LdSoCacheError>(parsed).reason);
   }
   std::set<std::string> done;
+  auto& frameworks = ctx.snapshot.frameworks;
   for (const auto& env : ctx.snapshot.python_envs) {
     loader::ResolverConfig config = base;
     if (env.python.known()) {
@@ -464,10 +466,31 @@ void collect_framework_libraries(CollectContext& ctx) {
       if (!done.insert(fs.resolve(sp).value_or(sp)).second) continue;
       for (const auto& fw : kb::KnowledgeBase::get().framework_loading()) {
         FrameworkResolver resolver(ctx, env, sp, config);
-        if (auto result = resolver.run(fw)) ctx.snapshot.frameworks.push_back(std::move(*result));
+        if (auto result = resolver.run(fw)) frameworks.push_back(std::move(*result));
       }
     }
   }
+
+  // Ask the libraries their own version: this machine's files only, when driver calls are allowed.
+  bool may_load = fs.is_host() && ctx.options.driver != DriverProbeMode::none && ctx.options.ask_library_versions;
+  const char* versioned[] = {"cudart", "cudnn", "nccl", "nvrtc", "cublas", "cublasLt", "cufft", "curand", "cusolver", "cusparse"};
+  std::vector<LibraryToAsk> ask;
+  std::set<std::string> asked;
+  for (auto& fw : frameworks)
+    for (auto& lib : fw.libraries) {
+      lib.reported_version = Fact<std::string>::unknown(may_load ? "the library gave no version" : "not asked (use --library-versions on this machine)");
+      if (!may_load || !lib.path.known()) continue;
+      if (std::find(std::begin(versioned), std::end(versioned), lib.role) == std::end(versioned)) continue;
+      if (asked.insert(*lib.path).second) ask.push_back({lib.role, *lib.path});
+    }
+  if (ask.empty()) return;
+  auto answers = ask_library_versions(ask, std::chrono::milliseconds(5000));
+  for (auto& fw : frameworks)
+    for (auto& lib : fw.libraries)
+      if (lib.path.known()) {
+        auto it = answers.find(*lib.path);
+        if (it != answers.end()) lib.reported_version = it->second;
+      }
 }
 
 }  // namespace gpudoctor

@@ -264,6 +264,9 @@ struct ResolvedLibrary {
   Fact<std::string> path;        ///< the file that will load (as /proc/PID/maps shows it)
   std::string found_via;         ///< "RPATH of /x/libtorch_cuda.so", "ld.so.cache", ...
   Fact<std::string> version;     ///< from the resolved file name or the wheel's metadata
+  /// What the library itself answers (cudaRuntimeGetVersion, cudnnGetVersion, ...), asked in a
+  /// child process on this machine only.
+  Fact<std::string> reported_version;
   std::string origin;            ///< "pip wheel nvidia-cudnn-cu13 9.19.0.56", "system", ...
   std::vector<LibraryCopy> others;  ///< every other copy of the library seen on the search path
   std::string error;             ///< what dlopen would say when nothing is found

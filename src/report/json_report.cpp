@@ -47,6 +47,7 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
       l["role"] = lib.role;
       l["path"] = lib.path.known() ? nlohmann::ordered_json(*lib.path) : nlohmann::ordered_json(nullptr);
       l["version"] = lib.version.known() ? nlohmann::ordered_json(*lib.version) : nlohmann::ordered_json(nullptr);
+      l["reported_version"] = lib.reported_version.known() ? nlohmann::ordered_json(*lib.reported_version) : nlohmann::ordered_json(nullptr);
       l["origin"] = lib.origin;
       l["found_via"] = lib.found_via;
       l["requested_by"] = lib.requested_by;

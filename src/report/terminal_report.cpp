@@ -48,7 +48,12 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
                fw.cuda_build.value_or("?"), fw.site_packages);
     for (const auto& lib : fw.libraries) {
       std::string where = lib.path.known() ? short_path(*lib.path) : st.paint("NOT FOUND", fg(fmt::terminal_color::red));
-      fmt::print(out, "  {:<40} {:<12} {:<40} {}\n", lib.name, lib.version.value_or("?"),
+      std::string version = lib.version.value_or("?");
+      if (lib.reported_version.known() && lib.version.known() && lib.version->rfind(*lib.reported_version, 0) != 0)
+        version += " (says " + *lib.reported_version + ")";
+      else if (lib.reported_version.known() && !lib.version.known())
+        version = *lib.reported_version;
+      fmt::print(out, "  {:<40} {:<12} {:<40} {}\n", lib.name, version,
                  lib.path.known() ? lib.origin : std::string("-"), where);
       size_t shown = 0;
       for (const auto& c : lib.others) {
