@@ -80,6 +80,7 @@ int check(const Options& o, std::ostream& out, bool color) {
     h.source = "snapshot " + o.from;
   } else {
     snap = collect(collect_options(o));
+    snap.requested_frameworks = o.frameworks;
     h.source = snap.host.root == "/" ? "this host" : "inspected root";
   }
   h.root = snap.host.root;

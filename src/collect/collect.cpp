@@ -30,6 +30,9 @@ constexpr CollectorEntry k_collectors[] = {
     {"driver_files", collect_driver_files, "/etc/ld.so.conf*, the library folders of kb/data/driver.toml, nvidia-smi, nvidia-modprobe"},
     {"kernel_log", collect_kernel_log, "/dev/kmsg (when readable), /var/log/kern.log, /var/log/dmesg"},
     {"python_envs", collect_python_envs, "python3 on PATH, VIRTUAL_ENV, CONDA_PREFIX, --python; pyvenv.cfg, lib/python3.X"},
+    {"framework_installs", collect_framework_installs,
+     "the dist-info (METADATA, WHEEL) of the frameworks and their companions, torch/version.py, "
+     "tensorflow/python/platform/build_info.py, the jax CUDA plugins, Jupyter kernel.json files"},
     {"framework_libraries", collect_framework_libraries,
      "site-packages of each environment (torch/version.py, jax_plugins, build_info.py, nvidia wheels' RECORD), the "
      "ELF headers of the frameworks' libraries and their dependencies, /etc/ld.so.cache"},

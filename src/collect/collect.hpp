@@ -63,6 +63,7 @@ void collect_driver_files(CollectContext& ctx);
 void collect_kernel_log(CollectContext& ctx);
 void collect_driver_probe(CollectContext& ctx);
 void collect_python_envs(CollectContext& ctx);
+void collect_framework_installs(CollectContext& ctx);
 void collect_framework_libraries(CollectContext& ctx);
 
 /// The collectors, in the order they run.

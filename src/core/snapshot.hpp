@@ -243,6 +243,39 @@ struct PythonEnvironment {
   bool in_use = false;           ///< the environment `python3` on PATH (or --python) runs
 };
 
+/// A distribution installed in a site-packages folder (its *.dist-info).
+struct InstalledPackage {
+  std::string name;              ///< normalized: lower case, '-' ("tensorflow-cpu", "jax-cuda12-plugin")
+  std::string version;           ///< from the dist-info folder name / METADATA Version
+  std::string site_packages;
+  Fact<std::string> requires_python;        ///< METADATA Requires-Python
+  std::vector<std::string> wheel_tags;      ///< WHEEL Tag lines: "cp311-cp311-manylinux_2_17_x86_64"
+  std::vector<std::string> requires_dist;   ///< METADATA Requires-Dist lines of interest (frameworks, nvidia-*)
+};
+
+/// A framework found in an environment, read from its files (never imported).
+struct FrameworkInstall {
+  std::string framework;         ///< "tensorflow", "torch", "jax"
+  std::string distribution;      ///< the package that provides it: "tensorflow-cpu", "torch", "jax"
+  std::string site_packages;
+  std::string environment;       ///< the prefix of its Python environment
+  bool environment_in_use = false;
+  Fact<std::string> version;     ///< the distribution's version
+  Fact<std::string> build;       ///< torch/version.py __version__ ("2.3.1+cu121"); jaxlib's version
+  Fact<bool> cuda_build;         ///< built with CUDA (false: a CPU-only build)
+  Fact<std::string> cuda_version;   ///< the CUDA it was built for, "12.1"
+  Fact<std::string> cudnn_version;  ///< TensorFlow's build_info cudnn_version
+  std::vector<std::string> compute_capabilities;  ///< TensorFlow's build_info list ("sm_70", "compute_80")
+  std::vector<std::string> evidence;  ///< the files these facts were read from
+};
+
+/// A Jupyter kernel and the interpreter it runs (kernel.json argv[0]).
+struct JupyterKernel {
+  std::string name;
+  std::string spec_path;         ///< kernel.json
+  Fact<std::string> python;      ///< argv[0]
+};
+
 /// A file met while resolving a library: another copy, or one the loader skips.
 struct LibraryCopy {
   std::string path;              ///< as the loader builds it
@@ -308,7 +341,11 @@ struct Snapshot {
   Environment env;
   DriverProbe driver;
   std::vector<PythonEnvironment> python_envs;
+  std::vector<InstalledPackage> packages;        ///< frameworks and their companions, every environment
+  std::vector<FrameworkInstall> framework_installs;
+  std::vector<JupyterKernel> jupyter_kernels;
   std::vector<FrameworkLibraries> frameworks;
+  std::vector<std::string> requested_frameworks;  ///< --framework: the frameworks the user asked about
   std::vector<std::string> collector_errors;  ///< collectors that failed, and why
 
   [[nodiscard]] const std::string* env_var(const std::string& name) const {

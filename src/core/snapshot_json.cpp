@@ -71,6 +71,12 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DriverProbe, mode, why_not, nvml
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Environment, vars)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PythonEnvironment, prefix, found_by, python, version, kind,
                                                 site_packages, in_use)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(InstalledPackage, name, version, site_packages, requires_python,
+                                                wheel_tags, requires_dist)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FrameworkInstall, framework, distribution, site_packages,
+                                                environment, environment_in_use, version, build, cuda_build,
+                                                cuda_version, cudnn_version, compute_capabilities, evidence)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(JupyterKernel, name, spec_path, python)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LibraryCopy, path, resolved, found_via, status, reached, version,
                                                 origin)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ResolvedLibrary, role, name, requested_by, how, optional, path, found_via,
@@ -80,7 +86,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FrameworkLibraries, framework, s
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Snapshot, schema, tool_version, collected_at, host, pci_scanned, pci_gpus,
                                                 pci_other_display, modules, nvidia_proc, device_nodes, user,
                                                 secure_boot, platform, driver_files, kernel_log, suspend_count, env, driver,
-                                                python_envs, frameworks, collector_errors)
+                                                python_envs, packages, framework_installs, jupyter_kernels,
+                                                frameworks, requested_frameworks, collector_errors)
 
 nlohmann::json to_json(const Snapshot& snapshot) {
   nlohmann::json j = snapshot;

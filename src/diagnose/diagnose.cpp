@@ -27,6 +27,12 @@ constexpr RuleEntry k_rules[] = {
     {"libraries", rule_libraries,
      "cuda_runtime_missing, cudnn_missing, cuda_math_library_missing, nccl_missing, cuda_version_mismatch, "
      "cudnn_version_mismatch, ld_library_path_wrong, conflicting_cuda_installs"},
+    {"framework_build", rule_framework_build,
+     "cpu_only_framework_build, driver_too_old, gpu_arch_unsupported_by_framework, gpu_arch_too_new_for_build, "
+     "wrong_python_environment"},
+    {"framework_packages", rule_framework_packages, "framework_package_mismatch"},
+    {"framework_environment", rule_framework_environment,
+     "framework_version_incompatible_python, wrong_python_environment, framework_not_installed, jupyter_kernel_env"},
     {"visible_devices", rule_visible_devices, "cuda_visible_devices_hides_gpu"},
     {"mig_compute_mode", rule_mig_compute_mode, "mig_or_compute_mode"},
 };
@@ -178,7 +184,8 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
     });
     auto warn_here = std::find_if(d.warnings.begin(), d.warnings.end(), [&](const Finding& w) { return w.layer == l; });
     bool implemented = l == Layer::hardware || l == Layer::driver || l == Layer::platform || l == Layer::environment ||
-                       (l == Layer::libraries && !snapshot.frameworks.empty());
+                       (l == Layer::libraries && !snapshot.frameworks.empty()) ||
+                       (l == Layer::framework && !snapshot.framework_installs.empty());
     if (cause_here != d.causes.end()) {
       st.state = LayerState::failed;
       st.summary = cause_here->title;
@@ -186,6 +193,7 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
       st.state = LayerState::not_checked;
       st.summary = l == Layer::program     ? "gpudoctor run and inspect watch a program"
                    : l == Layer::libraries ? "no CUDA build of TensorFlow, PyTorch or JAX found in the Python environments"
+                   : l == Layer::framework ? "no TensorFlow, PyTorch or JAX found in the Python environments"
                                            : "not checked by this version of gpudoctor";
     } else if (lowest_failure && rank(l) > *lowest_failure) {
       st.state = LayerState::not_reached;
@@ -211,6 +219,15 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
             total += fw.libraries.size();
           }
           st.summary = fmt::format("{} CUDA libraries resolved for {}", total, list);
+          break;
+        }
+        case Layer::framework: {
+          std::string list;
+          for (const auto& f : snapshot.framework_installs)
+            if (f.environment_in_use)
+              list += (list.empty() ? "" : "; ") + f.distribution + " " + f.version.value_or("?") +
+                      (f.cuda_build.is(true) ? " (CUDA " + f.cuda_version.value_or("?") + ")" : "");
+          st.summary = list.empty() ? "no framework in the Python in use" : list;
           break;
         }
         case Layer::environment: {

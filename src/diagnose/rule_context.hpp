@@ -82,6 +82,10 @@ void rule_container(const RuleContext& ctx, std::vector<Finding>& out);
 void rule_wsl(const RuleContext& ctx, std::vector<Finding>& out);
 // rules_libraries.cpp
 void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out);
+// rules_framework.cpp
+void rule_framework_build(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_framework_packages(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_framework_environment(const RuleContext& ctx, std::vector<Finding>& out);
 // rules_environment.cpp
 void rule_visible_devices(const RuleContext& ctx, std::vector<Finding>& out);
 void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out);

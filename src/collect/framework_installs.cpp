@@ -1,0 +1,237 @@
+// The framework layer's facts, read from disk: the distributions installed in each environment
+// (their dist-info: METADATA, WHEEL), the frameworks' own build files (torch/version.py,
+// tensorflow/python/platform/build_info.py, the jax CUDA plugins) and the Jupyter kernels.
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+
+#include "collect/collect.hpp"
+#include "collect/parsers.hpp"
+
+namespace gpudoctor {
+
+namespace {
+
+// Distributions whose METADATA and WHEEL are read.
+bool interesting(const std::string& name) {
+  static const std::set<std::string> k_names = {
+      "tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-intel", "tensorflow-macos", "tensorflow-aarch64",
+      "tf-nightly", "tf-nightly-cpu", "keras", "tf-keras", "torch", "torchvision", "torchaudio", "jax", "jaxlib"};
+  return k_names.count(name) > 0 || name.rfind("jax-cuda", 0) == 0 || name.rfind("jax-rocm", 0) == 0;
+}
+
+std::string normalize(std::string name) {
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) {
+    return c == '_' || c == '.' ? '-' : static_cast<char>(std::tolower(c));
+  });
+  return name;
+}
+
+template <typename Fn>
+void lines(std::string_view text, Fn&& fn) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    fn(text.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+}
+
+void read_packages(CollectContext& ctx, const std::string& sp) {
+  for (const auto& entry : ctx.fs.list_dir(sp)) {
+    if (entry.size() < 11 || entry.substr(entry.size() - 10) != ".dist-info") continue;
+    std::string stem = entry.substr(0, entry.size() - 10);
+    size_t dash = stem.find('-');
+    if (dash == std::string::npos) continue;
+    InstalledPackage p;
+    p.name = normalize(stem.substr(0, dash));
+    p.version = stem.substr(dash + 1);
+    p.site_packages = sp;
+    if (!interesting(p.name) && p.name.rfind("nvidia-", 0) != 0) continue;
+    if (interesting(p.name)) {
+      p.requires_python = Fact<std::string>::unknown("no Requires-Python in METADATA");
+      if (auto meta = ctx.fs.read_text(sp + "/" + entry + "/METADATA", 256 * 1024)) {
+        bool in_headers = true;
+        lines(*meta, [&](std::string_view line) {
+          if (!in_headers) return;
+          if (line.empty() || line == "\r") {
+            in_headers = false;  // the description follows
+            return;
+          }
+          // Headers split on the first ": " (values may hold colons).
+          size_t colon = line.find(": ");
+          if (colon == std::string_view::npos) return;
+          std::string_view key = line.substr(0, colon), value = parse::trim(line.substr(colon + 2));
+          if (key == "Version") p.version = std::string(value);
+          else if (key == "Requires-Python") p.requires_python = std::string(value);
+          else if (key == "Requires-Dist") {
+            std::string v(value);
+            std::string lower = normalize(v.substr(0, v.find_first_of(" ;<>=!~([")));
+            if (interesting(lower) || lower.rfind("nvidia-", 0) == 0) p.requires_dist.push_back(v);
+          }
+        });
+      }
+      if (auto wheel = ctx.fs.read_text(sp + "/" + entry + "/WHEEL", 16 * 1024)) {
+        lines(*wheel, [&](std::string_view line) {
+          if (line.rfind("Tag: ", 0) == 0) p.wheel_tags.emplace_back(parse::trim(line.substr(5)));
+        });
+      }
+    }
+    ctx.snapshot.packages.push_back(std::move(p));
+  }
+}
+
+const InstalledPackage* find_package(const Snapshot& s, const std::string& sp, const std::string& name) {
+  for (const auto& p : s.packages)
+    if (p.site_packages == sp && p.name == name) return &p;
+  return nullptr;
+}
+
+void describe_tensorflow(CollectContext& ctx, FrameworkInstall& f) {
+  std::string path = f.site_packages + "/tensorflow/python/platform/build_info.py";
+  auto text = ctx.fs.read_text(path, 64 * 1024);
+  if (!text) {
+    f.cuda_build = Fact<bool>::unknown("no tensorflow/python/platform/build_info.py");
+    return;
+  }
+  f.evidence.push_back(path);
+  auto value = [&](const char* key) -> std::optional<std::string> {
+    std::regex re(std::string("'") + key + R"('\s*[:,]\s*('([^']*)'|True|False|\[[^\]]*\]))");
+    std::smatch m;
+    if (!std::regex_search(*text, m, re)) return std::nullopt;
+    return m[2].matched ? m[2].str() : m[1].str();
+  };
+  if (auto v = value("is_cuda_build")) f.cuda_build = *v == "True";
+  else f.cuda_build = Fact<bool>::unknown("build_info.py has no is_cuda_build");
+  if (auto v = value("cuda_version")) f.cuda_version = *v;
+  else f.cuda_version = Fact<std::string>::unknown("build_info.py has no cuda_version");
+  if (auto v = value("cudnn_version")) f.cudnn_version = *v;
+  else f.cudnn_version = Fact<std::string>::unknown("build_info.py has no cudnn_version");
+  if (auto v = value("cuda_compute_capabilities")) {
+    static const std::regex item(R"('([a-z_0-9.]+)')");
+    for (auto it = std::sregex_iterator(v->begin(), v->end(), item); it != std::sregex_iterator(); ++it)
+      f.compute_capabilities.push_back((*it)[1]);
+  }
+}
+
+void describe_torch(CollectContext& ctx, FrameworkInstall& f) {
+  std::string path = f.site_packages + "/torch/version.py";
+  auto text = ctx.fs.read_text(path, 64 * 1024);
+  if (!text) {
+    f.cuda_build = Fact<bool>::unknown("no torch/version.py");
+    return;
+  }
+  f.evidence.push_back(path);
+  static const std::regex version_re(R"(__version__\s*=\s*'([^']+)')");
+  static const std::regex cuda_re(R"(\ncuda\s*(?::\s*Optional\[str\])?\s*=\s*('([0-9.]+)'|None))");
+  std::smatch m;
+  if (std::regex_search(*text, m, version_re)) f.build = m[1].str();
+  if (std::regex_search(*text, m, cuda_re)) {
+    f.cuda_build = m[2].matched;
+    if (m[2].matched) f.cuda_version = m[2].str();
+    else f.cuda_version = Fact<std::string>::unknown("torch/version.py: cuda = None");
+  } else {
+    f.cuda_build = Fact<bool>::unknown("torch/version.py has no cuda line");
+  }
+}
+
+void describe_jax(CollectContext& ctx, FrameworkInstall& f) {
+  const auto* jaxlib = find_package(ctx.snapshot, f.site_packages, "jaxlib");
+  if (jaxlib) f.build = jaxlib->version;
+  else f.build = Fact<std::string>::unknown("jaxlib is not installed");
+  // The CUDA plugin (jax-cuda12-plugin, jax-cuda13-plugin), or an old jaxlib+cudaXX wheel.
+  for (const auto& p : ctx.snapshot.packages) {
+    if (p.site_packages != f.site_packages) continue;
+    static const std::regex plugin(R"(jax-cuda(\d+)-plugin)");
+    std::smatch m;
+    if (std::regex_match(p.name, m, plugin)) {
+      f.cuda_build = true;
+      f.cuda_version = m[1].str();
+      f.evidence.push_back(f.site_packages + "/" + p.name + " " + p.version);
+    }
+  }
+  if (!f.cuda_build.known() && jaxlib) {
+    static const std::regex local(R"(\+cuda(\d+))");
+    std::smatch m;
+    if (std::regex_search(jaxlib->version, m, local)) {
+      f.cuda_build = true;
+      f.cuda_version = m[1].str().substr(0, 2);
+    } else {
+      f.cuda_build = false;
+      f.cuda_version = Fact<std::string>::unknown("no jax CUDA plugin installed: jaxlib runs on the CPU");
+    }
+  }
+  if (!f.cuda_build.known()) f.cuda_build = Fact<bool>::unknown("neither jaxlib nor a CUDA plugin is installed");
+}
+
+}  // namespace
+
+void collect_framework_installs(CollectContext& ctx) {
+  auto& s = ctx.snapshot;
+  std::set<std::string> seen;
+  for (const auto& env : s.python_envs) {
+    for (const auto& sp : env.site_packages) {
+      if (!seen.insert(ctx.fs.resolve(sp).value_or(sp)).second) continue;
+      size_t first = s.packages.size();
+      read_packages(ctx, sp);
+      for (size_t i = first; i < s.packages.size(); ++i) {
+        const std::string name = s.packages[i].name;
+        std::string framework = name.rfind("tensorflow", 0) == 0 || name.rfind("tf-nightly", 0) == 0 ? "tensorflow"
+                                : name == "torch"                                                 ? "torch"
+                                : name == "jax"                                                   ? "jax"
+                                                                                                  : "";
+        if (framework.empty()) continue;
+        FrameworkInstall f;
+        f.framework = framework;
+        f.distribution = name;
+        f.site_packages = sp;
+        f.environment = env.prefix;
+        f.environment_in_use = env.in_use;
+        f.version = s.packages[i].version;
+        f.evidence.push_back(sp + "/" + name + " " + s.packages[i].version + " (dist-info)");
+        if (framework == "tensorflow") describe_tensorflow(ctx, f);
+        else if (framework == "torch") describe_torch(ctx, f);
+        else describe_jax(ctx, f);
+        s.framework_installs.push_back(std::move(f));
+      }
+    }
+  }
+
+  // Jupyter kernels: each environment's share/jupyter/kernels, the system's, and the user's.
+  std::vector<std::string> dirs;
+  for (const auto& env : s.python_envs) dirs.push_back(env.prefix + "/share/jupyter/kernels");
+  dirs.emplace_back("/usr/local/share/jupyter/kernels");
+  dirs.emplace_back("/usr/share/jupyter/kernels");
+  if (ctx.fs.is_host()) {
+    if (const passwd* pw = ::getpwuid(::geteuid())) dirs.push_back(std::string(pw->pw_dir) + "/.local/share/jupyter/kernels");
+  } else {
+    for (const auto& user : ctx.fs.list_dir("/home")) dirs.push_back("/home/" + user + "/.local/share/jupyter/kernels");
+    dirs.emplace_back("/root/.local/share/jupyter/kernels");
+  }
+  std::set<std::string> kernels_seen;
+  for (const auto& dir : dirs) {
+    for (const auto& name : ctx.fs.list_dir(dir)) {
+      std::string spec = dir + "/" + name + "/kernel.json";
+      if (!kernels_seen.insert(ctx.fs.resolve(spec).value_or(spec)).second) continue;
+      auto text = ctx.fs.read_text(spec, 64 * 1024);
+      if (!text) continue;
+      JupyterKernel k;
+      k.name = name;
+      k.spec_path = spec;
+      auto j = nlohmann::json::parse(*text, nullptr, false);
+      if (j.is_object() && j.contains("argv") && j["argv"].is_array() && !j["argv"].empty() && j["argv"][0].is_string())
+        k.python = j["argv"][0].get<std::string>();
+      else
+        k.python = Fact<std::string>::unknown("kernel.json has no argv");
+      s.jupyter_kernels.push_back(std::move(k));
+    }
+  }
+}
+
+}  // namespace gpudoctor

@@ -1,0 +1,315 @@
+// Framework layer: the builds of TensorFlow, PyTorch and JAX in the environments, read from their
+// files, against the driver, the GPU and each other.
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/path.hpp"
+#include "core/requirement.hpp"
+#include "core/version.hpp"
+#include "diagnose/rule_context.hpp"
+
+namespace gpudoctor {
+
+namespace {
+
+std::string label(const FrameworkInstall& f) {
+  return fmt::format("{} {}", f.distribution, f.version.value_or("?"));
+}
+
+// The newest CUDA version the driver supports, "13.0", from the driver itself or its branch.
+std::optional<std::pair<std::string, std::string>> driver_cuda(const RuleContext& ctx) {
+  const auto& s = ctx.s;
+  if (s.driver.cuda.driver_version.known() && *s.driver.cuda.driver_version > 0)
+    return std::make_pair(cuda_version_string(*s.driver.cuda.driver_version), std::string("cuDriverGetVersion"));
+  if (s.driver.nvml.cuda_driver_version.known())
+    return std::make_pair(cuda_version_string(*s.driver.nvml.cuda_driver_version), std::string("nvmlSystemGetCudaDriverVersion_v2"));
+  if (auto v = ctx.module_version()) {
+    if (auto branch = driver_branch(*v)) {
+      if (auto cuda = ctx.kb.max_cuda_for_branch(*branch))
+        return std::make_pair(*cuda, fmt::format("driver {} (branch R{}, kb/data/driver.toml)", *v, *branch));
+    }
+  }
+  return std::nullopt;
+}
+
+bool has_cuda_build_elsewhere(const RuleContext& ctx, const std::string& framework, const FrameworkInstall** where) {
+  for (const auto& f : ctx.s.framework_installs) {
+    if (f.framework == framework && !f.environment_in_use && f.cuda_build.is(true)) {
+      *where = &f;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string gpu_install_fix(const RuleContext& ctx, const FrameworkInstall& f) {
+  auto cuda = driver_cuda(ctx);
+  int driver_major = cuda ? parse_dotted_version(cuda->first).value_or(std::vector<int>{12}).front() : 12;
+  if (f.framework == "tensorflow") {
+    std::string v = f.version.value_or("");
+    return fmt::format("pip uninstall -y {} && pip install \"tensorflow[and-cuda]{}\"", f.distribution,
+                       v.empty() ? "" : "==" + v);
+  }
+  if (f.framework == "torch") {
+    std::string idx = driver_major >= 13 ? "cu130" : "cu126";
+    return fmt::format("pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/{}   (a CUDA "
+                       "build for a driver that supports CUDA {})",
+                       idx, cuda ? cuda->first : "12.x");
+  }
+  return fmt::format("pip install -U \"jax[cuda{}]\"", driver_major >= 13 ? 13 : 12);
+}
+
+}  // namespace
+
+void rule_framework_build(const RuleContext& ctx, std::vector<Finding>& out) {
+  const auto& s = ctx.s;
+  auto cuda = driver_cuda(ctx);
+  for (const auto& f : s.framework_installs) {
+    Severity sev = f.environment_in_use ? Severity::error : Severity::warning;
+    if (f.cuda_build.is(false)) {
+      const FrameworkInstall* other = nullptr;
+      if (f.environment_in_use && has_cuda_build_elsewhere(ctx, f.framework, &other)) {
+        Finding w;
+        w.cause = "wrong_python_environment";
+        w.layer = Layer::environment;
+        w.title = fmt::format("The Python in use has a CPU-only {}; a CUDA build is installed in {}", f.framework,
+                              other->environment);
+        w.evidence.push_back({f.site_packages, label(f) + ": CPU-only build"});
+        w.evidence.push_back({other->site_packages, label(*other) + ": CUDA " + other->cuda_version.value_or("?") + " build"});
+        w.fix.push_back("Run the program with " + other->environment + "/bin/python, or activate that environment: source " +
+                        other->environment + "/bin/activate");
+        out.push_back(std::move(w));
+        continue;
+      }
+      Finding c;
+      c.cause = "cpu_only_framework_build";
+      c.layer = Layer::framework;
+      c.severity = sev;
+      c.title = fmt::format("{} in {} is a CPU-only build: it never uses the GPU", label(f), f.environment);
+      for (const auto& e : f.evidence) c.evidence.push_back({e, f.cuda_build.known() ? "no CUDA" : ""});
+      if (f.framework == "jax") c.evidence.push_back({f.site_packages, "no jax-cuda12-plugin or jax-cuda13-plugin installed"});
+      c.fix.push_back(gpu_install_fix(ctx, f));
+      out.push_back(std::move(c));
+      continue;
+    }
+    // The driver must support the CUDA the build needs.
+    if (f.cuda_build.is(true) && f.cuda_version.known() && cuda) {
+      auto need = parse_dotted_version(*f.cuda_version);
+      auto have = parse_dotted_version(cuda->first);
+      if (need && have && !need->empty() && !have->empty()) {
+        int nm = need->front(), hm = have->front();
+        int nn = need->size() > 1 ? (*need)[1] : 0, hn = have->size() > 1 ? (*have)[1] : 0;
+        if (hm < nm || (hm == nm && hn < nn)) {
+          Finding d;
+          d.cause = "driver_too_old";
+          d.layer = Layer::driver;
+          // Minor-version compatibility (CUDA docs): a 12.x build runs on any 12.y driver unless
+          // it needs newer features or JIT-compiles newer PTX.
+          d.severity = hm < nm ? sev : Severity::warning;
+          d.title = fmt::format("{} was built for CUDA {}, but the driver supports CUDA {} at most", label(f),
+                                *f.cuda_version, cuda->first);
+          d.evidence.push_back({cuda->second, "CUDA " + cuda->first});
+          for (const auto& e : f.evidence) d.evidence.push_back({e, "built for CUDA " + *f.cuda_version});
+          d.fix.push_back("Upgrade the NVIDIA driver to one for CUDA " + *f.cuda_version +
+                          " or newer (CUDA 12: R525+, CUDA 13: R580+), then reboot");
+          d.fix.push_back("or install a build of " + f.framework + " for CUDA " + cuda->first + " or older");
+          out.push_back(std::move(d));
+        }
+      }
+    }
+    // TensorFlow lists its compiled GPU architectures in build_info.py.
+    if (f.framework == "tensorflow" && !f.compute_capabilities.empty()) {
+      for (const auto& d : s.driver.nvml.devices) {
+        if (!d.cc_major.known() || !d.cc_minor.known()) continue;
+        int cc = *d.cc_major * 10 + *d.cc_minor;
+        int lowest = 1000, highest_sass = 0;
+        bool ptx_fits = false;
+        for (const auto& a : f.compute_capabilities) {
+          bool ptx = a.rfind("compute_", 0) == 0;
+          std::string digits;
+          for (char ch : a)
+            if (ch >= '0' && ch <= '9') digits += ch;
+          if (digits.empty()) continue;
+          int v = std::stoi(digits);
+          lowest = std::min(lowest, v);
+          if (!ptx) highest_sass = std::max(highest_sass, v);
+          if (ptx && v <= cc) ptx_fits = true;
+        }
+        bool sass_fits = false;
+        for (const auto& a : f.compute_capabilities) {
+          if (a.rfind("sm_", 0) != 0) continue;
+          int v = std::stoi(a.substr(3, 2));
+          if (v / 10 == cc / 10 && v <= cc) sass_fits = true;
+        }
+        Finding g;
+        g.layer = Layer::framework;
+        g.severity = sev;
+        std::string list;
+        for (const auto& a : f.compute_capabilities) list += (list.empty() ? "" : ", ") + a;
+        g.evidence.push_back({f.site_packages + "/tensorflow/python/platform/build_info.py", "cuda_compute_capabilities: " + list});
+        g.evidence.push_back({fmt::format("nvmlDeviceGetCudaComputeCapability({})", d.index),
+                              fmt::format("{} has compute capability {}.{}", d.name.value_or("GPU"), *d.cc_major, *d.cc_minor)});
+        if (cc < lowest) {
+          g.cause = "gpu_arch_unsupported_by_framework";
+          g.title = fmt::format("{} needs compute capability {}.{} or newer; {} has {}.{}", label(f), lowest / 10,
+                                lowest % 10, d.name.value_or("the GPU"), *d.cc_major, *d.cc_minor);
+          g.fix.push_back("Use an older TensorFlow whose wheels still carry this architecture, or build TensorFlow from "
+                          "source with TF_CUDA_COMPUTE_CAPABILITIES including it");
+          out.push_back(std::move(g));
+        } else if (!sass_fits && !ptx_fits) {
+          g.cause = "gpu_arch_too_new_for_build";
+          g.title = fmt::format("{} has no machine code and no usable PTX for compute capability {}.{} ({})", label(f),
+                                *d.cc_major, *d.cc_minor, d.name.value_or("the GPU"));
+          g.fix.push_back("Install a newer TensorFlow built for this GPU generation");
+          out.push_back(std::move(g));
+        }
+      }
+    }
+  }
+}
+
+void rule_framework_packages(const RuleContext& ctx, std::vector<Finding>& out) {
+  const auto& s = ctx.s;
+  // Pins of one installed distribution on another in the same site-packages (their METADATA).
+  for (const auto& p : s.packages) {
+    for (const auto& text : p.requires_dist) {
+      auto req = parse_requirement(text);
+      if (!req || req->specifiers.empty()) continue;
+      if (req->name.rfind("nvidia-", 0) == 0) continue;  // the libraries layer judges the CUDA wheels
+      for (const auto& other : s.packages) {
+        if (other.site_packages != p.site_packages || other.name != req->name) continue;
+        if (satisfies(other.version, *req)) continue;
+        bool in_use = false;
+        for (const auto& e : s.python_envs)
+          for (const auto& sp : e.site_packages)
+            if (sp == p.site_packages) in_use = e.in_use;
+        Finding f;
+        f.cause = "framework_package_mismatch";
+        f.layer = Layer::framework;
+        f.severity = in_use ? Severity::error : Severity::warning;
+        f.title = fmt::format("{} {} requires {}, but {} {} is installed", p.name, p.version, req->text, other.name,
+                              other.version);
+        f.evidence.push_back({p.site_packages + "/" + p.name + " METADATA", "Requires-Dist: " + text});
+        f.evidence.push_back({p.site_packages, other.name + " " + other.version + " installed"});
+        f.fix.push_back(fmt::format("pip install \"{}\"   (or upgrade {} to a release that matches {} {})", req->text,
+                                    p.name, other.name, other.version));
+        out.push_back(std::move(f));
+      }
+    }
+  }
+  // The jax CUDA plugin must be exactly jaxlib's version (jax/_src/lib/__init__.py, since jaxlib 0.5.3).
+  for (const auto& plugin : s.packages) {
+    if (plugin.name.rfind("jax-cuda", 0) != 0 || plugin.name.find("-plugin") == std::string::npos) continue;
+    for (const auto& jaxlib : s.packages) {
+      if (jaxlib.site_packages != plugin.site_packages || jaxlib.name != "jaxlib") continue;
+      if (compare_versions(jaxlib.version, "0.5.3") < 0 || compare_versions(jaxlib.version, plugin.version) == 0) continue;
+      Finding f;
+      f.cause = "framework_package_mismatch";
+      f.layer = Layer::framework;
+      f.title = fmt::format("{} {} does not match jaxlib {}: jax ignores the plugin and runs on the CPU", plugin.name,
+                            plugin.version, jaxlib.version);
+      f.evidence.push_back({plugin.site_packages, plugin.name + " " + plugin.version + ", jaxlib " + jaxlib.version});
+      f.fix.push_back("pip install -U \"jax[" + plugin.name.substr(4, plugin.name.find("-plugin") - 4) + "]\"   (installs matching versions)");
+      out.push_back(std::move(f));
+    }
+  }
+}
+
+void rule_framework_environment(const RuleContext& ctx, std::vector<Finding>& out) {
+  const auto& s = ctx.s;
+  const PythonEnvironment* in_use = nullptr;
+  for (const auto& e : s.python_envs)
+    if (e.in_use) in_use = &e;
+  // A wheel built for another Python than the environment's (a venv whose Python was upgraded).
+  if (in_use && in_use->version.known()) {
+    std::string tag = "cp" + std::string(*in_use->version).erase(1, 1);
+    for (const auto& p : s.packages) {
+      if (p.wheel_tags.empty() || std::find(in_use->site_packages.begin(), in_use->site_packages.end(), p.site_packages) ==
+                                      in_use->site_packages.end())
+        continue;
+      bool any_cp = false, match = false;
+      for (const auto& t : p.wheel_tags) {
+        if (t.rfind("cp3", 0) == 0) {
+          any_cp = true;
+          if (t.rfind(tag + "-", 0) == 0) match = true;
+        }
+        if (t.rfind("py3", 0) == 0) match = true;
+      }
+      if (!any_cp || match) continue;
+      Finding f;
+      f.cause = "framework_version_incompatible_python";
+      f.layer = Layer::framework;
+      f.title = fmt::format("{} {} was installed for another Python than this environment's {}", p.name, p.version, *in_use->version);
+      f.evidence.push_back({p.site_packages + "/" + p.name + " WHEEL", "Tag: " + p.wheel_tags.front()});
+      f.evidence.push_back({in_use->python.value_or(in_use->prefix), "Python " + *in_use->version});
+      f.fix.push_back(fmt::format("{}/bin/python -m pip install --force-reinstall {}=={}   (or a release that supports Python {})",
+                                  in_use->prefix, p.name, p.version, *in_use->version));
+      out.push_back(std::move(f));
+    }
+  }
+  // Frameworks only in an environment that is not the one in use.
+  std::set<std::string> in_use_frameworks;
+  for (const auto& f : s.framework_installs)
+    if (f.environment_in_use) in_use_frameworks.insert(f.framework);
+  std::set<std::string> reported;
+  for (const auto& f : s.framework_installs) {
+    if (f.environment_in_use || in_use_frameworks.count(f.framework) || !f.cuda_build.is(true) || !in_use) continue;
+    if (!reported.insert(f.framework).second) continue;
+    Finding w;
+    w.cause = "wrong_python_environment";
+    w.layer = Layer::environment;
+    w.severity = s.requested_frameworks.empty() ||
+                         std::find(s.requested_frameworks.begin(), s.requested_frameworks.end(), f.framework) !=
+                             s.requested_frameworks.end()
+                     ? Severity::error
+                     : Severity::warning;
+    w.title = fmt::format("{} is installed in {}, not in the Python in use ({})", label(f), f.environment, in_use->prefix);
+    w.evidence.push_back({f.site_packages, label(f) + ", CUDA " + f.cuda_version.value_or("?")});
+    w.evidence.push_back({in_use->python.value_or(in_use->prefix), "the Python in use (" + in_use->found_by + ") has no " + f.framework});
+    w.fix.push_back("Run with " + f.environment + "/bin/python, or activate it: source " + f.environment + "/bin/activate (conda: conda activate " + std::string(path_basename(f.environment)) + ")");
+    out.push_back(std::move(w));
+  }
+  // Frameworks asked for with --framework and found nowhere.
+  for (const auto& name : s.requested_frameworks) {
+    bool anywhere = false;
+    for (const auto& f : s.framework_installs) anywhere = anywhere || f.framework == name;
+    if (anywhere) continue;
+    Finding f;
+    f.cause = "framework_not_installed";
+    f.layer = Layer::framework;
+    f.title = fmt::format("{} is not installed in any Python environment found", name);
+    for (const auto& e : s.python_envs) f.evidence.push_back({e.prefix, "no " + name + " (" + e.found_by + ")"});
+    f.fix.push_back(name == "tensorflow" ? "pip install \"tensorflow[and-cuda]\"" : name == "torch" ? "pip install torch" : "pip install -U \"jax[cuda12]\"");
+    out.push_back(std::move(f));
+  }
+  // Jupyter kernels that run a Python without the framework the other environments hold.
+  for (const auto& k : s.jupyter_kernels) {
+    if (!k.python.known()) continue;
+    std::string kp = *k.python;
+    const PythonEnvironment* env = nullptr;
+    for (const auto& e : s.python_envs)
+      if (kp.rfind(e.prefix + "/", 0) == 0 || (e.python.known() && *e.python == kp)) env = &e;
+    std::set<std::string> has;
+    for (const auto& f : s.framework_installs)
+      if (env && f.environment == env->prefix) has.insert(f.framework);
+    for (const auto& f : s.framework_installs) {
+      if (!f.cuda_build.is(true) || has.count(f.framework) || (env && f.environment == env->prefix)) continue;
+      Finding j;
+      j.cause = "jupyter_kernel_env";
+      j.layer = Layer::environment;
+      j.severity = Severity::warning;
+      j.title = fmt::format("Jupyter kernel \"{}\" runs {}, which has no {}; {} is in {}", k.name, kp, f.framework, label(f),
+                            f.environment);
+      j.evidence.push_back({k.spec_path, "argv[0] = " + kp});
+      j.fix.push_back("Register the environment as a kernel: " + f.environment + "/bin/python -m ipykernel install --user --name " +
+                      std::string(path_basename(f.environment)) + ", then pick that kernel in the notebook");
+      out.push_back(std::move(j));
+      break;
+    }
+  }
+}
+
+}  // namespace gpudoctor
