@@ -2,6 +2,9 @@
 // virtualenv (VIRTUAL_ENV), the active conda environment (CONDA_PREFIX), then python3 on PATH.
 // Read from disk only (pyvenv.cfg, the lib/pythonX.Y folders); Python is never run.
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "collect/collect.hpp"
@@ -128,6 +131,69 @@ void add_interpreter(CollectContext& ctx, const std::string& python, const std::
   add_environment(ctx, path_dirname(path_dirname(*real)), found_by, real, in_use);
 }
 
+// The other environments a user has, which are not the one in use: conda's own list of its
+// environments (~/.conda/environments.txt) and the usual conda installs, pyenv's versions, and
+// virtualenvs up to two folders deep in the home folders (~/venv, ~/project/.venv,
+// ~/.virtualenvs/NAME). Bounded: a few thousand stat calls at most.
+void discover_other_environments(CollectContext& ctx) {
+  const auto& fs = ctx.fs;
+  std::vector<std::string> homes;
+  if (fs.is_host()) {
+    if (auto it = ctx.options.environment.find("CONDA_EXE"); it != ctx.options.environment.end()) {
+      std::string base = path_dirname(path_dirname(it->second));
+      homes.push_back(base);  // not a home, but its envs/ are looked at below
+    }
+    if (const passwd* pw = ::getpwuid(::geteuid())) homes.emplace_back(pw->pw_dir);
+  } else {
+    for (const auto& user : fs.list_dir("/home")) homes.push_back("/home/" + user);
+    homes.emplace_back("/root");
+  }
+  auto try_env = [&](const std::string& prefix, const std::string& why) {
+    if (fs.exists(prefix + "/pyvenv.cfg") || fs.is_dir(prefix + "/conda-meta")) {
+      auto python = fs.resolve(prefix + "/bin/python3");
+      add_environment(ctx, prefix, why, python, false);
+    }
+  };
+  std::vector<std::string> conda_roots = {"/opt/conda", "/opt/miniconda3", "/opt/anaconda3", "/opt/miniforge3"};
+  for (const auto& home : homes) {
+    if (auto list = fs.read_text(home + "/.conda/environments.txt", 64 * 1024)) {
+      size_t pos = 0;
+      while (pos < list->size()) {
+        size_t nl = list->find('\n', pos);
+        if (nl == std::string::npos) nl = list->size();
+        std::string line(parse::trim(std::string_view(*list).substr(pos, nl - pos)));
+        if (!line.empty() && line.front() == '/') try_env(line, "conda (~/.conda/environments.txt)");
+        pos = nl + 1;
+      }
+    }
+    for (const char* c : {"/miniconda3", "/anaconda3", "/miniforge3", "/mambaforge", "/micromamba"}) conda_roots.push_back(home + c);
+    for (const auto& v : fs.list_dir(home + "/.pyenv/versions")) try_env(home + "/.pyenv/versions/" + v, "pyenv");
+    for (const auto& v : fs.list_dir(home + "/.virtualenvs")) try_env(home + "/.virtualenvs/" + v, "virtualenvwrapper");
+    for (const auto& v : fs.list_dir(home + "/.local/share/virtualenvs")) try_env(home + "/.local/share/virtualenvs/" + v, "pipenv");
+    // ~/NAME and ~/NAME/NAME2 holding a pyvenv.cfg.
+    size_t budget = 4000;
+    for (const auto& a : fs.list_dir(home)) {
+      if (budget == 0) break;
+      std::string d1 = home + "/" + a;
+      --budget;
+      if (!fs.is_dir(d1)) continue;
+      try_env(d1, "virtualenv in " + home);
+      if (a == ".cache" || a == ".local" || a == "node_modules" || a == ".git") continue;
+      for (const auto& b : fs.list_dir(d1)) {
+        if (budget == 0) break;
+        --budget;
+        std::string d2 = d1 + "/" + b;
+        if (fs.exists(d2 + "/pyvenv.cfg")) try_env(d2, "virtualenv in " + home);
+      }
+    }
+  }
+  for (const auto& root : conda_roots) {
+    if (!fs.is_dir(root + "/conda-meta")) continue;
+    try_env(root, "conda base");
+    for (const auto& e : fs.list_dir(root + "/envs")) try_env(root + "/envs/" + e, "conda environment");
+  }
+}
+
 }  // namespace
 
 void collect_python_envs(CollectContext& ctx) {
@@ -156,6 +222,7 @@ void collect_python_envs(CollectContext& ctx) {
       }
     }
   }
+  discover_other_environments(ctx);
 }
 
 }  // namespace gpudoctor
