@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 GPUDOCTOR = sys.argv[1] if len(sys.argv) > 1 else ".device/gpudoctor"
+PYTHON = sys.argv[2] if len(sys.argv) > 2 else sys.executable  # the environment to compare
 CUDA_LIB = re.compile(r"/(lib(cudart|cublas|cublasLt|cufft|curand|cusolver|cusparse|cusparseLt|cudnn[a-z_]*|nccl|nvrtc|nvrtc-builtins|nvJitLink|cupti|cufile|nvshmem_host|cuda|nvidia-ml)\.so[.0-9]*)$")
 
 WORK = {
@@ -37,7 +38,7 @@ print(open('/proc/self/maps').read())
 
 
 def loaded(framework):
-    out = subprocess.run([sys.executable, "-c", WORK[framework]], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([PYTHON, "-c", WORK[framework]], capture_output=True, text=True, timeout=300)
     paths = {}
     for line in out.stdout.splitlines():
         parts = line.split()
@@ -57,11 +58,13 @@ def soname_key(name):
 
 
 def main():
-    snap = json.loads(subprocess.run([GPUDOCTOR, "snapshot", "--library-versions"], capture_output=True, text=True, check=True).stdout)
+    snap = json.loads(subprocess.run([GPUDOCTOR, "snapshot", "--library-versions", "--python", PYTHON],
+                                     capture_output=True, text=True, check=True).stdout)
+    prefix = subprocess.run([PYTHON, "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True).stdout.strip()
     total = exact = 0
     for fw in snap.get("frameworks", []):
         name = fw["framework"]
-        if name not in WORK:
+        if name not in WORK or not fw["site_packages"].startswith(prefix + "/"):
             continue
         predicted = {}
         for lib in fw["libraries"]:

@@ -474,22 +474,27 @@ void collect_framework_libraries(CollectContext& ctx) {
   // Ask the libraries their own version: this machine's files only, when driver calls are allowed.
   bool may_load = fs.is_host() && ctx.options.driver != DriverProbeMode::none && ctx.options.ask_library_versions;
   const char* versioned[] = {"cudart", "cudnn", "nccl", "nvrtc", "cublas", "cublasLt", "cufft", "curand", "cusolver", "cusparse"};
-  std::vector<LibraryToAsk> ask;
-  std::set<std::string> asked;
-  for (auto& fw : frameworks)
-    for (auto& lib : fw.libraries) {
+  std::vector<std::vector<LibraryToAsk>> groups(frameworks.size());
+  bool any = false;
+  for (size_t i = 0; i < frameworks.size(); ++i) {
+    std::set<std::string> asked;
+    for (auto& lib : frameworks[i].libraries) {
       lib.reported_version = Fact<std::string>::unknown(may_load ? "the library gave no version" : "not asked (use --library-versions on this machine)");
       if (!may_load || !lib.path.known()) continue;
       if (std::find(std::begin(versioned), std::end(versioned), lib.role) == std::end(versioned)) continue;
-      if (asked.insert(*lib.path).second) ask.push_back({lib.role, *lib.path});
+      if (asked.insert(*lib.path).second) {
+        groups[i].push_back({lib.role, *lib.path});
+        any = true;
+      }
     }
-  if (ask.empty()) return;
-  auto answers = ask_library_versions(ask, std::chrono::milliseconds(5000));
-  for (auto& fw : frameworks)
-    for (auto& lib : fw.libraries)
+  }
+  if (!any) return;
+  auto answers = ask_library_versions(groups, std::chrono::milliseconds(10000));
+  for (size_t i = 0; i < frameworks.size() && i < answers.size(); ++i)
+    for (auto& lib : frameworks[i].libraries)
       if (lib.path.known()) {
-        auto it = answers.find(*lib.path);
-        if (it != answers.end()) lib.reported_version = it->second;
+        auto it = answers[i].find(*lib.path);
+        if (it != answers[i].end()) lib.reported_version = it->second;
       }
 }
 

@@ -258,14 +258,14 @@ void rule_framework_environment(const RuleContext& ctx, std::vector<Finding>& ou
   for (const auto& f : s.framework_installs) {
     if (f.environment_in_use || in_use_frameworks.count(f.framework) || !f.cuda_build.is(true) || !in_use) continue;
     if (!reported.insert(f.framework).second) continue;
+    // An error when the user asked about this framework, or when the Python in use has none at
+    // all; otherwise (torch here, jax elsewhere) only a warning: the program may not need it.
+    bool asked = std::find(s.requested_frameworks.begin(), s.requested_frameworks.end(), f.framework) !=
+                 s.requested_frameworks.end();
     Finding w;
     w.cause = "wrong_python_environment";
     w.layer = Layer::environment;
-    w.severity = s.requested_frameworks.empty() ||
-                         std::find(s.requested_frameworks.begin(), s.requested_frameworks.end(), f.framework) !=
-                             s.requested_frameworks.end()
-                     ? Severity::error
-                     : Severity::warning;
+    w.severity = asked || (s.requested_frameworks.empty() && in_use_frameworks.empty()) ? Severity::error : Severity::warning;
     w.title = fmt::format("{} is installed in {}, not in the Python in use ({})", label(f), f.environment, in_use->prefix);
     w.evidence.push_back({f.site_packages, label(f) + ", CUDA " + f.cuda_version.value_or("?")});
     w.evidence.push_back({in_use->python.value_or(in_use->prefix), "the Python in use (" + in_use->found_by + ") has no " + f.framework});

@@ -68,26 +68,31 @@ std::string decode_nccl_version(int v) {
   return fmt::format("{}.{}.{}", v / 1000, (v % 1000) / 100, v % 100);
 }
 
-std::map<std::string, std::string> ask_library_versions(const std::vector<LibraryToAsk>& libraries,
-                                                        std::chrono::milliseconds limit) {
-  std::map<std::string, std::string> out;
-  if (libraries.empty()) return out;
-  // One child: each answer is emitted as it comes, so a library that hangs or crashes loses
-  // only itself and those after it.
-  auto reports = run_children({[&libraries](const Emit& emit) {
-                                nlohmann::json answers = nlohmann::json::object();
-                                for (const auto& lib : libraries) {
-                                  std::string v = ask(lib);
-                                  if (!v.empty()) answers[lib.path] = v;
-                                  emit(answers.dump());
-                                }
-                              }},
-                              limit);
-  if (reports.empty() || reports[0].last_state.empty()) return out;
-  auto j = nlohmann::json::parse(reports[0].last_state, nullptr, false);
-  if (!j.is_object()) return out;
-  for (const auto& [path, v] : j.items())
-    if (v.is_string()) out[path] = v.get<std::string>();
+std::vector<std::map<std::string, std::string>> ask_library_versions(
+    const std::vector<std::vector<LibraryToAsk>>& groups, std::chrono::milliseconds limit) {
+  std::vector<std::map<std::string, std::string>> out(groups.size());
+  std::vector<ChildWork> jobs;
+  for (const auto& libraries : groups) {
+    // Each answer is emitted as it comes: a library that hangs or crashes loses only itself and
+    // those after it.
+    jobs.emplace_back([&libraries](const Emit& emit) {
+      nlohmann::json answers = nlohmann::json::object();
+      for (const auto& lib : libraries) {
+        std::string v = ask(lib);
+        if (!v.empty()) answers[lib.path] = v;
+        emit(answers.dump());
+      }
+    });
+  }
+  if (jobs.empty()) return out;
+  auto reports = run_children(jobs, limit);
+  for (size_t i = 0; i < reports.size() && i < out.size(); ++i) {
+    if (reports[i].last_state.empty()) continue;
+    auto j = nlohmann::json::parse(reports[i].last_state, nullptr, false);
+    if (!j.is_object()) continue;
+    for (const auto& [path, v] : j.items())
+      if (v.is_string()) out[i][path] = v.get<std::string>();
+  }
   return out;
 }
 

@@ -17,9 +17,12 @@ struct LibraryToAsk {
 };
 
 /// Path -> the version the library reports ("12.1.105" style, as far as its call tells), for
-/// the libraries that answered within `limit`.
-std::map<std::string, std::string> ask_library_versions(const std::vector<LibraryToAsk>& libraries,
-                                                        std::chrono::milliseconds limit);
+/// the libraries that answered within `limit`, one map per group. Each group is asked in its own
+/// child process: the libraries of one framework load together, as in its process, and never
+/// beside another install's (cuDNN 9's libcudnn.so.9 opens its sub-libraries by name, so a
+/// sub-library of another cuDNN already loaded would answer for it).
+std::vector<std::map<std::string, std::string>> ask_library_versions(
+    const std::vector<std::vector<LibraryToAsk>>& groups, std::chrono::milliseconds limit);
 
 /// Decoders of the integer versions (pure; tested).
 std::string decode_cudart_version(int v);   ///< 12020 -> "12.2"

@@ -10,6 +10,7 @@
 //   [[elf]] path = "opt/venv/.../libtorch_cuda.so"; soname = "..."; needed = ["..."]; rpath = "..." | runpath = "...";
 //           links = ["other/name"]   (a real ELF built with the C compiler at test time)
 //   ldconfig = true   (run `ldconfig -r` on the tree: a real /etc/ld.so.cache)
+//   [[wheel]] fixture = "torch-2.3.1"; site_packages = "home/.../site-packages"  (real wheel metadata)
 //   [run] env = { NAME = "value" }; args = ["..."]; as_user = { uid = 1000, gids = [1000, 44] };
 //         driver = "missing" (no driver library at all), "none" (no probe); otherwise driver.json
 //         (the scenario's, else the base host's) drives the fakes
@@ -178,6 +179,23 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
   if (const auto* rm = spec["remove"].as_array())
     for (const auto& x : *rm) fs::remove_all(root / x.value_or(std::string{}));
   if (fs::exists(dir / "root")) overlay(dir / "root", root);
+  // Real wheels' files (tests/fixtures/wheels/NAME: dist-info, version files), laid into a
+  // site-packages folder of the tree: [[wheel]] fixture = "torch-2.3.1"; site_packages = "...".
+  if (const auto* wheels = spec["wheel"].as_array()) {
+    fs::path fixtures = fs::path(GPUDOCTOR_SCENARIOS).parent_path() / "fixtures" / "wheels";
+    for (const auto& w : *wheels) {
+      const auto& t = *w.as_table();
+      fs::path from = fixtures / t["fixture"].value_or(std::string{});
+      ASSERT_TRUE(fs::is_directory(from)) << "no wheel fixture " << from;
+      fs::path into = root / t["site_packages"].value_or(std::string{});
+      fs::create_directories(into);
+      for (const auto& e : fs::directory_iterator(from)) {
+        std::string n = e.path().filename().string();
+        if (n == "files.txt" || n == "wheel.txt" || n == "readelf.txt" || n == "README.md") continue;
+        fs::copy(e.path(), into / n, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+      }
+    }
+  }
   // Real ELF files: the base host's (elf.toml beside its root/), then the scenario's own.
   std::vector<const toml::array*> elf_lists;
   std::vector<toml::table> base_elfs;
