@@ -120,50 +120,84 @@ void rule_framework_build(const RuleContext& ctx, std::vector<Finding>& out) {
         }
       }
     }
-    // TensorFlow lists its compiled GPU architectures in build_info.py.
-    if (f.framework == "tensorflow" && !f.compute_capabilities.empty()) {
+    // The GPU architectures the build carries: TensorFlow lists them in build_info.py; torch's
+    // come from the knowledge base (its official wheels' TORCH_CUDA_ARCH_LIST per CUDA tag and
+    // release), as sm_XY (machine code) and compute_XY (PTX).
+    std::vector<std::string> archs = f.compute_capabilities;
+    std::string arch_source = f.site_packages + "/tensorflow/python/platform/build_info.py";
+    if (f.framework == "torch" && f.build.known()) {
+      std::string b = *f.build;
+      size_t plus = b.find("+cu");
+      auto parts = parse_dotted_version(b.substr(0, b.find_first_not_of("0123456789.")));
+      if (plus != std::string::npos && parts && parts->size() >= 2) {
+        std::string series = std::to_string((*parts)[0]) + "." + std::to_string((*parts)[1]);
+        for (const auto& a : ctx.kb.torch_arch_list(b.substr(plus + 1), series)) {
+          std::string digits;
+          for (char ch : a.substr(0, a.find('+')))
+            if (ch >= '0' && ch <= '9') digits += ch;
+          if (digits.empty()) continue;
+          archs.push_back("sm_" + digits);
+          if (a.find("+PTX") != std::string::npos) archs.push_back("compute_" + digits);
+        }
+        arch_source = "kb/data/pytorch.toml (TORCH_CUDA_ARCH_LIST of torch " + series + " " + b.substr(plus + 1) + " wheels)";
+      }
+    }
+    if (!archs.empty()) {
       for (const auto& d : s.driver.nvml.devices) {
         if (!d.cc_major.known() || !d.cc_minor.known()) continue;
         int cc = *d.cc_major * 10 + *d.cc_minor;
         int lowest = 1000, highest_sass = 0;
         bool ptx_fits = false;
-        for (const auto& a : f.compute_capabilities) {
+        for (const auto& a : archs) {
           bool ptx = a.rfind("compute_", 0) == 0;
           std::string digits;
           for (char ch : a)
             if (ch >= '0' && ch <= '9') digits += ch;
-          if (digits.empty()) continue;
+          if (digits.empty() || digits.size() > 4) continue;
           int v = std::stoi(digits);
           lowest = std::min(lowest, v);
           if (!ptx) highest_sass = std::max(highest_sass, v);
           if (ptx && v <= cc) ptx_fits = true;
         }
         bool sass_fits = false;
-        for (const auto& a : f.compute_capabilities) {
+        for (const auto& a : archs) {
           if (a.rfind("sm_", 0) != 0) continue;
-          int v = std::stoi(a.substr(3, 2));
+          std::string digits;
+          for (char ch : a.substr(3)) {
+            if (ch < '0' || ch > '9') break;
+            digits += ch;
+          }
+          if (digits.empty() || digits.size() > 4) continue;
+          int v = std::stoi(digits);
           if (v / 10 == cc / 10 && v <= cc) sass_fits = true;
         }
         Finding g;
         g.layer = Layer::framework;
         g.severity = sev;
         std::string list;
-        for (const auto& a : f.compute_capabilities) list += (list.empty() ? "" : ", ") + a;
-        g.evidence.push_back({f.site_packages + "/tensorflow/python/platform/build_info.py", "cuda_compute_capabilities: " + list});
+        for (const auto& a : archs) list += (list.empty() ? "" : ", ") + a;
+        g.evidence.push_back({arch_source, "compiled for " + list});
         g.evidence.push_back({fmt::format("nvmlDeviceGetCudaComputeCapability({})", d.index),
                               fmt::format("{} has compute capability {}.{}", d.name.value_or("GPU"), *d.cc_major, *d.cc_minor)});
         if (cc < lowest) {
           g.cause = "gpu_arch_unsupported_by_framework";
           g.title = fmt::format("{} needs compute capability {}.{} or newer; {} has {}.{}", label(f), lowest / 10,
                                 lowest % 10, d.name.value_or("the GPU"), *d.cc_major, *d.cc_minor);
-          g.fix.push_back("Use an older TensorFlow whose wheels still carry this architecture, or build TensorFlow from "
-                          "source with TF_CUDA_COMPUTE_CAPABILITIES including it");
+          g.fix.push_back(f.framework == "torch"
+                              ? std::string("Install a torch build that still carries this architecture (the cu118 builds up "
+                                            "to 2.7 have 3.7; cu126 builds have 5.0 and 6.x), or build from source")
+                              : std::string("Use an older TensorFlow whose wheels still carry this architecture, or build "
+                                            "TensorFlow from source with TF_CUDA_COMPUTE_CAPABILITIES including it"));
           out.push_back(std::move(g));
         } else if (!sass_fits && !ptx_fits) {
           g.cause = "gpu_arch_too_new_for_build";
-          g.title = fmt::format("{} has no machine code and no usable PTX for compute capability {}.{} ({})", label(f),
-                                *d.cc_major, *d.cc_minor, d.name.value_or("the GPU"));
-          g.fix.push_back("Install a newer TensorFlow built for this GPU generation");
+          g.title = fmt::format("{} has no machine code and no usable PTX for compute capability {}.{} ({}): "
+                                "\"no kernel image is available for execution on the device\"",
+                                label(f), *d.cc_major, *d.cc_minor, d.name.value_or("the GPU"));
+          g.fix.push_back(f.framework == "torch"
+                              ? std::string("Install a torch build for this GPU generation (Blackwell: torch 2.7 or newer "
+                                            "with --index-url https://download.pytorch.org/whl/cu128)")
+                              : std::string("Install a newer " + f.framework + " built for this GPU generation"));
           out.push_back(std::move(g));
         }
       }

@@ -161,6 +161,27 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
     }
   }
 
+  if (files.count("pytorch.toml")) {
+    auto pt = parse_file(files, "pytorch.toml");
+    if (const auto* arr = pt["arch_list"].as_array()) {
+      for (const auto& n : *arr) {
+        const auto* a = n.as_table();
+        if (a == nullptr) continue;
+        std::string tag = (*a)["tag"].value_or(std::string{});
+        std::string list = (*a)["list"].value_or(std::string{});
+        std::vector<std::string> archs;
+        size_t pos = 0;
+        while (pos <= list.size() && !list.empty()) {
+          size_t semi = list.find(';', pos);
+          archs.push_back(list.substr(pos, semi == std::string::npos ? std::string::npos : semi - pos));
+          if (semi == std::string::npos) break;
+          pos = semi + 1;
+        }
+        for (const auto& series : string_array(*a, "series")) kb.m_torch_arch[{tag, series}] = archs;
+      }
+    }
+  }
+
   auto env = parse_file(files, "environment.toml");
   kb.m_env_prefixes = string_array(env, "prefixes");
   kb.m_env_names = string_array(env, "names");
@@ -208,6 +229,11 @@ std::optional<int> KnowledgeBase::pcie_gen_for_gts(double gts) const {
 const XidInfo* KnowledgeBase::xid(int number) const {
   auto it = m_xids.find(number);
   return it == m_xids.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> KnowledgeBase::torch_arch_list(std::string_view tag, std::string_view series) const {
+  auto it = m_torch_arch.find({std::string(tag), std::string(series)});
+  return it == m_torch_arch.end() ? std::vector<std::string>{} : it->second;
 }
 
 const TfDso* KnowledgeBase::tf_dso(std::string_view series) const {

@@ -89,6 +89,9 @@ class KnowledgeBase {
   [[nodiscard]] std::optional<std::string> soname_for(int cuda_major, std::string_view role) const;
   [[nodiscard]] const std::vector<DlopenRule>& dlopen_rules() const { return m_dlopen; }
   [[nodiscard]] const std::vector<FrameworkLoading>& framework_loading() const { return m_frameworks; }
+  /// The GPU architectures ("5.0", "9.0+PTX") of torch's official wheels for a CUDA tag ("cu121")
+  /// and release series ("2.3") (pytorch.toml [[arch_list]]); empty when not in the table.
+  [[nodiscard]] std::vector<std::string> torch_arch_list(std::string_view tag, std::string_view series) const;
   /// TensorFlow's dso names for a release series ("2.15"); nullptr when not in the table.
   [[nodiscard]] const TfDso* tf_dso(std::string_view series) const;
   /// Whether an environment variable is on the allow-list.
@@ -107,6 +110,7 @@ class KnowledgeBase {
   std::vector<DlopenRule> m_dlopen;
   std::vector<FrameworkLoading> m_frameworks;
   std::map<std::string, TfDso> m_tf_dso;
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> m_torch_arch;
   std::vector<std::string> m_env_prefixes;
   std::vector<std::string> m_env_names;
   std::vector<std::string> m_env_deny;
