@@ -89,6 +89,13 @@ void add_environment(CollectContext& ctx, const std::string& prefix, const std::
       if (fs.is_dir(sp) && std::find(env.site_packages.begin(), env.site_packages.end(), sp) == env.site_packages.end())
         env.site_packages.push_back(sp);
     }
+    if (env.kind != "venv" && ctx.fs.is_host()) {
+      // The user's site-packages (pip install --user), on sys.path of non-venv interpreters.
+      if (const passwd* pw = ::getpwuid(::geteuid())) {
+        std::string sp = std::string(pw->pw_dir) + "/.local/lib/python" + *env.version + "/site-packages";
+        if (fs.is_dir(sp)) env.site_packages.insert(env.site_packages.begin(), sp);
+      }
+    }
     if (env.kind == "system") {
       // Debian's interpreters: /usr/local/lib/python3.X/dist-packages, /usr/lib/python3/dist-packages.
       for (std::string sp : {prefix + "/local/lib/python" + *env.version + "/dist-packages", prefix + "/lib/python3/dist-packages"})

@@ -43,6 +43,8 @@ struct Diagnosis {
   std::vector<Finding> warnings;  ///< things that degrade but do not block
   std::vector<LayerStatus> layers;
   std::vector<FrameworkLibraries> frameworks;  ///< the libraries layer's table, per framework
+  std::vector<PythonEnvironment> environments; ///< the Python environments found, the one in use marked
+  std::vector<FrameworkInstall> installs;      ///< the frameworks in them
 };
 
 }  // namespace gpudoctor

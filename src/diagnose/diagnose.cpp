@@ -165,6 +165,8 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
 
   Diagnosis d;
   d.frameworks = snapshot.frameworks;
+  d.environments = snapshot.python_envs;
+  d.installs = snapshot.framework_installs;
   for (auto& f : merged) {
     if (f.severity == Severity::error) d.causes.push_back(std::move(f));
     else d.warnings.push_back(std::move(f));

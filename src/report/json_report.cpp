@@ -33,6 +33,24 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
   for (const auto& c : d.causes) j["causes"].push_back(finding_json(c));
   j["warnings"] = nlohmann::ordered_json::array();
   for (const auto& w : d.warnings) j["warnings"].push_back(finding_json(w));
+  j["environments"] = nlohmann::ordered_json::array();
+  for (const auto& e : d.environments) {
+    nlohmann::ordered_json env;
+    env["prefix"] = e.prefix;
+    env["in_use"] = e.in_use;
+    env["kind"] = e.kind;
+    env["python_version"] = e.version.known() ? nlohmann::ordered_json(*e.version) : nlohmann::ordered_json(nullptr);
+    env["found_by"] = e.found_by;
+    env["frameworks"] = nlohmann::ordered_json::array();
+    for (const auto& f : d.installs) {
+      if (f.environment != e.prefix) continue;
+      env["frameworks"].push_back({{"framework", f.framework}, {"distribution", f.distribution},
+                                   {"version", f.version.value_or("")}, {"build", f.build.value_or("")},
+                                   {"cuda_build", f.cuda_build.known() ? nlohmann::ordered_json(*f.cuda_build) : nlohmann::ordered_json(nullptr)},
+                                   {"cuda_version", f.cuda_version.known() ? nlohmann::ordered_json(*f.cuda_version) : nlohmann::ordered_json(nullptr)}});
+    }
+    j["environments"].push_back(std::move(env));
+  }
   j["frameworks"] = nlohmann::ordered_json::array();
   for (const auto& fw : d.frameworks) {
     nlohmann::ordered_json f;

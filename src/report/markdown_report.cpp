@@ -58,6 +58,10 @@ void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
   out << "| Layer | Status | What was seen |\n|---|---|---|\n";
   for (const auto& l : d.layers)
     fmt::print(out, "| {} | {} | {} |\n", layer_title(l.layer), status_text(l.state), cell(l.summary));
+  if (!d.environments.empty()) {
+    out << "\n**Python environments** (in use first marked *in use*):\n\n";
+    for (const auto& [in_use, line] : environment_lines(d)) fmt::print(out, "- {}{}\n", in_use ? "*in use*: " : "", cell(line));
+  }
   for (const auto& fw : d.frameworks) {
     fmt::print(out, "\n**Libraries of {} {}** (built for CUDA {}) in `{}`\n\n", fw.framework, fw.version.value_or("?"),
                fw.cuda_build.value_or("?"), fw.site_packages);

@@ -28,6 +28,9 @@ void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
 /// Shortens a path for a table: the part after "site-packages/" when it has one.
 std::string short_path(const std::string& path);
 
+/// One line per Python environment: "/opt/torch/.venv (venv, Python 3.12, python3 on PATH): torch 2.11.0+cu130 (CUDA 13.0)".
+std::vector<std::pair<bool, std::string>> environment_lines(const Diagnosis& d);
+
 /// "Hardware", "Driver", ...
 std::string layer_title(Layer l);
 

@@ -43,6 +43,10 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
   for (const auto& l : d.layers) {
     fmt::print(out, "{} {:<12} {}\n", mark(l.state, st), layer_title(l.layer), l.summary);
   }
+  if (!d.environments.empty()) {
+    out << "\nPython environments (* = the one in use):\n";
+    for (const auto& [in_use, line] : environment_lines(d)) fmt::print(out, "  {} {}\n", in_use ? "*" : " ", line);
+  }
   for (const auto& fw : d.frameworks) {
     fmt::print(out, "\nLibraries of {} {} (built for CUDA {}) in {}:\n", fw.framework, fw.version.value_or("?"),
                fw.cuda_build.value_or("?"), fw.site_packages);
