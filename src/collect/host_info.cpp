@@ -8,6 +8,7 @@ namespace gpudoctor {
 
 void collect_host_info(CollectContext& ctx) {
   auto& host = ctx.snapshot.host;
+  host.os = std::string("linux");
   std::optional<std::string> text = ctx.fs.read_text("/etc/os-release");
   if (!text) text = ctx.fs.read_text("/usr/lib/os-release");
   if (text) {

@@ -28,6 +28,9 @@ struct HostInfo {
   Fact<std::string> os_pretty;  ///< /etc/os-release PRETTY_NAME
   Fact<std::string> kernel_release;  ///< /proc/sys/kernel/osrelease
   Fact<std::string> architecture;    ///< machine, e.g. x86_64
+  /// "linux", "windows" or "macos": gpudoctor itself runs on Linux; snapshots made from text a user
+  /// pasted (gpudoctor explain) or by hand may describe the other two.
+  Fact<std::string> os;
 };
 
 /// One NVIDIA function on the PCI bus (display or 3D class), from sysfs.

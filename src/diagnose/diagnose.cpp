@@ -24,6 +24,7 @@ constexpr RuleEntry k_rules[] = {
     {"driver_call_failed", rule_driver_call_failed, "fabric_manager_not_running, conflicting_cuda_installs"},
     {"container", rule_container, "container_no_gpu_passthrough"},
     {"wsl", rule_wsl, "wsl_setup"},
+    {"operating_system", rule_operating_system, "macos_no_cuda, windows_native_unsupported"},
     {"libraries", rule_libraries,
      "cuda_runtime_missing, cudnn_missing, cuda_math_library_missing, nccl_missing, cuda_version_mismatch, "
      "cudnn_version_mismatch, ld_library_path_wrong, conflicting_cuda_installs"},

@@ -80,6 +80,7 @@ void rule_driver_call_failed(const RuleContext& ctx, std::vector<Finding>& out);
 // rules_platform.cpp
 void rule_container(const RuleContext& ctx, std::vector<Finding>& out);
 void rule_wsl(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_operating_system(const RuleContext& ctx, std::vector<Finding>& out);
 // rules_libraries.cpp
 void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out);
 // rules_framework.cpp

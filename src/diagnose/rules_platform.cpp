@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "core/version.hpp"
 #include "diagnose/rule_context.hpp"
 
 namespace gpudoctor {
@@ -123,6 +124,42 @@ void rule_wsl(const RuleContext& ctx, std::vector<Finding>& out) {
     f.fix.push_back("Then: sudo ldconfig, and check that ldconfig -p | grep libcuda.so.1 lists /usr/lib/wsl/lib first.");
     f.explains = {"driver_library_mismatch"};
     out.push_back(std::move(f));
+  }
+}
+
+}  // namespace gpudoctor
+
+namespace gpudoctor {
+
+void rule_operating_system(const RuleContext& ctx, std::vector<Finding>& out) {
+  const auto& s = ctx.s;
+  if (s.host.os.is("macos")) {
+    Finding f;
+    f.cause = "macos_no_cuda";
+    f.layer = Layer::platform;
+    f.title = "macOS has no CUDA: TensorFlow, PyTorch and JAX cannot use an NVIDIA GPU there";
+    f.evidence.push_back({"operating system", s.host.os_pretty.value_or("macOS")});
+    f.fix.push_back("On Apple silicon use Metal: pip install tensorflow-metal (TensorFlow), the mps device (PyTorch: "
+                    "torch.device(\"mps\")), or jax-metal.");
+    f.fix.push_back("For CUDA, run on a Linux machine (or WSL2 on Windows) with an NVIDIA GPU.");
+    out.push_back(std::move(f));
+  }
+  if (s.host.os.is("windows")) {
+    for (const auto& fw : s.framework_installs) {
+      if (fw.framework != "tensorflow" || !fw.version.known()) continue;
+      auto v = parse_dotted_version(fw.version->substr(0, fw.version->find_first_not_of("0123456789.")));
+      if (!v || v->size() < 2 || ((*v)[0] == 2 && (*v)[1] <= 10) || (*v)[0] < 2) continue;
+      Finding f;
+      f.cause = "windows_native_unsupported";
+      f.layer = Layer::platform;
+      f.title = fmt::format("TensorFlow {} on native Windows: no GPU support after 2.10", *fw.version);
+      f.evidence.push_back({"operating system", s.host.os_pretty.value_or("Windows")});
+      f.evidence.push_back({fw.site_packages, fw.distribution + " " + *fw.version});
+      f.fix.push_back("Use WSL2 (wsl --install, then inside it: pip install \"tensorflow[and-cuda]\"), which has GPU support.");
+      f.fix.push_back("Or stay on native Windows with TensorFlow 2.10: pip install \"tensorflow<2.11\" (with CUDA 11.2 and cuDNN 8.1).");
+      out.push_back(std::move(f));
+      break;
+    }
   }
 }
 

@@ -215,3 +215,21 @@ TEST(Cli, RealH200SnapshotIsHealthyFromAnotherMachine) {
   EXPECT_EQ(j["source"], std::string("snapshot ") + GPUDOCTOR_TEST_DATA + "/h200-snapshot.json");
 }
 }  // namespace
+
+namespace {
+// Snapshots of the kind `gpudoctor explain` makes from pasted text: "TensorFlow 2.12, Windows 11"
+// (the issue template fields), and a Mac.
+TEST(Cli, WindowsNativeTensorFlowAfter210) {
+  auto r = run({"check", "--json", "--from", std::string(GPUDOCTOR_TEST_DATA) + "/windows11-tf212-snapshot.json"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["causes"][0]["id"], "windows_native_unsupported") << j.dump(2);
+}
+
+TEST(Cli, MacHasNoCuda) {
+  auto r = run({"check", "--json", "--from", std::string(GPUDOCTOR_TEST_DATA) + "/macos-torch-snapshot.json"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["causes"][0]["id"], "macos_no_cuda") << j.dump(2);
+}
+}  // namespace
