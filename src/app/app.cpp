@@ -5,6 +5,10 @@
 #include <fmt/ostream.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <optional>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -13,6 +17,7 @@
 #include "collect/collect.hpp"
 #include "core/snapshot_json.hpp"
 #include "diagnose/diagnose.hpp"
+#include "explain/explain.hpp"
 #include "kb/knowledge_base.hpp"
 #include "report/report.hpp"
 
@@ -32,6 +37,9 @@ struct Options {
   std::string output;
   std::vector<std::string> frameworks;
   std::string python;
+  std::string input = "-";
+  bool host = false;
+  bool list_patterns = false;
 };
 
 struct UsageError : std::runtime_error {
@@ -99,6 +107,41 @@ int check(const Options& o, std::ostream& out, bool color) {
   return d.healthy ? k_exit_healthy : k_exit_problem;
 }
 
+int explain_command(const Options& o, std::ostream& out, bool color) {
+  const auto& catalogue = explain::Catalogue::get();
+  if (o.list_patterns) {
+    for (const auto& m : catalogue.messages()) out << m.pattern << "\n";
+    return k_exit_healthy;
+  }
+  std::FILE* in = stdin;
+  if (o.input != "-") {
+    std::error_code ec;
+    if (std::filesystem::is_directory(o.input, ec)) throw UsageError(fmt::format("cannot read {}: it is a directory", o.input));
+    in = std::fopen(o.input.c_str(), "rb");
+    if (in == nullptr) throw UsageError(fmt::format("cannot read {}: {}", o.input, std::strerror(errno)));
+  }
+  auto reading = explain::read_text(in, catalogue);
+  bool failed = std::ferror(in) != 0;
+  int read_errno = errno;
+  if (in != stdin) std::fclose(in);
+  if (failed)
+    throw std::runtime_error(fmt::format("reading {} failed after {} bytes: {}", o.input == "-" ? "standard input" : o.input,
+                                         reading.stats.bytes, std::strerror(read_errno)));
+  std::optional<Snapshot> host;
+  if (o.host) host = collect(collect_options(o));
+  Diagnosis d = explain::diagnose_text(reading, host ? &*host : nullptr);
+  ReportHeader h;
+  h.command = "explain";
+  h.version = GPUDOCTOR_VERSION;
+  h.root = o.input == "-" ? "standard input" : o.input;
+  h.source = fmt::format("{} lines, {} bytes{}", reading.stats.lines, reading.stats.bytes, o.host ? ", with this host" : "");
+  h.collected_at = host ? host->collected_at : "";
+  if (o.json) out << json_report(d, h).dump(2) << "\n";
+  else if (o.markdown) markdown_report(out, d, h);
+  else terminal_report(out, d, h, color);
+  return d.healthy ? k_exit_healthy : k_exit_problem;
+}
+
 int snapshot(const Options& o, std::ostream& out) {
   Snapshot snap = collect(collect_options(o));
   std::string text = to_json(snap).dump(2) + "\n";
@@ -143,6 +186,10 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   check_cmd->add_option("--framework", o.frameworks, "narrow to tensorflow, torch or jax")
       ->check(CLI::IsMember({"tensorflow", "torch", "jax"}));
   check_cmd->add_option("--python", o.python, "the Python interpreter whose environment matters");
+  auto* explain_cmd = app.add_subcommand("explain", "explain a pasted log, issue template or tool output (FILE, or - for standard input)");
+  explain_cmd->add_option("input", o.input, "the text to read (default: standard input)");
+  explain_cmd->add_flag("--host", o.host, "add this host's facts (as check collects them)");
+  explain_cmd->add_flag("--list-patterns", o.list_patterns, "print the catalogue's patterns (RE2 syntax), one per line, and exit");
   auto* snap_cmd = app.add_subcommand("snapshot", "write every collected fact as JSON");
   snap_cmd->add_option("-o,--output", o.output, "file to write (default: standard output)");
   snap_cmd->add_option("--python", o.python, "the Python interpreter whose environment matters");
@@ -161,6 +208,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   try {
     kb::KnowledgeBase::get();
     if (snap_cmd->parsed()) return snapshot(o, out);
+    if (explain_cmd->parsed()) return explain_command(o, out, color);
     return check(o, out, color);
   } catch (const UsageError& e) {
     err << "gpudoctor: " << e.what() << "\n";

@@ -37,6 +37,16 @@ struct LayerStatus {
   std::string summary;  ///< one line: what was seen ("1 NVIDIA GPU: NVIDIA H200 at 0000:00:06.0")
 };
 
+/// A line of pasted text and what it means (gpudoctor explain).
+struct Annotation {
+  std::size_t line = 0;
+  std::string text;
+  std::string message;  ///< catalogue id
+  std::string cause;    ///< empty for lines that only state a fact
+  Severity severity = Severity::info;
+  std::string meaning;
+};
+
 struct Diagnosis {
   bool healthy = false;
   std::vector<Finding> causes;    ///< ranked, root cause first; {healthy} when nothing blocks the GPU
@@ -45,6 +55,8 @@ struct Diagnosis {
   std::vector<FrameworkLibraries> frameworks;  ///< the libraries layer's table, per framework
   std::vector<PythonEnvironment> environments; ///< the Python environments found, the one in use marked
   std::vector<FrameworkInstall> installs;      ///< the frameworks in them
+  std::vector<Annotation> annotations;         ///< explain: the significant lines of the text
+  std::size_t annotated_total = 0;             ///< explain: significant lines, kept or not
 };
 
 }  // namespace gpudoctor

@@ -33,6 +33,14 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
   for (const auto& c : d.causes) j["causes"].push_back(finding_json(c));
   j["warnings"] = nlohmann::ordered_json::array();
   for (const auto& w : d.warnings) j["warnings"].push_back(finding_json(w));
+  if (h.command == "explain") {
+    j["lines"] = nlohmann::ordered_json::array();
+    for (const auto& a : d.annotations)
+      j["lines"].push_back({{"line", a.line}, {"text", a.text}, {"message", a.message},
+                            {"cause", a.cause.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(a.cause)},
+                            {"severity", std::string(to_string(a.severity))}, {"meaning", a.meaning}});
+    j["significant_lines"] = d.annotated_total;
+  }
   j["environments"] = nlohmann::ordered_json::array();
   for (const auto& e : d.environments) {
     nlohmann::ordered_json env;

@@ -58,6 +58,13 @@ void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
   out << "| Layer | Status | What was seen |\n|---|---|---|\n";
   for (const auto& l : d.layers)
     fmt::print(out, "| {} | {} | {} |\n", layer_title(l.layer), status_text(l.state), cell(l.summary));
+  if (!d.annotations.empty()) {
+    fmt::print(out, "\n**Significant lines** ({} of {} shown)\n\n| line | text | means |\n|---|---|---|\n", d.annotations.size(),
+               d.annotated_total);
+    for (const auto& a : d.annotations)
+      fmt::print(out, "| {} | {} | {}{} |\n", a.line, code(a.text.substr(0, 200).empty() ? std::string(" ") : a.text.substr(0, 200)),
+                 a.cause.empty() ? "" : "`" + a.cause + "`: ", cell(a.meaning));
+  }
   if (!d.environments.empty()) {
     out << "\n**Python environments** (in use first marked *in use*):\n\n";
     for (const auto& [in_use, line] : environment_lines(d)) fmt::print(out, "- {}{}\n", in_use ? "*in use*: " : "", cell(line));

@@ -43,6 +43,15 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
   for (const auto& l : d.layers) {
     fmt::print(out, "{} {:<12} {}\n", mark(l.state, st), layer_title(l.layer), l.summary);
   }
+  if (!d.annotations.empty()) {
+    fmt::print(out, "\nSignificant lines ({} of {} shown):\n", d.annotations.size(), d.annotated_total);
+    for (const auto& a : d.annotations) {
+      std::string tag = a.cause.empty() ? "fact" : a.cause;
+      auto style = a.severity == Severity::error ? fg(fmt::terminal_color::red)
+                   : a.severity == Severity::warning ? fg(fmt::terminal_color::yellow) : fmt::text_style{};
+      fmt::print(out, "  {:>6}  {}\n          {} {}\n", a.line, a.text.substr(0, 160), st.paint("-> " + tag, style), a.meaning);
+    }
+  }
   if (!d.environments.empty()) {
     out << "\nPython environments (* = the one in use):\n";
     for (const auto& [in_use, line] : environment_lines(d)) fmt::print(out, "  {} {}\n", in_use ? "*" : " ", line);

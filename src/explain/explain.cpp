@@ -1,0 +1,473 @@
+#include "explain/explain.hpp"
+
+#include <fmt/format.h>
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <stdexcept>
+#include <toml++/toml.h>
+
+#include "diagnose/diagnose.hpp"
+#include "kb/embedded.hpp"
+#include "kb/knowledge_base.hpp"
+
+namespace gpudoctor::explain {
+
+namespace {
+
+// Parsers of the tool outputs people paste, beside the catalogue's messages: each fills one fact
+// from its first capture. Formats: nvidia-smi's header, `pip list` / `pip freeze`, `nvcc --version`,
+// PyTorch's collect_env, jax.print_environment_info(), tf.sysconfig.get_build_info().
+struct BuiltinFact {
+  const char* id;
+  const char* pattern;
+  const char* fact;
+};
+constexpr BuiltinFact k_builtin_facts[] = {
+    {"nvidia_smi_header_driver", R"(Driver Version:\s*([0-9]+\.[0-9.]+))", "driver_version"},
+    {"nvidia_smi_header_cuda", R"(CUDA Version:\s*([0-9]+\.[0-9]+))", "driver_cuda_version"},
+    {"nvidia_smi_gpu_row", R"(^\|\s+\d+\s+(NVIDIA [^|]*?|Tesla [^|]*?|Quadro [^|]*?)\s+(?:On|Off)\s+\|)", "gpu_model"},
+    {"nvidia_smi_list", R"(^GPU \d+: (.+?) \(UUID:)", "gpu_model"},
+    {"pip_tensorflow", R"(^(tensorflow(?:-cpu|-gpu|-intel|-macos)?|tf-nightly)\s*(?:==|\s)\s*([0-9][0-9a-z.+]*)\s*$)", "pip_package"},
+    {"pip_torch", R"(^(torch|torchvision|torchaudio)\s*(?:==|\s)\s*([0-9][0-9a-z.+]*)\s*$)", "pip_package"},
+    {"pip_jax", R"(^(jax|jaxlib|jax-cuda1[0-9]-plugin|jax-cuda1[0-9]-pjrt)\s*(?:==|\s)\s*([0-9][0-9a-z.+]*)\s*$)", "pip_package"},
+    {"nvcc_release", R"(Cuda compilation tools, release ([0-9]+\.[0-9]+))", "toolkit_version"},
+    {"collect_env_torch", R"(^PyTorch version:\s*([0-9][^\s]*))", "torch_version"},
+    {"collect_env_cuda_build", R"(^CUDA used to build PyTorch:\s*(\S+))", "torch_cuda_build"},
+    {"collect_env_available", R"(^Is CUDA available:\s*(True|False))", "cuda_available"},
+    {"collect_env_driver", R"(^Nvidia driver version:\s*([0-9]+\.[0-9.]+))", "driver_version"},
+    {"collect_env_os", R"(^OS:\s*(.+))", "os"},
+    {"collect_env_gpu", R"(^GPU models and configuration:\s*(?:GPU 0:\s*)?(.+))", "gpu_model"},
+    {"jax_env_jax", R"(^jax:\s+([0-9][0-9a-z.]*))", "jax_version"},
+    {"jax_env_jaxlib", R"(^jaxlib:\s+([0-9][0-9a-z.]*))", "jaxlib_version"},
+    {"tf_build_info_cuda", R"('cuda_version',\s*'([0-9_]+)')", "tf_build_cuda"},
+};
+
+Severity severity_of(std::string_view s) {
+  return s == "error" ? Severity::error : s == "info" ? Severity::info : Severity::warning;
+}
+
+}  // namespace
+
+struct Catalogue::Compiled {
+  std::vector<std::unique_ptr<RE2>> regexes;
+  std::unique_ptr<RE2::Set> set;
+};
+
+Catalogue::Catalogue() = default;
+Catalogue::~Catalogue() = default;
+
+std::unique_ptr<Catalogue> Catalogue::parse(std::string_view toml_text) {
+  std::unique_ptr<Catalogue> c(new Catalogue());
+  toml::table t;
+  try {
+    t = toml::parse(toml_text, std::string_view("messages.toml"));
+  } catch (const toml::parse_error& e) {
+    throw std::runtime_error(fmt::format("messages.toml: {}", e.description()));
+  }
+  auto load = [&](const toml::array* arr, bool field) {
+    if (arr == nullptr) return;
+    for (const auto& n : *arr) {
+      const auto* m = n.as_table();
+      if (m == nullptr) continue;
+      Message msg;
+      msg.id = (*m)["id"].value_or(field ? std::string((*m)["label"].value_or(std::string("field"))) : std::string{});
+      msg.framework = (*m)["framework"].value_or(std::string("any"));
+      msg.pattern = (*m)["pattern"].value_or(std::string{});
+      msg.cause = (*m)["cause"].value_or(std::string{});
+      msg.severity = severity_of((*m)["severity"].value_or(std::string(field ? "info" : "warning")));
+      msg.meaning = (*m)["meaning"].value_or(std::string{});
+      msg.source = (*m)["source"].value_or(std::string{});
+      msg.fact = (*m)["fact"].value_or(std::string{});
+      msg.example = (*m)["example"].value_or(std::string{});
+      if (const auto* by = (*m)["cause_by"].as_table()) {
+        for (const auto& [group, rules] : *by) {
+          std::vector<std::pair<std::string, std::string>> list;
+          if (const auto* ra = rules.as_array()) {
+            for (const auto& r : *ra) {
+              const auto* pair = r.as_array();
+              if (pair == nullptr || pair->size() != 2) continue;
+              list.emplace_back((*pair)[0].value_or(std::string{}), (*pair)[1].value_or(std::string{}));
+            }
+          }
+          msg.cause_by.emplace_back(std::string(group.str()), std::move(list));
+        }
+      }
+      if (msg.pattern.empty()) throw std::runtime_error("messages.toml: " + msg.id + " has no pattern");
+      c->m_messages.push_back(std::move(msg));
+    }
+  };
+  load(t["message"].as_array(), false);
+  load(t["template_field"].as_array(), true);
+  for (const auto& b : k_builtin_facts) {
+    Message m;
+    m.id = b.id;
+    m.pattern = b.pattern;
+    m.fact = b.fact;
+    m.severity = Severity::info;
+    c->m_messages.push_back(std::move(m));
+  }
+  c->compile();
+  return c;
+}
+
+void Catalogue::compile() {
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  m_compiled = std::make_unique<Compiled>();
+  auto& m_set = m_compiled->set;
+  auto& m_regexes = m_compiled->regexes;
+  m_set = std::make_unique<RE2::Set>(opts, RE2::UNANCHORED);
+  for (const auto& m : m_messages) {
+    auto re = std::make_unique<RE2>(m.pattern, opts);
+    if (!re->ok()) throw std::runtime_error("messages.toml: pattern of " + m.id + " does not compile: " + re->error());
+    std::string err;
+    if (m_set->Add(m.pattern, &err) < 0) throw std::runtime_error("messages.toml: " + m.id + ": " + err);
+    m_regexes.push_back(std::move(re));
+  }
+  if (!m_set->Compile()) throw std::runtime_error("messages.toml: the patterns do not compile as one set");
+}
+
+const Catalogue& Catalogue::get() {
+  static const std::unique_ptr<Catalogue> c = [] {
+    std::string_view text;
+    for (const auto& f : kb::embedded_files())
+      if (f.name == "messages.toml") text = f.content;
+    return parse(text);
+  }();
+  return *c;
+}
+
+void Catalogue::match(std::string_view line, std::vector<int>& hits) const {
+  hits.clear();
+  m_compiled->set->Match(line, &hits);
+  std::sort(hits.begin(), hits.end());
+}
+
+std::optional<std::map<std::string, std::string>> Catalogue::captures(int index, std::string_view line) const {
+  const RE2& re = *m_compiled->regexes[static_cast<size_t>(index)];
+  int n = re.NumberOfCapturingGroups();
+  std::vector<re2::StringPiece> groups(static_cast<size_t>(n) + 1);
+  if (!re.Match(line, 0, line.size(), RE2::UNANCHORED, groups.data(), n + 1)) return std::nullopt;
+  std::map<std::string, std::string> out;
+  for (const auto& [name, idx] : re.NamedCapturingGroups())
+    if (groups[static_cast<size_t>(idx)].data() != nullptr) out[name] = std::string(groups[static_cast<size_t>(idx)]);
+  for (int i = 1; i <= n; ++i)
+    if (groups[static_cast<size_t>(i)].data() != nullptr) out["$" + std::to_string(i)] = std::string(groups[static_cast<size_t>(i)]);
+  return out;
+}
+
+std::string decide_cause(const Message& m, const std::map<std::string, std::string>& values) {
+  if (m.cause != "depends") return m.cause;
+  for (const auto& [group, rules] : m.cause_by) {
+    auto it = values.find(group);
+    if (it == values.end()) continue;
+    for (const auto& [regex, cause] : rules)
+      if (RE2::PartialMatch(it->second, regex)) return cause;
+  }
+  return "other";
+}
+
+namespace {
+
+void set_fact(TextReading& r, const std::string& fact, const std::string& value) {
+  if (fact.empty() || value.empty()) return;
+  r.facts.emplace(fact, value);  // the first statement wins
+}
+
+// The facts the text states, as a partial snapshot for the rules.
+void build_snapshot(TextReading& r) {
+  Snapshot& s = r.snapshot;
+  s.host.root = "(pasted text)";
+  auto fact = [&](const char* k) -> const std::string* {
+    auto it = r.facts.find(k);
+    return it == r.facts.end() ? nullptr : &it->second;
+  };
+  if (const auto* os = fact("os")) {
+    std::string lower;
+    for (char c : *os) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    s.host.os_pretty = *os;
+    if (lower.find("windows") != std::string::npos && lower.find("wsl") == std::string::npos) s.host.os = std::string("windows");
+    else if (lower.find("mac") != std::string::npos || lower.find("darwin") != std::string::npos) s.host.os = std::string("macos");
+    else s.host.os = std::string("linux");
+  }
+  if (const auto* v = fact("driver_version")) {
+    s.driver.nvml.driver_version = *v;
+    s.driver.mode = "text";
+  }
+  if (const auto* v = fact("driver_cuda_version")) {
+    auto dot = v->find('.');
+    if (dot != std::string::npos) s.driver.nvml.cuda_driver_version = std::stoi(v->substr(0, dot)) * 1000 + std::stoi(v->substr(dot + 1)) * 10;
+  }
+  auto add_install = [&](const std::string& framework, const std::string& dist, const std::string& version) {
+    FrameworkInstall f;
+    f.framework = framework;
+    f.distribution = dist;
+    f.version = version;
+    f.environment = "(pasted text)";
+    f.environment_in_use = true;
+    f.site_packages = "(pasted text)";
+    if (dist == "tensorflow-cpu") f.cuda_build = false;
+    if (framework == "torch") {
+      f.build = version;
+      if (version.find("+cpu") != std::string::npos) f.cuda_build = false;
+      auto cu = version.find("+cu");
+      if (cu != std::string::npos && version.size() > cu + 4) {
+        std::string digits = version.substr(cu + 3);
+        f.cuda_build = true;
+        f.cuda_version = digits.substr(0, digits.size() - 1) + "." + digits.substr(digits.size() - 1);
+      }
+    }
+    f.evidence.push_back("the pasted text");
+    s.framework_installs.push_back(std::move(f));
+  };
+  if (const auto* v = fact("tensorflow_version")) add_install("tensorflow", "tensorflow", *v);
+  if (const auto* v = fact("torch_version")) {
+    add_install("torch", "torch", *v);
+    if (const auto* b = fact("torch_cuda_build")) {
+      auto& f = s.framework_installs.back();
+      if (*b == "None" || *b == "N/A") f.cuda_build = false;
+      else {
+        f.cuda_build = true;
+        f.cuda_version = *b;
+      }
+    }
+  }
+  for (const auto& [k, v] : r.facts) {
+    if (k.rfind("pip:", 0) != 0) continue;
+    std::string dist = k.substr(4);
+    std::string fw = dist.rfind("tensorflow", 0) == 0 || dist == "tf-nightly" ? "tensorflow" : dist == "torch" ? "torch" : dist == "jax" ? "jax" : "";
+    bool known = false;
+    for (const auto& f : s.framework_installs) known = known || f.framework == fw;
+    if (!fw.empty() && !known) add_install(fw, dist, v);
+    InstalledPackage p;
+    p.name = dist;
+    p.version = v;
+    p.site_packages = "(pasted text)";
+    s.packages.push_back(p);
+  }
+  PythonEnvironment env;
+  env.prefix = "(pasted text)";
+  env.found_by = "the pasted text";
+  env.in_use = true;
+  env.site_packages = {"(pasted text)"};
+  if (const auto* v = fact("python_version")) env.version = v->substr(0, v->find('.', v->find('.') + 1));
+  if (!s.framework_installs.empty()) s.python_envs.push_back(env);
+  if (const auto* g = fact("gpu_model")) {
+    NvmlDevice d;
+    d.name = *g;
+    s.driver.nvml.devices.push_back(d);
+  }
+}
+
+// Steps for a cause named from a text alone (kb/data/fixes.toml).
+const std::map<std::string, std::vector<std::string>>& text_fixes() {
+  static const std::map<std::string, std::vector<std::string>> fixes = [] {
+    std::map<std::string, std::vector<std::string>> out;
+    for (const auto& f : kb::embedded_files()) {
+      if (f.name != "fixes.toml") continue;
+      toml::table t = toml::parse(f.content, std::string_view("fixes.toml"));
+      if (const auto* arr = t["fix"].as_array())
+        for (const auto& n : *arr) {
+          const auto* e = n.as_table();
+          if (e == nullptr) continue;
+          std::vector<std::string> steps;
+          if (const auto* st = (*e)["steps"].as_array())
+            for (const auto& x : *st) steps.push_back(x.value_or(std::string{}));
+          out[(*e)["cause"].value_or(std::string{})] = std::move(steps);
+        }
+    }
+    return out;
+  }();
+  return fixes;
+}
+
+}  // namespace
+
+TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max_kept_lines) {
+  TextReading r;
+  std::vector<int> hits;
+  const auto& messages = catalogue.messages();
+  r.stats = read_lines(in, [&](std::size_t n, std::string_view raw) {
+    // Fast path: most lines of a big log match nothing. A line with colour codes is cleaned
+    // first, so that a code inside a message does not hide it.
+    std::string text;
+    if (std::memchr(raw.data(), 0x1B, raw.size()) != nullptr) {
+      text = clean_line(raw);
+      catalogue.match(text, hits);
+    } else {
+      catalogue.match(raw, hits);
+      if (!hits.empty()) text = clean_line(raw);
+    }
+    if (hits.empty()) return;
+    for (int h : hits) {
+      const Message& m = messages[static_cast<size_t>(h)];
+      auto values = catalogue.captures(h, text);
+      if (!values) continue;
+      if (!m.fact.empty()) {
+        std::string stated;
+        if (m.fact == "pip_package") {
+          set_fact(r, "pip:" + (*values)["$1"], (*values)["$2"]);
+          stated = (*values)["$1"] + " " + (*values)["$2"];
+        } else {
+          stated = values->count("$1") ? (*values)["$1"] : "";
+          set_fact(r, m.fact, stated);
+        }
+        if (m.cause.empty()) {
+          ++r.significant;
+          if (r.lines.size() < max_kept_lines) {
+            AnnotatedLine a;
+            a.line = n;
+            a.text = text.substr(0, 2000);
+            a.message = m.id;
+            a.severity = Severity::info;
+            a.meaning = "states " + (m.fact == "pip_package" ? std::string("an installed package") : m.fact) + ": " + stated;
+            r.lines.push_back(std::move(a));
+          }
+          continue;
+        }
+      }
+      if (m.cause.empty()) continue;
+      std::string cause = decide_cause(m, *values);
+      if (cause == "framework_info_harmless" && text.find("GPU") != std::string::npos &&
+          (text.find("Created device") != std::string::npos || text.find("Created TensorFlow device") != std::string::npos))
+        r.gpu_created = true;
+      ++r.significant;
+      if (r.lines.size() >= max_kept_lines) continue;
+      AnnotatedLine a;
+      a.line = n;
+      a.text = text.substr(0, 2000);
+      a.message = m.id;
+      a.cause = cause;
+      a.severity = m.severity;
+      a.meaning = m.meaning;
+      for (auto& [k, v] : *values)
+        if (k.empty() || k[0] != '$') a.values[k] = v;
+      r.lines.push_back(std::move(a));
+    }
+  });
+  build_snapshot(r);
+  return r;
+}
+
+Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
+  const auto& kb = kb::KnowledgeBase::get();
+  std::vector<Finding> found;
+  // Findings from the lines: one per cause, its first line first.
+  std::map<std::string, size_t> first_line;
+  for (const auto& a : text.lines) {
+    if (a.cause.empty()) continue;
+    auto it = std::find_if(found.begin(), found.end(), [&](const Finding& f) { return f.cause == a.cause; });
+    if (it == found.end()) {
+      Finding f;
+      f.cause = a.cause;
+      const auto* info = kb.cause(a.cause);
+      f.layer = info && info->layer ? *info->layer : Layer::benign;
+      bool benign = a.cause.find("_harmless") != std::string::npos;
+      f.severity = benign ? Severity::info : a.severity;
+      f.title = a.meaning.empty() ? (info ? info->meaning : a.cause) : a.meaning;
+      first_line[a.cause] = a.line;
+      found.push_back(std::move(f));
+      it = found.end() - 1;
+    } else if (a.severity == Severity::error && it->severity != Severity::error && it->cause.find("_harmless") == std::string::npos) {
+      it->severity = Severity::error;
+    }
+    if (it->evidence.size() < 6) it->evidence.push_back({fmt::format("line {}", a.line), a.text});
+  }
+  // The rules over the facts the text states (and this host's, with --host).
+  Diagnosis from_facts = diagnose(text.snapshot, kb);
+  for (auto& c : from_facts.causes)
+    if (c.cause != "healthy") found.push_back(std::move(c));
+  for (auto& w : from_facts.warnings) found.push_back(std::move(w));
+  if (host != nullptr) {
+    Diagnosis h = diagnose(*host, kb);
+    for (auto& c : h.causes) {
+      if (c.cause == "healthy") continue;
+      for (auto& e : c.evidence) e.where = "this host: " + e.where;
+      found.push_back(std::move(c));
+    }
+  }
+  // One finding per cause (the text's and the rules' evidence together).
+  std::vector<Finding> merged;
+  for (auto& f : found) {
+    auto it = std::find_if(merged.begin(), merged.end(), [&](const Finding& m) { return m.cause == f.cause; });
+    if (it == merged.end()) {
+      merged.push_back(std::move(f));
+      continue;
+    }
+    if (f.severity == Severity::error) it->severity = Severity::error;
+    it->evidence.insert(it->evidence.end(), f.evidence.begin(), f.evidence.end());
+    for (auto& x : f.fix) it->fix.push_back(x);
+  }
+  for (auto& f : merged) {
+    if (!f.fix.empty() || f.severity == Severity::info) continue;
+    auto it = text_fixes().find(f.cause);
+    if (it != text_fixes().end()) f.fix = it->second;
+  }
+  std::set<std::string> explained;
+  for (const auto& f : merged)
+    if (f.severity == Severity::error)
+      for (const auto& e : f.explains) explained.insert(e);
+  Diagnosis d;
+  for (auto& f : merged) {
+    if (explained.count(f.cause)) continue;
+    if (f.severity == Severity::error) d.causes.push_back(std::move(f));
+    else d.warnings.push_back(std::move(f));
+  }
+  // The lowest layer first; in one layer, the failure that comes first in the text.
+  auto line_of = [&](const Finding& f) {
+    auto it = first_line.find(f.cause);
+    return it == first_line.end() ? std::size_t{0} : it->second;
+  };
+  std::stable_sort(d.causes.begin(), d.causes.end(), [&](const Finding& a, const Finding& b) {
+    if (rank(a.layer) != rank(b.layer)) return rank(a.layer) < rank(b.layer);
+    return line_of(a) < line_of(b);
+  });
+  if (d.causes.empty()) {
+    // Benign explanations first, then the ordinary information lines.
+    std::vector<Finding> benign;
+    for (auto& w : d.warnings)
+      if (w.severity == Severity::info) benign.push_back(w);
+    d.warnings.erase(std::remove_if(d.warnings.begin(), d.warnings.end(),
+                                    [](const Finding& w) { return w.severity == Severity::info; }),
+                     d.warnings.end());
+    if (benign.empty()) {
+      Finding f;
+      f.cause = text.gpu_created ? "healthy" : "other";
+      f.layer = Layer::benign;
+      f.severity = Severity::info;
+      f.title = text.gpu_created ? "The text shows the framework creating its GPU device, and no failure"
+                                 : "Nothing in this text shows a GPU problem gpudoctor knows, nor a working GPU";
+      benign.push_back(std::move(f));
+    }
+    d.causes = std::move(benign);
+    // Healthy when the text shows the GPU working, or when all it shows is known harmless noise;
+    // a text that shows nothing gpudoctor knows is no verdict of health.
+    d.healthy = d.causes.front().cause != "other";
+  }
+  for (const auto& a : text.lines)
+    d.annotations.push_back({a.line, a.text, a.message, a.cause, a.severity, a.meaning});
+  d.annotated_total = text.significant;
+  for (Layer l : k_all_layers) {
+    LayerStatus st;
+    st.layer = l;
+    auto failed = std::find_if(d.causes.begin(), d.causes.end(), [&](const Finding& c) { return c.layer == l && c.severity == Severity::error; });
+    if (failed != d.causes.end()) {
+      st.state = LayerState::failed;
+      st.summary = failed->title;
+    } else if (text.gpu_created && (l == Layer::hardware || l == Layer::driver || l == Layer::libraries)) {
+      st.state = LayerState::passed;
+      st.summary = "the text shows the GPU device created";
+    } else {
+      st.state = LayerState::not_checked;
+      st.summary = "the text says nothing about it";
+    }
+    d.layers.push_back(std::move(st));
+  }
+  return d;
+}
+
+}  // namespace gpudoctor::explain

@@ -1,0 +1,89 @@
+#pragma once
+// gpudoctor explain: reads what users paste (logs, issue templates, nvidia-smi, pip list,
+// collect_env, ...) in one streamed pass, annotates every significant line from the message
+// catalogue (kb/data/messages.toml), turns the facts the text states into a partial Snapshot, and
+// diagnoses both through the same rules as `check`.
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/finding.hpp"
+#include "core/snapshot.hpp"
+#include "explain/line_reader.hpp"
+
+namespace gpudoctor::explain {
+
+/// One message of the catalogue.
+struct Message {
+  std::string id;
+  std::string framework;
+  std::string pattern;
+  std::string cause;  ///< a cause id, or "depends" (then cause_by decides)
+  /// capture name -> (regex on the captured value, cause) tried in order.
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> cause_by;
+  Severity severity = Severity::warning;
+  std::string meaning;
+  std::string source;
+  std::string fact;  ///< for template fields and output parsers: the fact its first capture fills
+  std::string example;  ///< a real line it matches (the catalogue's tests check it)
+};
+
+/// The cause a matched message points to: its own, or for "depends" the first cause_by rule whose
+/// regex matches the captured value ("other" when none does).
+std::string decide_cause(const Message& m, const std::map<std::string, std::string>& values);
+
+/// The compiled catalogue: every message and fact pattern in one RE2::Set.
+class Catalogue {
+ public:
+  /// The compiled-in catalogue (kb/data/messages.toml) plus the built-in parsers of tool outputs.
+  static const Catalogue& get();
+  /// Builds one from TOML text (for tests). Throws std::runtime_error on malformed data or a
+  /// pattern RE2 cannot compile.
+  static std::unique_ptr<Catalogue> parse(std::string_view toml_text);
+  ~Catalogue();
+
+  [[nodiscard]] const std::vector<Message>& messages() const { return m_messages; }
+  /// Indices of the messages whose pattern matches `line` (one pass of the set).
+  void match(std::string_view line, std::vector<int>& hits) const;
+  /// The named captures of message `index` on `line`; nullopt when it does not match.
+  [[nodiscard]] std::optional<std::map<std::string, std::string>> captures(int index, std::string_view line) const;
+
+ private:
+  Catalogue();
+  void compile();
+  std::vector<Message> m_messages;
+  struct Compiled;  ///< the RE2 objects
+  std::unique_ptr<Compiled> m_compiled;
+};
+
+struct AnnotatedLine {
+  std::size_t line = 0;
+  std::string text;
+  std::string message;  ///< catalogue id
+  std::string cause;
+  Severity severity = Severity::info;
+  std::string meaning;
+  std::map<std::string, std::string> values;
+};
+
+struct TextReading {
+  ReadStats stats;
+  std::vector<AnnotatedLine> lines;        ///< the significant lines, at most a bounded number
+  std::size_t significant = 0;             ///< all significant lines, kept or not
+  std::map<std::string, std::string> facts;  ///< fact name -> value stated by the text (first wins)
+  Snapshot snapshot;                       ///< the facts as a partial snapshot
+  bool gpu_created = false;                ///< a line shows a framework using the GPU
+};
+
+/// Reads `in` to the end.
+TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max_kept_lines = 400);
+
+/// The verdict: findings from the annotated lines (the first failure outranks what follows it)
+/// together with the rules run over the text's facts (and this host's snapshot, with --host).
+Diagnosis diagnose_text(const TextReading& text, const Snapshot* host);
+
+}  // namespace gpudoctor::explain

@@ -1,0 +1,119 @@
+#include "explain/line_reader.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace gpudoctor::explain {
+
+namespace {
+
+// Length of a valid UTF-8 sequence starting at s[i], or 0.
+size_t utf8_length(std::string_view s, size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
+  return n;
+}
+
+}  // namespace
+
+std::string clean_line(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  size_t i = 0;
+  while (i < raw.size()) {
+    auto c = static_cast<unsigned char>(raw[i]);
+    if (c == 0x1B) {  // ESC: CSI "ESC [ ... final", OSC "ESC ] ... BEL|ESC \", or a 2-byte escape
+      if (i + 1 < raw.size() && raw[i + 1] == '[') {
+        i += 2;
+        while (i < raw.size() && !(raw[i] >= 0x40 && raw[i] <= 0x7E)) ++i;
+        ++i;
+      } else if (i + 1 < raw.size() && raw[i + 1] == ']') {
+        i += 2;
+        while (i < raw.size() && raw[i] != '\a' && !(raw[i] == 0x1B && i + 1 < raw.size() && raw[i + 1] == '\\')) ++i;
+        i += (i < raw.size() && raw[i] == 0x1B) ? std::size_t{2} : std::size_t{1};
+      } else {
+        i += 2;
+      }
+      continue;
+    }
+    if (c < 0x20 || c == 0x7F) {
+      out += c == '\t' ? '\t' : ' ';
+      ++i;
+      continue;
+    }
+    size_t n = utf8_length(raw, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+      continue;
+    }
+    out.append(raw.substr(i, n));
+    i += n;
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == '\t')) out.pop_back();
+  return out;
+}
+
+ReadStats read_lines(std::FILE* in, const std::function<void(std::size_t, std::string_view)>& on_line,
+                     std::size_t max_line) {
+  ReadStats st;
+  std::vector<char> buf(std::size_t{1} << 20);
+  std::string line;  // only for a line split across two reads
+  bool cutting = false;
+  bool prev_cr = false;  // a "\r\n" split across two reads is still one break
+  auto deliver = [&](std::string_view piece) {
+    ++st.lines;
+    on_line(st.lines, piece);
+  };
+  // Appends `piece` to the pending line, up to max_line bytes.
+  auto keep = [&](const char* p, std::size_t n) {
+    if (cutting) return;
+    std::size_t room = max_line > line.size() ? max_line - line.size() : 0;
+    std::size_t take = std::min(room, n);
+    line.append(p, take);
+    if (take < n) {
+      cutting = true;
+      ++st.cut_lines;
+    }
+  };
+  for (;;) {
+    std::size_t n = std::fread(buf.data(), 1, buf.size(), in);
+    if (n == 0) break;
+    st.bytes += n;
+    const char* p = buf.data();
+    const char* end = p + n;
+    if (prev_cr && *p == '\n') ++p;  // the second half of a "\r\n" cut by the read
+    while (p < end) {
+      // The next break: '\n', or '\r' (a progress bar redrawn, or the first half of "\r\n").
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      const char* stop = nl != nullptr ? nl : end;
+      const char* cr = static_cast<const char*>(std::memchr(p, '\r', static_cast<std::size_t>(stop - p)));
+      const char* brk = cr != nullptr ? cr : nl;
+      if (brk == nullptr) {
+        keep(p, static_cast<std::size_t>(end - p));
+        break;
+      }
+      auto len = static_cast<std::size_t>(brk - p);
+      if (line.empty() && !cutting) {
+        if (len > max_line) ++st.cut_lines;
+        deliver(std::string_view(p, std::min(len, max_line)));
+      } else {
+        keep(p, len);
+        deliver(line);
+        line.clear();
+        cutting = false;
+      }
+      p = brk + 1;
+      if (*brk == '\r' && p < end && *p == '\n') ++p;
+    }
+    prev_cr = buf[n - 1] == '\r';
+  }
+  if (!line.empty() || cutting) deliver(line);
+  return st;
+}
+
+}  // namespace gpudoctor::explain

@@ -1,0 +1,30 @@
+#pragma once
+// Reads pasted text of any size as clean lines, in one pass with a fixed buffer: ANSI colour and
+// cursor sequences removed, carriage returns (progress bars, Windows line ends) taken as line
+// breaks, control bytes and invalid UTF-8 replaced, over-long lines cut. Memory does not grow with
+// the input.
+
+#include <cstddef>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace gpudoctor::explain {
+
+/// Cleans one raw line: drops ANSI escape sequences, replaces other control bytes and invalid
+/// UTF-8 by a space or U+FFFD, trims trailing blanks.
+std::string clean_line(std::string_view raw);
+
+struct ReadStats {
+  std::size_t bytes = 0;
+  std::size_t lines = 0;
+  std::size_t cut_lines = 0;  ///< lines longer than the limit, cut
+};
+
+/// Calls `on_line(line_number, text)` for each line of `in` (line numbers from 1). Lines longer
+/// than `max_line` bytes are cut there. Returns what was read.
+ReadStats read_lines(std::FILE* in, const std::function<void(std::size_t, std::string_view)>& on_line,
+                     std::size_t max_line = 16384);
+
+}  // namespace gpudoctor::explain

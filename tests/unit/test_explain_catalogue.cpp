@@ -1,0 +1,114 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <set>
+#include <string>
+
+#include "explain/explain.hpp"
+#include "kb/knowledge_base.hpp"
+
+using gpudoctor::explain::Catalogue;
+using gpudoctor::explain::decide_cause;
+
+namespace {
+
+std::set<std::string> cause_ids() {
+  std::set<std::string> ids;
+  for (const auto& c : gpudoctor::kb::KnowledgeBase::get().causes()) ids.insert(c.id);
+  return ids;
+}
+
+}  // namespace
+
+TEST(ExplainCatalogue, HasAtLeast150MessagesEachWithASourceAndAKnownCause) {
+  const auto& cat = Catalogue::get();
+  auto ids = cause_ids();
+  std::size_t messages = 0;
+  std::set<std::string> seen;
+  for (const auto& m : cat.messages()) {
+    if (!m.fact.empty()) continue;  // template fields and tool-output parsers
+    ++messages;
+    EXPECT_TRUE(seen.insert(m.id).second) << "duplicate id " << m.id;
+    EXPECT_FALSE(m.source.empty()) << m.id << " names no source";
+    EXPECT_FALSE(m.meaning.empty()) << m.id << " says nothing of what it means";
+    if (m.cause == "depends") {
+      EXPECT_FALSE(m.cause_by.empty()) << m.id;
+      for (const auto& [group, rules] : m.cause_by)
+        for (const auto& [regex, cause] : rules) EXPECT_TRUE(ids.count(cause)) << m.id << ": " << cause;
+    } else {
+      EXPECT_TRUE(ids.count(m.cause)) << m.id << ": unknown cause " << m.cause;
+    }
+  }
+  EXPECT_GE(messages, 150U);
+}
+
+TEST(ExplainCatalogue, EveryMessageMatchesItsOwnRealExample) {
+  const auto& cat = Catalogue::get();
+  std::vector<int> hits;
+  for (std::size_t i = 0; i < cat.messages().size(); ++i) {
+    const auto& m = cat.messages()[i];
+    if (m.example.empty()) continue;
+    cat.match(m.example, hits);
+    EXPECT_NE(std::find(hits.begin(), hits.end(), static_cast<int>(i)), hits.end())
+        << m.id << " does not match its example: " << m.example;
+    auto values = cat.captures(static_cast<int>(i), m.example);
+    ASSERT_TRUE(values.has_value()) << m.id;
+    if (m.cause == "depends") EXPECT_NE(decide_cause(m, *values), "other") << m.id << ": its example decides nothing";
+  }
+}
+
+TEST(ExplainCatalogue, DependsPicksTheCauseFromTheCapturedLibrary) {
+  auto cat = Catalogue::parse(R"(
+[[message]]
+id = "tf_dso_load_failed"
+framework = "tensorflow"
+pattern = "Could not load dynamic library '(?P<library>[^']+)'"
+cause = "depends"
+cause_by = { library = [["^libcudnn", "cudnn_missing"], ["^libcudart", "cuda_runtime_missing"]] }
+severity = "warning"
+meaning = "the dso loader did not find a CUDA library"
+source = "tensorflow/tsl/platform/default/dso_loader.cc"
+)");
+  std::vector<int> hits;
+  cat->match("2023-01-01 W tensorflow/x.cc:64] Could not load dynamic library 'libcudnn.so.8'; dlerror: x", hits);
+  ASSERT_EQ(hits.size(), 1U);
+  const auto& m = cat->messages()[static_cast<std::size_t>(hits[0])];
+  auto v = cat->captures(hits[0], "Could not load dynamic library 'libcudnn.so.8'; dlerror");
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ((*v)["library"], "libcudnn.so.8");
+  EXPECT_EQ(decide_cause(m, *v), "cudnn_missing");
+  EXPECT_EQ(decide_cause(m, {{"library", "libcudart.so.11.0"}}), "cuda_runtime_missing");
+  EXPECT_EQ(decide_cause(m, {{"library", "libfoo.so"}}), "other");
+}
+
+TEST(ExplainCatalogue, RejectsMalformedDataWithAClearError) {
+  EXPECT_THROW(Catalogue::parse("[[message]\nid="), std::runtime_error);
+  try {
+    Catalogue::parse("[[message]]\nid = \"bad\"\npattern = \"(unclosed\"\ncause = \"other\"\n");
+    FAIL() << "a pattern RE2 cannot compile must be refused";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad"), std::string::npos);
+  }
+  EXPECT_THROW(Catalogue::parse("[[message]]\nid = \"nopattern\"\ncause = \"other\"\n"), std::runtime_error);
+}
+
+TEST(ExplainReadText, TurnsPastedToolOutputIntoSnapshotFacts) {
+  // nvidia-smi's header and pip list lines as users paste them.
+  std::string text =
+      "| NVIDIA-SMI 535.104.05             Driver Version: 535.104.05   CUDA Version: 12.2     |\n"
+      "tensorflow                   2.15.0\n"
+      "Cuda compilation tools, release 11.8, V11.8.89\n";
+  std::FILE* f = tmpfile();
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::rewind(f);
+  auto r = gpudoctor::explain::read_text(f, Catalogue::get());
+  std::fclose(f);
+  EXPECT_EQ(r.facts["driver_version"], "535.104.05");
+  EXPECT_EQ(r.facts["driver_cuda_version"], "12.2");
+  EXPECT_EQ(r.facts["toolkit_version"], "11.8");
+  EXPECT_EQ(r.snapshot.driver.nvml.cuda_driver_version.value_or(0), 12020);
+  ASSERT_EQ(r.snapshot.framework_installs.size(), 1U);
+  EXPECT_EQ(r.snapshot.framework_installs[0].framework, "tensorflow");
+  EXPECT_EQ(r.snapshot.framework_installs[0].version.value_or(""), "2.15.0");
+  EXPECT_EQ(r.stats.lines, 3U);
+}
