@@ -5,6 +5,7 @@
 #include <re2/set.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <stdexcept>
@@ -55,6 +56,7 @@ Severity severity_of(std::string_view s) {
 struct Catalogue::Compiled {
   std::vector<std::unique_ptr<RE2>> regexes;
   std::unique_ptr<RE2::Set> set;
+  std::unique_ptr<RE2::Set> multiline;  ///< the same patterns in (?m) mode, over runs of lines
 };
 
 Catalogue::Catalogue() = default;
@@ -83,6 +85,10 @@ std::unique_ptr<Catalogue> Catalogue::parse(std::string_view toml_text) {
       msg.source = (*m)["source"].value_or(std::string{});
       msg.fact = (*m)["fact"].value_or(std::string{});
       msg.example = (*m)["example"].value_or(std::string{});
+      if (const auto* ex = (*m)["examples"].as_array())
+        for (const auto& e : *ex) msg.examples.push_back(e.value_or(std::string{}));
+      msg.symptom = (*m)["symptom"].value_or(false);
+      msg.success = (*m)["success"].value_or(false) || msg.meaning.rfind("Success", 0) == 0;
       if (const auto* by = (*m)["cause_by"].as_table()) {
         for (const auto& [group, rules] : *by) {
           std::vector<std::pair<std::string, std::string>> list;
@@ -95,6 +101,17 @@ std::unique_ptr<Catalogue> Catalogue::parse(std::string_view toml_text) {
           }
           msg.cause_by.emplace_back(std::string(group.str()), std::move(list));
         }
+      }
+      if (field && msg.fact.empty()) throw std::runtime_error("messages.toml: template field " + msg.id + " names no fact");
+      if (auto heading = (*m)["heading"].value<std::string>(); field && heading) {
+        Message h = msg;
+        h.id += " (heading)";
+        h.pattern = *heading;
+        h.heading = true;
+        h.example.clear();
+        h.examples.clear();
+        c->m_messages.push_back(std::move(h));
+        if (msg.pattern.empty()) continue;
       }
       if (msg.pattern.empty()) throw std::runtime_error("messages.toml: " + msg.id + " has no pattern");
       c->m_messages.push_back(std::move(msg));
@@ -129,6 +146,17 @@ void Catalogue::compile() {
     m_regexes.push_back(std::move(re));
   }
   if (!m_set->Compile()) throw std::runtime_error("messages.toml: the patterns do not compile as one set");
+  // A prefilter over runs of lines: with (?m), ^ and $ also match at each line break, so a line
+  // that matches alone matches inside the run too ('.' never crosses a line break; classes such
+  // as [^'] and \s may, which only lets more runs through).
+  RE2::Options multi = opts;
+  multi.set_max_mem(int64_t{64} << 20);
+  m_compiled->multiline = std::make_unique<RE2::Set>(multi, RE2::UNANCHORED);
+  for (const auto& m : m_messages) {
+    std::string err;
+    if (m_compiled->multiline->Add("(?m)" + m.pattern, &err) < 0) throw std::runtime_error("messages.toml: " + m.id + ": " + err);
+  }
+  if (!m_compiled->multiline->Compile()) throw std::runtime_error("messages.toml: the patterns do not compile as one set");
 }
 
 const Catalogue& Catalogue::get() {
@@ -139,6 +167,61 @@ const Catalogue& Catalogue::get() {
     return parse(text);
   }();
   return *c;
+}
+
+bool Catalogue::may_match(std::string_view lines) const {
+  // Lone carriage returns are line breaks to the reader but not to (?m), and a colour code can
+  // hide a message until the line is cleaned: the set sees a copy with '\r' as '\n' and the
+  // escape sequences removed, as the per-line pass would.
+  thread_local std::string copy;
+  const bool has_esc = std::memchr(lines.data(), 0x1B, lines.size()) != nullptr;
+  const bool has_cr = std::memchr(lines.data(), '\r', lines.size()) != nullptr;
+  if (has_esc || has_cr) {
+    copy.clear();
+    std::size_t i = 0;
+    auto first = [&](char c) {
+      const void* f = std::memchr(lines.data(), c, lines.size());
+      return f == nullptr ? std::string_view::npos : static_cast<std::size_t>(static_cast<const char*>(f) - lines.data());
+    };
+    std::size_t next_esc = first(0x1B);  // npos: none left
+    std::size_t next_cr = first('\r');
+    while (i < lines.size()) {
+      // The next ESC or CR from i (each searched again only once passed).
+      auto next = [&](std::size_t& at, char c) {
+        if (at != std::string_view::npos && at < i) {
+          const void* f = std::memchr(lines.data() + i, c, lines.size() - i);
+          at = f == nullptr ? std::string_view::npos : static_cast<std::size_t>(static_cast<const char*>(f) - lines.data());
+        }
+      };
+      next(next_esc, 0x1B);
+      next(next_cr, '\r');
+      std::size_t j = std::min({next_esc, next_cr, lines.size()});
+      copy.append(lines.data() + i, j - i);
+      if (j >= lines.size()) break;
+      if (lines[j] == '\r') {
+        copy += '\n';
+        i = j + 1;
+        continue;
+      }
+      // ESC: CSI "ESC [ params final", OSC "ESC ] ... BEL" (or ESC \\), else a two-byte escape.
+      i = j + 1;
+      if (i < lines.size() && lines[i] == '[') {
+        ++i;
+        while (i < lines.size() && !(lines[i] >= 0x40 && lines[i] <= 0x7E) && lines[i] != '\n') ++i;
+        if (i < lines.size() && lines[i] != '\n') ++i;
+      } else if (i < lines.size() && lines[i] == ']') {
+        while (i < lines.size() && lines[i] != '\a' && lines[i] != '\n' && lines[i] != 0x1B) ++i;
+        if (i < lines.size() && lines[i] != '\n') ++i;
+      } else if (i < lines.size() && lines[i] != '\n') {
+        ++i;
+      }
+    }
+    lines = copy;
+  }
+  RE2::Set::ErrorInfo error{};
+  bool hit = m_compiled->multiline->Match(lines, nullptr, &error);
+  // Out of DFA memory the set cannot tell: let the run through to the per-line pass.
+  return hit || error.kind != RE2::Set::kNoError;
 }
 
 void Catalogue::match(std::string_view line, std::vector<int>& hits) const {
@@ -263,6 +346,25 @@ void build_snapshot(TextReading& r) {
   }
 }
 
+// The level letter of a glog/absl prefix: "2023-01-01 12:00:00.123: W tensorflow/..." or
+// "E0000 00:00:1721000000.1 1234 cuda_dnn.cc:8310]"; 0 for a line without one.
+char log_level(std::string_view line) {
+  static const RE2 dated(R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?: ([IWEF]) )");
+  static const RE2 absl(R"(^([IWEF])\d{4} \d\d:\d\d:\d\d)");
+  std::string level;
+  if (RE2::PartialMatch(line, dated, &level) || RE2::PartialMatch(line, absl, &level)) return level[0];
+  return 0;
+}
+
+// A finding's title: the first sentence of what the line means (the whole meaning stays on the
+// annotated line).
+std::string first_sentence(const std::string& meaning) {
+  std::size_t end = meaning.find(". ");
+  std::string out = meaning.substr(0, end == std::string::npos ? meaning.size() : end);
+  if (out.size() > 200) out = out.substr(0, out.rfind(' ', 197)) + "...";
+  return out;
+}
+
 // Steps for a cause named from a text alone (kb/data/fixes.toml).
 const std::map<std::string, std::vector<std::string>>& text_fixes() {
   static const std::map<std::string, std::vector<std::string>> fixes = [] {
@@ -285,13 +387,54 @@ const std::map<std::string, std::vector<std::string>>& text_fixes() {
   return fixes;
 }
 
+// A library failure in a text that also states the TensorFlow version: name what that release
+// was built with (tensorflow.toml), and the install that brings exactly that.
+void add_what_the_framework_needs(const TextReading& text, std::vector<Finding>& findings) {
+  auto it = text.facts.find("tensorflow_version");
+  std::string version = it != text.facts.end() ? it->second : "";
+  if (version.empty()) {
+    for (const auto& [k, v] : text.facts)
+      if ((k == "pip:tensorflow" || k == "pip:tensorflow-gpu" || k == "pip:tf-nightly") && version.empty()) version = v;
+  }
+  if (version.empty()) return;
+  auto first = version.find('.');
+  if (first == std::string::npos) return;
+  auto second = version.find_first_not_of("0123456789", first + 1);
+  std::string series = version.substr(0, second);
+  const auto* rel = kb::KnowledgeBase::get().tf_release(series);
+  if (rel == nullptr || rel->cuda.empty()) return;
+  static const std::set<std::string> library_causes = {"cuda_runtime_missing", "cudnn_missing", "cuda_math_library_missing",
+                                                       "cuda_version_mismatch", "cudnn_version_mismatch"};
+  int minor = std::atoi(series.c_str() + first + 1);
+  for (auto& f : findings) {
+    if (!library_causes.count(f.cause) || f.severity != Severity::error) continue;
+    f.title += fmt::format(" (TensorFlow {} was built with CUDA {} and cuDNN {})", series, rel->cuda, rel->cudnn);
+    f.evidence.push_back({"tensorflow.toml", fmt::format("TensorFlow {}: CUDA {}, cuDNN {}, Python {} (tested build configurations)",
+                                                          series, rel->cuda, rel->cudnn, rel->python)});
+    if (series.rfind("2.", 0) == 0 && minor >= 14)
+      f.fix.push_back(fmt::format("On Linux or WSL2: python -m pip install \"tensorflow[and-cuda]=={}.*\" (installs CUDA {} and cuDNN {} "
+                                  "as pip packages)", series, rel->cuda, rel->cudnn));
+    else
+      f.fix.push_back(fmt::format("Install CUDA {} and cuDNN {} (the versions TensorFlow {} was built with) and put their lib "
+                                  "folders on the library path", rel->cuda, rel->cudnn, series));
+  }
+}
+
 }  // namespace
 
 TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max_kept_lines) {
   TextReading r;
   std::vector<int> hits;
   const auto& messages = catalogue.messages();
+  std::string pending_heading;  // an issue-form heading seen: its value is the next non-empty line
   r.stats = read_lines(in, [&](std::size_t n, std::string_view raw) {
+    if (!pending_heading.empty() && raw.find_first_not_of(" \t") != std::string_view::npos) {
+      std::string value = clean_line(raw);
+      value.erase(0, value.find_first_not_of(" \t"));
+      if (value != "_No response_" && value.rfind("###", 0) != 0) set_fact(r, pending_heading, value.substr(0, 200));
+      pending_heading.clear();
+      if (value.rfind("###", 0) != 0) return;
+    }
     // Fast path: most lines of a big log match nothing. A line with colour codes is cleaned
     // first, so that a code inside a message does not hide it.
     std::string text;
@@ -307,6 +450,10 @@ TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max
       const Message& m = messages[static_cast<size_t>(h)];
       auto values = catalogue.captures(h, text);
       if (!values) continue;
+      if (m.heading) {
+        pending_heading = m.fact;
+        continue;
+      }
       if (!m.fact.empty()) {
         std::string stated;
         if (m.fact == "pip_package") {
@@ -332,9 +479,7 @@ TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max
       }
       if (m.cause.empty()) continue;
       std::string cause = decide_cause(m, *values);
-      if (cause == "framework_info_harmless" && text.find("GPU") != std::string::npos &&
-          (text.find("Created device") != std::string::npos || text.find("Created TensorFlow device") != std::string::npos))
-        r.gpu_created = true;
+      if (m.success) r.gpu_created = true;
       ++r.significant;
       if (r.lines.size() >= max_kept_lines) continue;
       AnnotatedLine a;
@@ -344,11 +489,13 @@ TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max
       a.cause = cause;
       a.severity = m.severity;
       a.meaning = m.meaning;
+      a.symptom = m.symptom;
+      a.level = log_level(text);
       for (auto& [k, v] : *values)
         if (k.empty() || k[0] != '$') a.values[k] = v;
       r.lines.push_back(std::move(a));
     }
-  });
+  }, 16384, [&](std::string_view run) { return !pending_heading.empty() || catalogue.may_match(run); });
   build_snapshot(r);
   return r;
 }
@@ -358,6 +505,7 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
   std::vector<Finding> found;
   // Findings from the lines: one per cause, its first line first.
   std::map<std::string, size_t> first_line;
+  std::map<std::string, bool> only_symptoms;  // every line of the cause is a consequence of another
   for (const auto& a : text.lines) {
     if (a.cause.empty()) continue;
     auto it = std::find_if(found.begin(), found.end(), [&](const Finding& f) { return f.cause == a.cause; });
@@ -368,13 +516,15 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
       f.layer = info && info->layer ? *info->layer : Layer::benign;
       bool benign = a.cause.find("_harmless") != std::string::npos;
       f.severity = benign ? Severity::info : a.severity;
-      f.title = a.meaning.empty() ? (info ? info->meaning : a.cause) : a.meaning;
+      f.title = first_sentence(a.meaning.empty() ? (info ? info->meaning : a.cause) : a.meaning);
       first_line[a.cause] = a.line;
+      only_symptoms[a.cause] = true;
       found.push_back(std::move(f));
       it = found.end() - 1;
     } else if (a.severity == Severity::error && it->severity != Severity::error && it->cause.find("_harmless") == std::string::npos) {
       it->severity = Severity::error;
     }
+    if (!a.symptom) only_symptoms[a.cause] = false;
     if (it->evidence.size() < 6) it->evidence.push_back({fmt::format("line {}", a.line), a.text});
   }
   // The rules over the facts the text states (and this host's, with --host).
@@ -402,6 +552,7 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
     it->evidence.insert(it->evidence.end(), f.evidence.begin(), f.evidence.end());
     for (auto& x : f.fix) it->fix.push_back(x);
   }
+  add_what_the_framework_needs(text, merged);
   for (auto& f : merged) {
     if (!f.fix.empty() || f.severity == Severity::info) continue;
     auto it = text_fixes().find(f.cause);
@@ -422,7 +573,12 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
     auto it = first_line.find(f.cause);
     return it == first_line.end() ? std::size_t{0} : it->second;
   };
+  auto symptom_only = [&](const Finding& f) {
+    auto it = only_symptoms.find(f.cause);
+    return it != only_symptoms.end() && it->second;
+  };
   std::stable_sort(d.causes.begin(), d.causes.end(), [&](const Finding& a, const Finding& b) {
+    if (symptom_only(a) != symptom_only(b)) return !symptom_only(a);
     if (rank(a.layer) != rank(b.layer)) return rank(a.layer) < rank(b.layer);
     return line_of(a) < line_of(b);
   });
@@ -430,18 +586,27 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
     // Benign explanations first, then the ordinary information lines.
     std::vector<Finding> benign;
     for (auto& w : d.warnings)
-      if (w.severity == Severity::info) benign.push_back(w);
+      if (w.severity == Severity::info && w.cause != "healthy") benign.push_back(w);
+    // The harmless line that looks worst (E before W before I) is the one the user asks about.
+    std::map<std::string, int> loudest;
+    auto weight = [](char l) { return l == 'F' ? 4 : l == 'E' ? 3 : l == 'W' ? 2 : l == 'I' ? 1 : 0; };
+    for (const auto& a : text.lines)
+      if (!a.cause.empty()) loudest[a.cause] = std::max(loudest[a.cause], weight(a.level));
+    std::stable_sort(benign.begin(), benign.end(), [&](const Finding& a, const Finding& b) {
+      if (loudest[a.cause] != loudest[b.cause]) return loudest[a.cause] > loudest[b.cause];
+      return line_of(a) < line_of(b);
+    });
     d.warnings.erase(std::remove_if(d.warnings.begin(), d.warnings.end(),
                                     [](const Finding& w) { return w.severity == Severity::info; }),
                      d.warnings.end());
-    if (benign.empty()) {
+    if (benign.empty() || text.gpu_created) {
       Finding f;
       f.cause = text.gpu_created ? "healthy" : "other";
       f.layer = Layer::benign;
       f.severity = Severity::info;
       f.title = text.gpu_created ? "The text shows the framework creating its GPU device, and no failure"
                                  : "Nothing in this text shows a GPU problem gpudoctor knows, nor a working GPU";
-      benign.push_back(std::move(f));
+      benign.insert(benign.begin(), std::move(f));
     }
     d.causes = std::move(benign);
     // Healthy when the text shows the GPU working, or when all it shows is known harmless noise;

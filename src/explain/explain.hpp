@@ -30,6 +30,10 @@ struct Message {
   std::string source;
   std::string fact;  ///< for template fields and output parsers: the fact its first capture fills
   std::string example;  ///< a real line it matches (the catalogue's tests check it)
+  std::vector<std::string> examples;  ///< more real lines (other releases, other prefixes)
+  bool symptom = false;  ///< a consequence of an earlier failure: ranked below the line that caused it
+  bool success = false;  ///< shows the GPU working ("Created device ... GPU:0"): `success = true` or a meaning "Success: ..."
+  bool heading = false;  ///< an issue-form heading ("### TensorFlow Version"): the value is the next non-empty line
 };
 
 /// The cause a matched message points to: its own, or for "depends" the first cause_by rule whose
@@ -49,6 +53,9 @@ class Catalogue {
   [[nodiscard]] const std::vector<Message>& messages() const { return m_messages; }
   /// Indices of the messages whose pattern matches `line` (one pass of the set).
   void match(std::string_view line, std::vector<int>& hits) const;
+  /// False only when no line of `lines` (several lines, breaks included) can match any pattern:
+  /// the fast path over the lines of a big log that mean nothing.
+  [[nodiscard]] bool may_match(std::string_view lines) const;
   /// The named captures of message `index` on `line`; nullopt when it does not match.
   [[nodiscard]] std::optional<std::map<std::string, std::string>> captures(int index, std::string_view line) const;
 
@@ -67,6 +74,8 @@ struct AnnotatedLine {
   std::string cause;
   Severity severity = Severity::info;
   std::string meaning;
+  bool symptom = false;
+  char level = 0;  ///< the log level of the line's prefix (I, W, E, F), 0 when it has none
   std::map<std::string, std::string> values;
 };
 

@@ -58,8 +58,35 @@ std::string clean_line(std::string_view raw) {
   return out;
 }
 
+namespace {
+
+constexpr std::size_t k_run = 32 * 1024;
+
+// The last line break in [p, end), or nullptr.
+const char* last_break(const char* p, const char* end) {
+  for (const char* q = end; q > p;) {
+    --q;
+    if (*q == '\n' || *q == '\r') return q;
+  }
+  return nullptr;
+}
+
+// Line breaks in [p, end]: each '\n', and each '\r' not followed by '\n'.
+std::size_t count_breaks(const char* p, const char* end, const char* buffer_end) {
+  auto n = static_cast<std::size_t>(std::count(p, end + 1, '\n'));
+  for (const char* q = p; q <= end;) {
+    const auto* cr = static_cast<const char*>(std::memchr(q, '\r', static_cast<std::size_t>(end + 1 - q)));
+    if (cr == nullptr) break;
+    if (cr + 1 >= buffer_end || cr[1] != '\n') ++n;
+    q = cr + 1;
+  }
+  return n;
+}
+
+}  // namespace
+
 ReadStats read_lines(std::FILE* in, const std::function<void(std::size_t, std::string_view)>& on_line,
-                     std::size_t max_line) {
+                     std::size_t max_line, const std::function<bool(std::string_view)>& may_match) {
   ReadStats st;
   std::vector<char> buf(std::size_t{1} << 20);
   std::string line;  // only for a line split across two reads
@@ -87,7 +114,23 @@ ReadStats read_lines(std::FILE* in, const std::function<void(std::size_t, std::s
     const char* p = buf.data();
     const char* end = p + n;
     if (prev_cr && *p == '\n') ++p;  // the second half of a "\r\n" cut by the read
+    const char* run_end = p;  // lines before it were passed by may_match
     while (p < end) {
+      // A run of whole lines the prefilter rules out is counted, not split.
+      if (may_match && p >= run_end && line.empty() && !cutting) {
+        const char* limit = std::min(end, p + k_run);
+        const char* brk = last_break(p, limit);
+        if (brk != nullptr && *brk == '\r' && brk + 1 < end && brk[1] == '\n') ++brk;  // keep "\r\n" whole
+        if (brk != nullptr) {
+          if (!may_match(std::string_view(p, static_cast<std::size_t>(brk + 1 - p)))) {
+            st.lines += count_breaks(p, brk, end);
+            p = brk + 1;
+            if (*brk == '\r' && p < end && *p == '\n') ++p;
+            continue;
+          }
+          run_end = brk + 1;
+        }
+      }
       // The next break: '\n', or '\r' (a progress bar redrawn, or the first half of "\r\n").
       const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
       const char* stop = nl != nullptr ? nl : end;

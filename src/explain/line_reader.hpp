@@ -24,7 +24,12 @@ struct ReadStats {
 
 /// Calls `on_line(line_number, text)` for each line of `in` (line numbers from 1). Lines longer
 /// than `max_line` bytes are cut there. Returns what was read.
+///
+/// `may_match`, when given, sees runs of whole lines (up to about 32 KiB, line breaks included)
+/// before they are split; when it returns false, the run's lines are counted but not delivered.
+/// It must return true for every run holding a line `on_line` would act on (a prefilter).
 ReadStats read_lines(std::FILE* in, const std::function<void(std::size_t, std::string_view)>& on_line,
-                     std::size_t max_line = 16384);
+                     std::size_t max_line = 16384,
+                     const std::function<bool(std::string_view)>& may_match = nullptr);
 
 }  // namespace gpudoctor::explain

@@ -159,6 +159,16 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
         for (const auto& series : string_array(*d, "series")) kb.m_tf_dso[series] = dso;
       }
     }
+    if (const auto* arr = tf["release"].as_array()) {
+      for (const auto& n : *arr) {
+        const auto* r = n.as_table();
+        if (r == nullptr) continue;
+        TfRelease rel{need_string((*r)["series"], "release series"), (*r)["cuda"].value_or(std::string{}),
+                      (*r)["cudnn"].value_or(std::string{}), (*r)["python"].value_or(std::string{}),
+                      (*r)["windows_native_gpu"].value_or(false)};
+        kb.m_tf_releases[rel.series] = rel;
+      }
+    }
   }
 
   if (files.count("pytorch.toml")) {
@@ -234,6 +244,11 @@ const XidInfo* KnowledgeBase::xid(int number) const {
 std::vector<std::string> KnowledgeBase::torch_arch_list(std::string_view tag, std::string_view series) const {
   auto it = m_torch_arch.find({std::string(tag), std::string(series)});
   return it == m_torch_arch.end() ? std::vector<std::string>{} : it->second;
+}
+
+const TfRelease* KnowledgeBase::tf_release(std::string_view series) const {
+  auto it = m_tf_releases.find(std::string(series));
+  return it == m_tf_releases.end() ? nullptr : &it->second;
 }
 
 const TfDso* KnowledgeBase::tf_dso(std::string_view series) const {

@@ -63,6 +63,15 @@ struct TfDso {
   std::vector<std::string> gate;      ///< a failure of one of these skips GPU registration
 };
 
+/// One TensorFlow release series' tested build configuration (tensorflow.toml [[release]]).
+struct TfRelease {
+  std::string series;          ///< "2.15"
+  std::string cuda;            ///< "12.2"
+  std::string cudnn;           ///< "8.9"
+  std::string python;          ///< "3.9-3.11"
+  bool windows_native_gpu = false;
+};
+
 class KnowledgeBase {
  public:
   /// The compiled-in knowledge base, parsed on first use. Throws std::runtime_error if the
@@ -94,6 +103,8 @@ class KnowledgeBase {
   [[nodiscard]] std::vector<std::string> torch_arch_list(std::string_view tag, std::string_view series) const;
   /// TensorFlow's dso names for a release series ("2.15"); nullptr when not in the table.
   [[nodiscard]] const TfDso* tf_dso(std::string_view series) const;
+  /// TensorFlow's tested build configuration for a release series; nullptr when not in the table.
+  [[nodiscard]] const TfRelease* tf_release(std::string_view series) const;
   /// Whether an environment variable is on the allow-list.
   [[nodiscard]] bool env_allowed(std::string_view name) const;
 
@@ -108,6 +119,7 @@ class KnowledgeBase {
   std::vector<LibraryRole> m_roles;
   std::map<int, std::map<std::string, std::string>> m_sonames;
   std::vector<DlopenRule> m_dlopen;
+  std::map<std::string, TfRelease> m_tf_releases;
   std::vector<FrameworkLoading> m_frameworks;
   std::map<std::string, TfDso> m_tf_dso;
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> m_torch_arch;

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
@@ -233,3 +234,98 @@ TEST(Cli, MacHasNoCuda) {
   EXPECT_EQ(j["causes"][0]["id"], "macos_no_cuda") << j.dump(2);
 }
 }  // namespace
+
+namespace {
+
+std::string data_file(const std::string& name) { return std::string(GPUDOCTOR_TEST_DATA) + "/" + name; }
+
+std::vector<std::string> cause_ids(const nlohmann::json& j, const char* key) {
+  std::vector<std::string> ids;
+  for (const auto& c : j.value(key, nlohmann::json::array())) ids.push_back(c.value("id", ""));
+  return ids;
+}
+
+}  // namespace
+
+// The real output of `import tensorflow` (the full tensorflow 2.18.0 wheel, without its [and-cuda]
+// libraries) on the development machine, which has neither a GPU nor a driver: the cudart stub's
+// "Could not find cuda drivers" means libcudart is missing, and cuInit's 303
+// (CUDA_ERROR_SHARED_OBJECT_INIT_FAILED from TensorFlow's cuda stub) means libcuda.so.1 could not
+// be loaded: no driver. The lowest layer is the root cause.
+TEST(CliExplain, RealTensorFlowRunOnAMachineWithoutDriver) {
+  auto r = run({"explain", data_file("explain_tensorflow_2.18_no_gpu_machine.txt"), "--json"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["verdict"], "problem");
+  auto causes = cause_ids(j, "causes");
+  ASSERT_FALSE(causes.empty());
+  EXPECT_EQ(causes[0], "driver_not_installed");
+  auto all = causes;
+  auto warnings = cause_ids(j, "warnings");
+  all.insert(all.end(), warnings.begin(), warnings.end());
+  EXPECT_NE(std::find(all.begin(), all.end(), "cuda_runtime_missing"), all.end());
+  // The factory-registration E lines are noise, never the root cause.
+  EXPECT_EQ(std::find(causes.begin(), causes.end(), "plugin_registration_warning_harmless"), causes.end());
+  EXPECT_GE(j["significant_lines"].get<int>(), 6);
+}
+
+// The real output of tensorflow-cpu 2.18.0 on the same machine: only CPU notices, all harmless.
+TEST(CliExplain, RealTensorFlowCpuRunIsOnlyHarmlessNotices) {
+  auto r = run({"explain", data_file("explain_tensorflow_cpu_2.18_run.txt"), "--json"});
+  auto j = nlohmann::json::parse(r.out);
+  auto causes = cause_ids(j, "causes");
+  ASSERT_FALSE(causes.empty());
+  for (const auto& c : causes) EXPECT_NE(c.find("_harmless"), std::string::npos) << c;
+  EXPECT_EQ(j["verdict"], "healthy");
+}
+
+TEST(CliExplain, TextWithNothingKnownIsNoVerdictOfHealth) {
+  auto p = temp_file("plain.txt", "hello\nthis is my training script output\nloss: 0.3\n");
+  auto r = run({"explain", p.string(), "--json"});
+  fs::remove(p);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["causes"][0]["id"], "other");
+  EXPECT_EQ(j["verdict"], "problem");
+  EXPECT_EQ(r.code, 1);
+}
+
+TEST(CliExplain, BadInputIsAClearUsageError) {
+  auto r = run({"explain", "/nonexistent/log.txt"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("cannot read /nonexistent/log.txt"), std::string::npos) << r.err;
+  r = run({"explain", fs::temp_directory_path().string()});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("directory"), std::string::npos) << r.err;
+}
+
+TEST(CliExplain, BinaryGarbageAndEscapesNeitherCrashNorHideAMessage) {
+  std::string text;
+  for (int i = 0; i < 70000; ++i) text += static_cast<char>((i * 7919) % 256);
+  text += "\n\x1b[31m2021-08-06 21:37:12.570693: W tensorflow/stream_executor/platform/default/dso_loader.cc:64] "
+          "Could not load dynamic library 'libcudnn.so.8'; dlerror: libcudnn.so.8: cannot open shared object file: "
+          "No such file or directory\x1b[0m\r\n";
+  auto p = temp_file("garbage.txt", text);
+  auto r = run({"explain", p.string(), "--json"});
+  fs::remove(p);
+  ASSERT_LT(r.code, 3) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["causes"][0]["id"], "cudnn_missing");
+}
+
+TEST(CliExplain, MarkdownAnnotatesTheLines) {
+  auto r = run({"explain", data_file("explain_tensorflow_2.18_no_gpu_machine.txt"), "--markdown"});
+  EXPECT_NE(r.out.find("cuInit"), std::string::npos);
+  EXPECT_NE(r.out.find("## "), std::string::npos);
+}
+
+// "TensorFlow 2.12 on Windows 11" in the issue template, with only a CPU device listed.
+TEST(CliExplain, IssueTemplateFactsGoThroughTheSameRules) {
+  auto p = temp_file("template.txt",
+                     "### Issue type\n\nBug\n\n### TensorFlow version\n\n2.12.0\n\n### OS platform and distribution\n\n"
+                     "Windows 11\n\n### Python version\n\n3.10\n\n### Current behavior?\n\n"
+                     "print(tf.config.list_physical_devices('GPU')) prints []\n");
+  auto r = run({"explain", p.string(), "--json"});
+  fs::remove(p);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["causes"][0]["id"], "windows_native_unsupported") << r.out.substr(0, 1500);
+}

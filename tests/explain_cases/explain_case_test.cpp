@@ -61,9 +61,9 @@ TEST_P(ExplainCase, NamesTheRootCauseTheThreadFound) {
   ASSERT_TRUE(j.contains("causes") && j["causes"].is_array() && !j["causes"].empty()) << out.substr(0, 2000);
 
   std::vector<std::string> named;
-  for (const auto& c : j["causes"]) named.push_back(c.value("cause", ""));
-  for (const auto& w : j.value("warnings", nlohmann::json::array())) named.push_back(w.value("cause", ""));
-  EXPECT_EQ(j["causes"][0].value("cause", ""), root_cause)
+  for (const auto& c : j["causes"]) named.push_back(c.value("id", ""));
+  for (const auto& w : j.value("warnings", nlohmann::json::array())) named.push_back(w.value("id", ""));
+  EXPECT_EQ(j["causes"][0].value("id", ""), root_cause)
       << "source: " << source << "\nall named: " << fmt::format("{}", fmt::join(named, ", "));
   EXPECT_EQ(j.value("verdict", ""), verdict);
   if (const auto* also = spec["also"].as_array())

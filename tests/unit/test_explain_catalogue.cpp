@@ -47,13 +47,22 @@ TEST(ExplainCatalogue, EveryMessageMatchesItsOwnRealExample) {
   std::vector<int> hits;
   for (std::size_t i = 0; i < cat.messages().size(); ++i) {
     const auto& m = cat.messages()[i];
-    if (m.example.empty()) continue;
-    cat.match(m.example, hits);
-    EXPECT_NE(std::find(hits.begin(), hits.end(), static_cast<int>(i)), hits.end())
-        << m.id << " does not match its example: " << m.example;
-    auto values = cat.captures(static_cast<int>(i), m.example);
-    ASSERT_TRUE(values.has_value()) << m.id;
-    if (m.cause == "depends") EXPECT_NE(decide_cause(m, *values), "other") << m.id << ": its example decides nothing";
+    if (m.fact.empty()) {
+      EXPECT_FALSE(m.example.empty()) << m.id << " has no real example";
+    }
+    std::vector<std::string> examples = m.examples;
+    if (!m.example.empty()) examples.insert(examples.begin(), m.example);
+    for (const auto& example : examples) {
+      cat.match(example, hits);
+      EXPECT_NE(std::find(hits.begin(), hits.end(), static_cast<int>(i)), hits.end())
+          << m.id << " does not match its example: " << example;
+      auto values = cat.captures(static_cast<int>(i), example);
+      ASSERT_TRUE(values.has_value()) << m.id;
+    }
+    if (m.cause == "depends" && !m.example.empty()) {
+      auto values = cat.captures(static_cast<int>(i), m.example);
+      EXPECT_NE(decide_cause(m, *values), "other") << m.id << ": its first example decides nothing";
+    }
   }
 }
 
@@ -111,4 +120,19 @@ TEST(ExplainReadText, TurnsPastedToolOutputIntoSnapshotFacts) {
   EXPECT_EQ(r.snapshot.framework_installs[0].framework, "tensorflow");
   EXPECT_EQ(r.snapshot.framework_installs[0].version.value_or(""), "2.15.0");
   EXPECT_EQ(r.stats.lines, 3U);
+}
+
+TEST(ExplainCatalogue, PrefilterNeverDropsARunWithAMessage) {
+  const auto& cat = Catalogue::get();
+  const std::string message =
+      "2021-08-06 21:37:12.570693: W tensorflow/stream_executor/platform/default/dso_loader.cc:64] Could not load "
+      "dynamic library 'libcudnn.so.8'; dlerror: libcudnn.so.8: cannot open shared object file: No such file or directory";
+  std::string noise = "Epoch 3/100\n 10/99 [==>....] - 12s 21ms/step - loss: 0.4312\n";
+  EXPECT_FALSE(cat.may_match(noise + noise));
+  EXPECT_TRUE(cat.may_match(noise + message + "\n" + noise));
+  // After a lone CR (a progress bar redrawn) and inside colour codes.
+  EXPECT_TRUE(cat.may_match(" 50%|#####     |\r" + message + "\n"));
+  EXPECT_TRUE(cat.may_match(noise + "\x1b[33m" + message.substr(0, 40) + "\x1b[0m" + message.substr(40) + "\n"));
+  // An nvidia-smi row anchored at the line start, in the middle of a run.
+  EXPECT_TRUE(cat.may_match(noise + "| NVIDIA-SMI 535.104.05   Driver Version: 535.104.05   CUDA Version: 12.2  |\n"));
 }
