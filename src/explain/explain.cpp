@@ -45,6 +45,12 @@ constexpr BuiltinFact k_builtin_facts[] = {
     {"jax_env_jax", R"(^jax:\s+([0-9][0-9a-z.]*))", "jax_version"},
     {"jax_env_jaxlib", R"(^jaxlib:\s+([0-9][0-9a-z.]*))", "jaxlib_version"},
     {"tf_build_info_cuda", R"('cuda_version',\s*'([0-9_]+)')", "tf_build_cuda"},
+    // What people write in prose: "My system is Windows 11. My tensorflow version is 2.12.0."
+    {"prose_os_windows", R"((?i)\b(?:my (?:system|os|machine|computer|laptop|pc) is|i(?:'m| am) (?:on|using)|running on|os is)\s+(windows (?:7|8|8\.1|10|11|server \d+))\b)", "os"},
+    {"prose_tensorflow_version", R"((?i)\bmy tensorflow(?:-gpu)? version is\s+v?(\d+\.\d+(?:\.\d+)?))", "tensorflow_version"},
+    {"prose_installed_cuda", R"((?i)\b(?:i )?(?:have )?installed cuda(?: toolkit)?\s+v?(\d+\.\d+))", "cuda_version"},
+    {"path_cuda_toolkit_folder", R"(/usr/local/cuda-(\d+\.\d+)/)", "cuda_version"},
+    {"pip_install_pinned_torch", R"(\bpip3? install\s+(?:-U\s+)?torch={2,3}(\d+\.\d+(?:\.\d+)?(?:\+\w+)?)\b)", "torch_version"},
 };
 
 Severity severity_of(std::string_view s) {
@@ -387,6 +393,47 @@ const std::map<std::string, std::vector<std::string>>& text_fixes() {
   return fixes;
 }
 
+// The CUDA version a library file name asks for: libcudart.so.10.1 -> 10.1, libcublas.so.11 -> 11,
+// cudart64_101.dll -> 10.1, cudart64_110.dll -> 11.0, cudart64_12.dll -> 12. Empty when none.
+std::string cuda_version_in_name(const std::string& library) {
+  static const RE2 so(R"(\.so\.(\d+)(?:\.(\d+))?)");
+  static const RE2 dll(R"(64_(\d+)\.dll)");
+  std::string major, minor, digits;
+  if (RE2::PartialMatch(library, so, &major, &minor)) return minor.empty() ? major : major + "." + minor;
+  if (RE2::PartialMatch(library, dll, &digits)) {
+    if (digits.size() == 3) return digits.substr(0, 2) + "." + digits.substr(2);
+    return digits;
+  }
+  return {};
+}
+
+// A failed CUDA library load names the version the framework was built for; when the text also
+// states the CUDA the user installed (nvcc, the template's CUDA/cuDNN field) and it is another
+// one, the library is not missing: the versions do not match.
+std::pair<std::string, std::string> refine_cause(const AnnotatedLine& a, const std::map<std::string, std::string>& facts) {
+  if (a.cause != "cuda_runtime_missing" && a.cause != "cuda_math_library_missing") return {a.cause, ""};
+  auto lib = a.values.find("library");
+  if (lib == a.values.end()) return {a.cause, ""};
+  std::string wanted = cuda_version_in_name(lib->second);
+  std::string stated;
+  for (const char* k : {"toolkit_version", "cuda_version"})
+    if (auto it = facts.find(k); it != facts.end() && stated.empty()) stated = it->second;
+  if (wanted.empty() || stated.empty()) return {a.cause, ""};
+  auto major = [](const std::string& v) { return v.substr(0, v.find('.')); };
+  auto major_minor = [](const std::string& v) {
+    auto dot = v.find('.');
+    return dot == std::string::npos ? v : v.substr(0, v.find('.', dot + 1));
+  };
+  // CUDA 11 and later keep one soname per major (libcudart.so.11.0 serves every 11.x); before 11,
+  // every minor had its own.
+  bool per_major = std::atoi(major(wanted).c_str()) >= 11 || wanted.find('.') == std::string::npos;
+  bool differs = per_major ? major(wanted) != major(stated) : major_minor(wanted) != major_minor(stated);
+  if (!differs) return {a.cause, ""};
+  return {"cuda_version_mismatch",
+          fmt::format("The framework loads {}, the CUDA {} library it was built for; the text says CUDA {} is installed, "
+                      "which does not provide it", lib->second, wanted, stated)};
+}
+
 // A library failure in a text that also states the TensorFlow version: name what that release
 // was built with (tensorflow.toml), and the install that brings exactly that.
 void add_what_the_framework_needs(const TextReading& text, std::vector<Finding>& findings) {
@@ -427,11 +474,30 @@ TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max
   std::vector<int> hits;
   const auto& messages = catalogue.messages();
   std::string pending_heading;  // an issue-form heading seen: its value is the next non-empty line
+  std::string pending_heading_id;
   r.stats = read_lines(in, [&](std::size_t n, std::string_view raw) {
     if (!pending_heading.empty() && raw.find_first_not_of(" \t") != std::string_view::npos) {
       std::string value = clean_line(raw);
       value.erase(0, value.find_first_not_of(" \t"));
-      if (value != "_No response_" && value.rfind("###", 0) != 0) set_fact(r, pending_heading, value.substr(0, 200));
+      const std::string line_text = value;
+      if (pending_heading.size() > 8 && pending_heading.compare(pending_heading.size() - 8, 8, "_version") == 0) {
+        // "v2.12.0-rc1-12-g0db597d0d75 2.12.0", "cuda_11.8.0_522.06_windows / cudnn-...": the first version.
+        static const RE2 version(R"((\d+\.\d+(?:\.\d+)?))");
+        std::string v;
+        if (RE2::PartialMatch(value, version, &v)) value = v;
+      }
+      if (value != "_No response_" && value.rfind("###", 0) != 0) {
+        set_fact(r, pending_heading, value.substr(0, 200));
+        ++r.significant;
+        if (r.lines.size() < max_kept_lines) {
+          AnnotatedLine a;
+          a.line = n;
+          a.text = line_text.substr(0, 2000);
+          a.message = pending_heading_id;
+          a.meaning = "states " + pending_heading + ": " + value.substr(0, 200);
+          r.lines.push_back(std::move(a));
+        }
+      }
       pending_heading.clear();
       if (value.rfind("###", 0) != 0) return;
     }
@@ -452,6 +518,7 @@ TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max
       if (!values) continue;
       if (m.heading) {
         pending_heading = m.fact;
+        pending_heading_id = m.id;
         continue;
       }
       if (!m.fact.empty()) {
@@ -508,23 +575,24 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
   std::map<std::string, bool> only_symptoms;  // every line of the cause is a consequence of another
   for (const auto& a : text.lines) {
     if (a.cause.empty()) continue;
-    auto it = std::find_if(found.begin(), found.end(), [&](const Finding& f) { return f.cause == a.cause; });
+    auto [cause, why] = refine_cause(a, text.facts);
+    auto it = std::find_if(found.begin(), found.end(), [&, c = cause](const Finding& f) { return f.cause == c; });
     if (it == found.end()) {
       Finding f;
-      f.cause = a.cause;
-      const auto* info = kb.cause(a.cause);
+      f.cause = cause;
+      const auto* info = kb.cause(cause);
       f.layer = info && info->layer ? *info->layer : Layer::benign;
-      bool benign = a.cause.find("_harmless") != std::string::npos;
+      bool benign = cause.find("_harmless") != std::string::npos;
       f.severity = benign ? Severity::info : a.severity;
-      f.title = first_sentence(a.meaning.empty() ? (info ? info->meaning : a.cause) : a.meaning);
-      first_line[a.cause] = a.line;
-      only_symptoms[a.cause] = true;
+      f.title = !why.empty() ? why : first_sentence(a.meaning.empty() ? (info ? info->meaning : cause) : a.meaning);
+      first_line[cause] = a.line;
+      only_symptoms[cause] = true;
       found.push_back(std::move(f));
       it = found.end() - 1;
     } else if (a.severity == Severity::error && it->severity != Severity::error && it->cause.find("_harmless") == std::string::npos) {
       it->severity = Severity::error;
     }
-    if (!a.symptom) only_symptoms[a.cause] = false;
+    if (!a.symptom) only_symptoms[cause] = false;
     if (it->evidence.size() < 6) it->evidence.push_back({fmt::format("line {}", a.line), a.text});
   }
   // The rules over the facts the text states (and this host's, with --host).
