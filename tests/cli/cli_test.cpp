@@ -329,3 +329,24 @@ TEST(CliExplain, IssueTemplateFactsGoThroughTheSameRules) {
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["causes"][0]["id"], "windows_native_unsupported") << r.out.substr(0, 1500);
 }
+
+// --host adds this host's facts: here the recorded H200 container (through --root and the fake
+// driver), whose CUDA_VISIBLE_DEVICES=-1 hides the GPU, beside a text that shows nothing wrong.
+TEST(CliExplain, HostAddsThisHostsFindings) {
+  auto p = temp_file("healthy.txt",
+                     "2023-06-12 09:31:02.404981: I tensorflow/core/common_runtime/gpu/gpu_device.cc:1635] Created device "
+                     "/job:localhost/replica:0/task:0/device:GPU:0 with 22282 MB memory:  -> device: 0, name: NVIDIA "
+                     "GeForce RTX 3090, pci bus id: 0000:01:00.0, compute capability: 8.6\n");
+  auto alone = run({"explain", p.string(), "--json"});
+  auto env = fake_env(k_host + "/driver.json");
+  env["CUDA_VISIBLE_DEVICES"] = "-1";
+  auto with_host = run({"explain", p.string(), "--host", "--root", k_root, "--driver", "host", "--json"}, env);
+  fs::remove(p);
+  auto a = nlohmann::json::parse(alone.out);
+  EXPECT_EQ(a["verdict"], "healthy");
+  EXPECT_EQ(a["causes"][0]["id"], "healthy");
+  auto h = nlohmann::json::parse(with_host.out);
+  EXPECT_EQ(h["verdict"], "problem") << with_host.out.substr(0, 1500);
+  EXPECT_EQ(h["causes"][0]["id"], "cuda_visible_devices_hides_gpu");
+  EXPECT_NE(h["source"].get<std::string>().find("with this host"), std::string::npos);
+}

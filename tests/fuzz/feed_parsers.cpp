@@ -8,6 +8,9 @@
 #include "core/version.hpp"
 #include "diagnose/diagnose.hpp"
 #include "diagnose/visible_devices.hpp"
+#include "explain/explain.hpp"
+
+#include <cstdio>
 
 namespace gpudoctor::fuzz {
 
@@ -38,6 +41,15 @@ void feed_parsers(const std::uint8_t* data, std::size_t size) {
 
   // A snapshot from JSON text: must either load or throw SnapshotError; the rules must then
   // diagnose whatever loaded.
+  {
+    // The same bytes as pasted text: read, annotated, diagnosed.
+    std::string copy(text);
+    if (std::FILE* f = fmemopen(copy.data(), copy.size() == 0 ? 1 : copy.size(), "rb")) {
+      auto reading = explain::read_text(f, explain::Catalogue::get());
+      std::fclose(f);
+      (void)explain::diagnose_text(reading, nullptr);
+    }
+  }
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_discarded()) {
     try {

@@ -5,7 +5,11 @@
 #include <string>
 
 #include "explain/explain.hpp"
+#include "kb/embedded.hpp"
 #include "kb/knowledge_base.hpp"
+
+#include <sstream>
+#include <toml++/toml.h>
 
 using gpudoctor::explain::Catalogue;
 using gpudoctor::explain::decide_cause;
@@ -135,4 +139,36 @@ TEST(ExplainCatalogue, PrefilterNeverDropsARunWithAMessage) {
   EXPECT_TRUE(cat.may_match(noise + "\x1b[33m" + message.substr(0, 40) + "\x1b[0m" + message.substr(40) + "\n"));
   // An nvidia-smi row anchored at the line start, in the middle of a run.
   EXPECT_TRUE(cat.may_match(noise + "| NVIDIA-SMI 535.104.05   Driver Version: 535.104.05   CUDA Version: 12.2  |\n"));
+}
+
+TEST(ExplainCatalogue, TemplateFieldsCaptureTheValueTheirExampleStates) {
+  // [[template_field]] entries carry `value`: what the pattern must capture from `example`.
+  std::string kb_text;
+  for (const auto& f : gpudoctor::kb::embedded_files())
+    if (f.name == "messages.toml") kb_text = std::string(f.content);
+  toml::table t = toml::parse(kb_text);
+  const auto* fields = t["template_field"].as_array();
+  ASSERT_NE(fields, nullptr);
+  int checked = 0;
+  for (const auto& n : *fields) {
+    const auto& f = *n.as_table();
+    auto example = f["example"].value<std::string>();
+    auto value = f["value"].value<std::string>();
+    auto pattern = f["pattern"].value<std::string>();
+    if (!example || !value || !pattern) continue;
+    toml::table one;
+    toml::table field{{"id", "x"}, {"fact", "f"}, {"pattern", *pattern}};
+    one.insert("template_field", toml::array{field});
+    std::ostringstream text;
+    text << one;
+    auto cat = Catalogue::parse(text.str());
+    std::vector<int> hits;
+    cat->match(*example, hits);
+    ASSERT_FALSE(hits.empty()) << f["id"].value_or(std::string{});
+    auto v = cat->captures(hits[0], *example);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ((*v)["$1"], *value) << f["id"].value_or(std::string{});
+    ++checked;
+  }
+  EXPECT_GE(checked, 15);
 }
