@@ -593,7 +593,9 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
       it->severity = Severity::error;
     }
     if (!a.symptom) only_symptoms[cause] = false;
-    if (it->evidence.size() < 6) it->evidence.push_back({fmt::format("line {}", a.line), a.text});
+    std::string where = fmt::format("line {}", a.line);
+    bool seen = std::any_of(it->evidence.begin(), it->evidence.end(), [&](const Source& e) { return e.where == where; });
+    if (!seen && it->evidence.size() < 6) it->evidence.push_back({where, a.text});
   }
   // The rules over the facts the text states (and this host's, with --host).
   Diagnosis from_facts = diagnose(text.snapshot, kb);
@@ -630,6 +632,15 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
   for (const auto& f : merged)
     if (f.severity == Severity::error)
       for (const auto& e : f.explains) explained.insert(e);
+  // A cause seen only in consequence lines ("Cannot dlopen some GPU libraries" after the library
+  // that failed) is explained by a failure the text names directly.
+  bool direct_failure = std::any_of(merged.begin(), merged.end(), [&](const Finding& f) {
+    auto it = only_symptoms.find(f.cause);
+    return f.severity == Severity::error && (it == only_symptoms.end() || !it->second);
+  });
+  if (direct_failure)
+    for (const auto& f : merged)
+      if (auto it = only_symptoms.find(f.cause); it != only_symptoms.end() && it->second) explained.insert(f.cause);
   Diagnosis d;
   for (auto& f : merged) {
     if (explained.count(f.cause)) continue;

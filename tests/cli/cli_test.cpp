@@ -350,3 +350,26 @@ TEST(CliExplain, HostAddsThisHostsFindings) {
   EXPECT_EQ(h["causes"][0]["id"], "cuda_visible_devices_hides_gpu");
   EXPECT_NE(h["source"].get<std::string>().find("with this host"), std::string::npos);
 }
+
+// The issue's own example: "Could not load dynamic library 'libcudnn.so.8'" with TensorFlow 2.15
+// (the template field) is named for what 2.15 was built with (tensorflow.toml: CUDA 12.2, cuDNN
+// 8.9), and the pip command that installs exactly that; the "Cannot dlopen some GPU libraries"
+// line after it is its consequence, not a second cause.
+TEST(CliExplain, LibraryFailureIsNamedForWhatThatTensorFlowNeeds) {
+  auto p = temp_file("tf215.txt",
+                     "### TensorFlow version\n\n2.15.0\n\n### Relevant log output\n\n"
+                     "2023-12-01 10:00:00.000000: I external/local_tsl/tsl/platform/default/dso_loader.cc:70] Could not "
+                     "load dynamic library 'libcudnn.so.8'; dlerror: libcudnn.so.8: cannot open shared object file: No such "
+                     "file or directory\n"
+                     "2023-12-01 10:00:00.100000: W tensorflow/core/common_runtime/gpu/gpu_device.cc:2256] Cannot dlopen "
+                     "some GPU libraries. Please make sure the missing libraries mentioned above are installed properly if "
+                     "you would like to use GPU.\nSkipping registering GPU devices...\n");
+  auto r = run({"explain", p.string(), "--json"});
+  fs::remove(p);
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["causes"].size(), 1U) << r.out.substr(0, 2000);
+  const auto& c = j["causes"][0];
+  EXPECT_EQ(c["id"], "cudnn_missing");
+  EXPECT_NE(c["title"].get<std::string>().find("CUDA 12.2 and cuDNN 8.9"), std::string::npos);
+  EXPECT_NE(c["fix"][0].get<std::string>().find("tensorflow[and-cuda]==2.15.*"), std::string::npos);
+}
