@@ -373,3 +373,26 @@ TEST(CliExplain, LibraryFailureIsNamedForWhatThatTensorFlowNeeds) {
   EXPECT_NE(c["title"].get<std::string>().find("CUDA 12.2 and cuDNN 8.9"), std::string::npos);
   EXPECT_NE(c["fix"][0].get<std::string>().find("tensorflow[and-cuda]==2.15.*"), std::string::npos);
 }
+
+// Real output of torch 2.11 and jax 0.11 on the lent H200 (scripts/device/explain_on_gpu.sh):
+// the GPU hidden by CUDA_VISIBLE_DEVICES, an invalid ordinal, and an allocation larger than the
+// card. JAX's "a CUDA-enabled jaxlib is not installed" after the plugin's cuInit failure is that
+// failure's consequence, not a CPU-only jaxlib.
+TEST(CliExplain, RealGpuOutputsFromTheH200) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"explain_h200_jax_cvd_minus1.txt", "cuda_visible_devices_hides_gpu"},
+      {"explain_h200_torch_cvd_minus1.txt", "cuda_visible_devices_hides_gpu"},
+      {"explain_h200_torch_cvd_0_0.txt", "cuda_visible_devices_hides_gpu"},
+      {"explain_h200_jax_oom.txt", "gpu_memory_exhausted"},
+  };
+  for (const auto& [file, cause] : cases) {
+    auto r = run({"explain", data_file(file), "--json"});
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["causes"][0]["id"], cause) << file;
+    auto causes = cause_ids(j, "causes");
+    EXPECT_EQ(std::find(causes.begin(), causes.end(), "cpu_only_framework_build"), causes.end()) << file;
+  }
+  // nvidia-smi's own table: a working driver, nothing wrong.
+  auto r = run({"explain", data_file("explain_h200_nvidia_smi.txt"), "--json"});
+  EXPECT_EQ(nlohmann::json::parse(r.out)["verdict"], "healthy");
+}
