@@ -1,5 +1,7 @@
 #include "elf/elf_file.hpp"
 
+#include "core/unique_fd.hpp"
+
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -33,19 +35,7 @@ constexpr std::size_t kIdentPad = 9;  // EI_PAD
 constexpr std::size_t kHeader32Size = 52;
 constexpr std::size_t kHeader64Size = 64;
 
-class Fd {
- public:
-  explicit Fd(int fd) : m_fd(fd) {}
-  ~Fd() {
-    if (m_fd >= 0) ::close(m_fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const { return m_fd; }
-
- private:
-  int m_fd;
-};
+using Fd = ::gpudoctor::UniqueFd;
 
 class ElfHandle {
  public:

@@ -1,5 +1,7 @@
 #include "loader/resolver.hpp"
 
+#include "core/unique_fd.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,19 +25,7 @@ constexpr std::uint8_t kOsabiGnu = 3;         // ELFOSABI_GNU
 // LIBC_ABI_MAX on x86-64: DEFAULT, UNIQUE, IFUNC, ABSOLUTE (glibc libc-abis), so 4.
 constexpr std::uint8_t kLibcAbiMax = 4;
 
-class Fd {
- public:
-  explicit Fd(int fd) : m_fd(fd) {}
-  ~Fd() {
-    if (m_fd >= 0) ::close(m_fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const { return m_fd; }
-
- private:
-  int m_fd;
-};
+using Fd = ::gpudoctor::UniqueFd;
 
 std::uint16_t le16(const std::array<char, kElf64HeaderSize>& b, std::size_t at) {
   return static_cast<std::uint16_t>(static_cast<std::uint8_t>(b[at]) | (static_cast<std::uint8_t>(b[at + 1]) << 8U));

@@ -1,5 +1,7 @@
 #include "sys/root_fs.hpp"
 
+#include "core/unique_fd.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -25,19 +27,7 @@ std::vector<std::string_view> split_components(std::string_view path) {
   return out;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd) : m_fd(fd) {}
-  ~Fd() {
-    if (m_fd >= 0) ::close(m_fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const { return m_fd; }
-
- private:
-  int m_fd;
-};
+using Fd = ::gpudoctor::UniqueFd;
 
 }  // namespace
 
