@@ -35,6 +35,13 @@ constexpr BuiltinFact k_builtin_facts[] = {
     {"pip_tensorflow", R"(^(tensorflow(?:-cpu|-gpu|-intel|-macos)?|tf-nightly)\s*(?:==|\s)\s*([0-9][0-9a-z.+]*)\s*$)", "pip_package"},
     {"pip_torch", R"(^(torch|torchvision|torchaudio)\s*(?:==|\s)\s*([0-9][0-9a-z.+]*)\s*$)", "pip_package"},
     {"pip_jax", R"(^(jax|jaxlib|jax-cuda1[0-9]-plugin|jax-cuda1[0-9]-pjrt)\s*(?:==|\s)\s*([0-9][0-9a-z.+]*)\s*$)", "pip_package"},
+    // `conda list`: name, version, build string, channel.
+    {"conda_list_framework", R"(^(tensorflow(?:-gpu)?|pytorch|torch|jax|jaxlib|cudatoolkit|cuda-version|cudnn)\s+([0-9][0-9a-z.+_]*)\s+\S+(?:\s+\S+)?\s*$)", "pip_package"},
+    // `pip show NAME`: "Name: tensorflow", then "Version: 2.15.0".
+    {"pip_show_name", R"(^Name:\s*(tensorflow(?:-cpu|-gpu)?|tf-nightly|torch|jax|jaxlib)\s*$)", "pip_show_name"},
+    {"pip_show_version", R"(^Version:\s*([0-9][0-9a-z.+]*)\s*$)", "pip_show_version"},
+    // `ldconfig -p`: a CUDA library in the loader cache.
+    {"ldconfig_p_cuda_library", R"(^\s+(lib(?:cuda|cudart|cudnn[a-z_]*|cublas(?:Lt)?|cufft|curand|cusolver|cusparse|nccl|nvinfer|nvrtc|nvJitLink)\.so(?:\.[0-9.]+)?) \([^)]*\) => (\S+))", "ldconfig_library"},
     {"nvcc_release", R"(Cuda compilation tools, release ([0-9]+\.[0-9]+))", "toolkit_version"},
     {"collect_env_torch", R"(^PyTorch version:\s*([0-9][^\s]*))", "torch_version"},
     {"collect_env_cuda_build", R"(^CUDA used to build PyTorch:\s*(\S+))", "torch_cuda_build"},
@@ -475,6 +482,7 @@ TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max
   const auto& messages = catalogue.messages();
   std::string pending_heading;  // an issue-form heading seen: its value is the next non-empty line
   std::string pending_heading_id;
+  std::string pip_show_name;  // `pip show`: the Name: line seen, its Version: line to come
   r.stats = read_lines(in, [&](std::size_t n, std::string_view raw) {
     if (!pending_heading.empty() && raw.find_first_not_of(" \t") != std::string_view::npos) {
       std::string value = clean_line(raw);
@@ -524,8 +532,20 @@ TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max
       if (!m.fact.empty()) {
         std::string stated;
         if (m.fact == "pip_package") {
-          set_fact(r, "pip:" + (*values)["$1"], (*values)["$2"]);
-          stated = (*values)["$1"] + " " + (*values)["$2"];
+          std::string dist = (*values)["$1"] == "pytorch" ? std::string("torch") : (*values)["$1"];
+          set_fact(r, "pip:" + dist, (*values)["$2"]);
+          stated = dist + " " + (*values)["$2"];
+        } else if (m.fact == "pip_show_name") {
+          pip_show_name = (*values)["$1"];
+          continue;
+        } else if (m.fact == "pip_show_version") {
+          if (pip_show_name.empty()) continue;
+          set_fact(r, "pip:" + pip_show_name, (*values)["$1"]);
+          stated = pip_show_name + " " + (*values)["$1"];
+          pip_show_name.clear();
+        } else if (m.fact == "ldconfig_library") {
+          stated = (*values)["$1"] + " at " + (*values)["$2"];
+          set_fact(r, "ldconfig:" + (*values)["$1"], (*values)["$2"]);
         } else {
           stated = values->count("$1") ? (*values)["$1"] : "";
           set_fact(r, m.fact, stated);
@@ -538,7 +558,10 @@ TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max
             a.text = text.substr(0, 2000);
             a.message = m.id;
             a.severity = Severity::info;
-            a.meaning = "states " + (m.fact == "pip_package" ? std::string("an installed package") : m.fact) + ": " + stated;
+            bool package = m.fact == "pip_package" || m.fact == "pip_show_version";
+            a.meaning = "states " + (package ? std::string("an installed package")
+                                     : m.fact == "ldconfig_library" ? std::string("a library in the loader cache")
+                                                                    : m.fact) + ": " + stated;
             r.lines.push_back(std::move(a));
           }
           continue;

@@ -172,3 +172,27 @@ TEST(ExplainCatalogue, TemplateFieldsCaptureTheValueTheirExampleStates) {
   }
   EXPECT_GE(checked, 15);
 }
+
+TEST(ExplainReadText, ReadsPipShowCondaListAndLdconfigOutput) {
+  // `pip show tensorflow` (two lines), a `conda list` row, an `ldconfig -p` row, as pasted.
+  std::string text =
+      "Name: tensorflow\n"
+      "Version: 2.12.0\n"
+      "Summary: TensorFlow is an open source machine learning framework for everyone.\n"
+      "# packages in environment at /home/me/miniconda3/envs/tf:\n"
+      "pytorch                   2.1.0           py3.10_cuda11.8_cudnn8.7.0_0    pytorch\n"
+      "cudatoolkit               11.2.2              hbe64b41_10    conda-forge\n"
+      "\tlibcudnn.so.8 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcudnn.so.8\n";
+  std::FILE* f = tmpfile();
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::rewind(f);
+  auto r = gpudoctor::explain::read_text(f, Catalogue::get());
+  std::fclose(f);
+  EXPECT_EQ(r.facts["pip:tensorflow"], "2.12.0");
+  EXPECT_EQ(r.facts["pip:torch"], "2.1.0");
+  EXPECT_EQ(r.facts["pip:cudatoolkit"], "11.2.2");
+  EXPECT_EQ(r.facts["ldconfig:libcudnn.so.8"], "/usr/lib/x86_64-linux-gnu/libcudnn.so.8");
+  std::vector<std::string> frameworks;
+  for (const auto& i : r.snapshot.framework_installs) frameworks.push_back(i.framework);
+  EXPECT_EQ(frameworks, (std::vector<std::string>{"tensorflow", "torch"}));
+}
