@@ -54,7 +54,8 @@ void finding(std::ostream& out, const Finding& f) {
 void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h) {
   if (d.healthy) fmt::print(out, "### gpudoctor {}: healthy\n\n", h.command);
   else fmt::print(out, "### gpudoctor {}: problem, root cause `{}`\n\n", h.command, d.causes.front().cause);
-  fmt::print(out, "gpudoctor {}, {} of `{}` ({}), {}\n\n", h.version, h.command, h.root, h.source, h.collected_at);
+  fmt::print(out, "gpudoctor {}, {} of `{}` ({}){}\n\n", h.version, h.command, h.root, h.source,
+             h.collected_at.empty() ? "" : ", " + h.collected_at);
   out << "| Layer | Status | What was seen |\n|---|---|---|\n";
   for (const auto& l : d.layers)
     fmt::print(out, "| {} | {} | {} |\n", layer_title(l.layer), status_text(l.state), cell(l.summary));

@@ -39,7 +39,8 @@ void print_finding(std::ostream& out, const Finding& f, const Style& st, const c
 
 void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h, bool color) {
   Style st{color};
-  fmt::print(out, "gpudoctor {} · {} of {} ({}) · {}\n\n", h.version, h.command, h.root, h.source, h.collected_at);
+  fmt::print(out, "gpudoctor {} · {} of {} ({}){}\n\n", h.version, h.command, h.root, h.source,
+             h.collected_at.empty() ? "" : " · " + h.collected_at);
   for (const auto& l : d.layers) {
     fmt::print(out, "{} {:<12} {}\n", mark(l.state, st), layer_title(l.layer), l.summary);
   }
