@@ -1,7 +1,7 @@
 # Real ELF shared objects for the ELF reader and loader tests, built by the C compiler with the
 # SONAME, NEEDED, RPATH and RUNPATH chosen per fixture. The torch ones copy the layout of a pip
 # install of torch 2.11 cu130 (readelf -d of torch/lib/libtorch_cuda.so on the GPU machine, in
-# /work/shared/facts/device-survey/survey.txt), shortened to the libraries the tests use.
+# the project's shared/facts/device-survey/survey.txt), shortened to the libraries the tests use.
 # Included from tests/CMakeLists.txt after gpudoctor_unit_tests is defined.
 
 set(GPUDOCTOR_ELF_FIXTURES_DIR ${CMAKE_CURRENT_BINARY_DIR}/elf_fixtures)

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <toml++/toml.h>
 
+#include "core/version.hpp"
 #include "diagnose/diagnose.hpp"
 #include "kb/embedded.hpp"
 #include "kb/knowledge_base.hpp"
@@ -101,7 +102,7 @@ std::unique_ptr<Catalogue> Catalogue::parse(std::string_view toml_text) {
       if (const auto* ex = (*m)["examples"].as_array())
         for (const auto& e : *ex) msg.examples.push_back(e.value_or(std::string{}));
       msg.symptom = (*m)["symptom"].value_or(false);
-      msg.success = (*m)["success"].value_or(false) || msg.meaning.rfind("Success", 0) == 0;
+      msg.success = (*m)["success"].value_or(false);
       if (const auto* by = (*m)["cause_by"].as_table()) {
         for (const auto& [group, rules] : *by) {
           std::vector<std::pair<std::string, std::string>> list;
@@ -148,37 +149,31 @@ void Catalogue::compile() {
   RE2::Options opts;
   opts.set_log_errors(false);
   m_compiled = std::make_unique<Compiled>();
-  auto& m_set = m_compiled->set;
-  auto& m_regexes = m_compiled->regexes;
-  m_set = std::make_unique<RE2::Set>(opts, RE2::UNANCHORED);
+  auto build_set = [&](const RE2::Options& o, const char* prefix) {
+    auto set = std::make_unique<RE2::Set>(o, RE2::UNANCHORED);
+    for (const auto& m : m_messages) {
+      std::string err;
+      if (set->Add(prefix + m.pattern, &err) < 0) throw std::runtime_error("messages.toml: " + m.id + ": " + err);
+    }
+    if (!set->Compile()) throw std::runtime_error("messages.toml: the patterns do not compile as one set");
+    return set;
+  };
   for (const auto& m : m_messages) {
     auto re = std::make_unique<RE2>(m.pattern, opts);
     if (!re->ok()) throw std::runtime_error("messages.toml: pattern of " + m.id + " does not compile: " + re->error());
-    std::string err;
-    if (m_set->Add(m.pattern, &err) < 0) throw std::runtime_error("messages.toml: " + m.id + ": " + err);
-    m_regexes.push_back(std::move(re));
+    m_compiled->regexes.push_back(std::move(re));
   }
-  if (!m_set->Compile()) throw std::runtime_error("messages.toml: the patterns do not compile as one set");
+  m_compiled->set = build_set(opts, "");
   // A prefilter over runs of lines: with (?m), ^ and $ also match at each line break, so a line
   // that matches alone matches inside the run too ('.' never crosses a line break; classes such
   // as [^'] and \s may, which only lets more runs through).
   RE2::Options multi = opts;
   multi.set_max_mem(int64_t{64} << 20);
-  m_compiled->multiline = std::make_unique<RE2::Set>(multi, RE2::UNANCHORED);
-  for (const auto& m : m_messages) {
-    std::string err;
-    if (m_compiled->multiline->Add("(?m)" + m.pattern, &err) < 0) throw std::runtime_error("messages.toml: " + m.id + ": " + err);
-  }
-  if (!m_compiled->multiline->Compile()) throw std::runtime_error("messages.toml: the patterns do not compile as one set");
+  m_compiled->multiline = build_set(multi, "(?m)");
 }
 
 const Catalogue& Catalogue::get() {
-  static const std::unique_ptr<Catalogue> c = [] {
-    std::string_view text;
-    for (const auto& f : kb::embedded_files())
-      if (f.name == "messages.toml") text = f.content;
-    return parse(text);
-  }();
+  static const std::unique_ptr<Catalogue> c = parse(kb::embedded_file("messages.toml"));
   return *c;
 }
 
@@ -216,18 +211,7 @@ bool Catalogue::may_match(std::string_view lines) const {
         i = j + 1;
         continue;
       }
-      // ESC: CSI "ESC [ params final", OSC "ESC ] ... BEL" (or ESC \\), else a two-byte escape.
-      i = j + 1;
-      if (i < lines.size() && lines[i] == '[') {
-        ++i;
-        while (i < lines.size() && !(lines[i] >= 0x40 && lines[i] <= 0x7E) && lines[i] != '\n') ++i;
-        if (i < lines.size() && lines[i] != '\n') ++i;
-      } else if (i < lines.size() && lines[i] == ']') {
-        while (i < lines.size() && lines[i] != '\a' && lines[i] != '\n' && lines[i] != 0x1B) ++i;
-        if (i < lines.size() && lines[i] != '\n') ++i;
-      } else if (i < lines.size() && lines[i] != '\n') {
-        ++i;
-      }
+      i = escape_end(lines, j);  // as clean_line drops it
     }
     lines = copy;
   }
@@ -295,8 +279,9 @@ void build_snapshot(TextReading& r) {
     s.driver.mode = "text";
   }
   if (const auto* v = fact("driver_cuda_version")) {
-    auto dot = v->find('.');
-    if (dot != std::string::npos) s.driver.nvml.cuda_driver_version = std::stoi(v->substr(0, dot)) * 1000 + std::stoi(v->substr(dot + 1)) * 10;
+    auto parts = parse_dotted_version(*v);  // "12.2" as nvidia-smi prints it
+    if (parts && parts->size() >= 2 && (*parts)[0] < 1000 && (*parts)[1] < 100)
+      s.driver.nvml.cuda_driver_version = (*parts)[0] * 1000 + (*parts)[1] * 10;
   }
   auto add_install = [&](const std::string& framework, const std::string& dist, const std::string& version) {
     FrameworkInstall f;
@@ -382,19 +367,16 @@ std::string first_sentence(const std::string& meaning) {
 const std::map<std::string, std::vector<std::string>>& text_fixes() {
   static const std::map<std::string, std::vector<std::string>> fixes = [] {
     std::map<std::string, std::vector<std::string>> out;
-    for (const auto& f : kb::embedded_files()) {
-      if (f.name != "fixes.toml") continue;
-      toml::table t = toml::parse(f.content, std::string_view("fixes.toml"));
-      if (const auto* arr = t["fix"].as_array())
-        for (const auto& n : *arr) {
-          const auto* e = n.as_table();
-          if (e == nullptr) continue;
-          std::vector<std::string> steps;
-          if (const auto* st = (*e)["steps"].as_array())
-            for (const auto& x : *st) steps.push_back(x.value_or(std::string{}));
-          out[(*e)["cause"].value_or(std::string{})] = std::move(steps);
-        }
-    }
+    toml::table t = toml::parse(kb::embedded_file("fixes.toml"), std::string_view("fixes.toml"));
+    if (const auto* arr = t["fix"].as_array())
+      for (const auto& n : *arr) {
+        const auto* e = n.as_table();
+        if (e == nullptr) continue;
+        std::vector<std::string> steps;
+        if (const auto* st = (*e)["steps"].as_array())
+          for (const auto& x : *st) steps.push_back(x.value_or(std::string{}));
+        out[(*e)["cause"].value_or(std::string{})] = std::move(steps);
+      }
     return out;
   }();
   return fixes;
@@ -483,6 +465,18 @@ TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max
   std::string pending_heading;  // an issue-form heading seen: its value is the next non-empty line
   std::string pending_heading_id;
   std::string pip_show_name;  // `pip show`: the Name: line seen, its Version: line to come
+  std::set<std::string> kept_messages;  // message/cause pairs with a kept line
+  // Counts a significant line; keeps it while under the limit, and always the first line of each
+  // message (so a cause that first shows late in a long log still has its line).
+  auto annotate = [&](AnnotatedLine&& a) {
+    ++r.significant;
+    std::string key = a.message + "/" + a.cause;
+    if (r.lines.size() < max_kept_lines || !kept_messages.count(key)) {
+      kept_messages.insert(std::move(key));
+      a.text.resize(std::min<std::size_t>(a.text.size(), 2000));
+      r.lines.push_back(std::move(a));
+    }
+  };
   r.stats = read_lines(in, [&](std::size_t n, std::string_view raw) {
     if (!pending_heading.empty() && raw.find_first_not_of(" \t") != std::string_view::npos) {
       std::string value = clean_line(raw);
@@ -496,15 +490,12 @@ TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max
       }
       if (value != "_No response_" && value.rfind("###", 0) != 0) {
         set_fact(r, pending_heading, value.substr(0, 200));
-        ++r.significant;
-        if (r.lines.size() < max_kept_lines) {
-          AnnotatedLine a;
-          a.line = n;
-          a.text = line_text.substr(0, 2000);
-          a.message = pending_heading_id;
-          a.meaning = "states " + pending_heading + ": " + value.substr(0, 200);
-          r.lines.push_back(std::move(a));
-        }
+        AnnotatedLine a;
+        a.line = n;
+        a.text = line_text;
+        a.message = pending_heading_id;
+        a.meaning = "states " + pending_heading + ": " + value.substr(0, 200);
+        annotate(std::move(a));
       }
       pending_heading.clear();
       if (value.rfind("###", 0) != 0) return;
@@ -551,39 +542,33 @@ TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max
           set_fact(r, m.fact, stated);
         }
         if (m.cause.empty()) {
-          ++r.significant;
-          if (r.lines.size() < max_kept_lines) {
-            AnnotatedLine a;
-            a.line = n;
-            a.text = text.substr(0, 2000);
-            a.message = m.id;
-            a.severity = Severity::info;
-            bool package = m.fact == "pip_package" || m.fact == "pip_show_version";
-            a.meaning = "states " + (package ? std::string("an installed package")
-                                     : m.fact == "ldconfig_library" ? std::string("a library in the loader cache")
-                                                                    : m.fact) + ": " + stated;
-            r.lines.push_back(std::move(a));
-          }
+          AnnotatedLine a;
+          a.line = n;
+          a.text = text;
+          a.message = m.id;
+          a.severity = Severity::info;
+          bool package = m.fact == "pip_package" || m.fact == "pip_show_version";
+          a.meaning = "states " + (package ? std::string("an installed package")
+                                   : m.fact == "ldconfig_library" ? std::string("a library in the loader cache")
+                                                                  : m.fact) + ": " + stated;
+          annotate(std::move(a));
           continue;
         }
       }
       if (m.cause.empty()) continue;
-      std::string cause = decide_cause(m, *values);
       if (m.success) r.gpu_created = true;
-      ++r.significant;
-      if (r.lines.size() >= max_kept_lines) continue;
       AnnotatedLine a;
       a.line = n;
-      a.text = text.substr(0, 2000);
+      a.text = text;
       a.message = m.id;
-      a.cause = cause;
+      a.cause = decide_cause(m, *values);
       a.severity = m.severity;
       a.meaning = m.meaning;
       a.symptom = m.symptom;
       a.level = log_level(text);
       for (auto& [k, v] : *values)
         if (k.empty() || k[0] != '$') a.values[k] = v;
-      r.lines.push_back(std::move(a));
+      annotate(std::move(a));
     }
   }, 16384, [&](std::string_view run) { return !pending_heading.empty() || catalogue.may_match(run); });
   build_snapshot(r);

@@ -32,7 +32,7 @@ struct Message {
   std::string example;  ///< a real line it matches (the catalogue's tests check it)
   std::vector<std::string> examples;  ///< more real lines (other releases, other prefixes)
   bool symptom = false;  ///< a consequence of an earlier failure: ranked below the line that caused it
-  bool success = false;  ///< shows the GPU working ("Created device ... GPU:0"): `success = true` or a meaning "Success: ..."
+  bool success = false;  ///< shows the GPU working ("Created device ... GPU:0"): `success = true`
   bool heading = false;  ///< an issue-form heading ("### TensorFlow Version"): the value is the next non-empty line
 };
 
@@ -81,7 +81,7 @@ struct AnnotatedLine {
 
 struct TextReading {
   ReadStats stats;
-  std::vector<AnnotatedLine> lines;        ///< the significant lines, at most a bounded number
+  std::vector<AnnotatedLine> lines;        ///< the significant lines: the first max_kept_lines, then the first of each message and cause
   std::size_t significant = 0;             ///< all significant lines, kept or not
   std::map<std::string, std::string> facts;  ///< fact name -> value stated by the text (first wins)
   Snapshot snapshot;                       ///< the facts as a partial snapshot

@@ -20,24 +20,32 @@ size_t utf8_length(std::string_view s, size_t i) {
 
 }  // namespace
 
+std::size_t escape_end(std::string_view s, std::size_t i) {
+  auto stop = [&](std::size_t k) { return k >= s.size() || s[k] == '\n'; };
+  ++i;
+  if (stop(i)) return i;
+  if (s[i] == '[') {
+    ++i;
+    while (!stop(i) && !(s[i] >= 0x40 && s[i] <= 0x7E)) ++i;
+    return stop(i) ? i : i + 1;
+  }
+  if (s[i] == ']') {
+    auto terminator = [&](std::size_t k) { return s[k] == '\a' || (s[k] == 0x1B && !stop(k + 1) && s[k + 1] == '\\'); };
+    while (!stop(i) && !terminator(i)) ++i;
+    if (stop(i)) return i;
+    return s[i] == '\a' ? i + 1 : i + 2;
+  }
+  return i + 1;
+}
+
 std::string clean_line(std::string_view raw) {
   std::string out;
   out.reserve(raw.size());
   size_t i = 0;
   while (i < raw.size()) {
     auto c = static_cast<unsigned char>(raw[i]);
-    if (c == 0x1B) {  // ESC: CSI "ESC [ ... final", OSC "ESC ] ... BEL|ESC \", or a 2-byte escape
-      if (i + 1 < raw.size() && raw[i + 1] == '[') {
-        i += 2;
-        while (i < raw.size() && !(raw[i] >= 0x40 && raw[i] <= 0x7E)) ++i;
-        ++i;
-      } else if (i + 1 < raw.size() && raw[i + 1] == ']') {
-        i += 2;
-        while (i < raw.size() && raw[i] != '\a' && !(raw[i] == 0x1B && i + 1 < raw.size() && raw[i + 1] == '\\')) ++i;
-        i += (i < raw.size() && raw[i] == 0x1B) ? std::size_t{2} : std::size_t{1};
-      } else {
-        i += 2;
-      }
+    if (c == 0x1B) {
+      i = escape_end(raw, i);
       continue;
     }
     if (c < 0x20 || c == 0x7F) {

@@ -12,6 +12,10 @@
 
 namespace gpudoctor::explain {
 
+/// `s[i]` is ESC: the index just after its sequence (CSI "ESC [ ... final", OSC "ESC ] ... BEL"
+/// or "ESC \\", or a two-byte escape), never past a line break.
+std::size_t escape_end(std::string_view s, std::size_t i);
+
 /// Cleans one raw line: drops ANSI escape sequences, replaces other control bytes and invalid
 /// UTF-8 by a space or U+FFFD, trims trailing blanks.
 std::string clean_line(std::string_view raw);

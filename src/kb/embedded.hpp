@@ -14,4 +14,11 @@ struct EmbeddedFile {
 /// Every file of src/kb/data, as compiled in.
 std::span<const EmbeddedFile> embedded_files();
 
+/// The content of one embedded file ("messages.toml"); empty when there is none of that name.
+inline std::string_view embedded_file(std::string_view name) {
+  for (const auto& f : embedded_files())
+    if (f.name == name) return f.content;
+  return {};
+}
+
 }  // namespace gpudoctor::kb

@@ -143,10 +143,7 @@ TEST(ExplainCatalogue, PrefilterNeverDropsARunWithAMessage) {
 
 TEST(ExplainCatalogue, TemplateFieldsCaptureTheValueTheirExampleStates) {
   // [[template_field]] entries carry `value`: what the pattern must capture from `example`.
-  std::string kb_text;
-  for (const auto& f : gpudoctor::kb::embedded_files())
-    if (f.name == "messages.toml") kb_text = std::string(f.content);
-  toml::table t = toml::parse(kb_text);
+  toml::table t = toml::parse(gpudoctor::kb::embedded_file("messages.toml"));
   const auto* fields = t["template_field"].as_array();
   ASSERT_NE(fields, nullptr);
   int checked = 0;
@@ -195,4 +192,28 @@ TEST(ExplainReadText, ReadsPipShowCondaListAndLdconfigOutput) {
   std::vector<std::string> frameworks;
   for (const auto& i : r.snapshot.framework_installs) frameworks.push_back(i.framework);
   EXPECT_EQ(frameworks, (std::vector<std::string>{"tensorflow", "torch"}));
+}
+
+TEST(ExplainReadText, KeepsTheFirstLineOfEachCauseBeyondTheLimit) {
+  std::string notice =
+      "2024-05-10 11:33:14.068255: I tensorflow/core/platform/cpu_feature_guard.cc:210] This TensorFlow binary is "
+      "optimized to use available CPU instructions in performance-critical operations.\n";
+  std::string text = notice + notice + notice + notice +
+                     "2021-08-06 21:37:12.570693: W tensorflow/stream_executor/platform/default/dso_loader.cc:64] Could "
+                     "not load dynamic library 'libcudnn.so.8'; dlerror: libcudnn.so.8: cannot open shared object file: "
+                     "No such file or directory\n";
+  std::FILE* f = tmpfile();
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::rewind(f);
+  auto r = gpudoctor::explain::read_text(f, Catalogue::get(), 2);
+  std::fclose(f);
+  EXPECT_GE(r.significant, 5U);
+  // Two under the limit, then the cuDNN line (once per message that reads it); the other notices
+  // are counted, not kept.
+  ASSERT_GE(r.lines.size(), 3U);
+  for (std::size_t i = 2; i < r.lines.size(); ++i) {
+    EXPECT_EQ(r.lines[i].line, 5U);
+    EXPECT_EQ(r.lines[i].cause, "cudnn_missing");
+  }
+  EXPECT_EQ(gpudoctor::explain::diagnose_text(r, nullptr).causes.at(0).cause, "cudnn_missing");
 }
