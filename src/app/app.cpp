@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +21,7 @@
 #include "diagnose/diagnose.hpp"
 #include "explain/explain.hpp"
 #include "kb/knowledge_base.hpp"
+#include "probe/compute_probe.hpp"
 #include "report/report.hpp"
 
 namespace gpudoctor {
@@ -40,6 +43,8 @@ struct Options {
   std::string input = "-";
   bool host = false;
   bool list_patterns = false;
+  bool quick = false;
+  double probe_limit_s = 0;  ///< 0: 30 s for --quick, 180 s for the full probe
 };
 
 struct UsageError : std::runtime_error {
@@ -142,6 +147,51 @@ int explain_command(const Options& o, std::ostream& out, bool color) {
   return d.healthy ? k_exit_healthy : k_exit_problem;
 }
 
+int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool color) {
+  Snapshot snap = collect(collect_options(o));
+  snap.requested_frameworks = o.frameworks;
+  // Real work needs a driver that initialized and found a device; otherwise the lower layers' verdict is the answer.
+  const auto& cuda = snap.driver.cuda;
+  if (o.root != "/" && o.driver != "host") {
+    snap.compute.why_not = "--root inspects another system: nothing is run on it";
+  } else if (!cuda.init.known() || !cuda.init->ok()) {
+    snap.compute.why_not = "cuInit did not succeed, so no work can run on a GPU";
+  } else if (cuda.device_count.value_or(0) == 0) {
+    snap.compute.why_not = "the driver reports no CUDA device";
+  } else {
+    ProbePlan plan;
+    plan.quick = o.quick;
+    plan.libraries = choose_probe_libraries(snap);
+    double limit = o.probe_limit_s > 0 ? o.probe_limit_s : (o.quick ? 30.0 : 180.0);
+    plan.limit = std::chrono::milliseconds(static_cast<long long>(limit * 1000));
+    bool show = !o.json && !o.markdown && ::isatty(STDERR_FILENO) != 0;
+    auto started = std::chrono::steady_clock::now();
+    snap.compute = run_compute_probe(plan, [&](const std::string& step) {
+      if (!show) return;
+      double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      err << fmt::format("\r\x1b[2Kprobe {:5.1f}s  {}", s, step) << std::flush;
+    });
+    if (show) err << "\r\x1b[2K" << std::flush;
+  }
+  ReportHeader h;
+  h.command = "probe";
+  h.version = GPUDOCTOR_VERSION;
+  h.root = snap.host.root;
+  h.source = snap.compute.attempted ? fmt::format("this host, {} probe", snap.compute.mode) : "this host";
+  h.collected_at = snap.collected_at;
+  Diagnosis d = diagnose(snap);
+  if (o.json) {
+    auto j = json_report(d, h);
+    j["probe"] = to_json(snap.compute);
+    out << j.dump(2) << "\n";
+  } else if (o.markdown) {
+    markdown_report(out, d, h);
+  } else {
+    terminal_report(out, d, h, color);
+  }
+  return d.healthy ? k_exit_healthy : k_exit_problem;
+}
+
 int snapshot(const Options& o, std::ostream& out) {
   Snapshot snap = collect(collect_options(o));
   std::string text = to_json(snap).dump(2) + "\n";
@@ -190,6 +240,14 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   explain_cmd->add_option("input", o.input, "the text to read (default: standard input)");
   explain_cmd->add_flag("--host", o.host, "add this host's facts (as check collects them)");
   explain_cmd->add_flag("--list-patterns", o.list_patterns, "print the catalogue's patterns (RE2 syntax), one per line, and exit");
+  auto* probe_cmd = app.add_subcommand(
+      "probe", "prove the GPUs compute: a kernel, memory, copies, matrix products, cuDNN, peers and NCCL, against what each card should deliver");
+  probe_cmd->add_flag("--quick", o.quick, "context, kernel, a short copy and a short matrix product (a few seconds)");
+  probe_cmd->add_option("--limit", o.probe_limit_s, "time limit in seconds for the whole probe (default 180, --quick 30)")
+      ->check(CLI::Range(1.0, 3600.0));
+  probe_cmd->add_option("--framework", o.frameworks, "use the libraries this framework loads (tensorflow, torch or jax)")
+      ->check(CLI::IsMember({"tensorflow", "torch", "jax"}));
+  probe_cmd->add_option("--python", o.python, "the Python interpreter whose environment matters");
   auto* snap_cmd = app.add_subcommand("snapshot", "write every collected fact as JSON");
   snap_cmd->add_option("-o,--output", o.output, "file to write (default: standard output)");
   snap_cmd->add_option("--python", o.python, "the Python interpreter whose environment matters");
@@ -209,6 +267,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
     kb::KnowledgeBase::get();
     if (snap_cmd->parsed()) return snapshot(o, out);
     if (explain_cmd->parsed()) return explain_command(o, out, color);
+    if (probe_cmd->parsed()) return probe_command(o, out, err, color);
     return check(o, out, color);
   } catch (const UsageError& e) {
     err << "gpudoctor: " << e.what() << "\n";

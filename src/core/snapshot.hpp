@@ -235,6 +235,102 @@ struct DriverProbe {
   CudaProbe cuda;
 };
 
+/// A figure `gpudoctor probe` measured: the median of `repeats` timed runs.
+struct Measured {
+  double value = 0;   ///< GB/s (10^9 bytes) or TFLOP/s
+  double median_ms = 0;
+  int repeats = 0;
+  std::string what;   ///< "1 GiB, bytes read + written", "8192^3, bf16 in and out, fp32 accumulate"
+};
+
+/// A matrix product through cuBLAS (cublasGemmEx) at one precision.
+struct GemmProbe {
+  std::string precision;       ///< "bf16", "fp16", "tf32", "fp32"
+  Fact<Measured> rate;         ///< TFLOP/s
+  Fact<double> relative_error; ///< ||C - ref|| / ||ref|| over sampled entries, ref in double on the host
+};
+
+/// NVML readings taken while the probe loaded the GPU (a sampler thread, every 20 ms).
+struct LoadTelemetry {
+  int samples = 0;
+  Fact<unsigned> sm_clock_max_mhz;        ///< nvmlDeviceGetMaxClockInfo(SM)
+  Fact<unsigned> sm_clock_min_seen_mhz;   ///< lowest SM clock while the matrix products ran
+  Fact<unsigned> sm_clock_max_seen_mhz;
+  Fact<unsigned> temperature_max_c;
+  Fact<double> power_max_w;
+  Fact<double> power_limit_w;             ///< enforced limit
+  Fact<double> power_default_limit_w;     ///< the board's default limit
+  std::uint64_t clock_event_reasons = 0;  ///< OR of nvmlDeviceGetCurrentClocksEventReasons under load
+  Fact<unsigned> utilization_max_percent;
+  Fact<int> pcie_gen_under_load;          ///< read while host<->device copies ran (links idle at gen 1)
+  Fact<int> pcie_width_under_load;
+  Fact<int> pcie_gen_max;                 ///< what the GPU and its slot can do
+  Fact<int> pcie_width_max;
+};
+
+/// One GPU as `gpudoctor probe` found it under real work.
+struct GpuProbe {
+  int ordinal = 0;                 ///< CUDA ordinal (after CUDA_VISIBLE_DEVICES)
+  std::string name;
+  std::string uuid;
+  std::string pci_bus_id;
+  Fact<unsigned> pci_device_id;    ///< 0x2335 for an H200 (from NVML)
+  int cc_major = 0, cc_minor = 0;
+  Fact<int> multiprocessors;
+  Fact<int> sm_clock_peak_khz;     ///< CU_DEVICE_ATTRIBUTE_CLOCK_RATE
+  Fact<int> memory_clock_peak_khz;
+  Fact<int> memory_bus_width_bits;
+  Fact<CallResult> context;        ///< cuDevicePrimaryCtxRetain
+  Fact<std::string> kernel;        ///< our PTX kernel: "1048576 elements, all right", or unknown with why
+  Fact<std::uint64_t> memory_free_bytes;   ///< cuMemGetInfo before the probe allocated anything
+  Fact<std::uint64_t> memory_total_bytes;
+  Fact<std::uint64_t> allocated_bytes;     ///< the one allocation of most of the free memory, written whole
+  Fact<Measured> device_copy;      ///< device-to-device, GB/s counting bytes read + written
+  Fact<Measured> host_to_device;   ///< pinned memory
+  Fact<Measured> device_to_host;
+  std::vector<GemmProbe> gemm;
+  Fact<std::string> cudnn;         ///< "3x3 convolution 1x32x64x64 -> 64 channels, right"
+  LoadTelemetry telemetry;
+  std::vector<NvmlProcess> other_processes;  ///< compute processes on this GPU other than the probe
+};
+
+/// Peer access and copy bandwidth from one GPU to another.
+struct PeerProbe {
+  int from = 0, to = 0;
+  bool can_access = false;         ///< cuDeviceCanAccessPeer
+  Fact<Measured> copy;             ///< cuMemcpyPeerAsync, GB/s (bytes moved once)
+};
+
+struct AllReduceProbe {
+  std::uint64_t bytes = 0;         ///< per GPU
+  Fact<Measured> bus_bandwidth;    ///< GB/s, nccl-tests' busbw = algbw * 2(n-1)/n
+  Fact<bool> correct;              ///< every GPU holds the sum
+};
+
+/// A library the probe loaded, and why that file.
+struct ProbeLibrary {
+  std::string role;                ///< "cublas", "cudnn", "nccl"
+  std::string requested;           ///< the path or soname handed to dlopen
+  std::string chosen_because;      ///< "the cuBLAS torch 2.11.0+cu130 loads (RUNPATH of ...)"
+  Fact<std::string> loaded;        ///< the file dlopen loaded, or unknown with dlerror()
+  Fact<std::string> version;       ///< the library's own version call
+};
+
+/// `gpudoctor probe`: real work on every visible GPU, in a child process with a time limit.
+struct ComputeProbe {
+  bool attempted = false;
+  std::string mode;                ///< "quick" or "full"
+  std::string why_not;             ///< when not attempted
+  ChildOutcome child;
+  std::string last_step;           ///< the step in progress when the child stopped
+  std::vector<ProbeLibrary> libraries;
+  std::vector<GpuProbe> gpus;
+  std::vector<PeerProbe> peers;
+  Fact<std::string> nccl_init;     ///< ncclCommInitAll over every GPU
+  std::vector<AllReduceProbe> all_reduce;
+  std::vector<std::string> errors; ///< "GPU 1: cuMemAlloc_v2 -> CUDA_ERROR_OUT_OF_MEMORY (...)"
+};
+
 /// A Python environment: where frameworks are installed.
 struct PythonEnvironment {
   std::string prefix;            ///< sys.prefix: "/opt/torch/.venv"
@@ -343,6 +439,7 @@ struct Snapshot {
   Fact<int> suspend_count;  ///< /sys/power/suspend_stats/success: suspends since boot
   Environment env;
   DriverProbe driver;
+  ComputeProbe compute;  ///< filled by `gpudoctor probe` only
   std::vector<PythonEnvironment> python_envs;
   std::vector<InstalledPackage> packages;        ///< frameworks and their companions, every environment
   std::vector<FrameworkInstall> framework_installs;

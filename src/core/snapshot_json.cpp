@@ -68,6 +68,23 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CudaProbe, attempted, library, l
                                                 device_count, devices)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ChildOutcome, status, detail, elapsed_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DriverProbe, mode, why_not, nvml_child, cuda_child, nvml, cuda)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Measured, value, median_ms, repeats, what)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GemmProbe, precision, rate, relative_error)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoadTelemetry, samples, sm_clock_max_mhz, sm_clock_min_seen_mhz,
+                                                sm_clock_max_seen_mhz, temperature_max_c, power_max_w, power_limit_w,
+                                                power_default_limit_w, clock_event_reasons, utilization_max_percent,
+                                                pcie_gen_under_load, pcie_width_under_load, pcie_gen_max,
+                                                pcie_width_max)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GpuProbe, ordinal, name, uuid, pci_bus_id, pci_device_id, cc_major,
+                                                cc_minor, multiprocessors, sm_clock_peak_khz, memory_clock_peak_khz,
+                                                memory_bus_width_bits, context, kernel, memory_free_bytes,
+                                                memory_total_bytes, allocated_bytes, device_copy, host_to_device,
+                                                device_to_host, gemm, cudnn, telemetry, other_processes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PeerProbe, from, to, can_access, copy)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AllReduceProbe, bytes, bus_bandwidth, correct)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProbeLibrary, role, requested, chosen_because, loaded, version)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ComputeProbe, attempted, mode, why_not, child, last_step, libraries,
+                                                gpus, peers, nccl_init, all_reduce, errors)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Environment, vars)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PythonEnvironment, prefix, found_by, python, version, kind,
                                                 site_packages, in_use)
@@ -85,7 +102,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FrameworkLibraries, framework, s
                                                 entries, libraries, load_order, notes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Snapshot, schema, tool_version, collected_at, host, pci_scanned, pci_gpus,
                                                 pci_other_display, modules, nvidia_proc, device_nodes, user,
-                                                secure_boot, platform, driver_files, kernel_log, suspend_count, env, driver,
+                                                secure_boot, platform, driver_files, kernel_log, suspend_count, env, driver, compute,
                                                 python_envs, packages, framework_installs, jupyter_kernels,
                                                 frameworks, requested_frameworks, collector_errors)
 
@@ -118,4 +135,6 @@ nlohmann::json to_json(const NvmlProbe& probe) { return nlohmann::json(probe); }
 nlohmann::json to_json(const CudaProbe& probe) { return nlohmann::json(probe); }
 NvmlProbe nvml_probe_from_json(const nlohmann::json& j) { return j.get<NvmlProbe>(); }
 CudaProbe cuda_probe_from_json(const nlohmann::json& j) { return j.get<CudaProbe>(); }
+nlohmann::json to_json(const ComputeProbe& probe) { return nlohmann::json(probe); }
+ComputeProbe compute_probe_from_json(const nlohmann::json& j) { return j.get<ComputeProbe>(); }
 }  // namespace gpudoctor

@@ -26,4 +26,6 @@ nlohmann::json to_json(const NvmlProbe& probe);
 nlohmann::json to_json(const CudaProbe& probe);
 NvmlProbe nvml_probe_from_json(const nlohmann::json& j);
 CudaProbe cuda_probe_from_json(const nlohmann::json& j);
+nlohmann::json to_json(const ComputeProbe& probe);
+ComputeProbe compute_probe_from_json(const nlohmann::json& j);
 }  // namespace gpudoctor

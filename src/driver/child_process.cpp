@@ -41,10 +41,13 @@ struct ChildGroup::Running {
 
 namespace {
 
-void take_lines(ChildGroup::Running& r) {
+void take_lines(ChildGroup::Running& r, std::size_t job, const ChildGroup::OnState& on_state) {
   size_t nl;
   while ((nl = r.buffer.find('\n')) != std::string::npos) {
-    if (nl > 0) r.report.last_state = r.buffer.substr(0, nl);
+    if (nl > 0) {
+      r.report.last_state = r.buffer.substr(0, nl);
+      if (on_state) on_state(job, r.report.last_state);
+    }
     r.buffer.erase(0, nl + 1);
   }
 }
@@ -93,7 +96,7 @@ ChildGroup::ChildGroup(const std::vector<ChildWork>& jobs) : m_running(jobs.size
   }
 }
 
-std::vector<ChildReport> ChildGroup::wait(std::chrono::milliseconds limit) {
+std::vector<ChildReport> ChildGroup::wait(std::chrono::milliseconds limit, const OnState& on_state) {
   m_waited = true;
   auto& running = m_running;
   auto deadline = m_start + limit;
@@ -120,7 +123,7 @@ std::vector<ChildReport> ChildGroup::wait(std::chrono::milliseconds limit) {
       if (got > 0) {
         r.buffer.append(buf.data(), static_cast<size_t>(got));
         if (r.buffer.size() > (std::size_t{64} << 20)) r.buffer.clear();  // a runaway child: drop
-        take_lines(r);
+        take_lines(r, which[k], on_state);
       } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
         r.done_reading = true;
       }

@@ -33,8 +33,10 @@ class ChildGroup {
   ChildGroup& operator=(const ChildGroup&) = delete;
 
   /// Waits for every child, at most `limit` counted from the start; children still running
-  /// then are killed. Call once.
-  std::vector<ChildReport> wait(std::chrono::milliseconds limit);
+  /// then are killed. Call once. `on_state` (may be empty) sees each state as it arrives, with
+  /// the index of the job that sent it.
+  using OnState = std::function<void(std::size_t job, const std::string& state)>;
+  std::vector<ChildReport> wait(std::chrono::milliseconds limit, const OnState& on_state = {});
 
   struct Running;  ///< one child (defined in child_process.cpp)
 

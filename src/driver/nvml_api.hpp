@@ -44,6 +44,24 @@ struct ProcessInfo {  // nvmlProcessInfo_t as used by the _v3 process queries
 };
 inline constexpr unsigned long long k_value_not_available = ~0ULL;
 
+struct Utilization {  // nvmlUtilization_t, percent over the last sample period
+  unsigned gpu, memory;
+};
+inline constexpr int k_clock_sm = 1;   // NVML_CLOCK_SM
+inline constexpr int k_clock_mem = 2;  // NVML_CLOCK_MEM
+inline constexpr int k_temperature_gpu = 0;  // NVML_TEMPERATURE_GPU
+
+// nvmlClocksEventReasons (nvml.h; formerly "clocks throttle reasons"), bits of a 64-bit mask.
+inline constexpr unsigned long long k_reason_gpu_idle = 0x1;
+inline constexpr unsigned long long k_reason_applications_clocks = 0x2;
+inline constexpr unsigned long long k_reason_sw_power_cap = 0x4;
+inline constexpr unsigned long long k_reason_hw_slowdown = 0x8;
+inline constexpr unsigned long long k_reason_sync_boost = 0x10;
+inline constexpr unsigned long long k_reason_sw_thermal = 0x20;
+inline constexpr unsigned long long k_reason_hw_thermal = 0x40;
+inline constexpr unsigned long long k_reason_hw_power_brake = 0x80;
+inline constexpr unsigned long long k_reason_display_clocks = 0x100;
+
 // X(member, signature, exported names newest first...)
 #define GPUDOCTOR_NVML_FUNCTIONS(X)                                                                     \
   X(init, Return(), "nvmlInit_v2", "nvmlInit")                                                         \
@@ -76,7 +94,17 @@ inline constexpr unsigned long long k_value_not_available = ~0ULL;
   X(device_compute_processes, Return(Device, unsigned*, ProcessInfo*),                                 \
     "nvmlDeviceGetComputeRunningProcesses_v3")                                                         \
   X(device_graphics_processes, Return(Device, unsigned*, ProcessInfo*),                                \
-    "nvmlDeviceGetGraphicsRunningProcesses_v3")
+    "nvmlDeviceGetGraphicsRunningProcesses_v3")                                                        \
+  X(device_handle_by_uuid, Return(const char*, Device*), "nvmlDeviceGetHandleByUUID")                  \
+  X(device_clock, Return(Device, int, unsigned*), "nvmlDeviceGetClockInfo")                            \
+  X(device_max_clock, Return(Device, int, unsigned*), "nvmlDeviceGetMaxClockInfo")                     \
+  X(device_temperature, Return(Device, int, unsigned*), "nvmlDeviceGetTemperature")                    \
+  X(device_power_usage, Return(Device, unsigned*), "nvmlDeviceGetPowerUsage")                          \
+  X(device_power_limit, Return(Device, unsigned*), "nvmlDeviceGetEnforcedPowerLimit")                  \
+  X(device_power_default_limit, Return(Device, unsigned*), "nvmlDeviceGetPowerManagementDefaultLimit") \
+  X(device_clock_event_reasons, Return(Device, unsigned long long*),                                   \
+    "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons")             \
+  X(device_utilization, Return(Device, Utilization*), "nvmlDeviceGetUtilizationRates")
 
 // Return codes the probe acts on (nvml.h).
 inline constexpr Return k_success = 0;

@@ -1,0 +1,33 @@
+#pragma once
+// `gpudoctor probe`: real work on every visible GPU through the CUDA driver API (dlopen, our
+// own declarations), the cuBLAS / cuDNN / NCCL the frameworks would load, and NVML readings
+// taken under that load. All of it runs in one child process with a time limit; the parent
+// keeps the last state the child reported, so a hang or crash half-way still leaves evidence.
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/snapshot.hpp"
+
+namespace gpudoctor {
+
+struct ProbePlan {
+  bool quick = false;                  ///< context, kernel, a short copy and a short product
+  std::vector<ProbeLibrary> libraries; ///< cublas, cudnn, nccl: what to dlopen (path or soname) and why
+  std::chrono::milliseconds limit{120000};
+};
+
+/// Picks the cuBLAS, cuDNN and NCCL the frameworks in `snapshot` would load (the libraries
+/// layer's resolution); for a role no framework resolves, the soname the loader would find.
+std::vector<ProbeLibrary> choose_probe_libraries(const Snapshot& snapshot);
+
+/// Runs the probe in a child process. `progress` (may be empty) gets each step's name as the
+/// child reaches it ("GPU 0: matrix product bf16").
+ComputeProbe run_compute_probe(const ProbePlan& plan, const std::function<void(const std::string&)>& progress);
+
+/// The probe itself, inside the child: emits the whole state after every step.
+void compute_probe_child(const ProbePlan& plan, const std::function<void(const ComputeProbe&)>& emit);
+
+}  // namespace gpudoctor

@@ -1,0 +1,138 @@
+// Per-GPU steps: our own kernel checked on the host, most of the free memory allocated and
+// written, device and host<->device copy bandwidth.
+#include <cmath>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "probe/ptx.hpp"
+#include "probe/steps.hpp"
+
+namespace gpudoctor::probe {
+
+namespace {
+
+constexpr std::size_t k_mib = std::size_t{1} << 20U;
+
+
+Measured measured(const std::vector<double>& ms, double bytes, std::string what) {
+  Measured m;
+  m.median_ms = median(ms);
+  m.repeats = static_cast<int>(ms.size());
+  m.value = m.median_ms > 0 ? bytes / m.median_ms / 1e6 : 0;  // bytes per ms / 1e6 = GB/s
+  m.what = std::move(what);
+  return m;
+}
+
+std::string size_text(std::size_t bytes) {
+  return bytes >= (k_mib << 10U) ? fmt::format("{} GiB", bytes >> 30U) : fmt::format("{} MiB", bytes >> 20U);
+}
+
+}  // namespace
+
+void check_kernel(const Gpu& gpu, GpuProbe& out) {
+  const auto& fn = gpu.cuda.fn();
+  constexpr std::uint32_t n = 1U << 20U;
+  constexpr float a = 1.5F;
+  PinnedBuffer hx(gpu.cuda, n * sizeof(float));
+  PinnedBuffer hy(gpu.cuda, n * sizeof(float));
+  auto* x = static_cast<float*>(hx.data());
+  auto* y = static_cast<float*>(hy.data());
+  for (std::uint32_t i = 0; i < n; ++i) x[i] = fill_value(7, i);
+  std::memset(y, 0, n * sizeof(float));
+  DeviceBuffer dx(gpu.cuda, n * sizeof(float));
+  DeviceBuffer dy(gpu.cuda, n * sizeof(float));
+  auto s = gpu.stream.get();
+  gpu.cuda.check(gpu.cuda.need(fn.memset_d8_async, "cuMemsetD8Async")(dy.ptr(), 0xFF, dy.bytes(), s), "cuMemsetD8Async");
+  gpu.cuda.check(gpu.cuda.need(fn.memcpy_htod_async, "cuMemcpyHtoDAsync_v2")(dx.ptr(), x, dx.bytes(), s),
+                 "cuMemcpyHtoDAsync_v2");
+  gpu.kernels.axpi(s, dx.ptr(), dy.ptr(), n, a);
+  gpu.cuda.check(gpu.cuda.need(fn.memcpy_dtoh_async, "cuMemcpyDtoHAsync_v2")(y, dy.ptr(), dy.bytes(), s),
+                 "cuMemcpyDtoHAsync_v2");
+  gpu.stream.sync();
+  std::uint32_t wrong = 0, first = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    float want = std::fma(x[i], a, static_cast<float>(i));
+    if (std::memcmp(&want, &y[i], sizeof(float)) != 0) {
+      if (wrong++ == 0) first = i;
+    }
+  }
+  if (wrong != 0) {
+    throw StepError(fmt::format("our kernel ran but {} of {} results are wrong (first at {}: {} instead of {})", wrong,
+                                n, first, y[first], std::fma(x[first], a, static_cast<float>(first))));
+  }
+  out.kernel = fmt::format("{} elements computed and checked on the host, all right", n);
+}
+
+void allocate_most(const Gpu& gpu, GpuProbe& out) {
+  const auto& fn = gpu.cuda.fn();
+  std::size_t free = 0, total = 0;
+  gpu.cuda.check(gpu.cuda.need(fn.mem_get_info, "cuMemGetInfo_v2")(&free, &total), "cuMemGetInfo_v2");
+  // Most of what is free now: leave room for the driver's own needs (page tables, the context).
+  std::size_t leave = std::max<std::size_t>(256 * k_mib, total / 50);
+  if (free <= leave) throw StepError(fmt::format("only {} MiB free of {} MiB", free >> 20U, total >> 20U));
+  std::size_t bytes = (free - leave) / k_mib * k_mib;
+  DeviceBuffer block(gpu.cuda, bytes);
+  UnderLoad load(gpu, Load::compute);
+  gpu.cuda.check(gpu.cuda.need(fn.memset_d8_async, "cuMemsetD8Async")(block.ptr(), 0x5A, bytes, gpu.stream.get()),
+                 "cuMemsetD8Async");
+  gpu.stream.sync();
+  out.allocated_bytes = static_cast<std::uint64_t>(bytes);
+}
+
+void device_copy(const Gpu& gpu, GpuProbe& out) {
+  const auto& fn = gpu.cuda.fn();
+  const std::size_t bytes = gpu.quick ? 256 * k_mib : 1024 * k_mib;
+  const int repeats = gpu.quick ? 5 : 20;
+  DeviceBuffer src(gpu.cuda, bytes);
+  DeviceBuffer dst(gpu.cuda, bytes);
+  auto s = gpu.stream.get();
+  auto n = static_cast<std::uint32_t>(bytes / sizeof(float));
+  gpu.kernels.fill(s, src.ptr(), n, 3, static_cast<std::uint32_t>(FillKind::fp32));
+  auto* copy = gpu.cuda.need(fn.memcpy_dtod_async, "cuMemcpyDtoDAsync_v2");
+  UnderLoad load(gpu, Load::compute);
+  auto engine = time_on_stream(gpu.cuda, s, 2, repeats,
+                               [&] { gpu.cuda.check(copy(dst.ptr(), src.ptr(), bytes, s), "cuMemcpyDtoDAsync_v2"); });
+  auto kernel = time_on_stream(gpu.cuda, s, 2, repeats, [&] { gpu.kernels.copy(s, dst.ptr(), src.ptr(), bytes); });
+  // Both copied the same data: check a few thousand words at each end.
+  std::vector<float> head(4096), tail(4096);
+  auto* d2h = gpu.cuda.need(fn.memcpy_dtoh_async, "cuMemcpyDtoHAsync_v2");
+  gpu.cuda.check(d2h(head.data(), dst.ptr(), head.size() * sizeof(float), s), "cuMemcpyDtoHAsync_v2");
+  gpu.cuda.check(d2h(tail.data(), dst.ptr() + bytes - tail.size() * sizeof(float), tail.size() * sizeof(float), s),
+                 "cuMemcpyDtoHAsync_v2");
+  gpu.stream.sync();
+  for (std::uint32_t i = 0; i < head.size(); ++i) {
+    auto j = static_cast<std::uint32_t>(n - tail.size() + i);
+    if (head[i] != fill_value(3, i) || tail[i] != fill_value(3, j))
+      throw StepError(fmt::format("device copy of {} returned wrong data", size_text(bytes)));
+  }
+  bool kernel_faster = median(kernel) < median(engine);
+  out.device_copy = measured(kernel_faster ? kernel : engine, 2.0 * static_cast<double>(bytes),
+                             fmt::format("{}, bytes read + written, {}", size_text(bytes),
+                                         kernel_faster ? "our 16-byte copy kernel (faster than cuMemcpyDtoDAsync here)"
+                                                       : "cuMemcpyDtoDAsync"));
+}
+
+void host_copies(const Gpu& gpu, GpuProbe& out) {
+  const auto& fn = gpu.cuda.fn();
+  const std::size_t bytes = gpu.quick ? 64 * k_mib : 1024 * k_mib;
+  const int repeats = gpu.quick ? 3 : 10;
+  PinnedBuffer host(gpu.cuda, bytes);
+  std::memset(host.data(), 0x3C, bytes);
+  DeviceBuffer dev(gpu.cuda, bytes);
+  auto s = gpu.stream.get();
+  auto* h2d = gpu.cuda.need(fn.memcpy_htod_async, "cuMemcpyHtoDAsync_v2");
+  auto* d2h = gpu.cuda.need(fn.memcpy_dtoh_async, "cuMemcpyDtoHAsync_v2");
+  UnderLoad load(gpu, Load::host_copy);
+  try {
+    auto up = time_on_stream(gpu.cuda, s, 2, repeats,
+                             [&] { gpu.cuda.check(h2d(dev.ptr(), host.data(), bytes, s), "cuMemcpyHtoDAsync_v2"); });
+    out.host_to_device = measured(up, static_cast<double>(bytes), size_text(bytes) + " from pinned host memory");
+  } catch (const StepError& e) {
+    out.host_to_device = Fact<Measured>::unknown(e.what());
+  }
+  auto down = time_on_stream(gpu.cuda, s, 2, repeats,
+                             [&] { gpu.cuda.check(d2h(host.data(), dev.ptr(), bytes, s), "cuMemcpyDtoHAsync_v2"); });
+  out.device_to_host = measured(down, static_cast<double>(bytes), size_text(bytes) + " to pinned host memory");
+}
+
+}  // namespace gpudoctor::probe

@@ -1,0 +1,68 @@
+#pragma once
+// NVML readings under load, inside the probe's child: a thread samples the GPU the probe is
+// working on every 20 ms (clocks, temperature, power, clock-event reasons, utilization, and the
+// PCIe link while host copies run: links train down to gen 1 at idle, so only a reading under
+// load says what the link can do). Internal to src/probe/.
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/snapshot.hpp"
+#include "driver/library.hpp"
+#include "driver/nvml_api.hpp"
+
+namespace gpudoctor::nvml {
+/// The entry points, bound with dlopen/dlsym.
+struct Functions {
+#define GPUDOCTOR_DECLARE(member, sig, ...) std::add_pointer_t<sig> member = nullptr;
+  GPUDOCTOR_NVML_FUNCTIONS(GPUDOCTOR_DECLARE)
+#undef GPUDOCTOR_DECLARE
+};
+}  // namespace gpudoctor::nvml
+
+namespace gpudoctor::probe {
+
+enum class Load { none, host_copy, compute };
+
+using NvmlFunctions = gpudoctor::nvml::Functions;
+
+
+class Telemetry {
+ public:
+  Telemetry();
+  ~Telemetry();
+  Telemetry(const Telemetry&) = delete;
+  Telemetry& operator=(const Telemetry&) = delete;
+
+  /// Starts following the GPU with this UUID ("GPU-..."); returns its slot, or -1 when NVML
+  /// cannot find it (the reason is in `why_not`).
+  int track(const std::string& uuid);
+  /// The load now running on `slot` (Load::none between steps).
+  void set_load(int slot, Load load);
+  [[nodiscard]] LoadTelemetry result(int slot) const;
+  [[nodiscard]] Fact<unsigned> pci_device_id(int slot) const;
+  /// Compute processes on the GPU other than this one.
+  [[nodiscard]] std::vector<NvmlProcess> other_processes(int slot) const;
+  [[nodiscard]] const std::string& why_not() const { return m_why_not; }
+
+ private:
+  void run();
+  void sample(std::size_t slot, Load load);
+
+  SharedLibrary m_lib;
+  NvmlFunctions m_fn;
+  bool m_ready = false;
+  std::string m_why_not;
+  std::vector<nvml::Device> m_devices;
+  std::vector<LoadTelemetry> m_results;
+  mutable std::mutex m_mutex;
+  int m_slot = -1;
+  Load m_load = Load::none;
+  std::atomic<bool> m_stop{false};
+  std::thread m_thread;
+};
+
+}  // namespace gpudoctor::probe
