@@ -18,14 +18,14 @@ nvidia-smi --query-gpu=index,name,pci.device_id,driver_version,pcie.link.gen.max
 nvidia-smi topo -m 2>/dev/null | head -12
 
 section "gpudoctor probe --quick"
-t0=$(now); "$B" probe --quick --json > "$OUT/probe-quick.json"; rc=$?; t1=$(now)
-echo "exit $rc, wall $(echo "$t1 - $t0" | bc) s"
+/usr/bin/time -f "wall %e s, max RSS %M KiB" "$B" probe --quick --json > "$OUT/probe-quick.json"; rc=$?
+echo "exit $rc"
 section "gpudoctor probe --quick (terminal)"
 "$B" probe --quick --no-color; echo "exit $?"
 
 section "gpudoctor probe (full)"
-t0=$(now); "$B" probe --json > "$OUT/probe-full.json"; rc=$?; t1=$(now)
-echo "exit $rc, wall $(echo "$t1 - $t0" | bc) s"
+/usr/bin/time -f "wall %e s, max RSS %M KiB" "$B" probe --json > "$OUT/probe-full.json"; rc=$?
+echo "exit $rc"
 python3 - "$OUT/probe-full.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -47,6 +47,25 @@ struct Annotation {
   std::string meaning;
 };
 
+/// One figure `gpudoctor probe` measured on a GPU, beside what the card should deliver.
+struct ProbeFigure {
+  std::string name;        ///< "device copy", "bf16 matrix product", "host to device"
+  std::string unit;        ///< "GB/s", "TFLOP/s"
+  Fact<double> measured;
+  Fact<double> expected;   ///< the datasheet or link peak
+  std::string basis;       ///< "H100 SXM5 80GB datasheet", "PCIe gen 5 x16", "132 SMs x 1980 MHz (Hopper)"
+  std::string state;       ///< "ok", "low", "wrong", "failed", "not measured", "no reference"
+};
+
+/// The probe's verdict on one GPU.
+struct GpuVerdict {
+  int ordinal = 0;
+  std::string name;
+  std::string state;       ///< "healthy", "degraded", "failed"
+  std::string summary;     ///< one line: why degraded or failed
+  std::vector<ProbeFigure> figures;
+};
+
 struct Diagnosis {
   bool healthy = false;
   std::vector<Finding> causes;    ///< ranked, root cause first; {healthy} when nothing blocks the GPU
@@ -57,6 +76,8 @@ struct Diagnosis {
   std::vector<FrameworkInstall> installs;      ///< the frameworks in them
   std::vector<Annotation> annotations;         ///< explain: the significant lines of the text
   std::size_t annotated_total = 0;             ///< explain: significant lines, kept or not
+  std::vector<GpuVerdict> gpus;                ///< probe: per GPU, measured against expected
+  std::vector<std::string> probe_notes;        ///< probe: peers, all-reduce, libraries used
 };
 
 }  // namespace gpudoctor

@@ -36,6 +36,9 @@ constexpr RuleEntry k_rules[] = {
      "framework_version_incompatible_python, wrong_python_environment, framework_not_installed, jupyter_kernel_env"},
     {"visible_devices", rule_visible_devices, "cuda_visible_devices_hides_gpu"},
     {"mig_compute_mode", rule_mig_compute_mode, "mig_or_compute_mode"},
+    {"probe_gpus", rule_probe_gpus,
+     "gpu_in_bad_state, gpu_memory_exhausted, gpu_in_use_by_other_process, mig_or_compute_mode, other"},
+    {"probe_multi_gpu", rule_probe_multi_gpu, "nccl_missing, gpu_in_bad_state, other"},
 };
 
 int severity_rank(Severity s) { return s == Severity::error ? 0 : s == Severity::warning ? 1 : 2; }
@@ -68,7 +71,12 @@ Finding healthy_finding(const RuleContext& ctx) {
   f.cause = "healthy";
   f.layer = Layer::benign;
   f.severity = Severity::info;
-  if (ctx.probed() && ctx.cuda_init_ok()) {
+  if (s.compute.attempted && !s.compute.gpus.empty()) {
+    f.title = fmt::format("{} GPU(s) computed right, at the speed each card should ({} probe)", s.compute.gpus.size(),
+                          s.compute.mode);
+    for (const auto& g : s.compute.gpus)
+      if (g.kernel.known()) f.evidence.push_back({fmt::format("GPU {} ({})", g.ordinal, g.name), *g.kernel});
+  } else if (ctx.probed() && ctx.cuda_init_ok()) {
     std::vector<std::string> names;
     for (const auto& d : s.driver.cuda.devices) names.push_back(d.name.value_or("GPU"));
     std::string list;
@@ -168,6 +176,8 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
   d.frameworks = snapshot.frameworks;
   d.environments = snapshot.python_envs;
   d.installs = snapshot.framework_installs;
+  d.gpus = probe_verdicts(ctx);
+  d.probe_notes = probe_notes(ctx);
   for (auto& f : merged) {
     if (f.severity == Severity::error) d.causes.push_back(std::move(f));
     else d.warnings.push_back(std::move(f));

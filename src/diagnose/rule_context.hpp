@@ -90,5 +90,12 @@ void rule_framework_environment(const RuleContext& ctx, std::vector<Finding>& ou
 // rules_environment.cpp
 void rule_visible_devices(const RuleContext& ctx, std::vector<Finding>& out);
 void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out);
+// rules_probe.cpp (what `gpudoctor probe` measured)
+void rule_probe_gpus(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_probe_multi_gpu(const RuleContext& ctx, std::vector<Finding>& out);
+/// Each probed GPU's figures against what it should deliver, and its verdict.
+std::vector<GpuVerdict> probe_verdicts(const RuleContext& ctx);
+/// Lines on what the probe used and saw across GPUs: libraries, peer copies, all-reduce.
+std::vector<std::string> probe_notes(const RuleContext& ctx);
 
 }  // namespace gpudoctor

@@ -94,6 +94,8 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
       auto gen = (*p)["gen"].value<int64_t>();
       auto gts = (*p)["gts"].value<double>();
       if (gen && gts) kb.m_pcie.emplace_back(*gts, static_cast<int>(*gen));
+      auto lane = (*p)["lane_gbs"].value<double>();
+      if (gen && lane) kb.m_pcie_lane_gbs[static_cast<int>(*gen)] = *lane;
     }
   }
   kb.m_library_dirs = string_array(driver, "library_dirs");
@@ -192,6 +194,60 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
     }
   }
 
+  if (files.count("gpu_performance.toml")) {
+    auto perf = parse_file(files, "gpu_performance.toml");
+    auto opt = [](const toml::table& t, const char* key) -> std::optional<double> { return t[key].value<double>(); };
+    if (const auto* arr = perf["model"].as_array()) {
+      for (const auto& n : *arr) {
+        const auto* m = n.as_table();
+        if (m == nullptr) continue;
+        GpuModelFigures g;
+        g.name = need_string((*m)["name"], "model name");
+        g.match_names = string_array(*m, "match_names");
+        if (const auto* ids = (*m)["pci_device_ids"].as_array())
+          for (const auto& id : *ids)
+            if (auto v = id.value<int64_t>()) g.pci_device_ids.push_back(static_cast<unsigned>(*v));
+        g.memory_bandwidth_gbs = opt(*m, "memory_bandwidth_gbs");
+        g.fp32_tflops = opt(*m, "fp32_tflops");
+        g.tf32_tflops = opt(*m, "tf32_tflops");
+        g.fp16_tflops = opt(*m, "fp16_tflops");
+        g.bf16_tflops = opt(*m, "bf16_tflops");
+        if (auto v = (*m)["pcie_gen"].value<int64_t>()) g.pcie_gen = static_cast<int>(*v);
+        if (auto v = (*m)["pcie_width"].value<int64_t>()) g.pcie_width = static_cast<int>(*v);
+        g.source = need_string((*m)["source"], "model source");
+        kb.m_gpu_models.push_back(std::move(g));
+      }
+    }
+    if (const auto* arr = perf["arch"].as_array()) {
+      for (const auto& n : *arr) {
+        const auto* a = n.as_table();
+        if (a == nullptr) continue;
+        ArchRates r;
+        r.compute_capability = need_string((*a)["compute_capability"], "arch compute_capability");
+        r.name = (*a)["name"].value_or(std::string{});
+        r.fp32 = opt(*a, "fp32_flops_per_clock_per_sm");
+        r.tf32 = opt(*a, "tf32_flops_per_clock_per_sm");
+        r.fp16 = opt(*a, "fp16_flops_per_clock_per_sm");
+        r.bf16 = opt(*a, "bf16_flops_per_clock_per_sm");
+        r.geforce_tensor_factor = (*a)["geforce_tensor_factor"].value_or(1.0);
+        r.source = need_string((*a)["source"], "arch source");
+        kb.m_arch_rates.push_back(std::move(r));
+      }
+    }
+    if (const auto* v = perf["verdict"].as_table()) {
+      auto& t = kb.m_thresholds;
+      t.memory_fraction = (*v)["memory_fraction"].value_or(t.memory_fraction);
+      t.tensor_fraction = (*v)["tensor_fraction"].value_or(t.tensor_fraction);
+      t.fp32_fraction = (*v)["fp32_fraction"].value_or(t.fp32_fraction);
+      t.pcie_fraction = (*v)["pcie_fraction"].value_or(t.pcie_fraction);
+      t.peer_lag_fraction = (*v)["peer_lag_fraction"].value_or(t.peer_lag_fraction);
+      t.memory_held_fraction = (*v)["memory_held_fraction"].value_or(t.memory_held_fraction);
+      if (const auto* lim = (*v)["gemm_error_limit"].as_table())
+        for (const auto& [k, val] : *lim)
+          if (auto d = val.value<double>()) t.gemm_error_limit[std::string(k.str())] = *d;
+    }
+  }
+
   auto env = parse_file(files, "environment.toml");
   kb.m_env_prefixes = string_array(env, "prefixes");
   kb.m_env_names = string_array(env, "names");
@@ -244,6 +300,29 @@ const XidInfo* KnowledgeBase::xid(int number) const {
 std::vector<std::string> KnowledgeBase::torch_arch_list(std::string_view tag, std::string_view series) const {
   auto it = m_torch_arch.find({std::string(tag), std::string(series)});
   return it == m_torch_arch.end() ? std::vector<std::string>{} : it->second;
+}
+
+const GpuModelFigures* KnowledgeBase::gpu_model(std::optional<unsigned> pci_device_id, std::string_view name) const {
+  if (pci_device_id) {
+    for (const auto& m : m_gpu_models)
+      if (std::find(m.pci_device_ids.begin(), m.pci_device_ids.end(), *pci_device_id) != m.pci_device_ids.end()) return &m;
+  }
+  for (const auto& m : m_gpu_models)
+    if (std::find(m.match_names.begin(), m.match_names.end(), name) != m.match_names.end()) return &m;
+  return nullptr;
+}
+
+const ArchRates* KnowledgeBase::arch_rates(int major, int minor) const {
+  std::string cc = fmt::format("{}.{}", major, minor);
+  for (const auto& a : m_arch_rates)
+    if (a.compute_capability == cc) return &a;
+  return nullptr;
+}
+
+std::optional<double> KnowledgeBase::pcie_lane_gbs(int gen) const {
+  auto it = m_pcie_lane_gbs.find(gen);
+  if (it == m_pcie_lane_gbs.end()) return std::nullopt;
+  return it->second;
 }
 
 const TfRelease* KnowledgeBase::tf_release(std::string_view series) const {

@@ -72,6 +72,33 @@ struct TfRelease {
   bool windows_native_gpu = false;
 };
 
+/// What one GPU model should deliver (gpu_performance.toml [[model]]); datasheet figures.
+struct GpuModelFigures {
+  std::string name;                       ///< "H100 SXM5 80GB"
+  std::vector<std::string> match_names;   ///< as cuDeviceGetName reports them
+  std::vector<unsigned> pci_device_ids;
+  std::optional<double> memory_bandwidth_gbs, fp32_tflops, tf32_tflops, fp16_tflops, bf16_tflops;
+  std::optional<int> pcie_gen, pcie_width;
+  std::string source;
+};
+
+/// Dense rates per clock per SM of an architecture (gpu_performance.toml [[arch]]), for GPUs
+/// without a model row.
+struct ArchRates {
+  std::string compute_capability;         ///< "8.6"
+  std::string name;                       ///< "Ampere (GA10x)"
+  std::optional<double> fp32, tf32, fp16, bf16;  ///< FLOP per clock per SM
+  double geforce_tensor_factor = 1.0;     ///< GeForce boards' tensor rate relative to the row's
+  std::string source;
+};
+
+/// When a probe figure makes a GPU degraded (gpu_performance.toml [verdict]).
+struct ProbeThresholds {
+  double memory_fraction = 0.6, tensor_fraction = 0.45, fp32_fraction = 0.45, pcie_fraction = 0.5;
+  double peer_lag_fraction = 0.6, memory_held_fraction = 0.1;
+  std::map<std::string, double> gemm_error_limit;  ///< by precision
+};
+
 class KnowledgeBase {
  public:
   /// The compiled-in knowledge base, parsed on first use. Throws std::runtime_error if the
@@ -105,6 +132,13 @@ class KnowledgeBase {
   [[nodiscard]] const TfDso* tf_dso(std::string_view series) const;
   /// TensorFlow's tested build configuration for a release series; nullptr when not in the table.
   [[nodiscard]] const TfRelease* tf_release(std::string_view series) const;
+  /// The model row for a GPU: by PCI device id first, then by exact name; nullptr when none.
+  [[nodiscard]] const GpuModelFigures* gpu_model(std::optional<unsigned> pci_device_id, std::string_view name) const;
+  /// The architecture row for a compute capability; nullptr when none.
+  [[nodiscard]] const ArchRates* arch_rates(int major, int minor) const;
+  [[nodiscard]] const ProbeThresholds& probe_thresholds() const { return m_thresholds; }
+  /// Data rate per lane and direction in GB/s for a PCIe generation (driver.toml [pcie]).
+  [[nodiscard]] std::optional<double> pcie_lane_gbs(int gen) const;
   /// Whether an environment variable is on the allow-list.
   [[nodiscard]] bool env_allowed(std::string_view name) const;
 
@@ -114,6 +148,10 @@ class KnowledgeBase {
   std::map<int, ErrorCode> m_nvml_errors;
   std::map<int, std::string> m_branch_cuda;
   std::vector<std::pair<double, int>> m_pcie;
+  std::map<int, double> m_pcie_lane_gbs;
+  std::vector<GpuModelFigures> m_gpu_models;
+  std::vector<ArchRates> m_arch_rates;
+  ProbeThresholds m_thresholds;
   std::vector<std::string> m_library_dirs;
   std::map<int, XidInfo> m_xids;
   std::vector<LibraryRole> m_roles;

@@ -131,8 +131,13 @@ void Kernels::axpi(cuda::Stream s, cuda::DevicePtr x, cuda::DevicePtr y, std::ui
   launch(m_axpi, s, params, "cuLaunchKernel(gd_axpi)");
 }
 
-void Kernels::fill(cuda::Stream s, cuda::DevicePtr p, std::uint32_t n, std::uint32_t seed, std::uint32_t kind) const {
-  void* params[] = {&p, &n, &seed, &kind};
+void Kernels::fill(cuda::Stream s, cuda::DevicePtr p, std::uint32_t n, std::uint32_t seed, FillKind kind,
+                   unsigned bits) const {
+  auto kind_code = static_cast<std::uint32_t>(kind);
+  std::uint32_t shift = 32U - bits;
+  std::uint32_t half = 1U << (bits - 1U);
+  float scale = fill_scale(bits);
+  void* params[] = {&p, &n, &seed, &kind_code, &shift, &half, &scale};
   launch(m_fill, s, params, "cuLaunchKernel(gd_fill)");
 }
 

@@ -11,6 +11,7 @@
 
 #include "driver/cuda_api.hpp"
 #include "driver/library.hpp"
+#include "probe/ptx.hpp"
 
 namespace gpudoctor::cuda {
 /// The entry points, bound with dlopen/dlsym.
@@ -117,7 +118,8 @@ class Kernels {
   Kernels& operator=(const Kernels&) = delete;
   /// y[i] = fma(x[i], a, float(i))
   void axpi(cuda::Stream s, cuda::DevicePtr x, cuda::DevicePtr y, std::uint32_t n, float a) const;
-  void fill(cuda::Stream s, cuda::DevicePtr p, std::uint32_t n, std::uint32_t seed, std::uint32_t kind) const;
+  /// p[i] = fill_value(seed, i, bits), stored as `kind`.
+  void fill(cuda::Stream s, cuda::DevicePtr p, std::uint32_t n, std::uint32_t seed, FillKind kind, unsigned bits) const;
   void copy(cuda::Stream s, cuda::DevicePtr dst, cuda::DevicePtr src, std::uint64_t bytes) const;
   void set_grid(unsigned multiprocessors) { m_grid = multiprocessors * 8U; }
 

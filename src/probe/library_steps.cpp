@@ -28,16 +28,17 @@ struct Precision {
   int data_type;     // cudaDataType of A, B and C
   int compute_type;  // cublasComputeType_t
   FillKind fill;
+  unsigned bits;  // significant bits of the inputs: exact in the format the product reads
   std::size_t element;
   int min_cc_major;
 };
 
 const Precision* precision_named(const std::string& name) {
   static const Precision k_table[] = {
-      {"bf16", blas::k_r_16bf, blas::k_compute_32f, FillKind::bf16, 2, 8},
-      {"fp16", blas::k_r_16f, blas::k_compute_32f, FillKind::fp16, 2, 0},
-      {"tf32", blas::k_r_32f, blas::k_compute_32f_fast_tf32, FillKind::fp32, 4, 8},
-      {"fp32", blas::k_r_32f, blas::k_compute_32f, FillKind::fp32, 4, 0},
+      {"bf16", blas::k_r_16bf, blas::k_compute_32f, FillKind::bf16, 8, 2, 8},
+      {"fp16", blas::k_r_16f, blas::k_compute_32f, FillKind::fp16, 11, 2, 0},
+      {"tf32", blas::k_r_32f, blas::k_compute_32f_fast_tf32, FillKind::fp32, 11, 4, 8},
+      {"fp32", blas::k_r_32f, blas::k_compute_32f, FillKind::fp32, 24, 4, 0},
   };
   for (const auto& p : k_table)
     if (name == p.name) return &p;
@@ -81,8 +82,8 @@ GemmProbe matrix_product(const Gpu& gpu, const BlasFunctions& blas, const std::s
   DeviceBuffer b(gpu.cuda, elements * p->element);
   DeviceBuffer c(gpu.cuda, elements * p->element);
   auto s = gpu.stream.get();
-  gpu.kernels.fill(s, a.ptr(), elements, 11, static_cast<std::uint32_t>(p->fill));
-  gpu.kernels.fill(s, b.ptr(), elements, 13, static_cast<std::uint32_t>(p->fill));
+  gpu.kernels.fill(s, a.ptr(), elements, 11, p->fill, p->bits);
+  gpu.kernels.fill(s, b.ptr(), elements, 13, p->fill, p->bits);
   gpu.cuda.check(gpu.cuda.fn().memset_d8_async(c.ptr(), 0xFF, c.bytes(), s), "cuMemsetD8Async");
 
   blas::Handle handle = nullptr;
@@ -132,8 +133,8 @@ GemmProbe matrix_product(const Gpu& gpu, const BlasFunctions& blas, const std::s
     gpu.stream.sync();
     double ref = 0;
     for (std::uint32_t k = 0; k < static_cast<std::uint32_t>(n); ++k) {
-      ref += static_cast<double>(fill_value(11, k * static_cast<std::uint32_t>(n) + i)) *
-             static_cast<double>(fill_value(13, j * static_cast<std::uint32_t>(n) + k));
+      ref += static_cast<double>(fill_value(11, k * static_cast<std::uint32_t>(n) + i, p->bits)) *
+             static_cast<double>(fill_value(13, j * static_cast<std::uint32_t>(n) + k, p->bits));
     }
     double got = read_element(&raw, p->fill);
     err2 += (got - ref) * (got - ref);
@@ -156,8 +157,9 @@ Fact<std::string> convolution(const Gpu& gpu, const DnnFunctions& dnn) {
   DeviceBuffer x(gpu.cuda, std::size_t{N} * C * H * W * 4);
   DeviceBuffer w(gpu.cuda, std::size_t{K} * C * R * S * 4);
   DeviceBuffer y(gpu.cuda, std::size_t{N} * K * H * W * 4);
-  gpu.kernels.fill(s, x.ptr(), N * C * H * W, 21, static_cast<std::uint32_t>(FillKind::fp32));
-  gpu.kernels.fill(s, w.ptr(), K * C * R * S, 23, static_cast<std::uint32_t>(FillKind::fp32));
+  // 11 significant bits: exact also where cuDNN reads fp32 through TF32 tensor cores.
+  gpu.kernels.fill(s, x.ptr(), N * C * H * W, 21, FillKind::fp32, 11);
+  gpu.kernels.fill(s, w.ptr(), K * C * R * S, 23, FillKind::fp32, 11);
   gpu.cuda.check(gpu.cuda.fn().memset_d8_async(y.ptr(), 0xFF, y.bytes(), s), "cuMemsetD8Async");
 
   dnn::Handle handle = nullptr;
@@ -206,8 +208,8 @@ Fact<std::string> convolution(const Gpu& gpu, const DnnFunctions& dnn) {
         for (int q = 0; q < S; ++q) {
           int ih = oh + r - 1, iw = ow + q - 1;
           if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-          ref += static_cast<double>(fill_value(21, static_cast<std::uint32_t>((c * H + ih) * W + iw))) *
-                 static_cast<double>(fill_value(23, static_cast<std::uint32_t>(((k * C + c) * R + r) * S + q)));
+          ref += static_cast<double>(fill_value(21, static_cast<std::uint32_t>((c * H + ih) * W + iw), 11)) *
+                 static_cast<double>(fill_value(23, static_cast<std::uint32_t>(((k * C + c) * R + r) * S + q), 11));
         }
     double got = out[idx];
     err2 += (got - ref) * (got - ref);

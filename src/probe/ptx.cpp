@@ -58,7 +58,10 @@ AXPI_DONE:
 	.param .u64 gd_fill_p,
 	.param .u32 gd_fill_n,
 	.param .u32 gd_fill_seed,
-	.param .u32 gd_fill_kind
+	.param .u32 gd_fill_kind,
+	.param .u32 gd_fill_shift,
+	.param .u32 gd_fill_half,
+	.param .f32 gd_fill_scale
 )
 {
 	.reg .pred %p<4>;
@@ -71,6 +74,9 @@ AXPI_DONE:
 	ld.param.u32 %r1, [gd_fill_n];
 	ld.param.u32 %r2, [gd_fill_seed];
 	ld.param.u32 %r3, [gd_fill_kind];
+	ld.param.u32 %r13, [gd_fill_shift];
+	ld.param.u32 %r14, [gd_fill_half];
+	ld.param.f32 %f3, [gd_fill_scale];
 	cvta.to.global.u64 %rd1, %rd1;
 	mov.u32 %r4, %ctaid.x;
 	mov.u32 %r5, %ntid.x;
@@ -91,10 +97,10 @@ FILL_LOOP:
 	mul.lo.u32 %r10, %r10, 0x846CA68B;
 	shr.u32 %r11, %r10, 16;
 	xor.b32 %r10, %r10, %r11;
-	shr.u32 %r11, %r10, 24;
-	sub.s32 %r11, %r11, 128;
+	shr.u32 %r11, %r10, %r13;
+	sub.s32 %r11, %r11, %r14;
 	cvt.rn.f32.s32 %f1, %r11;
-	mul.f32 %f2, %f1, 0f3C000000;
+	mul.f32 %f2, %f1, %f3;
 	setp.eq.u32 %p2, %r3, 0;
 	@%p2 bra FILL_F32;
 	setp.eq.u32 %p3, %r3, 1;
@@ -165,16 +171,19 @@ COPY_DONE:
 
 std::string_view kernels_ptx() { return k_ptx; }
 
-float fill_value(std::uint32_t seed, std::uint32_t i) {
+float fill_value(std::uint32_t seed, std::uint32_t i, unsigned bits) {
   std::uint32_t x = i + seed * 0x9E3779B9U;
   x ^= x >> 16U;
   x *= 0x7FEB352DU;
   x ^= x >> 15U;
   x *= 0x846CA68BU;
   x ^= x >> 16U;
-  int k = static_cast<int>(x >> 24U) - 128;
-  return static_cast<float>(k) * 0.0078125F;
+  int half = 1 << (bits - 1U);
+  int k = static_cast<int>(x >> (32U - bits)) - half;
+  return static_cast<float>(k) * fill_scale(bits);
 }
+
+float fill_scale(unsigned bits) { return std::ldexp(1.0F, -static_cast<int>(bits - 1U)); }
 
 float half_to_float(std::uint16_t h) {
   std::uint32_t sign = (h >> 15U) & 1U;

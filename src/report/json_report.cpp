@@ -33,6 +33,23 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
   for (const auto& c : d.causes) j["causes"].push_back(finding_json(c));
   j["warnings"] = nlohmann::ordered_json::array();
   for (const auto& w : d.warnings) j["warnings"].push_back(finding_json(w));
+  if (!d.gpus.empty()) {
+    j["gpus"] = nlohmann::ordered_json::array();
+    for (const auto& g : d.gpus) {
+      nlohmann::ordered_json gj{{"ordinal", g.ordinal}, {"name", g.name}, {"state", g.state}, {"summary", g.summary}};
+      gj["figures"] = nlohmann::ordered_json::array();
+      for (const auto& f : g.figures) {
+        gj["figures"].push_back({{"name", f.name},
+                                 {"unit", f.unit},
+                                 {"measured", f.measured.known() ? nlohmann::ordered_json(*f.measured) : nullptr},
+                                 {"expected", f.expected.known() ? nlohmann::ordered_json(*f.expected) : nullptr},
+                                 {"basis", f.basis},
+                                 {"state", f.state}});
+      }
+      j["gpus"].push_back(std::move(gj));
+    }
+  }
+  if (!d.probe_notes.empty()) j["probe_notes"] = d.probe_notes;
   if (h.command == "explain") {
     j["lines"] = nlohmann::ordered_json::array();
     for (const auto& a : d.annotations)

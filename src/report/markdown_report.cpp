@@ -70,7 +70,16 @@ void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
     out << "\n**Python environments** (in use first marked *in use*):\n\n";
     for (const auto& [in_use, line] : environment_lines(d)) fmt::print(out, "- {}{}\n", in_use ? "*in use*: " : "", cell(line));
   }
-  for (const auto& fw : d.frameworks) {
+  for (const auto& g : d.gpus) {
+    fmt::print(out, "\n**GPU {} {}: {}** {}\n\n| check | measured | basis |\n|---|---|---|\n", g.ordinal, cell(g.name), g.state,
+               cell(g.summary));
+    for (const auto& f : g.figures) fmt::print(out, "| {} | {} | {} |\n", f.name, cell(probe_figure_text(f)), cell(f.basis));
+  }
+  if (!d.probe_notes.empty()) {
+    out << "\n**Probe**\n\n";
+    for (const auto& n : d.probe_notes) fmt::print(out, "- {}\n", cell(n));
+  }
+  for (const auto& fw : h.command == "probe" ? std::vector<FrameworkLibraries>{} : d.frameworks) {
     fmt::print(out, "\n**Libraries of {} {}** (built for CUDA {}) in `{}`\n\n", fw.framework, fw.version.value_or("?"),
                fw.cuda_build.value_or("?"), fw.site_packages);
     out << "| library | version | from | loads | via | other copies |\n|---|---|---|---|---|---|\n";

@@ -31,6 +31,9 @@ std::string short_path(const std::string& path);
 /// One line per Python environment: "/opt/torch/.venv (venv, Python 3.12, python3 on PATH): torch 2.11.0+cu130 (CUDA 13.0)".
 std::vector<std::pair<bool, std::string>> environment_lines(const Diagnosis& d);
 
+/// One row of a probe figure: "2999.3 GB/s of 3350.0 (90%)", or the state when nothing was measured.
+std::string probe_figure_text(const ProbeFigure& f);
+
 /// "Hardware", "Driver", ...
 std::string layer_title(Layer l);
 

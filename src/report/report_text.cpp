@@ -1,5 +1,7 @@
 #include "report/report.hpp"
 
+#include <fmt/format.h>
+
 namespace gpudoctor {
 
 std::string layer_title(Layer l) {
@@ -23,6 +25,15 @@ std::vector<std::pair<bool, std::string>> environment_lines(const Diagnosis& d) 
                                    "): " + (held.empty() ? "no TensorFlow, PyTorch or JAX" : held));
   }
   return out;
+}
+
+std::string probe_figure_text(const ProbeFigure& f) {
+  if (!f.measured.known()) return f.state == "ok" ? "ok" : f.state;
+  std::string text = fmt::format("{:.1f} {}", *f.measured, f.unit);
+  if (f.expected.known() && *f.expected > 0)
+    text += fmt::format(" of {:.1f} ({:.0f}%)", *f.expected, 100.0 * *f.measured / *f.expected);
+  if (f.state != "ok") text += " " + f.state;
+  return text;
 }
 
 std::string short_path(const std::string& path) {

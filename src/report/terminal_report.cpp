@@ -57,7 +57,21 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
     out << "\nPython environments (* = the one in use):\n";
     for (const auto& [in_use, line] : environment_lines(d)) fmt::print(out, "  {} {}\n", in_use ? "*" : " ", line);
   }
-  for (const auto& fw : d.frameworks) {
+  for (const auto& g : d.gpus) {
+    auto style = g.state == "healthy" ? fg(fmt::terminal_color::green)
+                 : g.state == "failed" ? fg(fmt::terminal_color::red) | fmt::emphasis::bold
+                                       : fg(fmt::terminal_color::yellow);
+    fmt::print(out, "\nGPU {} {}: {} {}\n", g.ordinal, g.name, st.paint(g.state, style), g.summary);
+    for (const auto& f : g.figures) {
+      std::string basis = f.basis.size() > 90 ? f.basis.substr(0, 87) + "..." : f.basis;
+      fmt::print(out, "  {:<32} {:<36} {}\n", f.name, probe_figure_text(f), basis);
+    }
+  }
+  if (!d.probe_notes.empty()) {
+    out << "\nProbe:\n";
+    for (const auto& n : d.probe_notes) fmt::print(out, "  {}\n", n);
+  }
+  for (const auto& fw : h.command == "probe" ? std::vector<FrameworkLibraries>{} : d.frameworks) {
     fmt::print(out, "\nLibraries of {} {} (built for CUDA {}) in {}:\n", fw.framework, fw.version.value_or("?"),
                fw.cuda_build.value_or("?"), fw.site_packages);
     for (const auto& lib : fw.libraries) {
