@@ -12,19 +12,20 @@ exec > >(tee "$OUT/report.txt") 2>&1
 section() { printf '\n===== %s\n' "$*"; }
 now() { date +%s.%N; }
 
+TIMEFORMAT="wall %R s"
 section machine
 date -u; uname -r; nvidia-smi -L
 nvidia-smi --query-gpu=index,name,pci.device_id,driver_version,pcie.link.gen.max,pcie.link.width.max,clocks.max.sm,power.limit,power.default_limit --format=csv
 nvidia-smi topo -m 2>/dev/null | head -12
 
 section "gpudoctor probe --quick"
-/usr/bin/time -f "wall %e s, max RSS %M KiB" "$B" probe --quick --json > "$OUT/probe-quick.json"; rc=$?
+time "$B" probe --quick --json > "$OUT/probe-quick.json"; rc=$?
 echo "exit $rc"
 section "gpudoctor probe --quick (terminal)"
 "$B" probe --quick --no-color; echo "exit $?"
 
 section "gpudoctor probe (full)"
-/usr/bin/time -f "wall %e s, max RSS %M KiB" "$B" probe --json > "$OUT/probe-full.json"; rc=$?
+time "$B" probe --json > "$OUT/probe-full.json"; rc=$?
 echo "exit $rc"
 python3 - "$OUT/probe-full.json" <<'PY'
 import json, sys
