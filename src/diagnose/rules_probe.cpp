@@ -3,6 +3,7 @@
 // under load (link width and generation, clock-event reasons, power limit, other processes), and
 // the multi-GPU steps (peer copies, NCCL all-reduce).
 #include <algorithm>
+#include <cstring>
 #include <fmt/format.h>
 
 #include "diagnose/rule_context.hpp"
@@ -339,7 +340,11 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
                             [](const Finding& f) { return f.severity == Severity::error; });
   v.state = failed ? "degraded" : (a.findings.empty() ? "healthy" : "degraded");
   if (!wrong.empty()) v.state = "failed";
-  if (!a.findings.empty()) v.summary = a.findings.front().title;
+  if (!a.findings.empty()) {
+    v.summary = a.findings.front().title;
+    for (const char* sep : {": ", " "})
+      if (v.summary.rfind(who + sep, 0) == 0) v.summary = v.summary.substr(who.size() + std::strlen(sep));
+  }
   else {
     std::optional<double> lo, hi;
     for (const auto& f : v.figures) {
@@ -409,6 +414,29 @@ void rule_probe_gpus(const RuleContext& ctx, std::vector<Finding>& out) {
   } else if (c.child.status == "failed") {
     auto f = make("other", Layer::hardware, Severity::error, "the probe's child process failed: " + c.child.detail);
     for (const auto& e : c.errors) f.evidence.push_back({"probe", e});
+    out.push_back(std::move(f));
+  }
+  // A library the frameworks load that could not do its work on any GPU.
+  for (const auto& lib : c.libraries) {
+    std::string why;
+    if (lib.role == "cublas") {
+      for (const auto& g : c.gpus)
+        for (const auto& p : g.gemm)
+          if (!p.rate.known() && p.rate.reason.find("compute capability") == std::string::npos && why.empty())
+            why = p.rate.reason;
+    } else if (lib.role == "cudnn" && c.mode == "full") {
+      for (const auto& g : c.gpus)
+        if (!g.cudnn.known() && g.cudnn.reason.find("wrong") == std::string::npos && why.empty()) why = g.cudnn.reason;
+    }
+    if (why.empty() || c.gpus.empty()) continue;
+    bool missing = !lib.loaded.known();
+    if (missing && lib.role == "cudnn") continue;  // cuDNN is optional ("where found")
+    auto f = make(missing ? "cuda_math_library_missing" : "other", Layer::libraries, Severity::warning,
+                  missing ? fmt::format("no {} loads, so no matrix product could run", lib.role)
+                          : fmt::format("{} {} loads but cannot do its work: {}", lib.role, lib.version.value_or(""), why));
+    f.evidence.push_back({lib.requested.empty() ? lib.role : lib.requested, missing ? lib.loaded.reason : why});
+    f.evidence.push_back({"chosen", lib.chosen_because});
+    f.fix.push_back("Run gpudoctor check: its libraries layer shows which copy each framework loads and why.");
     out.push_back(std::move(f));
   }
   if (c.gpus.empty() && !c.errors.empty()) {

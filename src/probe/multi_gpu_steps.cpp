@@ -104,17 +104,22 @@ void all_reduce(const Cuda& cuda, const NcclFunctions& nccl, const std::vector<G
   } destroy{nccl, comms};
 
   const std::vector<std::size_t> sizes = {k_mib, 64 * k_mib, 1024 * k_mib};
-  const std::size_t largest = sizes.back();
-  std::vector<std::unique_ptr<DeviceBuffer>> send, recv;
-  for (std::size_t d = 0; d < gpus.size(); ++d) {
-    make_current(cuda, gpus[d].context);
-    send.push_back(std::make_unique<DeviceBuffer>(cuda, largest));
-    recv.push_back(std::make_unique<DeviceBuffer>(cuda, largest));
-    float value = static_cast<float>(d + 1);
-    cuda.check(fn.memset_d32_async(send.back()->ptr(), std::bit_cast<unsigned>(value), largest / 4, gpus[d].stream->get()),
-               "cuMemsetD32Async");
-  }
-  for (std::size_t d = 0; d < gpus.size(); ++d) gpus[d].stream->sync();
+  std::vector<std::unique_ptr<DeviceBuffer>> send(gpus.size()), recv(gpus.size());
+  // Buffers of exactly each size, so the check at both ends reads what that all-reduce wrote.
+  auto allocate = [&](std::size_t bytes) {
+    for (std::size_t d = 0; d < gpus.size(); ++d) {
+      make_current(cuda, gpus[d].context);
+      send[d].reset();
+      recv[d].reset();
+      send[d] = std::make_unique<DeviceBuffer>(cuda, bytes);
+      recv[d] = std::make_unique<DeviceBuffer>(cuda, bytes);
+      float value = static_cast<float>(d + 1);
+      cuda.check(fn.memset_d32_async(send[d]->ptr(), std::bit_cast<unsigned>(value), bytes / 4, gpus[d].stream->get()),
+                 "cuMemsetD32Async");
+      cuda.check(fn.memset_d8_async(recv[d]->ptr(), 0xFF, bytes, gpus[d].stream->get()), "cuMemsetD8Async");
+    }
+    for (std::size_t d = 0; d < gpus.size(); ++d) gpus[d].stream->sync();
+  };
 
   auto once = [&](std::size_t bytes) {
     if (int e = nccl.group_start(); e != 0) throw StepError(nccl_error(nccl, e, "ncclGroupStart"));
@@ -134,6 +139,7 @@ void all_reduce(const Cuda& cuda, const NcclFunctions& nccl, const std::vector<G
     a.bytes = bytes;
     const int iterations = 20;
     try {
+      allocate(bytes);
       for (int w = 0; w < 5; ++w) once(bytes);
       for (std::size_t d = 0; d < gpus.size(); ++d) gpus[d].stream->sync();
       std::vector<std::pair<cuda::Event, cuda::Event>> events(gpus.size(), {nullptr, nullptr});

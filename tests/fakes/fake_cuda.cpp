@@ -4,6 +4,7 @@
 // "cuda": { "driver_version": 13000, "init": 0, "devices": [ { "name", "uuid": "GPU-...",
 //           "pci_bus_id": "0000:00:06.0", "cc": [9,0], "total_mem": bytes } ],
 //           "hang_in": "cuInit", "crash_in": "cuInit" }
+// What `gpudoctor probe` calls beyond these: fake_cuda_compute.cpp.
 
 #include <cstring>
 
@@ -100,6 +101,12 @@ EXPORT int cuDeviceGetAttribute(int* v, int attr, int dev) {
   if (attr == 75 || attr == 76) {
     if (!d->contains("cc")) return k_invalid_value;
     *v = (*d)["cc"][attr == 75 ? 0 : 1].get<int>();
+    return 0;
+  }
+  // Others as cuDeviceGetAttribute answered on the recorded host: "attributes": {"16": 132, ...}
+  std::string key = std::to_string(attr);
+  if (d->contains("attributes") && (*d)["attributes"].contains(key)) {
+    *v = (*d)["attributes"][key].get<int>();
     return 0;
   }
   return k_invalid_value;

@@ -138,6 +138,8 @@ EXPORT int nvmlDeviceGetPciInfo_v3(void* h, PciInfo* pci) {
   const json* d = device(h);
   if (d == nullptr) return k_invalid_argument;
   std::memset(pci, 0, sizeof(*pci));
+  // "pci_device_id": 0x2330 -> (device << 16) | vendor 0x10de, as nvmlPciInfo_t packs it
+  pci->pci_device_id = (d->value("pci_device_id", 0U) << 16U) | 0x10deU;
   return string_answer(*d, "pci_bus_id", pci->bus_id, sizeof(pci->bus_id));
 }
 EXPORT int nvmlDeviceGetMemoryInfo_v2(void* h, MemoryV2* m) {
@@ -264,4 +266,53 @@ EXPORT int nvmlDeviceGetComputeRunningProcesses_v3(void* h, unsigned* count, Pro
 }
 EXPORT int nvmlDeviceGetGraphicsRunningProcesses_v3(void* h, unsigned* count, ProcessInfo* infos) {
   return processes(h, "graphics", count, infos);
+}
+
+// Readings under load, from the device's "load" object: { "sm_clock": MHz, "sm_clock_max": MHz,
+// "temperature": C, "power_mw", "power_limit_mw", "power_default_limit_mw", "reasons": bits,
+// "utilization": percent } (values from nvidia-smi -q on the recorded host).
+namespace {
+int load_answer(void* h, const char* key, unsigned* out) {
+  const json* d = device(h);
+  if (d == nullptr) return k_invalid_argument;
+  const json& load = member(*d, "load", false);
+  if (!load.contains(key)) return k_not_supported;
+  *out = load[key].get<unsigned>();
+  return 0;
+}
+}  // namespace
+
+EXPORT int nvmlDeviceGetHandleByUUID(const char* uuid, void** handle) {
+  if (!g_initialized) return k_uninitialized;
+  const auto& devs = member(nvml(), "devices");
+  for (unsigned i = 0; i < devs.size(); ++i)
+    if (devs[i].value("uuid", std::string{}) == uuid) return nvmlDeviceGetHandleByIndex_v2(i, handle);
+  return k_not_found;
+}
+EXPORT int nvmlDeviceGetClockInfo(void* h, int type, unsigned* mhz) {
+  return type == 1 ? load_answer(h, "sm_clock", mhz) : k_not_supported;
+}
+EXPORT int nvmlDeviceGetMaxClockInfo(void* h, int type, unsigned* mhz) {
+  return type == 1 ? load_answer(h, "sm_clock_max", mhz) : k_not_supported;
+}
+EXPORT int nvmlDeviceGetTemperature(void* h, int, unsigned* c) { return load_answer(h, "temperature", c); }
+EXPORT int nvmlDeviceGetPowerUsage(void* h, unsigned* mw) { return load_answer(h, "power_mw", mw); }
+EXPORT int nvmlDeviceGetEnforcedPowerLimit(void* h, unsigned* mw) { return load_answer(h, "power_limit_mw", mw); }
+EXPORT int nvmlDeviceGetPowerManagementDefaultLimit(void* h, unsigned* mw) {
+  return load_answer(h, "power_default_limit_mw", mw);
+}
+EXPORT int nvmlDeviceGetCurrentClocksEventReasons(void* h, unsigned long long* reasons) {
+  unsigned v = 0;
+  int code = load_answer(h, "reasons", &v);
+  if (code == 0) *reasons = v;
+  return code;
+}
+struct Utilization {
+  unsigned gpu, memory;
+};
+EXPORT int nvmlDeviceGetUtilizationRates(void* h, Utilization* u) {
+  unsigned v = 0;
+  int code = load_answer(h, "utilization", &v);
+  if (code == 0) *u = {v, v};
+  return code;
 }
