@@ -152,8 +152,8 @@ int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool c
   snap.requested_frameworks = o.frameworks;
   // Real work needs a driver that initialized and found a device; otherwise the lower layers' verdict is the answer.
   const auto& cuda = snap.driver.cuda;
-  if (o.root != "/" && o.driver != "host") {
-    snap.compute.why_not = "--root inspects another system: nothing is run on it";
+  if (o.root != "/") {
+    snap.compute.why_not = "--root inspects another system: nothing is loaded from it or run on it";
   } else if (!cuda.init.known() || !cuda.init->ok()) {
     snap.compute.why_not = "cuInit did not succeed, so no work can run on a GPU";
   } else if (cuda.device_count.value_or(0) == 0) {

@@ -71,7 +71,7 @@ inline constexpr int k_jit_error_log_buffer_size = 6; // CU_JIT_ERROR_LOG_BUFFER
   X(event_create, Result(Event*, unsigned), "cuEventCreate")                                           \
   X(event_record, Result(Event, Stream), "cuEventRecord")                                              \
   X(event_synchronize, Result(Event), "cuEventSynchronize")                                            \
-  X(event_elapsed_time, Result(float*, Event, Event), "cuEventElapsedTime")                            \
+  X(event_elapsed_time, Result(float*, Event, Event), "cuEventElapsedTime_v2", "cuEventElapsedTime")                          \
   X(event_destroy, Result(Event), "cuEventDestroy_v2")                                                 \
   X(device_can_access_peer, Result(int*, Device, Device), "cuDeviceCanAccessPeer")                     \
   X(ctx_enable_peer_access, Result(Context, unsigned), "cuCtxEnablePeerAccess")

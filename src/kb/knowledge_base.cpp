@@ -307,8 +307,12 @@ const GpuModelFigures* KnowledgeBase::gpu_model(std::optional<unsigned> pci_devi
     for (const auto& m : m_gpu_models)
       if (std::find(m.pci_device_ids.begin(), m.pci_device_ids.end(), *pci_device_id) != m.pci_device_ids.end()) return &m;
   }
+  // By name only where the id is unknown, or the row lists no ids: one name can cover boards of
+  // different figures (the RTX 3080 10 GB and 12 GB), and the id tells them apart.
   for (const auto& m : m_gpu_models)
-    if (std::find(m.match_names.begin(), m.match_names.end(), name) != m.match_names.end()) return &m;
+    if ((!pci_device_id || m.pci_device_ids.empty()) &&
+        std::find(m.match_names.begin(), m.match_names.end(), name) != m.match_names.end())
+      return &m;
   return nullptr;
 }
 

@@ -132,7 +132,8 @@ class KnowledgeBase {
   [[nodiscard]] const TfDso* tf_dso(std::string_view series) const;
   /// TensorFlow's tested build configuration for a release series; nullptr when not in the table.
   [[nodiscard]] const TfRelease* tf_release(std::string_view series) const;
-  /// The model row for a GPU: by PCI device id first, then by exact name; nullptr when none.
+  /// The model row for a GPU: by PCI device id; by exact name when the id is unknown (or the row
+  /// lists none); nullptr when none.
   [[nodiscard]] const GpuModelFigures* gpu_model(std::optional<unsigned> pci_device_id, std::string_view name) const;
   /// The architecture row for a compute capability; nullptr when none.
   [[nodiscard]] const ArchRates* arch_rates(int major, int minor) const;

@@ -10,55 +10,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli/run_tool.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
-
-Run run(const std::vector<std::string>& args, std::map<std::string, std::string> env = {}) {
-  int o[2], e[2];
-  if (pipe(o) != 0 || pipe(e) != 0) return {};
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(o[1], 1);
-    dup2(e[1], 2);
-    close(o[0]);
-    close(e[0]);
-    if (!env.count("PATH")) env["PATH"] = "/usr/bin:/bin";
-    std::vector<std::string> envs;
-    for (auto& [k, v] : env) envs.push_back(k + "=" + v);
-    std::vector<char*> argv{const_cast<char*>(GPUDOCTOR_BINARY)}, envp;
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    for (auto& x : envs) envp.push_back(x.data());
-    envp.push_back(nullptr);
-    execve(GPUDOCTOR_BINARY, argv.data(), envp.data());
-    _exit(126);
-  }
-  close(o[1]);
-  close(e[1]);
-  Run r;
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(o[0], buf, sizeof buf)) > 0) r.out.append(buf, static_cast<size_t>(n));
-  while ((n = read(e[0], buf, sizeof buf)) > 0) r.err.append(buf, static_cast<size_t>(n));
-  close(o[0]);
-  close(e[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
-
-fs::path temp_file(const std::string& name, const std::string& content) {
-  fs::path p = fs::temp_directory_path() / fmt::format("gpudoctor-cli-{}-{}", getpid(), name);
-  std::ofstream(p, std::ios::binary) << content;
-  return p;
-}
 
 const std::string k_host = fs::path(GPUDOCTOR_SCENARIOS).parent_path() / "hosts" / "h200-container";
 const std::string k_root = k_host + "/root";

@@ -1,11 +1,12 @@
 // A fake libcublas.so.13 for `gpudoctor probe`. cublasGemmEx advances the stream's clock by the
 // scenario's rate and marks C as the product of A and B, which the fake libcuda computes for each
-// element read back (from the fill recipes of A and B); "wrong": true adds 0.5 to every element,
+// element read back (from the fill recipes of A and B); "wrong": true scales and shifts every element,
 // as a GPU that computes wrong results. "create" answers cublasCreate_v2 with a cublasStatus_t, as
 // a cuBLAS that cannot initialize does (CUBLAS_STATUS_NOT_INITIALIZED = 1).
 //
 // "cublas": { "create": 0, "version": [13, 1, 0], "gemm_status": 0, "wrong": false,
-//             "tflops": { "bf16": 820, "fp16": 776, "tf32": 426, "fp32": 51.8 } }
+//             "tflops": { "bf16": 820, "fp16": 776, "tf32": 426, "fp32": 51.8 },
+//             "device_factor": { "1": 0.4 } }   (a GPU that runs at a fraction of the rate)
 
 #include "fake_answers.hpp"
 #include "fake_libraries.hpp"
@@ -53,6 +54,9 @@ EXPORT int cublasGemmEx(Handle* h, int, int, int m, int n, int k, const void*, c
   const char* precision = a_type == 14 ? "bf16" : a_type == 2 ? "fp16" : compute == 77 ? "tf32" : "fp32";
   double tflops = 800;
   if (blas().contains("tflops") && blas()["tflops"].contains(precision)) tflops = blas()["tflops"][precision].get<double>();
+  std::string dev = std::to_string(gdfake_current_device());
+  if (blas().contains("device_factor") && blas()["device_factor"].contains(dev))
+    tflops *= blas()["device_factor"][dev].get<double>();
   // FLOP / (TFLOP/s) in the stream clock's units: bytes / GB/s / 1e6 = ms, so pass FLOP / 1e3 against TFLOP/s.
   gdfake_advance(h->stream, 2.0 * m * n * static_cast<double>(k) / 1e3, tflops);
   gdfake_product(reinterpret_cast<std::uintptr_t>(c), reinterpret_cast<std::uintptr_t>(a),

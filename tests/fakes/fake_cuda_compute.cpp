@@ -124,7 +124,7 @@ bool read_product(const Allocation& c, std::uintptr_t src, std::uintptr_t dst, s
     for (std::uint32_t k = 0; k < dim; ++k)
       sum += static_cast<double>(gpudoctor::probe::fill_value(a->seed, k * dim + i, a->bits)) *
              static_cast<double>(gpudoctor::probe::fill_value(b->seed, j * dim + k, b->bits));
-    auto v = static_cast<float>(sum) + (c.wrong ? 0.5F : 0.0F);
+    auto v = static_cast<float>(c.wrong ? sum * 1.25 + 4.0 : sum);  // wrong: as if a high bit stuck
     if (esize == 4) std::memcpy(reinterpret_cast<void*>(dst + off), &v, 4);
     else {
       std::uint16_t h = a->kind == 2 ? to_bf16(v) : to_half(v);
@@ -184,6 +184,7 @@ EXPORT std::size_t gdfake_backed(std::uintptr_t p, std::size_t n, std::size_t* l
   return i;
 }
 EXPORT void gdfake_advance(void* stream, double bytes, double gbs) { advance(stream, bytes, gbs); }
+EXPORT int gdfake_current_device() { return g_current != nullptr ? g_current->device : -1; }
 EXPORT void gdfake_product(std::uintptr_t c, std::uintptr_t a, std::uintptr_t b, int n, bool wrong) {
   if (Allocation* out = allocation_of(c)) {
     out->product = true;
@@ -402,6 +403,7 @@ EXPORT int cuEventElapsedTime(float* ms, void* a, void* b) {
   *ms = static_cast<float>(static_cast<Event*>(b)->at_ms - static_cast<Event*>(a)->at_ms);
   return 0;
 }
+EXPORT int cuEventElapsedTime_v2(float* ms, void* a, void* b) { return cuEventElapsedTime(ms, a, b); }
 EXPORT int cuEventDestroy_v2(void* e) {
   delete static_cast<Event*>(e);
   return 0;

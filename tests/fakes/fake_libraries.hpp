@@ -12,6 +12,8 @@ extern "C" {
 void gdfake_copy(std::uintptr_t dst, std::uintptr_t src, std::size_t n);
 std::size_t gdfake_backed(std::uintptr_t p, std::size_t n, std::size_t* lo, std::size_t* hi, std::size_t max);
 void gdfake_advance(void* stream, double bytes, double gbs);
+/// The ordinal of the current context's device (-1 when none).
+int gdfake_current_device();
 /// Marks `c` as holding the product of the filled n x n matrices `a` and `b` (computed on read).
 void gdfake_product(std::uintptr_t c, std::uintptr_t a, std::uintptr_t b, int n, bool wrong);
 }

@@ -1,0 +1,139 @@
+// The probe's rules on what real GPUs measured: the expected figures (model table and the
+// architecture fallback), the verdict thresholds, and the per-GPU verdicts. The recording is
+// `gpudoctor probe --json` on the lent 2 x H100 host (tests/data/probe/h100x2-full.json).
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/snapshot_json.hpp"
+#include "diagnose/diagnose.hpp"
+#include "kb/knowledge_base.hpp"
+
+namespace gpudoctor {
+namespace {
+
+ComputeProbe recorded(const char* file = "h100x2-full.json") {
+  std::ifstream in(std::string(GPUDOCTOR_TEST_DATA) + "/probe/" + file);
+  return compute_probe_from_json(nlohmann::json::parse(in));
+}
+
+Snapshot with(const ComputeProbe& probe) {
+  Snapshot s;
+  s.compute = probe;
+  return s;
+}
+
+const ProbeFigure& fig(const GpuVerdict& v, const std::string& name) {
+  for (const auto& f : v.figures)
+    if (f.name == name) return f;
+  throw std::runtime_error("no figure " + name);
+}
+
+const Finding* find(const Diagnosis& d, const std::string& id) {
+  for (const auto* list : {&d.causes, &d.warnings})
+    for (const auto& f : *list)
+      if (f.cause == id) return &f;
+  return nullptr;
+}
+
+TEST(ProbeRules, RecordedH100sMeetTheirDatasheetWithinThresholds) {
+  auto d = diagnose(with(recorded()), kb::KnowledgeBase::get());
+  ASSERT_EQ(d.gpus.size(), 2U);
+  for (const auto& g : d.gpus) {
+    EXPECT_EQ(g.state, "healthy") << g.summary;
+    EXPECT_EQ(fig(g, "bf16 matrix product").expected.value_or(0), 989.4);
+    EXPECT_EQ(fig(g, "tf32 matrix product").expected.value_or(0), 494.7);
+    EXPECT_EQ(fig(g, "fp32 matrix product").expected.value_or(0), 66.9);
+    EXPECT_EQ(fig(g, "device copy").expected.value_or(0), 3350);
+    for (const auto& f : g.figures) EXPECT_TRUE(f.state == "ok") << f.name << ": " << f.state;
+  }
+  // The measured fractions the thresholds were set against (gpu_performance.toml [verdict]).
+  double bf16 = *fig(d.gpus[0], "bf16 matrix product").measured / 989.4;
+  EXPECT_GT(bf16, 0.8);
+  EXPECT_EQ(find(d, "gpu_in_bad_state"), nullptr);
+  EXPECT_EQ(find(d, "other"), nullptr);
+}
+
+TEST(ProbeRules, TensorThresholdSeparatesSlowFromDegraded) {
+  const auto& th = kb::KnowledgeBase::get().probe_thresholds();
+  auto probe = recorded();
+  auto& bf16 = probe.gpus[0].gemm[0];
+  ASSERT_EQ(bf16.precision, "bf16");
+  bf16.rate.value->value = (th.tensor_fraction + 0.01) * 989.4;
+  EXPECT_EQ(fig(diagnose(with(probe), kb::KnowledgeBase::get()).gpus[0], "bf16 matrix product").state, "ok");
+  bf16.rate.value->value = (th.tensor_fraction - 0.01) * 989.4;
+  auto d = diagnose(with(probe), kb::KnowledgeBase::get());
+  EXPECT_EQ(fig(d.gpus[0], "bf16 matrix product").state, "low");
+  // Low with no reason NVML can see: a warning that says so, never a made-up cause.
+  const Finding* f = find(d, "other");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->severity, Severity::warning);
+  EXPECT_NE(f->title.find("NVML shows no reason"), std::string::npos);
+}
+
+TEST(ProbeRules, ErrorLimitsPerPrecision) {
+  auto probe = recorded();
+  // Measured on the H100: bf16 1.8e-3, fp16 2.0e-4, tf32 1.5e-5, fp32 1.5e-6; all under their limits.
+  EXPECT_EQ(diagnose(with(probe), kb::KnowledgeBase::get()).gpus[0].state, "healthy");
+  probe.gpus[1].gemm[2].relative_error = 5e-3;  // tf32 wrong beyond rounding
+  auto d = diagnose(with(probe), kb::KnowledgeBase::get());
+  EXPECT_EQ(d.gpus[1].state, "failed");
+  EXPECT_EQ(fig(d.gpus[1], "tf32 matrix product").state, "wrong");
+  ASSERT_FALSE(d.healthy);
+  EXPECT_EQ(d.causes.front().cause, "gpu_in_bad_state");
+}
+
+TEST(ProbeRules, ArchitectureFallbackForAGpuWithoutAModelRow) {
+  // An RTX 3060 (GA106, PCI 0x2503, no model row) as cuDeviceGetAttribute reports it: 28 SMs,
+  // 1777 MHz, 7501 MHz memory clock on a 192-bit bus (deviceQuery's figures for the card).
+  auto probe = recorded();
+  auto& g = probe.gpus[0];
+  g.name = "NVIDIA GeForce RTX 3060";
+  g.pci_device_id = 0x2503U;
+  g.cc_major = 8;
+  g.cc_minor = 6;
+  g.multiprocessors = 28;
+  g.sm_clock_peak_khz = 1777000;
+  g.memory_clock_peak_khz = 7501000;
+  g.memory_bus_width_bits = 192;
+  auto d = diagnose(with(probe), kb::KnowledgeBase::get());
+  const auto& v = d.gpus[0];
+  // NVIDIA's figures for the card: 12.7 TFLOP/s fp32, 360 GB/s; GeForce tensor rate with fp32
+  // accumulate is half the GA10x per-SM rate.
+  EXPECT_NEAR(fig(v, "fp32 matrix product").expected.value_or(0), 12.74, 0.01);
+  EXPECT_NEAR(fig(v, "bf16 matrix product").expected.value_or(0), 25.47, 0.01);
+  EXPECT_NEAR(fig(v, "device copy").expected.value_or(0), 360.0, 0.1);
+  EXPECT_NE(fig(v, "bf16 matrix product").basis.find("28 SMs x 1777 MHz"), std::string::npos);
+}
+
+TEST(ProbeRules, ModelRowsAreFoundByPciIdBeforeName) {
+  const auto& kb = kb::KnowledgeBase::get();
+  const auto* h200 = kb.gpu_model(0x2335U, "anything");
+  ASSERT_NE(h200, nullptr);
+  EXPECT_EQ(h200->memory_bandwidth_gbs.value_or(0), 4800);
+  const auto* by_name = kb.gpu_model(std::nullopt, "NVIDIA H100 80GB HBM3");
+  ASSERT_NE(by_name, nullptr);
+  EXPECT_EQ(by_name->name, "H100 SXM5 80GB");
+  // The 12 GB RTX 3080 reports the 10 GB card's name; its own id has no row, so no wrong figures.
+  EXPECT_EQ(kb.gpu_model(0x220aU, "NVIDIA GeForce RTX 3080"), nullptr);
+  EXPECT_EQ(kb.pcie_lane_gbs(5).value_or(0), 3.938);
+  EXPECT_FALSE(kb.pcie_lane_gbs(9).has_value());
+}
+
+TEST(ProbeRules, NothingMeasuredIsNeverHealthyByDefault) {
+  Snapshot s;
+  s.compute.attempted = true;
+  s.compute.mode = "full";
+  s.compute.child = {"crashed", "killed by signal 11 (SIGSEGV)", 812};
+  s.compute.last_step = "GPU 0: matrix product bf16";
+  auto d = diagnose(s, kb::KnowledgeBase::get());
+  ASSERT_FALSE(d.healthy);
+  const Finding* f = find(d, "gpu_in_bad_state");
+  ASSERT_NE(f, nullptr);
+  EXPECT_NE(f->title.find("crashed at \"GPU 0: matrix product bf16\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gpudoctor
