@@ -2,7 +2,8 @@
 # Run on the lent GPU machine: `gpudoctor probe` (quick and full) beside PyTorch doing the same
 # work (scripts/device/torch_reference.py), in one call, so both numbers come from the same
 # card. Expects the stripped binary at .device/gpudoctor (scripts/device/prepare.sh). Writes to
-# $OUT: report.txt (everything below), probe-quick.json, probe-full.json, torch.json.
+# $OUT: report.txt (everything below), probe-quick.json, probe-full.json, torch.json. Also runs
+# the hardware test tests/hw/probe_real_gpu.sh and shows the terminal progress display.
 # The machine's policy keeps NVLink multicast off; the variables are set here too, in case.
 set -u
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
@@ -52,6 +53,12 @@ for a in p.get("all_reduce", []):
 PY
 section "gpudoctor probe (terminal)"
 "$B" probe --no-color; echo "exit $?"
+
+section "hardware test (tests/hw/probe_real_gpu.sh)"
+tests/hw/probe_real_gpu.sh "$B"; echo "hw test exit $?"
+
+section "progress display on a terminal (script(1) gives the probe a tty)"
+command -v script >/dev/null && script -qec "$B probe --quick --no-color" /dev/null | tr '\r' '\n' | grep -a "^.*probe .*s  " | head -12
 
 section "torch reference"
 PYTHONUNBUFFERED=1 python3 scripts/device/torch_reference.py --json "$OUT/torch.json"; echo "exit $?"
