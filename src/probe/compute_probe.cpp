@@ -253,7 +253,7 @@ void compute_probe_child(const ProbePlan& plan, const std::function<void(const C
       g.memory_total_bytes = static_cast<std::uint64_t>(total);
       g.other_processes = telemetry.other_processes(slot);
       h.stream = std::make_unique<Stream>(cuda);
-      step(fmt::format("GPU {}: our kernel", ordinal));
+      step(fmt::format("GPU {}: loading our PTX", ordinal));
       h.kernels = std::make_unique<Kernels>(cuda);
       h.kernels->set_grid(static_cast<unsigned>(g.multiprocessors.value_or(16)));
     } catch (const StepError& e) {
