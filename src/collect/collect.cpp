@@ -74,6 +74,7 @@ Snapshot collect(const CollectOptions& options) {
   if (probing) probe = std::make_unique<DriverProbeInFlight>();
   CollectContext ctx{fs, options, snapshot, probe.get()};
   for (const auto& c : k_collectors) {
+    if (options.files_collected && std::string_view(c.name) == "driver_probe") options.files_collected(snapshot);
     try {
       c.run(ctx);
     } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 // Snapshot. The table in collect.cpp lists them; a new collector is one file and one row.
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -29,6 +30,9 @@ struct CollectOptions {
   std::string python;
   /// The environment of the invoking user (all of it; collectors keep only the allow-list).
   std::map<std::string, std::string> environment;
+  /// Called with the snapshot once the files are read and before the driver probe is waited for
+  /// (`gpudoctor probe` starts its compute child here, so both run at once).
+  std::function<void(const Snapshot&)> files_collected;
 };
 
 class DriverProbeInFlight;

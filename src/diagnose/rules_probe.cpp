@@ -128,6 +128,11 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
   const auto& t = g.telemetry;
   std::string who = fmt::format("GPU {} ({})", g.ordinal, g.name);
 
+  if (!g.context.known() && g.kernel.reason == "not collected") {  // the probe stopped before it
+    v.state = "not reached";
+    v.summary = "the probe stopped before this GPU";
+    return a;
+  }
   if (g.context.known() && !g.context->ok()) {
     v.state = "failed";
     v.summary = "no CUDA context: " + g.context->name;

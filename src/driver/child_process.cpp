@@ -36,6 +36,7 @@ struct ChildGroup::Running {
   std::string buffer;
   ChildReport report;
   bool done_reading = false;
+  bool complete = false;  ///< the child sent its last word (OnState said so)
   std::chrono::steady_clock::time_point start;
 };
 
@@ -46,7 +47,11 @@ void take_lines(ChildGroup::Running& r, std::size_t job, const ChildGroup::OnSta
   while ((nl = r.buffer.find('\n')) != std::string::npos) {
     if (nl > 0) {
       r.report.last_state = r.buffer.substr(0, nl);
-      if (on_state) on_state(job, r.report.last_state);
+      if (on_state && on_state(job, r.report.last_state)) {
+        r.complete = r.done_reading = true;
+        r.buffer.clear();
+        return;
+      }
     }
     r.buffer.erase(0, nl + 1);
   }
@@ -135,14 +140,16 @@ std::vector<ChildReport> ChildGroup::wait(std::chrono::milliseconds limit, const
     if (r.pid > 0) {
       int status = 0;
       bool timed_out = !r.done_reading;
-      if (timed_out) {
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r.start).count();
+      if (timed_out || r.complete) {
         ::kill(r.pid, SIGKILL);
       }
       while (::waitpid(r.pid, &status, 0) < 0 && errno == EINTR) {
       }
       ::close(r.fd);
-      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r.start).count();
-      if (timed_out) {
+      if (r.complete) {
+        r.report.outcome = {"ok", "", ms};
+      } else if (timed_out) {
         r.report.outcome = {"timeout", fmt::format("did not finish within {} ms and was killed", limit.count()), ms};
       } else if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);

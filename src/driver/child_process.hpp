@@ -34,8 +34,10 @@ class ChildGroup {
 
   /// Waits for every child, at most `limit` counted from the start; children still running
   /// then are killed. Call once. `on_state` (may be empty) sees each state as it arrives, with
-  /// the index of the job that sent it.
-  using OnState = std::function<void(std::size_t job, const std::string& state)>;
+  /// the index of the job that sent it; it returns true when that state is the job's last word:
+  /// the child is then killed instead of waited for (a driver tearing down its contexts can take
+  /// seconds) and its outcome is "ok".
+  using OnState = std::function<bool(std::size_t job, const std::string& state)>;
   std::vector<ChildReport> wait(std::chrono::milliseconds limit, const OnState& on_state = {});
 
   struct Running;  ///< one child (defined in child_process.cpp)

@@ -29,14 +29,15 @@ CallResult cuda_result(const CudaFunctions& fn, int code) {
   return r;
 }
 
-std::string format_uuid(const cuda::Uuid& u) {
+
+}  // namespace
+
+std::string format_cuda_uuid(const cuda::Uuid& u) {
   const unsigned char* b = u.bytes;
   return fmt::format("GPU-{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
                      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
                      b[14], b[15]);
 }
-
-}  // namespace
 
 void probe_cuda(const std::function<void(const CudaProbe&)>& emit) {
   CudaProbe out;
@@ -95,7 +96,7 @@ void probe_cuda(const std::function<void(const CudaProbe&)>& emit) {
     }
     if (fn.device_get_uuid) {
       cuda::Uuid u{};
-      if (fn.device_get_uuid(&u, dev) == 0) d.uuid = format_uuid(u);
+      if (fn.device_get_uuid(&u, dev) == 0) d.uuid = format_cuda_uuid(u);
     }
     if (fn.device_get_pci_bus_id) {
       std::array<char, 64> buf{};

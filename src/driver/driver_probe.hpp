@@ -8,6 +8,7 @@
 
 #include "core/snapshot.hpp"
 #include "driver/child_process.hpp"
+#include "driver/cuda_api.hpp"
 
 namespace gpudoctor {
 
@@ -24,6 +25,9 @@ class DriverProbeInFlight {
 
 /// Probes NVML and libcuda in parallel child processes; `limit` bounds the whole probe.
 DriverProbe probe_driver(std::chrono::milliseconds limit);
+
+/// "GPU-c0ccbdb1-6bd7-cda5-9b46-ab4973d2062e", as nvidia-smi and NVML print a CUDA UUID.
+std::string format_cuda_uuid(const cuda::Uuid& u);
 
 /// The probes themselves, run inside the child. `emit` receives the state as JSON after each step.
 void probe_nvml(const std::function<void(const NvmlProbe&)>& emit);

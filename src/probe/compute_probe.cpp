@@ -4,15 +4,20 @@
 #include <array>
 #include <cstring>
 #include <fmt/format.h>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "core/snapshot_json.hpp"
 #include "driver/child_process.hpp"
+#include "driver/driver_probe.hpp"
 #include "probe/steps.hpp"
 
 namespace gpudoctor {
 
 namespace {
+
+constexpr const char* k_done_step = "done";
 
 struct RoleNames {
   const char* role;
@@ -158,206 +163,280 @@ std::vector<ProbeLibrary> choose_probe_libraries(const Snapshot& snapshot) {
   return out;
 }
 
-void compute_probe_child(const ProbePlan& plan, const std::function<void(const ComputeProbe&)>& emit) {
-  using namespace probe;  // NOLINT
-  ComputeProbe out;
-  out.attempted = true;
-  out.mode = plan.quick ? "quick" : "full";
-  out.libraries = plan.libraries;
-  auto step = [&](std::string name) {
-    out.last_step = std::move(name);
-    emit(out);
-  };
-  step("loading libcuda.so.1");
-  Cuda cuda;
-  if (!cuda.loaded()) {
-    out.errors.push_back("libcuda.so.1 could not be loaded: " + cuda.load_error());
-    step("stopped");
-    return;
-  }
-  const auto& fn = cuda.fn();
-  int count = 0;
-  try {
-    cuda.check(cuda.need(fn.init, "cuInit")(0), "cuInit");
-    cuda.check(cuda.need(fn.device_get_count, "cuDeviceGetCount")(&count), "cuDeviceGetCount");
-  } catch (const StepError& e) {
-    out.errors.emplace_back(e.what());
-    step("stopped");
-    return;
-  }
-  step("loading cuBLAS, cuDNN, NCCL");
-  ComputeLibraries libs;
-  libs.load(out.libraries);
-  Telemetry telemetry;
+namespace {
 
+using namespace probe;  // NOLINT: the steps' types
+
+
+/// One run of the probe inside the child. The full probe takes the GPUs one after another, so
+/// that no figure shares the host, the link or the chassis' power with another GPU's work; the
+/// quick one takes them all at once (its host copies one at a time), to stay within seconds on
+/// eight GPUs. Each GPU's result is built apart and published whole, under the lock.
+class ChildRun {
+ public:
+  ChildRun(const ProbePlan& plan, const std::function<void(const ComputeProbe&)>& emit) : m_plan(plan), m_emit(emit) {
+    m_out.attempted = true;
+    m_out.mode = plan.quick ? "quick" : "full";
+    m_out.libraries = plan.libraries;
+  }
+
+  void run() {
+    step("loading libcuda.so.1");
+    if (!m_cuda.loaded()) {
+      error("libcuda.so.1 could not be loaded: " + m_cuda.load_error());
+      step("stopped");
+      return;
+    }
+    const auto& fn = m_cuda.fn();
+    int count = 0;
+    try {
+      m_cuda.check(m_cuda.need(fn.init, "cuInit")(0), "cuInit");
+      m_cuda.check(m_cuda.need(fn.device_get_count, "cuDeviceGetCount")(&count), "cuDeviceGetCount");
+    } catch (const StepError& e) {
+      error(e.what());
+      step("stopped");
+      return;
+    }
+    if (m_plan.quick) {  // a short product needs cuBLAS only
+      std::erase_if(m_out.libraries, [](const ProbeLibrary& l) { return l.role != "cublas"; });
+      step("loading cuBLAS");
+    } else {
+      step("loading cuBLAS, cuDNN, NCCL");
+    }
+    m_libs.load(m_out.libraries);
+    count = std::min(count, 64);
+    m_out.gpus.resize(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) m_out.gpus[static_cast<std::size_t>(i)].ordinal = i;
+    m_held.resize(static_cast<std::size_t>(count));
+    if (m_plan.quick) {
+      std::vector<std::thread> threads;
+      for (int ordinal = 0; ordinal < count; ++ordinal) threads.emplace_back([this, ordinal] { probe_gpu(ordinal); });
+      for (auto& t : threads) t.join();
+    } else {
+      for (int ordinal = 0; ordinal < count; ++ordinal) probe_gpu(ordinal);
+      across_gpus();
+    }
+    // Every figure is in: say so first (the parent need not wait for the teardown), then clean up.
+    step(k_done_step);
+    for (auto& h : m_held) {
+      h.kernels.reset();
+      h.stream.reset();
+      if (h.context != nullptr && fn.primary_ctx_release != nullptr) fn.primary_ctx_release(h.device);
+    }
+  }
+
+ private:
   struct Held {
     cuda::Device device = 0;
     cuda::Context context = nullptr;
     std::unique_ptr<Stream> stream;
     std::unique_ptr<Kernels> kernels;
   };
-  std::vector<Held> held;
-  for (int ordinal = 0; ordinal < count && ordinal < 64; ++ordinal) {
-    out.gpus.emplace_back();
-    GpuProbe& g = out.gpus.back();
+
+  void step(std::string name) {
+    std::lock_guard lock(m_mutex);
+    m_out.last_step = std::move(name);
+    m_emit(m_out);
+  }
+  void error(std::string what) {
+    std::lock_guard lock(m_mutex);
+    m_out.errors.push_back(std::move(what));
+  }
+  /// Publishes a GPU's result so far, with the step it starts now.
+  void publish(const GpuProbe& g, std::string next) {
+    std::lock_guard lock(m_mutex);
+    m_out.gpus[static_cast<std::size_t>(g.ordinal)] = g;
+    m_out.last_step = std::move(next);
+    m_emit(m_out);
+  }
+
+  void identify(GpuProbe& g, Held& h) {
+    const auto& fn = m_cuda.fn();
+    m_cuda.check(m_cuda.need(fn.device_get, "cuDeviceGet")(&h.device, g.ordinal), "cuDeviceGet");
+    std::array<char, 256> name{};
+    if (fn.device_get_name != nullptr && fn.device_get_name(name.data(), static_cast<int>(name.size()), h.device) == 0)
+      g.name = std::string(name.data(), strnlen(name.data(), name.size()));
+    std::array<char, 64> bus{};
+    if (fn.device_get_pci_bus_id != nullptr &&
+        fn.device_get_pci_bus_id(bus.data(), static_cast<int>(bus.size()), h.device) == 0)
+      g.pci_bus_id = std::string(bus.data(), strnlen(bus.data(), bus.size()));
+    cuda::Uuid u{};
+    if (fn.device_get_uuid != nullptr && fn.device_get_uuid(&u, h.device) == 0) g.uuid = format_cuda_uuid(u);
+    auto attr = [&](int a) -> Fact<int> {
+      int v = 0;
+      if (fn.device_get_attribute != nullptr && fn.device_get_attribute(&v, a, h.device) == 0) return v;
+      return Fact<int>::unknown(fmt::format("cuDeviceGetAttribute({}) failed", a));
+    };
+    g.cc_major = attr(cuda::k_attr_cc_major).value_or(0);
+    g.cc_minor = attr(cuda::k_attr_cc_minor).value_or(0);
+    g.multiprocessors = attr(cuda::k_attr_multiprocessor_count);
+    g.sm_clock_peak_khz = attr(cuda::k_attr_clock_rate_khz);
+    g.memory_clock_peak_khz = attr(cuda::k_attr_memory_clock_rate_khz);
+    g.memory_bus_width_bits = attr(cuda::k_attr_memory_bus_width);
+  }
+
+  void probe_gpu(int ordinal) {
+    const auto& fn = m_cuda.fn();
+    GpuProbe g;
     g.ordinal = ordinal;
-    auto fail = [&](const std::string& what) { out.errors.push_back(fmt::format("GPU {}: {}", ordinal, what)); };
-    Held h;
+    Held& h = m_held[static_cast<std::size_t>(ordinal)];
+    auto fail = [&](const std::string& what) { error(fmt::format("GPU {}: {}", ordinal, what)); };
     try {
-      cuda.check(fn.device_get(&h.device, ordinal), "cuDeviceGet");
-      std::array<char, 256> name{};
-      if (fn.device_get_name(name.data(), static_cast<int>(name.size()), h.device) == 0)
-        g.name = std::string(name.data(), strnlen(name.data(), name.size()));
-      std::array<char, 64> bus{};
-      if (fn.device_get_pci_bus_id != nullptr &&
-          fn.device_get_pci_bus_id(bus.data(), static_cast<int>(bus.size()), h.device) == 0)
-        g.pci_bus_id = std::string(bus.data(), strnlen(bus.data(), bus.size()));
-      cuda::Uuid u{};
-      if (fn.device_get_uuid != nullptr && fn.device_get_uuid(&u, h.device) == 0) {
-        const unsigned char* b = u.bytes;
-        g.uuid = fmt::format("GPU-{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-                             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-                             b[14], b[15]);
-      }
-      auto attr = [&](int a) -> Fact<int> {
-        int v = 0;
-        if (fn.device_get_attribute(&v, a, h.device) == 0) return v;
-        return Fact<int>::unknown(fmt::format("cuDeviceGetAttribute({}) failed", a));
-      };
-      g.cc_major = attr(cuda::k_attr_cc_major).value_or(0);
-      g.cc_minor = attr(cuda::k_attr_cc_minor).value_or(0);
-      g.multiprocessors = attr(cuda::k_attr_multiprocessor_count);
-      g.sm_clock_peak_khz = attr(cuda::k_attr_clock_rate_khz);
-      g.memory_clock_peak_khz = attr(cuda::k_attr_memory_clock_rate_khz);
-      g.memory_bus_width_bits = attr(cuda::k_attr_memory_bus_width);
+      identify(g, h);
     } catch (const StepError& e) {
       fail(e.what());
-      continue;
+      publish(g, fmt::format("GPU {}: not usable", ordinal));
+      return;
     }
-    int slot = g.uuid.empty() ? -1 : telemetry.track(g.uuid);
-    g.pci_device_id = telemetry.pci_device_id(slot);
+    int slot = g.uuid.empty() ? -1 : m_telemetry.track(g.uuid);
+    g.pci_device_id = m_telemetry.pci_device_id(slot);
 
-    step(fmt::format("GPU {}: context", ordinal));
-    int code = cuda.need(fn.primary_ctx_retain, "cuDevicePrimaryCtxRetain")(&h.context, h.device);
-    CallResult ctx_result{code, code == 0 ? "CUDA_SUCCESS" : cuda.describe(code), ""};
-    g.context = ctx_result;
+    publish(g, fmt::format("GPU {}: context", ordinal));
+    int code = m_cuda.need(fn.primary_ctx_retain, "cuDevicePrimaryCtxRetain")(&h.context, h.device);
+    g.context = CallResult{code, code == 0 ? "CUDA_SUCCESS" : m_cuda.describe(code), ""};
     if (code != 0) {
-      fail("cuDevicePrimaryCtxRetain -> " + cuda.describe(code));
-      continue;
+      h.context = nullptr;
+      fail("cuDevicePrimaryCtxRetain -> " + m_cuda.describe(code));
+      publish(g, fmt::format("GPU {}: no context", ordinal));
+      return;
     }
     try {
-      cuda.check(fn.ctx_set_current(h.context), "cuCtxSetCurrent");
+      m_cuda.check(m_cuda.need(fn.ctx_set_current, "cuCtxSetCurrent")(h.context), "cuCtxSetCurrent");
       std::size_t free = 0, total = 0;
-      cuda.check(cuda.need(fn.mem_get_info, "cuMemGetInfo_v2")(&free, &total), "cuMemGetInfo_v2");
+      m_cuda.check(m_cuda.need(fn.mem_get_info, "cuMemGetInfo_v2")(&free, &total), "cuMemGetInfo_v2");
       g.memory_free_bytes = static_cast<std::uint64_t>(free);
       g.memory_total_bytes = static_cast<std::uint64_t>(total);
-      g.other_processes = telemetry.other_processes(slot);
-      h.stream = std::make_unique<Stream>(cuda);
-      step(fmt::format("GPU {}: loading our PTX", ordinal));
-      h.kernels = std::make_unique<Kernels>(cuda);
+      g.other_processes = m_telemetry.other_processes(slot);
+      h.stream = std::make_unique<Stream>(m_cuda);
+      publish(g, fmt::format("GPU {}: loading our PTX", ordinal));
+      h.kernels = std::make_unique<Kernels>(m_cuda);
       h.kernels->set_grid(static_cast<unsigned>(g.multiprocessors.value_or(16)));
     } catch (const StepError& e) {
       g.kernel = Fact<std::string>::unknown(e.what());
       fail(e.what());
-      held.push_back(std::move(h));
-      continue;
+      publish(g, fmt::format("GPU {}: stopped", ordinal));
+      return;
     }
-    Gpu gpu{cuda, h.device, h.context, *h.stream, *h.kernels, telemetry, slot, plan.quick};
+    Gpu gpu{m_cuda, h.device, h.context, *h.stream, *h.kernels, m_telemetry, slot, m_plan.quick, m_host_link};
     auto attempt = [&](const std::string& name, const std::function<void()>& work,
                        const std::function<void(const std::string&)>& on_error) {
-      step(fmt::format("GPU {}: {}", ordinal, name));
+      publish(g, fmt::format("GPU {}: {}", ordinal, name));
       try {
         work();
-      } catch (const StepError& e) {
-        on_error(e.what());
-        fail(e.what());
-      } catch (const std::exception& e) {
+      } catch (const std::exception& e) {  // StepError, or a library's own exception
         on_error(e.what());
         fail(e.what());
       }
     };
     attempt("kernel", [&] { check_kernel(gpu, g); }, [&](const std::string& why) { g.kernel = Fact<std::string>::unknown(why); });
     if (!g.kernel.known()) {  // a GPU that computes wrong or not at all: measuring it says nothing more
-      held.push_back(std::move(h));
-      continue;
+      publish(g, fmt::format("GPU {}: stopped", ordinal));
+      return;
     }
-    if (!plan.quick)
+    if (m_plan.quick)
+      g.allocated_bytes = Fact<std::uint64_t>::unknown("not in --quick");
+    else
       attempt("allocating most of the free memory", [&] { allocate_most(gpu, g); },
               [&](const std::string& why) { g.allocated_bytes = Fact<std::uint64_t>::unknown(why); });
-    else
-      g.allocated_bytes = Fact<std::uint64_t>::unknown("not in --quick");
     attempt("device copy", [&] { device_copy(gpu, g); },
             [&](const std::string& why) { g.device_copy = Fact<Measured>::unknown(why); });
     attempt("host copies", [&] { host_copies(gpu, g); }, [&](const std::string& why) {
       if (!g.host_to_device.known()) g.host_to_device = Fact<Measured>::unknown(why);
       if (!g.device_to_host.known()) g.device_to_host = Fact<Measured>::unknown(why);
     });
-    std::vector<std::string> precisions = plan.quick ? std::vector<std::string>{g.cc_major >= 8 ? "bf16" : "fp16"}
-                                                     : std::vector<std::string>{"bf16", "fp16", "tf32", "fp32"};
+    std::vector<std::string> precisions = m_plan.quick ? std::vector<std::string>{g.cc_major >= 8 ? "bf16" : "fp16"}
+                                                       : std::vector<std::string>{"bf16", "fp16", "tf32", "fp32"};
     for (const auto& p : precisions) {
-      if (!libs.cublas) {
-        GemmProbe gp;
-        gp.precision = p;
-        gp.rate = Fact<Measured>::unknown(libs.unavailable(out.libraries, "cublas").reason);
-        g.gemm.push_back(gp);
-        continue;
-      }
       g.gemm.emplace_back();
       g.gemm.back().precision = p;
-      attempt("matrix product " + p, [&] { g.gemm.back() = matrix_product(gpu, *libs.cublas, p); },
+      if (!m_libs.cublas) {
+        g.gemm.back().rate = Fact<Measured>::unknown(m_libs.unavailable(m_out.libraries, "cublas").reason);
+        continue;
+      }
+      attempt("matrix product " + p, [&] { g.gemm.back() = matrix_product(gpu, *m_libs.cublas, p); },
               [&](const std::string& why) { g.gemm.back().rate = Fact<Measured>::unknown(why); });
     }
-    if (plan.quick) g.cudnn = Fact<std::string>::unknown("not in --quick");
-    else if (!libs.cudnn) g.cudnn = libs.unavailable(out.libraries, "cudnn");
+    if (m_plan.quick) g.cudnn = Fact<std::string>::unknown("not in --quick");
+    else if (!m_libs.cudnn) g.cudnn = m_libs.unavailable(m_out.libraries, "cudnn");
     else
-      attempt("cuDNN convolution", [&] { g.cudnn = convolution(gpu, *libs.cudnn); },
+      attempt("cuDNN convolution", [&] { g.cudnn = convolution(gpu, *m_libs.cudnn); },
               [&](const std::string& why) { g.cudnn = Fact<std::string>::unknown(why); });
-    g.telemetry = telemetry.result(slot);
-    held.push_back(std::move(h));
-    emit(out);
+    g.telemetry = m_telemetry.result(slot);
+    publish(g, fmt::format("GPU {}: done", ordinal));
   }
 
-  std::vector<GpuHandle> usable;
-  for (std::size_t i = 0; i < held.size(); ++i)
-    if (held[i].stream && held[i].kernels) usable.push_back({held[i].device, held[i].context, held[i].stream.get()});
-  if (usable.size() >= 2 && !plan.quick) {
+  void across_gpus() {
+    std::vector<GpuHandle> usable;
+    for (const auto& h : m_held)
+      if (h.stream && h.kernels) usable.push_back({h.device, h.context, h.stream.get()});
+    if (usable.size() < 2) return;
     step("peer access and peer copies");
     try {
-      out.peers = peer_copies(cuda, usable, plan.quick);
+      auto peers = peer_copies(m_cuda, usable, m_plan.quick);
+      std::lock_guard lock(m_mutex);
+      m_out.peers = std::move(peers);
     } catch (const StepError& e) {
-      out.errors.push_back(std::string("peer copies: ") + e.what());
+      error(std::string("peer copies: ") + e.what());
     }
-    if (libs.nccl) {
-      step("all-reduce through NCCL");
-      try {
-        all_reduce(cuda, *libs.nccl, usable, out);
-      } catch (const StepError& e) {
-        out.errors.push_back(std::string("all-reduce: ") + e.what());
-      }
-    } else {
-      out.nccl_init = libs.unavailable(out.libraries, "nccl");
+    if (!m_libs.nccl) {
+      std::lock_guard lock(m_mutex);
+      m_out.nccl_init = m_libs.unavailable(m_out.libraries, "nccl");
+      return;
     }
+    step("all-reduce through NCCL");
+    ComputeProbe collective;
+    try {
+      all_reduce(m_cuda, *m_libs.nccl, usable, collective);
+    } catch (const StepError& e) {
+      error(std::string("all-reduce: ") + e.what());
+    }
+    std::lock_guard lock(m_mutex);
+    m_out.nccl_init = collective.nccl_init;
+    m_out.all_reduce = collective.all_reduce;
   }
-  for (auto& h : held) {
-    h.kernels.reset();
-    h.stream.reset();
-    if (h.context != nullptr && fn.primary_ctx_release != nullptr) fn.primary_ctx_release(h.device);
-  }
-  step("done");
+
+  const ProbePlan& m_plan;
+  const std::function<void(const ComputeProbe&)>& m_emit;
+  ComputeProbe m_out;
+  std::mutex m_mutex;
+  std::mutex m_host_link;  // host copies one GPU at a time, also in the quick probe
+  Cuda m_cuda;
+  ComputeLibraries m_libs;
+  Telemetry m_telemetry;
+  std::vector<Held> m_held;
+};
+
+}  // namespace
+
+void compute_probe_child(const ProbePlan& plan, const std::function<void(const ComputeProbe&)>& emit) {
+  ChildRun run(plan, emit);
+  run.run();
 }
 
-ComputeProbe run_compute_probe(const ProbePlan& plan, const std::function<void(const std::string&)>& progress) {
-  std::vector<ChildWork> jobs;
-  jobs.emplace_back([plan](const Emit& emit) {
-    compute_probe_child(plan, [&](const ComputeProbe& p) { emit(to_json(p).dump()); });
-  });
-  ChildGroup group(jobs);
-  auto reports = group.wait(plan.limit, [&](std::size_t, const std::string& state) {
-    if (!progress) return;
+struct ComputeProbeInFlight::State {
+  ProbePlan plan;
+  ChildGroup group;
+  explicit State(const ProbePlan& p)
+      : plan(p), group({[p](const Emit& emit) {
+          compute_probe_child(p, [&](const ComputeProbe& state) { emit(to_json(state).dump()); });
+        }}) {}
+};
+
+ComputeProbeInFlight::ComputeProbeInFlight(const ProbePlan& plan) : m_state(std::make_unique<State>(plan)) {}
+ComputeProbeInFlight::~ComputeProbeInFlight() = default;
+
+ComputeProbe ComputeProbeInFlight::finish(const std::function<void(const std::string&)>& progress) {
+  const ProbePlan& plan = m_state->plan;
+  // The last state says "done" once every figure is in: the parent stops there and the child is
+  // killed rather than waited for while the driver tears its contexts down.
+  auto reports = m_state->group.wait(plan.limit, [&](std::size_t, const std::string& state) {
     try {
       auto j = nlohmann::json::parse(state);
-      if (j.contains("last_step") && j["last_step"].is_string()) progress(j["last_step"].get<std::string>());
+      std::string step = j.contains("last_step") && j["last_step"].is_string() ? j["last_step"].get<std::string>() : "";
+      if (progress) progress(step);
+      return step == k_done_step;
     } catch (const std::exception&) {
+      return false;
     }
   });
   ComputeProbe out;
@@ -374,6 +453,11 @@ ComputeProbe run_compute_probe(const ProbePlan& plan, const std::function<void(c
     out.errors.push_back(fmt::format("the probe's child process {}: {} (last step: {})", out.child.status,
                                      out.child.detail, out.last_step.empty() ? "none" : out.last_step));
   return out;
+}
+
+ComputeProbe run_compute_probe(const ProbePlan& plan, const std::function<void(const std::string&)>& progress) {
+  ComputeProbeInFlight probe(plan);
+  return probe.finish(progress);
 }
 
 }  // namespace gpudoctor

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,24 @@ struct ProbePlan {
 /// layer's resolution); for a role no framework resolves, the soname the loader would find.
 std::vector<ProbeLibrary> choose_probe_libraries(const Snapshot& snapshot);
 
-/// Runs the probe in a child process. `progress` (may be empty) gets each step's name as the
-/// child reaches it ("GPU 0: matrix product bf16").
+/// The probe started in its child process; the caller goes on meanwhile (the driver probe of
+/// `check` runs beside it). Destroying it unfinished kills the child.
+class ComputeProbeInFlight {
+ public:
+  explicit ComputeProbeInFlight(const ProbePlan& plan);
+  ~ComputeProbeInFlight();
+  ComputeProbeInFlight(const ComputeProbeInFlight&) = delete;
+  ComputeProbeInFlight& operator=(const ComputeProbeInFlight&) = delete;
+  /// Waits for the child, at most the plan's limit from the start. `progress` (may be empty)
+  /// gets each step's name as the child reaches it ("GPU 0: matrix product bf16").
+  ComputeProbe finish(const std::function<void(const std::string&)>& progress);
+
+ private:
+  struct State;
+  std::unique_ptr<State> m_state;
+};
+
+/// Starts the probe and waits for it.
 ComputeProbe run_compute_probe(const ProbePlan& plan, const std::function<void(const std::string&)>& progress);
 
 /// The probe itself, inside the child: emits the whole state after every step.

@@ -122,6 +122,7 @@ void host_copies(const Gpu& gpu, GpuProbe& out) {
   auto s = gpu.stream.get();
   auto* h2d = gpu.cuda.need(fn.memcpy_htod_async, "cuMemcpyHtoDAsync_v2");
   auto* d2h = gpu.cuda.need(fn.memcpy_dtoh_async, "cuMemcpyDtoHAsync_v2");
+  std::lock_guard link(gpu.host_link);
   UnderLoad load(gpu, Load::host_copy);
   // Device to host first: the first pass over a fresh pinned buffer also warms its mappings.
   try {

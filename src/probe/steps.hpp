@@ -3,6 +3,7 @@
 // why it could not (a StepError's text becomes the unknown fact's reason). Internal to src/probe/.
 
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "core/snapshot.hpp"
@@ -49,13 +50,14 @@ struct Gpu {
   Telemetry& telemetry;
   int telemetry_slot;
   bool quick;
+  std::mutex& host_link;  ///< held while host<->device copies run: one GPU at a time on the host's links
 };
 
 /// Tells the telemetry what load runs on `gpu` for the lifetime of a scope.
 class UnderLoad {
  public:
   UnderLoad(const Gpu& gpu, Load load) : m_gpu(gpu) { gpu.telemetry.set_load(gpu.telemetry_slot, load); }
-  ~UnderLoad() { m_gpu.telemetry.set_load(-1, Load::none); }
+  ~UnderLoad() { m_gpu.telemetry.set_load(m_gpu.telemetry_slot, Load::none); }
   UnderLoad(const UnderLoad&) = delete;
   UnderLoad& operator=(const UnderLoad&) = delete;
  private:

@@ -64,13 +64,13 @@ int Telemetry::track(const std::string& uuid) {
   std::lock_guard lock(m_mutex);
   m_devices.push_back(dev);
   m_results.push_back(t);
+  m_loads.push_back(Load::none);
   return static_cast<int>(m_devices.size()) - 1;
 }
 
 void Telemetry::set_load(int slot, Load load) {
   std::lock_guard lock(m_mutex);
-  m_slot = slot;
-  m_load = slot < 0 ? Load::none : load;
+  if (slot >= 0 && static_cast<std::size_t>(slot) < m_loads.size()) m_loads[static_cast<std::size_t>(slot)] = load;
 }
 
 LoadTelemetry Telemetry::result(int slot) const {
@@ -80,6 +80,7 @@ LoadTelemetry Telemetry::result(int slot) const {
 }
 
 Fact<unsigned> Telemetry::pci_device_id(int slot) const {
+  std::lock_guard lock(m_mutex);
   if (slot < 0 || m_fn.device_pci_info == nullptr) return Fact<unsigned>::unknown("NVML not available: " + m_why_not);
   nvml::PciInfo info{};
   if (m_fn.device_pci_info(m_devices[static_cast<std::size_t>(slot)], &info) != 0)
@@ -88,6 +89,7 @@ Fact<unsigned> Telemetry::pci_device_id(int slot) const {
 }
 
 std::vector<NvmlProcess> Telemetry::other_processes(int slot) const {
+  std::lock_guard lock(m_mutex);
   std::vector<NvmlProcess> out;
   if (slot < 0 || m_fn.device_compute_processes == nullptr) return out;
   std::array<nvml::ProcessInfo, 64> infos{};
@@ -109,19 +111,19 @@ std::vector<NvmlProcess> Telemetry::other_processes(int slot) const {
 void Telemetry::run() {
   while (!m_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    int slot;
-    Load load;
+    std::vector<Load> loads;
+    std::vector<nvml::Device> devices;
     {
       std::lock_guard lock(m_mutex);
-      slot = m_slot;
-      load = m_load;
+      loads = m_loads;
+      devices = m_devices;
     }
-    if (slot >= 0 && load != Load::none) sample(static_cast<std::size_t>(slot), load);
+    for (std::size_t slot = 0; slot < loads.size(); ++slot)
+      if (loads[slot] != Load::none) sample(slot, devices[slot], loads[slot]);
   }
 }
 
-void Telemetry::sample(std::size_t slot, Load load) {
-  nvml::Device dev = m_devices[slot];
+void Telemetry::sample(std::size_t slot, nvml::Device dev, Load load) {
   const auto& fn = m_fn;
   unsigned sm = 0, temp = 0, power = 0, gen = 0, width = 0;
   unsigned long long reasons = 0;

@@ -40,7 +40,7 @@ class Telemetry {
   /// Starts following the GPU with this UUID ("GPU-..."); returns its slot, or -1 when NVML
   /// cannot find it (the reason is in `why_not`).
   int track(const std::string& uuid);
-  /// The load now running on `slot` (Load::none between steps).
+  /// The load now running on `slot` (Load::none between steps); each GPU has its own.
   void set_load(int slot, Load load);
   [[nodiscard]] LoadTelemetry result(int slot) const;
   [[nodiscard]] Fact<unsigned> pci_device_id(int slot) const;
@@ -50,7 +50,7 @@ class Telemetry {
 
  private:
   void run();
-  void sample(std::size_t slot, Load load);
+  void sample(std::size_t slot, nvml::Device dev, Load load);
 
   SharedLibrary m_lib;
   NvmlFunctions m_fn;
@@ -59,8 +59,7 @@ class Telemetry {
   std::vector<nvml::Device> m_devices;
   std::vector<LoadTelemetry> m_results;
   mutable std::mutex m_mutex;
-  int m_slot = -1;
-  Load m_load = Load::none;
+  std::vector<Load> m_loads;  // by slot
   std::atomic<bool> m_stop{false};
   std::thread m_thread;
 };

@@ -204,8 +204,9 @@ TEST(Probe, AHungGpuIsAFindingWithinTheLimit) {
   EXPECT_EQ(p.out["probe"]["child"]["status"], "timeout");
   const json* f = finding(p.out, "gpu_in_bad_state", "hung at \"GPU 0: kernel\"");
   ASSERT_NE(f, nullptr) << p.out.dump(1);
-  ASSERT_EQ(p.out["probe"]["gpus"].size(), 1U);  // what it learnt before the hang is kept
+  ASSERT_EQ(p.out["probe"]["gpus"].size(), 2U);  // what it learnt before the hang is kept
   EXPECT_EQ(p.out["probe"]["gpus"][0]["name"], "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(p.out["gpus"][1]["state"], "not reached");
 }
 
 TEST(Probe, APeerPairThatLagsIsNamed) {
