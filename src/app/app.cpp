@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <cstdlib>
 #include <fstream>
@@ -148,7 +149,23 @@ int explain_command(const Options& o, std::ostream& out, bool color) {
 }
 
 int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool color) {
-  Snapshot snap = collect(collect_options(o));
+  ProbePlan plan;
+  plan.quick = o.quick;
+  double limit = o.probe_limit_s > 0 ? o.probe_limit_s : (o.quick ? 30.0 : 180.0);
+  plan.limit = std::chrono::milliseconds(static_cast<long long>(limit * 1000));
+  std::unique_ptr<ComputeProbeInFlight> inflight;
+  CollectOptions options = collect_options(o);
+  if (o.root == "/") {
+    // The compute child starts as soon as the files tell which libraries the frameworks load,
+    // and runs beside the driver probe: both spend most of their time in cuInit.
+    options.files_collected = [&](const Snapshot& files) {
+      Snapshot chosen_from = files;
+      chosen_from.requested_frameworks = o.frameworks;
+      plan.libraries = choose_probe_libraries(chosen_from);
+      inflight = std::make_unique<ComputeProbeInFlight>(plan);
+    };
+  }
+  Snapshot snap = collect(options);
   snap.requested_frameworks = o.frameworks;
   // Real work needs a driver that initialized and found a device; otherwise the lower layers' verdict is the answer.
   const auto& cuda = snap.driver.cuda;
@@ -158,21 +175,17 @@ int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool c
     snap.compute.why_not = "cuInit did not succeed, so no work can run on a GPU";
   } else if (cuda.device_count.value_or(0) == 0) {
     snap.compute.why_not = "the driver reports no CUDA device";
-  } else {
-    ProbePlan plan;
-    plan.quick = o.quick;
-    plan.libraries = choose_probe_libraries(snap);
-    double limit = o.probe_limit_s > 0 ? o.probe_limit_s : (o.quick ? 30.0 : 180.0);
-    plan.limit = std::chrono::milliseconds(static_cast<long long>(limit * 1000));
+  } else if (inflight) {
     bool show = !o.json && !o.markdown && ::isatty(STDERR_FILENO) != 0;
     auto started = std::chrono::steady_clock::now();
-    snap.compute = run_compute_probe(plan, [&](const std::string& step) {
+    snap.compute = inflight->finish([&](const std::string& step) {
       if (!show) return;
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       err << fmt::format("\r\x1b[2Kprobe {:5.1f}s  {}", s, step) << std::flush;
     });
     if (show) err << "\r\x1b[2K" << std::flush;
   }
+  inflight.reset();  // a child not waited for (no driver, no device) is killed here
   ReportHeader h;
   h.command = "probe";
   h.version = GPUDOCTOR_VERSION;
