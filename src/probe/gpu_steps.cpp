@@ -114,8 +114,9 @@ void device_copy(const Gpu& gpu, GpuProbe& out) {
 
 void host_copies(const Gpu& gpu, GpuProbe& out) {
   const auto& fn = gpu.cuda.fn();
-  const std::size_t bytes = gpu.quick ? 64 * k_mib : 1024 * k_mib;
+  const std::size_t bytes = gpu.quick ? 32 * k_mib : 1024 * k_mib;
   const int repeats = gpu.quick ? 3 : 10;
+  const int warmup = gpu.quick ? 1 : 3;
   PinnedBuffer host(gpu.cuda, bytes);
   std::memset(host.data(), 0x3C, bytes);
   DeviceBuffer dev(gpu.cuda, bytes);
@@ -126,13 +127,13 @@ void host_copies(const Gpu& gpu, GpuProbe& out) {
   UnderLoad load(gpu, Load::host_copy);
   // Device to host first: the first pass over a fresh pinned buffer also warms its mappings.
   try {
-    auto down = time_on_stream(gpu.cuda, s, 3, repeats,
+    auto down = time_on_stream(gpu.cuda, s, warmup, repeats,
                                [&] { gpu.cuda.check(d2h(host.data(), dev.ptr(), bytes, s), "cuMemcpyDtoHAsync_v2"); });
     out.device_to_host = measured(down, static_cast<double>(bytes), size_text(bytes) + " to pinned host memory");
   } catch (const StepError& e) {
     out.device_to_host = Fact<Measured>::unknown(e.what());
   }
-  auto up = time_on_stream(gpu.cuda, s, 3, repeats,
+  auto up = time_on_stream(gpu.cuda, s, warmup, repeats,
                            [&] { gpu.cuda.check(h2d(dev.ptr(), host.data(), bytes, s), "cuMemcpyHtoDAsync_v2"); });
   out.host_to_device = measured(up, static_cast<double>(bytes), size_text(bytes) + " from pinned host memory");
 }
