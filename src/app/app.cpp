@@ -171,6 +171,8 @@ int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool c
   const auto& cuda = snap.driver.cuda;
   if (o.root != "/") {
     snap.compute.why_not = "--root inspects another system: nothing is loaded from it or run on it";
+  } else if (snap.driver.mode != "host") {
+    snap.compute.why_not = "the driver probe did not run (" + snap.driver.why_not + "), so no work is run either";
   } else if (!cuda.init.known() || !cuda.init->ok()) {
     snap.compute.why_not = "cuInit did not succeed, so no work can run on a GPU";
   } else if (cuda.device_count.value_or(0) == 0) {

@@ -259,6 +259,13 @@ TEST(Probe, MarkdownAndTerminalShowEachGpusFigures) {
   EXPECT_EQ(term.text.find("\x1b["), std::string::npos);  // no colour or progress when not a terminal
 }
 
+TEST(Probe, NoDriverProbeMeansNoWork) {
+  auto p = probe(recorded(), {"probe", "--json", "--driver", "none"});
+  EXPECT_FALSE(p.out["probe"]["attempted"].get<bool>());
+  EXPECT_NE(p.out["probe"]["why_not"].get<std::string>().find("--driver none"), std::string::npos);
+  EXPECT_TRUE(p.out["probe"]["gpus"].empty());
+}
+
 TEST(Probe, AnotherRootIsNeverRunOn) {
   auto p = probe(recorded(), {"probe", "--json", "--root", std::string(GPUDOCTOR_TEST_DATA)});
   EXPECT_FALSE(p.out["probe"]["attempted"].get<bool>());
