@@ -155,7 +155,7 @@ int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool c
   plan.limit = std::chrono::milliseconds(static_cast<long long>(limit * 1000));
   std::unique_ptr<ComputeProbeInFlight> inflight;
   CollectOptions options = collect_options(o);
-  if (o.root == "/") {
+  if (o.root == "/" && o.driver != "none") {
     // The compute child starts as soon as the files tell which libraries the frameworks load,
     // and runs beside the driver probe: both spend most of their time in cuInit.
     options.files_collected = [&](const Snapshot& files) {
