@@ -3,6 +3,7 @@
 // under load (link width and generation, clock-event reasons, power limit, other processes), and
 // the multi-GPU steps (peer copies, NCCL all-reduce).
 #include <algorithm>
+#include <functional>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -454,7 +455,42 @@ void rule_probe_gpus(const RuleContext& ctx, std::vector<Finding>& out) {
 void rule_probe_multi_gpu(const RuleContext& ctx, std::vector<Finding>& out) {
   const auto& c = ctx.s.compute;
   const auto& th = ctx.kb.probe_thresholds();
-  if (!c.attempted || c.mode != "full" || c.gpus.size() < 2) return;
+  if (!c.attempted || c.gpus.size() < 2) return;
+  // A GPU that lags its identical neighbours (same model), though above the absolute thresholds:
+  // in a multi-GPU job the slowest GPU sets the pace of every step.
+  auto lagging = [&](const char* what, const std::function<const Fact<Measured>*(const GpuProbe&)>& pick) {
+    for (const auto& g : c.gpus) {
+      const auto* mine = pick(g);
+      if (mine == nullptr || !mine->known()) continue;
+      std::vector<double> same;
+      for (const auto& o : c.gpus)
+        if (o.name == g.name && pick(o) != nullptr && pick(o)->known()) same.push_back((*pick(o))->value);
+      if (same.size() < 2) continue;
+      std::sort(same.begin(), same.end());
+      double median = same[same.size() / 2];
+      if ((*mine)->value >= th.gpu_lag_fraction * median) continue;
+      const auto& t = g.telemetry;
+      auto f = make("other", Layer::hardware, Severity::warning,
+                    fmt::format("GPU {} lags the other {}: {} {:.1f}, {:.0f}% of their median {:.1f}", g.ordinal, g.name,
+                                what, (*mine)->value, 100.0 * (*mine)->value / median, median));
+      f.evidence.push_back({fmt::format("GPU {} {}", g.ordinal, what), (*mine)->what});
+      f.evidence.push_back({"NVML during the matrix products",
+                            fmt::format("SM clock up to {} MHz of {} MHz, {} C at most; clock-event reasons: {}",
+                                        t.sm_clock_max_seen_mhz.value_or(0), t.sm_clock_max_mhz.value_or(0),
+                                        t.temperature_max_c.value_or(0), reason_names(t.clock_event_reasons))});
+      f.fix.push_back("In a multi-GPU job the slowest GPU sets the pace: compare its cooling, power cables and slot with "
+                      "the others (nvidia-smi -q -d TEMPERATURE,POWER,CLOCK,PERFORMANCE -i " + std::to_string(g.ordinal) + ").");
+      out.push_back(std::move(f));
+    }
+  };
+  lagging("bf16 matrix product (TFLOP/s)", [](const GpuProbe& g) -> const Fact<Measured>* {
+    for (const auto& p : g.gemm)
+      if (p.precision == "bf16") return &p.rate;
+    return nullptr;
+  });
+  lagging("device copy (GB/s)", [](const GpuProbe& g) { return &g.device_copy; });
+  lagging("host to device (GB/s)", [](const GpuProbe& g) { return &g.host_to_device; });
+  if (c.mode != "full") return;
   // Peer copies: a pair far below the median of the pairs.
   std::vector<double> rates;
   for (const auto& p : c.peers)

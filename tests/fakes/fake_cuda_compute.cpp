@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -44,7 +45,9 @@ struct Context {
   std::uint64_t allocated = 0;
 };
 Context g_contexts[64];
-Context* g_current = nullptr;
+thread_local Context* g_current = nullptr;  // per thread, as the driver's current context is
+// One lock for the fake's shared state: the quick probe drives its GPUs from several threads.
+std::recursive_mutex g_lock;
 
 struct Allocation {
   std::uintptr_t base = 0;
@@ -175,6 +178,7 @@ Kernel g_kernels[] = {Kernel::axpi, Kernel::fill, Kernel::copy};
 // For the fake cuBLAS, cuDNN and NCCL (they link against this library, as the real ones do).
 EXPORT void gdfake_copy(std::uintptr_t dst, std::uintptr_t src, std::size_t n) { copy_bytes(dst, src, n); }
 EXPORT std::size_t gdfake_backed(std::uintptr_t p, std::size_t n, std::size_t* lo, std::size_t* hi, std::size_t max) {
+  std::lock_guard guard(g_lock);
   auto parts = backed(p, n);
   std::size_t i = 0;
   for (; i < parts.size() && i < max; ++i) {
@@ -186,6 +190,7 @@ EXPORT std::size_t gdfake_backed(std::uintptr_t p, std::size_t n, std::size_t* l
 EXPORT void gdfake_advance(void* stream, double bytes, double gbs) { advance(stream, bytes, gbs); }
 EXPORT int gdfake_current_device() { return g_current != nullptr ? g_current->device : -1; }
 EXPORT void gdfake_product(std::uintptr_t c, std::uintptr_t a, std::uintptr_t b, int n, bool wrong) {
+  std::lock_guard guard(g_lock);
   if (Allocation* out = allocation_of(c)) {
     out->product = true;
     out->a = a;
@@ -196,6 +201,7 @@ EXPORT void gdfake_product(std::uintptr_t c, std::uintptr_t a, std::uintptr_t b,
 }
 
 EXPORT int cuDevicePrimaryCtxRetain(void** ctx, int dev) {
+  std::lock_guard guard(g_lock);
   const json* d = device(dev);
   if (d == nullptr || dev >= 64) return k_invalid_device;
   if (int code = d->value("context_error", 0); code != 0) return code;
@@ -205,11 +211,13 @@ EXPORT int cuDevicePrimaryCtxRetain(void** ctx, int dev) {
 }
 EXPORT int cuDevicePrimaryCtxRelease_v2(int) { return 0; }
 EXPORT int cuCtxSetCurrent(void* ctx) {
+  std::lock_guard guard(g_lock);
   g_current = static_cast<Context*>(ctx);
   return 0;
 }
 EXPORT int cuCtxSynchronize() { return 0; }
 EXPORT int cuMemGetInfo_v2(std::size_t* free, std::size_t* total) {
+  std::lock_guard guard(g_lock);
   if (g_current == nullptr) return 201;  // CUDA_ERROR_INVALID_CONTEXT
   const json* d = device(g_current->device);
   *total = d->value("total_mem", std::size_t{0});
@@ -218,6 +226,7 @@ EXPORT int cuMemGetInfo_v2(std::size_t* free, std::size_t* total) {
   return 0;
 }
 EXPORT int cuMemAlloc_v2(DevicePtr* p, std::size_t size) {
+  std::lock_guard guard(g_lock);
   std::size_t free = 0, total = 0;
   if (int c = cuMemGetInfo_v2(&free, &total); c != 0) return c;
   if (size == 0) return k_invalid_value;
@@ -237,6 +246,7 @@ EXPORT int cuMemAlloc_v2(DevicePtr* p, std::size_t size) {
   return 0;
 }
 EXPORT int cuMemFree_v2(DevicePtr p) {
+  std::lock_guard guard(g_lock);
   auto it = g_allocations.find(static_cast<std::uintptr_t>(p));
   if (it == g_allocations.end()) return k_invalid_value;
   it->second.context->allocated -= it->second.size;
@@ -245,29 +255,35 @@ EXPORT int cuMemFree_v2(DevicePtr p) {
   return 0;
 }
 EXPORT int cuMemAllocHost_v2(void** p, std::size_t size) {
+  std::lock_guard guard(g_lock);
   *p = std::malloc(size);
   return *p == nullptr ? k_out_of_memory : 0;
 }
 EXPORT int cuMemFreeHost(void* p) {
+  std::lock_guard guard(g_lock);
   std::free(p);
   return 0;
 }
 EXPORT int cuMemcpyHtoDAsync_v2(DevicePtr dst, const void* src, std::size_t n, void* s) {
+  std::lock_guard guard(g_lock);
   copy_bytes(static_cast<std::uintptr_t>(dst), reinterpret_cast<std::uintptr_t>(src), n);
   advance(s, static_cast<double>(n), rate("h2d_gbs", 55));
   return 0;
 }
 EXPORT int cuMemcpyDtoHAsync_v2(void* dst, DevicePtr src, std::size_t n, void* s) {
+  std::lock_guard guard(g_lock);
   copy_bytes(reinterpret_cast<std::uintptr_t>(dst), static_cast<std::uintptr_t>(src), n);
   advance(s, static_cast<double>(n), rate("d2h_gbs", 55));
   return 0;
 }
 EXPORT int cuMemcpyDtoDAsync_v2(DevicePtr dst, DevicePtr src, std::size_t n, void* s) {
+  std::lock_guard guard(g_lock);
   copy_bytes(static_cast<std::uintptr_t>(dst), static_cast<std::uintptr_t>(src), n);
   advance(s, 2.0 * static_cast<double>(n), rate("d2d_gbs", 3000));
   return 0;
 }
 EXPORT int cuMemcpyPeerAsync(DevicePtr dst, void* dst_ctx, DevicePtr src, void* src_ctx, std::size_t n, void* s) {
+  std::lock_guard guard(g_lock);
   copy_bytes(static_cast<std::uintptr_t>(dst), static_cast<std::uintptr_t>(src), n);
   double gbs = 397;
   const json& peer = cuda().contains("peer_gbs") ? cuda()["peer_gbs"] : json();
@@ -279,17 +295,20 @@ EXPORT int cuMemcpyPeerAsync(DevicePtr dst, void* dst_ctx, DevicePtr src, void* 
   return 0;
 }
 EXPORT int cuMemsetD8Async(DevicePtr p, unsigned char v, std::size_t n, void*) {
+  std::lock_guard guard(g_lock);
   if (Allocation* a = allocation_of(static_cast<std::uintptr_t>(p))) a->product = a->filled = false;
   for (auto [lo, hi] : backed(static_cast<std::uintptr_t>(p), n))
     std::memset(reinterpret_cast<void*>(p + lo), v, hi - lo);
   return 0;
 }
 EXPORT int cuMemsetD32Async(DevicePtr p, unsigned v, std::size_t n, void*) {
+  std::lock_guard guard(g_lock);
   for (auto [lo, hi] : backed(static_cast<std::uintptr_t>(p), n * 4))
     for (std::size_t o = lo; o + 4 <= hi; o += 4) std::memcpy(reinterpret_cast<void*>(p + o), &v, 4);
   return 0;
 }
 EXPORT int cuModuleLoadDataEx(void** module, const void* image, unsigned n, int* options, void** values) {
+  std::lock_guard guard(g_lock);
   if (int code = cuda().value("module_error", 0); code != 0) {
     std::string log = cuda().value("jit_log", std::string{});
     char* buf = nullptr;
@@ -306,6 +325,7 @@ EXPORT int cuModuleLoadDataEx(void** module, const void* image, unsigned n, int*
   return 0;
 }
 EXPORT int cuModuleGetFunction(void** f, void*, const char* name) {
+  std::lock_guard guard(g_lock);
   std::string n = name;
   if (n == "gd_axpi") *f = &g_kernels[0];
   else if (n == "gd_fill") *f = &g_kernels[1];
@@ -316,6 +336,7 @@ EXPORT int cuModuleGetFunction(void** f, void*, const char* name) {
 EXPORT int cuModuleUnload(void*) { return 0; }
 EXPORT int cuLaunchKernel(void* f, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void* s,
                           void** params, void**) {
+  std::lock_guard guard(g_lock);
   fake::maybe_misbehave("cuda", "cuLaunchKernel");
   if (f == nullptr || params == nullptr) return k_invalid_handle;
   auto arg = [&](int i) { return params[i]; };
@@ -379,36 +400,44 @@ EXPORT int cuLaunchKernel(void* f, unsigned, unsigned, unsigned, unsigned, unsig
   return k_invalid_handle;
 }
 EXPORT int cuStreamCreate(void** s, unsigned) {
+  std::lock_guard guard(g_lock);
   *s = new Stream{0, g_current};
   return 0;
 }
 EXPORT int cuStreamDestroy_v2(void* s) {
+  std::lock_guard guard(g_lock);
   delete static_cast<Stream*>(s);
   return 0;
 }
 EXPORT int cuStreamSynchronize(void*) {
+  std::lock_guard guard(g_lock);
   fake::maybe_misbehave("cuda", "cuStreamSynchronize");
   return 0;
 }
 EXPORT int cuEventCreate(void** e, unsigned) {
+  std::lock_guard guard(g_lock);
   *e = new Event{};
   return 0;
 }
 EXPORT int cuEventRecord(void* e, void* s) {
+  std::lock_guard guard(g_lock);
   static_cast<Event*>(e)->at_ms = s != nullptr ? static_cast<Stream*>(s)->clock_ms : 0;
   return 0;
 }
 EXPORT int cuEventSynchronize(void*) { return 0; }
 EXPORT int cuEventElapsedTime(float* ms, void* a, void* b) {
+  std::lock_guard guard(g_lock);
   *ms = static_cast<float>(static_cast<Event*>(b)->at_ms - static_cast<Event*>(a)->at_ms);
   return 0;
 }
 EXPORT int cuEventElapsedTime_v2(float* ms, void* a, void* b) { return cuEventElapsedTime(ms, a, b); }
 EXPORT int cuEventDestroy_v2(void* e) {
+  std::lock_guard guard(g_lock);
   delete static_cast<Event*>(e);
   return 0;
 }
 EXPORT int cuDeviceCanAccessPeer(int* can, int a, int b) {
+  std::lock_guard guard(g_lock);
   if (device(a) == nullptr || device(b) == nullptr) return k_invalid_device;
   *can = cuda().value("can_access_peer", true) ? 1 : 0;
   return 0;

@@ -209,6 +209,20 @@ TEST(Probe, AHungGpuIsAFindingWithinTheLimit) {
   EXPECT_EQ(p.out["gpus"][1]["state"], "not reached");
 }
 
+TEST(Probe, AGpuThatLagsItsTwinIsNamedThoughAboveTheThreshold) {
+  // One of two identical GPUs runs its products at 70% of the other (a clogged heatsink that has
+  // not reached a throttle reason yet): above the absolute threshold, but it sets the pace of a
+  // multi-GPU job.
+  json d = recorded();
+  d["cublas"]["device_factor"] = {{"1", 0.7}};
+  auto p = probe(d, {"probe", "--quick", "--json"});
+  const json* f = finding(p.out, "other", "GPU 1 lags the other NVIDIA H100 80GB HBM3");
+  ASSERT_NE(f, nullptr) << p.out.dump(1);
+  EXPECT_EQ((*f)["severity"], "warning");
+  EXPECT_EQ((*figure(p.out, 1, "bf16 matrix product"))["state"], "ok");
+  EXPECT_EQ(finding(p.out, "other", "GPU 0 lags"), nullptr);
+}
+
 TEST(Probe, APeerPairThatLagsIsNamed) {
   // One direction of a pair over a degraded link (an NVLink down to PCIe speed).
   json d = recorded();

@@ -56,6 +56,16 @@ TEST(ProbeRules, RecordedH100sMeetTheirDatasheetWithinThresholds) {
   EXPECT_EQ(find(d, "other"), nullptr);
 }
 
+TEST(ProbeRules, RecordedFourH100sHaveNoLaggardNorSlowPair) {
+  // 4 x H100 (tests/data/probe/h100x4-full.json): bf16 817-838 TFLOP/s, copies within 0.1%, 12 peer
+  // pairs at 397 GB/s, all-reduce right at three sizes. Nothing may be flagged.
+  auto d = diagnose(with(recorded("h100x4-full.json")), kb::KnowledgeBase::get());
+  EXPECT_TRUE(d.healthy);
+  EXPECT_TRUE(d.warnings.empty()) << (d.warnings.empty() ? "" : d.warnings.front().title);
+  ASSERT_EQ(d.gpus.size(), 4U);
+  for (const auto& g : d.gpus) EXPECT_EQ(g.state, "healthy") << g.summary;
+}
+
 TEST(ProbeRules, TensorThresholdSeparatesSlowFromDegraded) {
   const auto& th = kb::KnowledgeBase::get().probe_thresholds();
   auto probe = recorded();
