@@ -45,6 +45,7 @@ struct Options {
   bool host = false;
   bool list_patterns = false;
   bool quick = false;
+  bool with_probe = false;  ///< snapshot --probe
   double probe_limit_s = 0;  ///< 0: 30 s for --quick, 180 s for the full probe
 };
 
@@ -148,7 +149,8 @@ int explain_command(const Options& o, std::ostream& out, bool color) {
   return d.healthy ? k_exit_healthy : k_exit_problem;
 }
 
-int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool color) {
+/// `collect`, with `gpudoctor probe`'s real work on every GPU in Snapshot::compute (or why not).
+Snapshot collect_with_probe(const Options& o, std::ostream& err) {
   ProbePlan plan;
   plan.quick = o.quick;
   double limit = o.probe_limit_s > 0 ? o.probe_limit_s : (o.quick ? 30.0 : 180.0);
@@ -188,6 +190,11 @@ int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool c
     if (show) err << "\r\x1b[2K" << std::flush;
   }
   inflight.reset();  // a child not waited for (no driver, no device) is killed here
+  return snap;
+}
+
+int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool color) {
+  Snapshot snap = collect_with_probe(o, err);
   ReportHeader h;
   h.command = "probe";
   h.version = GPUDOCTOR_VERSION;
@@ -207,8 +214,8 @@ int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool c
   return d.healthy ? k_exit_healthy : k_exit_problem;
 }
 
-int snapshot(const Options& o, std::ostream& out) {
-  Snapshot snap = collect(collect_options(o));
+int snapshot(const Options& o, std::ostream& out, std::ostream& err) {
+  Snapshot snap = o.with_probe ? collect_with_probe(o, err) : collect(collect_options(o));
   std::string text = to_json(snap).dump(2) + "\n";
   if (o.output.empty() || o.output == "-") {
     out << text;
@@ -266,6 +273,9 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   auto* snap_cmd = app.add_subcommand("snapshot", "write every collected fact as JSON");
   snap_cmd->add_option("-o,--output", o.output, "file to write (default: standard output)");
   snap_cmd->add_option("--python", o.python, "the Python interpreter whose environment matters");
+  snap_cmd->add_flag("--probe", o.with_probe,
+                     "also run `gpudoctor probe` and keep its figures (check --from judges them elsewhere)");
+  snap_cmd->add_flag("--quick", o.quick, "with --probe: the quick probe");
 
   try {
     app.parse(argc, argv);
@@ -280,7 +290,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   bool color = out_is_terminal && !o.no_color && (no_color_env == nullptr || *no_color_env == '\0');
   try {
     kb::KnowledgeBase::get();
-    if (snap_cmd->parsed()) return snapshot(o, out);
+    if (snap_cmd->parsed()) return snapshot(o, out, err);
     if (explain_cmd->parsed()) return explain_command(o, out, color);
     if (probe_cmd->parsed()) return probe_command(o, out, err, color);
     return check(o, out, color);

@@ -273,6 +273,27 @@ TEST(Probe, MarkdownAndTerminalShowEachGpusFigures) {
   EXPECT_EQ(term.text.find("\x1b["), std::string::npos);  // no colour or progress when not a terminal
 }
 
+TEST(Probe, ASnapshotWithAProbeIsJudgedElsewhere) {
+  // A support desk gets `gpudoctor snapshot --probe` from a machine with the x8 link, and judges it
+  // with `check --from` on another machine: the same figures, the same cause.
+  json d = recorded();
+  d["nvml"]["devices"][0]["pcie"]["width_current"] = 8;
+  d["cuda"]["devices"][0]["timing"] = {{"h2d_gbs", 27.6}, {"d2h_gbs", 27.5}};
+  auto taken = probe(d, {"snapshot", "--probe", "--quick"});
+  auto snap = json::parse(taken.text.substr(0, taken.text.rfind('}') + 1), nullptr, false);
+  ASSERT_FALSE(snap.is_discarded()) << taken.text;
+  EXPECT_TRUE(snap["compute"]["attempted"].get<bool>());
+  EXPECT_EQ(snap["compute"]["mode"], "quick");
+  auto file = temp_file("probe-snapshot.json", snap.dump());
+  ::Run r = run({"check", "--from", file.string(), "--json"});
+  std::filesystem::remove(file);
+  auto report = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(report.is_discarded()) << r.out << r.err;
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(finding(report, "gpu_in_bad_state", "PCIe link runs at gen 5 x8 of gen 5 x16"), nullptr) << r.out;
+  EXPECT_EQ(report["gpus"][0]["state"], "degraded");
+}
+
 TEST(Probe, NoDriverProbeMeansNoWork) {
   auto p = probe(recorded(), {"probe", "--json", "--driver", "none"});
   EXPECT_FALSE(p.out["probe"]["attempted"].get<bool>());
