@@ -470,16 +470,25 @@ void rule_probe_multi_gpu(const RuleContext& ctx, std::vector<Finding>& out) {
       double median = same[same.size() / 2];
       if ((*mine)->value >= th.gpu_lag_fraction * median) continue;
       const auto& t = g.telemetry;
-      auto f = make("other", Layer::hardware, Severity::warning,
-                    fmt::format("GPU {} lags the other {}: {} {:.1f}, {:.0f}% of their median {:.1f}", g.ordinal, g.name,
-                                what, (*mine)->value, 100.0 * (*mine)->value / median, median));
+      bool shared = !g.other_processes.empty();
+      auto f = make(shared ? "gpu_in_use_by_other_process" : "other", shared ? Layer::program : Layer::hardware,
+                    Severity::warning,
+                    fmt::format("GPU {} lags the other {}: {} {:.1f}, {:.0f}% of their median {:.1f}{}", g.ordinal,
+                                g.name, what, (*mine)->value, 100.0 * (*mine)->value / median, median,
+                                shared ? "; other processes share it" : ""));
+      for (const auto& p : g.other_processes)
+        f.evidence.push_back({"nvmlDeviceGetComputeRunningProcesses_v3", fmt::format("pid {} runs on GPU {}", p.pid, g.ordinal)});
       f.evidence.push_back({fmt::format("GPU {} {}", g.ordinal, what), (*mine)->what});
       f.evidence.push_back({"NVML during the matrix products",
                             fmt::format("SM clock up to {} MHz of {} MHz, {} C at most; clock-event reasons: {}",
                                         t.sm_clock_max_seen_mhz.value_or(0), t.sm_clock_max_mhz.value_or(0),
                                         t.temperature_max_c.value_or(0), reason_names(t.clock_event_reasons))});
-      f.fix.push_back("In a multi-GPU job the slowest GPU sets the pace: compare its cooling, power cables and slot with "
-                      "the others (nvidia-smi -q -d TEMPERATURE,POWER,CLOCK,PERFORMANCE -i " + std::to_string(g.ordinal) + ").");
+      if (shared)
+        f.fix.push_back("nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv lists them; in a "
+                        "multi-GPU job the slowest GPU sets the pace, so stop them or leave this GPU out (CUDA_VISIBLE_DEVICES).");
+      else
+        f.fix.push_back("In a multi-GPU job the slowest GPU sets the pace: compare its cooling, power cables and slot with "
+                        "the others (nvidia-smi -q -d TEMPERATURE,POWER,CLOCK,PERFORMANCE -i " + std::to_string(g.ordinal) + ").");
       out.push_back(std::move(f));
     }
   };

@@ -66,6 +66,19 @@ TEST(ProbeRules, RecordedFourH100sHaveNoLaggardNorSlowPair) {
   for (const auto& g : d.gpus) EXPECT_EQ(g.state, "healthy") << g.summary;
 }
 
+TEST(ProbeRules, RecordedBusyGpuIsNamedForTheOtherProcess) {
+  // Staged on the 2 x H100 host: a PyTorch process held 41 GiB of GPU 0 and ran bf16 products
+  // while the full probe ran (tests/data/probe/h100x2-busy-full.json; bench/RESULTS.md).
+  auto d = diagnose(with(recorded("h100x2-busy-full.json")), kb::KnowledgeBase::get());
+  ASSERT_FALSE(d.healthy);
+  EXPECT_EQ(d.causes.front().cause, "gpu_in_use_by_other_process");
+  EXPECT_NE(d.causes.front().title.find("GPU 0"), std::string::npos);
+  EXPECT_NE(d.causes.front().title.find("other processes compute on it"), std::string::npos);
+  EXPECT_EQ(d.gpus[0].state, "degraded");
+  EXPECT_EQ(fig(d.gpus[0], "bf16 matrix product").state, "low");
+  EXPECT_EQ(d.gpus[1].state, "healthy");
+}
+
 TEST(ProbeRules, TensorThresholdSeparatesSlowFromDegraded) {
   const auto& th = kb::KnowledgeBase::get().probe_thresholds();
   auto probe = recorded();
