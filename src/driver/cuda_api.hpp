@@ -47,7 +47,6 @@ inline constexpr int k_jit_error_log_buffer_size = 6; // CU_JIT_ERROR_LOG_BUFFER
   X(primary_ctx_retain, Result(Context*, Device), "cuDevicePrimaryCtxRetain")                          \
   X(primary_ctx_release, Result(Device), "cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease")  \
   X(ctx_set_current, Result(Context), "cuCtxSetCurrent")                                               \
-  X(ctx_synchronize, Result(), "cuCtxSynchronize")                                                     \
   X(mem_get_info, Result(std::size_t*, std::size_t*), "cuMemGetInfo_v2", "cuMemGetInfo")              \
   X(mem_alloc, Result(DevicePtr*, std::size_t), "cuMemAlloc_v2")                                       \
   X(mem_free, Result(DevicePtr), "cuMemFree_v2")                                                       \

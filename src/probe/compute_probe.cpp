@@ -24,7 +24,8 @@ struct RoleNames {
   const char* label;
   std::array<const char*, 3> sonames;  // what the loader would be asked for, newest first
 };
-// SONAMEs of the CUDA 13, 12 and 11 releases (kb/data/libraries.toml [[sonames]]), cuDNN 9 and 8, NCCL 2.
+// When no framework resolves a library: the SONAMEs the loader is asked for, newest first (cuBLAS of
+// CUDA 13, 12 and 11 as in kb/data/libraries.toml [[sonames]]; cuDNN 9 and 8; NCCL 2).
 constexpr std::array<RoleNames, 3> k_roles = {{
     {"cublas", "cuBLAS", {"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"}},
     {"cudnn", "cuDNN", {"libcudnn.so.9", "libcudnn.so.8", nullptr}},

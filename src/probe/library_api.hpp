@@ -19,7 +19,6 @@ inline constexpr int k_r_32f = 0;             // CUDA_R_32F (library_types.h)
 inline constexpr int k_r_16f = 2;             // CUDA_R_16F
 inline constexpr int k_r_16bf = 14;           // CUDA_R_16BF
 inline constexpr int k_compute_32f = 68;      // CUBLAS_COMPUTE_32F
-inline constexpr int k_compute_32f_pedantic = 69;   // CUBLAS_COMPUTE_32F_PEDANTIC: no TF32 even if allowed
 inline constexpr int k_compute_32f_fast_tf32 = 77;  // CUBLAS_COMPUTE_32F_FAST_TF32
 inline constexpr int k_gemm_default = -1;     // CUBLAS_GEMM_DEFAULT
 inline constexpr int k_major_version = 0;     // MAJOR_VERSION (libraryPropertyType)
