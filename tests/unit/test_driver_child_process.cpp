@@ -35,6 +35,26 @@ TEST(ChildProcess, AHangIsKilledAtTheLimitAndKeepsWhatItSaid) {
   EXPECT_LT(ms, 3000);
 }
 
+TEST(ChildProcess, ALastWordEndsTheWaitAndTheChildIsOk) {
+  // The probe's child says "done" and then tears its contexts down, which can take seconds: the
+  // parent stops at "done", kills it, and counts it a success.
+  ChildGroup group({[](const Emit& emit) {
+    emit("working");
+    emit("done");
+    for (;;) ::pause();
+  }});
+  std::vector<std::string> seen;
+  auto r = group.wait(std::chrono::milliseconds(10000), [&](std::size_t job, const std::string& state) {
+    EXPECT_EQ(job, 0u);
+    seen.push_back(state);
+    return state == "done";
+  });
+  EXPECT_EQ(r[0].outcome.status, "ok");
+  EXPECT_EQ(r[0].last_state, "done");
+  EXPECT_EQ(seen, (std::vector<std::string>{"working", "done"}));
+  EXPECT_LT(r[0].outcome.elapsed_ms, 5000);
+}
+
 TEST(ChildProcess, ACrashIsReportedWithItsSignal) {
   auto r = run_children({[](const Emit& emit) {
                           emit("loaded");
