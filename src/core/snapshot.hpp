@@ -266,6 +266,8 @@ struct LoadTelemetry {
   Fact<int> pcie_width_under_load;
   Fact<int> pcie_gen_max;                 ///< what the GPU and its slot can do
   Fact<int> pcie_width_max;
+  Fact<int> nvlinks_active;               ///< nvmlDeviceGetNvLinkState over every link; unknown without NVLink
+  std::vector<int> nvlinks_inactive;      ///< the links the GPU has that are not active
 };
 
 /// One GPU as `gpudoctor probe` found it under real work.

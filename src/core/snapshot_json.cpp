@@ -74,7 +74,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoadTelemetry, samples, sm_clock
                                                 sm_clock_max_seen_mhz, temperature_max_c, power_max_w, power_limit_w,
                                                 power_default_limit_w, clock_event_reasons, utilization_max_percent,
                                                 pcie_gen_under_load, pcie_width_under_load, pcie_gen_max,
-                                                pcie_width_max)
+                                                pcie_width_max, nvlinks_active, nvlinks_inactive)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(GpuProbe, ordinal, name, uuid, pci_bus_id, pci_device_id, cc_major,
                                                 cc_minor, multiprocessors, sm_clock_peak_khz, memory_clock_peak_khz,
                                                 memory_bus_width_bits, context, kernel, memory_free_bytes,

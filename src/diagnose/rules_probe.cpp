@@ -492,6 +492,26 @@ void rule_probe_multi_gpu(const RuleContext& ctx, std::vector<Finding>& out) {
       out.push_back(std::move(f));
     }
   };
+  // NVLinks down: a GPU with fewer active links than another of its model in the same machine.
+  for (const auto& g : c.gpus) {
+    const auto& t = g.telemetry;
+    if (!t.nvlinks_active.known()) continue;
+    int most = 0;
+    for (const auto& o : c.gpus)
+      if (o.name == g.name && o.telemetry.nvlinks_active.known()) most = std::max(most, *o.telemetry.nvlinks_active);
+    if (*t.nvlinks_active >= most) continue;
+    std::string down;
+    for (int l : t.nvlinks_inactive) down += (down.empty() ? "" : ", ") + std::to_string(l);
+    auto f = make("other", Layer::hardware, Severity::warning,
+                  fmt::format("GPU {} has {} of its NVLinks active where the other {} have {}{}", g.ordinal,
+                              *t.nvlinks_active, g.name, most, down.empty() ? "" : " (inactive: " + down + ")"));
+    f.evidence.push_back({"nvmlDeviceGetNvLinkState",
+                          fmt::format("GPU {}: {} active, inactive links [{}]", g.ordinal, *t.nvlinks_active, down)});
+    f.fix.push_back(fmt::format("nvidia-smi nvlink --status -i {} shows each link; a link that stays down after a "
+                                "reboot needs service (on NVSwitch systems check nvidia-fabricmanager too).",
+                                g.ordinal));
+    out.push_back(std::move(f));
+  }
   lagging("bf16 matrix product (TFLOP/s)", [](const GpuProbe& g) -> const Fact<Measured>* {
     for (const auto& p : g.gemm)
       if (p.precision == "bf16") return &p.rate;

@@ -50,6 +50,7 @@ struct Utilization {  // nvmlUtilization_t, percent over the last sample period
 inline constexpr int k_clock_sm = 1;   // NVML_CLOCK_SM
 inline constexpr int k_clock_mem = 2;  // NVML_CLOCK_MEM
 inline constexpr int k_temperature_gpu = 0;  // NVML_TEMPERATURE_GPU
+inline constexpr unsigned k_nvlink_max_links = 18;  // NVML_NVLINK_MAX_LINKS (NVML 12 and 13)
 
 // nvmlClocksEventReasons (nvml.h; formerly "clocks throttle reasons"), bits of a 64-bit mask.
 inline constexpr unsigned long long k_reason_gpu_idle = 0x1;
@@ -104,7 +105,8 @@ inline constexpr unsigned long long k_reason_display_clocks = 0x100;
   X(device_power_default_limit, Return(Device, unsigned*), "nvmlDeviceGetPowerManagementDefaultLimit") \
   X(device_clock_event_reasons, Return(Device, unsigned long long*),                                   \
     "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons")             \
-  X(device_utilization, Return(Device, Utilization*), "nvmlDeviceGetUtilizationRates")
+  X(device_utilization, Return(Device, Utilization*), "nvmlDeviceGetUtilizationRates")                 \
+  X(device_nvlink_state, Return(Device, unsigned, int*), "nvmlDeviceGetNvLinkState")
 
 // Return codes the probe acts on (nvml.h).
 inline constexpr Return k_success = 0;

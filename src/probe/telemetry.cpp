@@ -61,6 +61,19 @@ int Telemetry::track(const std::string& uuid) {
     t.power_default_limit_w = v / 1000.0;
   if (m_fn.device_pcie_gen_max && m_fn.device_pcie_gen_max(dev, &v) == 0) t.pcie_gen_max = static_cast<int>(v);
   if (m_fn.device_pcie_width_max && m_fn.device_pcie_width_max(dev, &v) == 0) t.pcie_width_max = static_cast<int>(v);
+  // NVLinks: every link index the GPU answers for (a PCIe-only GPU answers none).
+  if (m_fn.device_nvlink_state != nullptr) {
+    int active = 0, answered = 0;
+    for (unsigned link = 0; link < nvml::k_nvlink_max_links; ++link) {
+      int on = 0;
+      if (m_fn.device_nvlink_state(dev, link, &on) != nvml::k_success) continue;
+      ++answered;
+      if (on != 0) ++active;
+      else t.nvlinks_inactive.push_back(static_cast<int>(link));
+    }
+    if (answered > 0) t.nvlinks_active = active;
+    else t.nvlinks_active = Fact<int>::unknown("no NVLink (nvmlDeviceGetNvLinkState answers no link)");
+  }
   std::lock_guard lock(m_mutex);
   m_devices.push_back(dev);
   m_results.push_back(t);

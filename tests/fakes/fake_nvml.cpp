@@ -316,3 +316,13 @@ EXPORT int nvmlDeviceGetUtilizationRates(void* h, Utilization* u) {
   if (code == 0) *u = {v, v};
   return code;
 }
+// "nvlink": [1, 1, 0, ...] per link (1 active); no key: the GPU has no NVLink.
+EXPORT int nvmlDeviceGetNvLinkState(void* h, unsigned link, int* active) {
+  const json* d = device(h);
+  if (d == nullptr) return k_invalid_argument;
+  const json& links = member(*d, "nvlink");
+  if (links.empty()) return k_not_supported;
+  if (link >= links.size()) return k_invalid_argument;
+  *active = links[link].get<int>();
+  return 0;
+}
