@@ -223,6 +223,18 @@ TEST(Probe, AGpuThatLagsItsTwinIsNamedThoughAboveTheThreshold) {
   EXPECT_EQ(finding(p.out, "other", "GPU 0 lags"), nullptr);
 }
 
+TEST(Probe, AGpuWithNvLinksDownIsNamed) {
+  // Two of GPU 1's 18 NVLinks are down (nvidia-smi nvlink --status shows them inactive).
+  json d = recorded();
+  d["nvml"]["devices"][1]["nvlink"][4] = 0;
+  d["nvml"]["devices"][1]["nvlink"][9] = 0;
+  auto p = probe(d, {"probe", "--quick", "--json"});
+  const json* f = finding(p.out, "other", "GPU 1 has 16 of its NVLinks active where the other NVIDIA H100 80GB HBM3 have 18 (inactive: 4, 9)");
+  ASSERT_NE(f, nullptr) << p.out.dump(1);
+  EXPECT_EQ(p.out["probe"]["gpus"][0]["telemetry"]["nvlinks_active"], 18);
+  EXPECT_EQ(finding(p.out, "other", "GPU 0 has"), nullptr);
+}
+
 TEST(Probe, APeerPairThatLagsIsNamed) {
   // One direction of a pair over a degraded link (an NVLink down to PCIe speed).
   json d = recorded();
