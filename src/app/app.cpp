@@ -175,8 +175,12 @@ Snapshot collect_with_probe(const Options& o, std::ostream& err) {
     snap.compute.why_not = "--root inspects another system: nothing is loaded from it or run on it";
   } else if (snap.driver.mode != "host") {
     snap.compute.why_not = "the driver probe did not run (" + snap.driver.why_not + "), so no work is run either";
+  } else if (!cuda.library.known()) {
+    snap.compute.why_not = "libcuda.so.1 could not be loaded (" + cuda.load_error.value_or(cuda.library.reason) +
+                           "), so no work can run on a GPU";
   } else if (!cuda.init.known() || !cuda.init->ok()) {
-    snap.compute.why_not = "cuInit did not succeed, so no work can run on a GPU";
+    snap.compute.why_not = "cuInit " + (cuda.init.known() ? "returned " + cuda.init->name : cuda.init.reason) +
+                           ", so no work can run on a GPU";
   } else if (cuda.device_count.value_or(0) == 0) {
     snap.compute.why_not = "the driver reports no CUDA device";
   } else if (inflight) {

@@ -271,8 +271,18 @@ TEST(Probe, MachineWithoutADriverGetsTheLowerLayersVerdict) {
   auto j = json::parse(r.out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << r.out;
   EXPECT_FALSE(j["probe"]["attempted"].get<bool>());
-  EXPECT_NE(j["probe"]["why_not"].get<std::string>().find("cuInit"), std::string::npos);
+  EXPECT_NE(j["probe"]["why_not"].get<std::string>().find("libcuda.so.1 could not be loaded"), std::string::npos);
   EXPECT_NE(j["causes"][0]["id"], "healthy");
+}
+
+TEST(Probe, ADriverWhoseCuInitFailsRunsNoWorkAndSaysWhy) {
+  json d = recorded();
+  d["cuda"]["init"] = 999;  // CUDA_ERROR_UNKNOWN, as after a suspend with nvidia_uvm broken
+  auto p = probe(d);
+  EXPECT_EQ(p.code, 1) << p.text;
+  EXPECT_FALSE(p.out["probe"]["attempted"].get<bool>());
+  EXPECT_NE(p.out["probe"]["why_not"].get<std::string>().find("cuInit returned CUDA_ERROR_UNKNOWN"), std::string::npos)
+      << p.out["probe"].dump();
 }
 
 TEST(Probe, MarkdownAndTerminalShowEachGpusFigures) {
