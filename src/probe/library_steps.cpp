@@ -13,16 +13,6 @@ namespace gpudoctor::probe {
 namespace {
 
 
-/// Runs `cleanup` when the scope ends, however it ends.
-template <typename F>
-struct Finally {
-  explicit Finally(F f) : m_f(std::move(f)) {}
-  ~Finally() { m_f(); }
-  Finally(const Finally&) = delete;
-  Finally& operator=(const Finally&) = delete;
-  F m_f;
-};
-
 struct Precision {
   const char* name;
   int data_type;     // cudaDataType of A, B and C

@@ -94,14 +94,10 @@ void all_reduce(const Cuda& cuda, const NcclFunctions& nccl, const std::vector<G
     throw StepError(nccl_error(nccl, r, "ncclCommInitAll"));
   }
   out.nccl_init = fmt::format("{} communicators, one per GPU, in one process", n);
-  struct Destroy {
-    const NcclFunctions& nccl;
-    std::vector<nccl::Comm>& comms;
-    ~Destroy() {
-      for (auto c : comms)
-        if (c != nullptr && nccl.comm_destroy != nullptr) nccl.comm_destroy(c);
-    }
-  } destroy{nccl, comms};
+  Finally destroy([&] {
+    for (auto c : comms)
+      if (c != nullptr && nccl.comm_destroy != nullptr) nccl.comm_destroy(c);
+  });
 
   const std::vector<std::size_t> sizes = {k_mib, 64 * k_mib, 1024 * k_mib};
   std::vector<std::unique_ptr<DeviceBuffer>> send(gpus.size()), recv(gpus.size());
@@ -143,16 +139,12 @@ void all_reduce(const Cuda& cuda, const NcclFunctions& nccl, const std::vector<G
       for (int w = 0; w < 5; ++w) once(bytes);
       for (std::size_t d = 0; d < gpus.size(); ++d) gpus[d].stream->sync();
       std::vector<std::pair<cuda::Event, cuda::Event>> events(gpus.size(), {nullptr, nullptr});
-      struct EventsGone {
-        const Cuda& cuda;
-        std::vector<std::pair<cuda::Event, cuda::Event>>& events;
-        ~EventsGone() {
-          for (auto& [s, e] : events) {
-            if (s != nullptr) cuda.fn().event_destroy(s);
-            if (e != nullptr) cuda.fn().event_destroy(e);
-          }
+      Finally gone([&] {
+        for (auto& [start, end] : events) {
+          if (start != nullptr) fn.event_destroy(start);
+          if (end != nullptr) fn.event_destroy(end);
         }
-      } gone{cuda, events};
+      });
       for (std::size_t d = 0; d < gpus.size(); ++d) {
         make_current(cuda, gpus[d].context);
         cuda.check(fn.event_create(&events[d].first, 0), "cuEventCreate");

@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <utility>
 
 #include "core/snapshot.hpp"
 #include "probe/cuda_session.hpp"
@@ -51,6 +52,19 @@ struct Gpu {
   int telemetry_slot;
   bool quick;
   std::mutex& host_link;  ///< held while host<->device copies run: one GPU at a time on the host's links
+};
+
+/// Runs `f` when the scope ends, however it ends (handles and descriptors of the libraries).
+template <typename F>
+class Finally {
+ public:
+  explicit Finally(F f) : m_f(std::move(f)) {}
+  ~Finally() { m_f(); }
+  Finally(const Finally&) = delete;
+  Finally& operator=(const Finally&) = delete;
+
+ private:
+  F m_f;
 };
 
 /// Tells the telemetry what load runs on `gpu` for the lifetime of a scope.
