@@ -1,5 +1,6 @@
 #pragma once
 #include <cstddef>
+#include <type_traits>
 // Our own declarations of the CUDA driver API entry points gpudoctor calls (libcuda.so.1).
 // From cuda.h (CUDA 12.6/13.0) and the driver API reference; checked on driver 580.159.04.
 
@@ -74,5 +75,13 @@ inline constexpr int k_jit_error_log_buffer_size = 6; // CU_JIT_ERROR_LOG_BUFFER
   X(event_destroy, Result(Event), "cuEventDestroy_v2")                                                 \
   X(device_can_access_peer, Result(int*, Device, Device), "cuDeviceCanAccessPeer")                     \
   X(ctx_enable_peer_access, Result(Context, unsigned), "cuCtxEnablePeerAccess")
+
+/// The entry points of both lists, filled with dlsym (`SharedLibrary::bind`); nullptr when missing.
+struct Functions {
+#define GPUDOCTOR_DECLARE(member, sig, ...) std::add_pointer_t<sig> member = nullptr;
+  GPUDOCTOR_CUDA_FUNCTIONS(GPUDOCTOR_DECLARE)
+  GPUDOCTOR_CUDA_COMPUTE_FUNCTIONS(GPUDOCTOR_DECLARE)
+#undef GPUDOCTOR_DECLARE
+};
 
 }  // namespace gpudoctor::cuda

@@ -10,15 +10,10 @@ namespace gpudoctor {
 
 namespace {
 
-using namespace cuda;  // NOLINT: the symbol list names types unqualified
 
-struct CudaFunctions {
-#define GPUDOCTOR_DECLARE(member, sig, ...) std::add_pointer_t<sig> member = nullptr;
-  GPUDOCTOR_CUDA_FUNCTIONS(GPUDOCTOR_DECLARE)
-#undef GPUDOCTOR_DECLARE
-};
 
-CallResult cuda_result(const CudaFunctions& fn, int code) {
+
+CallResult cuda_result(const cuda::Functions& fn, int code) {
   CallResult r;
   r.code = code;
   const char* s = nullptr;
@@ -52,7 +47,7 @@ void probe_cuda(const std::function<void(const CudaProbe&)>& emit) {
   }
   if (auto p = lib.path()) out.library = *p;
   out.load_error = Fact<std::string>::unknown("loaded");
-  CudaFunctions fn;
+  cuda::Functions fn;
 #define GPUDOCTOR_BIND(member, sig, ...) lib.bind(fn.member, {__VA_ARGS__});
   GPUDOCTOR_CUDA_FUNCTIONS(GPUDOCTOR_BIND)
 #undef GPUDOCTOR_BIND

@@ -113,4 +113,11 @@ inline constexpr Return k_success = 0;
 inline constexpr Return k_error_not_found = 6;
 inline constexpr Return k_error_insufficient_size = 7;
 
+/// The entry points, filled with dlsym (`SharedLibrary::bind`); nullptr when missing.
+struct Functions {
+#define GPUDOCTOR_DECLARE(member, sig, ...) std::add_pointer_t<sig> member = nullptr;
+  GPUDOCTOR_NVML_FUNCTIONS(GPUDOCTOR_DECLARE)
+#undef GPUDOCTOR_DECLARE
+};
+
 }  // namespace gpudoctor::nvml

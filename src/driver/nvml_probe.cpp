@@ -9,13 +9,8 @@ namespace gpudoctor {
 
 namespace {
 
-using namespace nvml;  // NOLINT: the symbol list names types unqualified
 
-struct NvmlFunctions {
-#define GPUDOCTOR_DECLARE(member, sig, ...) std::add_pointer_t<sig> member = nullptr;
-  GPUDOCTOR_NVML_FUNCTIONS(GPUDOCTOR_DECLARE)
-#undef GPUDOCTOR_DECLARE
-};
+
 
 std::string nvml_error_name(int code) {
   switch (code) {
@@ -58,7 +53,7 @@ std::string text(const char* buf, size_t cap) { return std::string(buf, strnlen(
 
 class Prober {
  public:
-  explicit Prober(const NvmlFunctions& fn) : m_fn(fn) {}
+  explicit Prober(const nvml::Functions& fn) : m_fn(fn) {}
 
   CallResult result(int code) const {
     CallResult r;
@@ -204,7 +199,7 @@ class Prober {
   }
 
  private:
-  const NvmlFunctions& m_fn;
+  const nvml::Functions& m_fn;
 };
 
 }  // namespace
@@ -222,7 +217,7 @@ void probe_nvml(const std::function<void(const NvmlProbe&)>& emit) {
   }
   if (auto p = lib.path()) out.library = *p;
   out.load_error = Fact<std::string>::unknown("loaded");
-  NvmlFunctions fn;
+  nvml::Functions fn;
 #define GPUDOCTOR_BIND(member, sig, ...) lib.bind(fn.member, {__VA_ARGS__});
   GPUDOCTOR_NVML_FUNCTIONS(GPUDOCTOR_BIND)
 #undef GPUDOCTOR_BIND

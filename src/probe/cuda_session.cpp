@@ -63,6 +63,15 @@ double median(std::vector<double> values) {
   return values.size() % 2 == 1 ? values[m] : (values[m - 1] + values[m]) / 2;
 }
 
+Measured rate_of(const std::vector<double>& ms, double amount, double per_unit, std::string what) {
+  Measured m;
+  m.median_ms = median(ms);
+  m.repeats = static_cast<int>(ms.size());
+  m.value = m.median_ms > 0 ? amount / m.median_ms / per_unit : 0;
+  m.what = std::move(what);
+  return m;
+}
+
 std::vector<double> time_on_stream(const Cuda& cuda, cuda::Stream stream, int warmup, int repeats,
                                    const std::function<void()>& op) {
   const auto& fn = cuda.fn();

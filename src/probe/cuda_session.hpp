@@ -9,19 +9,11 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/snapshot.hpp"
 #include "driver/cuda_api.hpp"
 #include "driver/library.hpp"
 #include "probe/ptx.hpp"
 
-namespace gpudoctor::cuda {
-/// The entry points, bound with dlopen/dlsym.
-struct Functions {
-#define GPUDOCTOR_DECLARE(member, sig, ...) std::add_pointer_t<sig> member = nullptr;
-  GPUDOCTOR_CUDA_FUNCTIONS(GPUDOCTOR_DECLARE)
-  GPUDOCTOR_CUDA_COMPUTE_FUNCTIONS(GPUDOCTOR_DECLARE)
-#undef GPUDOCTOR_DECLARE
-};
-}  // namespace gpudoctor::cuda
 
 namespace gpudoctor::probe {
 
@@ -31,8 +23,7 @@ struct StepError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-using CudaFunctions = gpudoctor::cuda::Functions;
-
+using CudaFunctions = cuda::Functions;
 
 /// libcuda.so.1, bound. Throws StepError from `check` with the driver's own names for codes.
 class Cuda {
@@ -108,6 +99,9 @@ class Stream {
 std::vector<double> time_on_stream(const Cuda& cuda, cuda::Stream stream, int warmup, int repeats,
                                    const std::function<void()>& op);
 double median(std::vector<double> values);
+/// The median of `ms` as a rate: `amount` per median millisecond, divided by `per_unit`
+/// (bytes and 1e6 give GB/s; FLOP and 1e9 give TFLOP/s).
+Measured rate_of(const std::vector<double>& ms, double amount, double per_unit, std::string what);
 
 /// The probe's PTX module in the current context, and its kernels.
 class Kernels {

@@ -14,15 +14,6 @@ namespace {
 constexpr std::size_t k_mib = std::size_t{1} << 20U;
 
 
-Measured measured(const std::vector<double>& ms, double bytes, std::string what) {
-  Measured m;
-  m.median_ms = median(ms);
-  m.repeats = static_cast<int>(ms.size());
-  m.value = m.median_ms > 0 ? bytes / m.median_ms / 1e6 : 0;  // bytes per ms / 1e6 = GB/s
-  m.what = std::move(what);
-  return m;
-}
-
 std::string size_text(std::size_t bytes) {
   return bytes >= (k_mib << 10U) ? fmt::format("{} GiB", bytes >> 30U) : fmt::format("{} MiB", bytes >> 20U);
 }
@@ -106,7 +97,7 @@ void device_copy(const Gpu& gpu, GpuProbe& out) {
       throw StepError(fmt::format("device copy of {} returned wrong data", size_text(bytes)));
   }
   bool kernel_faster = median(kernel) < median(engine);
-  out.device_copy = measured(kernel_faster ? kernel : engine, 2.0 * static_cast<double>(bytes),
+  out.device_copy = rate_of(kernel_faster ? kernel : engine, 2.0 * static_cast<double>(bytes), 1e6,
                              fmt::format("{}, bytes read + written, {}", size_text(bytes),
                                          kernel_faster ? "our 16-byte copy kernel (faster than cuMemcpyDtoDAsync here)"
                                                        : "cuMemcpyDtoDAsync"));
@@ -129,13 +120,13 @@ void host_copies(const Gpu& gpu, GpuProbe& out) {
   try {
     auto down = time_on_stream(gpu.cuda, s, warmup, repeats,
                                [&] { gpu.cuda.check(d2h(host.data(), dev.ptr(), bytes, s), "cuMemcpyDtoHAsync_v2"); });
-    out.device_to_host = measured(down, static_cast<double>(bytes), size_text(bytes) + " to pinned host memory");
+    out.device_to_host = rate_of(down, static_cast<double>(bytes), 1e6, size_text(bytes) + " to pinned host memory");
   } catch (const StepError& e) {
     out.device_to_host = Fact<Measured>::unknown(e.what());
   }
   auto up = time_on_stream(gpu.cuda, s, warmup, repeats,
                            [&] { gpu.cuda.check(h2d(dev.ptr(), host.data(), bytes, s), "cuMemcpyHtoDAsync_v2"); });
-  out.host_to_device = measured(up, static_cast<double>(bytes), size_text(bytes) + " from pinned host memory");
+  out.host_to_device = rate_of(up, static_cast<double>(bytes), 1e6, size_text(bytes) + " from pinned host memory");
 }
 
 }  // namespace gpudoctor::probe

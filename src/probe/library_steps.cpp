@@ -97,15 +97,11 @@ GemmProbe matrix_product(const Gpu& gpu, const BlasFunctions& blas, const std::s
     UnderLoad load(gpu, Load::compute);
     ms = time_on_stream(gpu.cuda, s, gpu.quick ? 1 : 3, gpu.quick ? 3 : (slow ? 5 : 20), run);
   }
-  Measured m;
-  m.median_ms = median(ms);
-  m.repeats = static_cast<int>(ms.size());
   double flops = 2.0 * n * static_cast<double>(n) * n;
-  m.value = m.median_ms > 0 ? flops / m.median_ms / 1e9 : 0;  // FLOP per ms / 1e9 = TFLOP/s
-  m.what = fmt::format("{0}x{0}x{0} through cublasGemmEx, {1} in and out{2}", n,
-                       precision == "tf32" ? "fp32" : precision,
-                       precision == "tf32" ? ", TF32 tensor cores" : ", fp32 accumulate");
-  out.rate = m;
+  out.rate = rate_of(ms, flops, 1e9,
+                     fmt::format("{0}x{0}x{0} through cublasGemmEx, {1} in and out{2}", n,
+                                 precision == "tf32" ? "fp32" : precision,
+                                 precision == "tf32" ? ", TF32 tensor cores" : ", fp32 accumulate"));
 
   // Sampled entries against the host in double: C(i,j) = sum_k A(i,k) B(k,j), column-major.
   double err2 = 0, ref2 = 0;

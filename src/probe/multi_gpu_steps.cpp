@@ -58,13 +58,9 @@ std::vector<PeerProbe> peer_copies(const Cuda& cuda, const std::vector<GpuHandle
         auto ms = time_on_stream(cuda, s, 1, quick ? 3 : 5, [&] {
           cuda.check(copy(dst[j]->ptr(), gpus[j].context, src[i]->ptr(), gpus[i].context, bytes, s), "cuMemcpyPeerAsync");
         });
-        Measured m;
-        m.median_ms = median(ms);
-        m.repeats = static_cast<int>(ms.size());
-        m.value = m.median_ms > 0 ? static_cast<double>(bytes) / m.median_ms / 1e6 : 0;
-        m.what = fmt::format("{} MiB GPU {} -> GPU {}, cuMemcpyPeerAsync{}", bytes >> 20U, i, j,
-                             p.can_access ? ", peer access on" : ", no peer access: staged through the host");
-        p.copy = m;
+        p.copy = rate_of(ms, static_cast<double>(bytes), 1e6,
+                         fmt::format("{} MiB GPU {} -> GPU {}, cuMemcpyPeerAsync{}", bytes >> 20U, i, j,
+                                     p.can_access ? ", peer access on" : ", no peer access: staged through the host"));
       } catch (const StepError& e) {
         p.copy = Fact<Measured>::unknown(e.what());
       }

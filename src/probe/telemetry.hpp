@@ -14,14 +14,6 @@
 #include "driver/library.hpp"
 #include "driver/nvml_api.hpp"
 
-namespace gpudoctor::nvml {
-/// The entry points, bound with dlopen/dlsym.
-struct Functions {
-#define GPUDOCTOR_DECLARE(member, sig, ...) std::add_pointer_t<sig> member = nullptr;
-  GPUDOCTOR_NVML_FUNCTIONS(GPUDOCTOR_DECLARE)
-#undef GPUDOCTOR_DECLARE
-};
-}  // namespace gpudoctor::nvml
 
 namespace gpudoctor::probe {
 
