@@ -15,7 +15,7 @@ namespace {
 constexpr RuleEntry k_rules[] = {
     {"no_nvidia_gpu", rule_no_nvidia_gpu, "no_nvidia_gpu"},
     {"gpu_bad_state", rule_gpu_bad_state, "gpu_in_bad_state"},
-    {"pcie_link", rule_pcie_link, "gpu_in_bad_state (warning)"},
+    {"pcie_link", rule_pcie_link, "pcie_link_degraded (warning)"},
     {"driver_missing", rule_driver_missing, "driver_not_installed, driver_not_loaded, secure_boot_blocks_module"},
     {"nouveau", rule_nouveau, "nouveau_loaded"},
     {"driver_version_mismatch", rule_driver_version_mismatch, "driver_library_mismatch"},
@@ -37,8 +37,8 @@ constexpr RuleEntry k_rules[] = {
     {"visible_devices", rule_visible_devices, "cuda_visible_devices_hides_gpu"},
     {"mig_compute_mode", rule_mig_compute_mode, "mig_or_compute_mode"},
     {"probe_gpus", rule_probe_gpus,
-     "gpu_in_bad_state, gpu_memory_exhausted, gpu_in_use_by_other_process, mig_or_compute_mode, other"},
-    {"probe_multi_gpu", rule_probe_multi_gpu, "nccl_missing, gpu_in_bad_state, other"},
+     "gpu_in_bad_state, pcie_link_degraded, gpu_throttled, gpu_memory_exhausted, gpu_in_use_by_other_process, mig_or_compute_mode, other"},
+    {"probe_multi_gpu", rule_probe_multi_gpu, "nccl_missing, gpu_in_bad_state, multi_gpu_path_degraded, gpu_in_use_by_other_process, other"},
 };
 
 int severity_rank(Severity s) { return s == Severity::error ? 0 : s == Severity::warning ? 1 : 2; }

@@ -175,7 +175,7 @@ void rule_pcie_link(const RuleContext& ctx, std::vector<Finding>& out) {
     if (!p.current_link_width.known() || !p.max_link_width.known()) continue;
     if (*p.current_link_width <= 0 || *p.current_link_width >= *p.max_link_width) continue;
     Finding f;
-    f.cause = "gpu_in_bad_state";
+    f.cause = "pcie_link_degraded";
     f.layer = Layer::hardware;
     f.severity = Severity::warning;
     f.title = fmt::format("GPU {} runs its PCIe link at x{} of x{}: host-device copies are slower", p.address,

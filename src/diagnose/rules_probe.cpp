@@ -259,7 +259,7 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
   bool narrow = t.pcie_width_under_load.known() && t.pcie_width_max.known() && *t.pcie_width_under_load < *t.pcie_width_max;
   bool slow_gen = t.pcie_gen_under_load.known() && t.pcie_gen_max.known() && *t.pcie_gen_under_load < *t.pcie_gen_max;
   if (narrow || slow_gen) {
-    auto f = make("gpu_in_bad_state", Layer::hardware, host_low ? Severity::error : Severity::warning,
+    auto f = make("pcie_link_degraded", Layer::hardware, host_low ? Severity::error : Severity::warning,
                   fmt::format("{}: its PCIe link runs at gen {} x{} of gen {} x{} under load", who,
                               t.pcie_gen_under_load.value_or(0), t.pcie_width_under_load.value_or(0),
                               t.pcie_gen_max.value_or(0), t.pcie_width_max.value_or(0)));
@@ -300,18 +300,18 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
                       *t.sm_clock_max_seen_mhz < 0.8 * *t.sm_clock_max_mhz;
     Finding f;
     if (hardware != 0) {
-      f = make("gpu_in_bad_state", Layer::hardware, Severity::error,
+      f = make("gpu_throttled", Layer::hardware, Severity::error,
                fmt::format("{} is throttled ({}): it computes at a fraction of its rate", who, reason_names(hardware)));
       f.fix.push_back("Check cooling: fans, airflow, dust, the inlet temperature (nvidia-smi -q -d TEMPERATURE,PERFORMANCE); "
                       "hardware slowdown or power brake also comes from an insufficient power supply or cable.");
     } else if (power_lowered) {
-      f = make("other", Layer::hardware, Severity::error,
+      f = make("gpu_throttled", Layer::hardware, Severity::error,
                fmt::format("{}: its power limit is {:.0f} W of the default {:.0f} W", who, *t.power_limit_w,
                            *t.power_default_limit_w));
       f.fix.push_back(fmt::format("sudo nvidia-smi -i {} -pl {:.0f}   (restores the default limit)", g.ordinal,
                                   *t.power_default_limit_w));
     } else if ((r & k_applications_clocks) != 0 || clocks_low) {
-      f = make("other", Layer::hardware, Severity::error,
+      f = make("gpu_throttled", Layer::hardware, Severity::error,
                fmt::format("{}: its clocks are held down ({} MHz at most of {} MHz)", who,
                            t.sm_clock_max_seen_mhz.value_or(0), t.sm_clock_max_mhz.value_or(0)));
       f.fix.push_back(fmt::format("sudo nvidia-smi -i {} -rac && sudo nvidia-smi -i {} -rgc   (reset application and "
@@ -334,7 +334,7 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
                                       t.power_max_w.value_or(0), t.power_limit_w.value_or(0), reason_names(r))});
     a.findings.push_back(std::move(f));
   } else if ((t.clock_event_reasons & (k_hw_slowdown | k_hw_thermal | k_hw_power_brake | k_sw_thermal)) != 0) {
-    auto f = make("gpu_in_bad_state", Layer::hardware, Severity::warning,
+    auto f = make("gpu_throttled", Layer::hardware, Severity::warning,
                   fmt::format("{} reported {} under load, though its figures held up", who,
                               reason_names(t.clock_event_reasons & ~k_sw_power_cap)));
     f.evidence.push_back({"nvmlDeviceGetCurrentClocksEventReasons", reason_names(t.clock_event_reasons)});
@@ -502,7 +502,7 @@ void rule_probe_multi_gpu(const RuleContext& ctx, std::vector<Finding>& out) {
     if (*t.nvlinks_active >= most) continue;
     std::string down;
     for (int l : t.nvlinks_inactive) down += (down.empty() ? "" : ", ") + std::to_string(l);
-    auto f = make("other", Layer::hardware, Severity::warning,
+    auto f = make("multi_gpu_path_degraded", Layer::hardware, Severity::warning,
                   fmt::format("GPU {} has {} of its NVLinks active where the other {} have {}{}", g.ordinal,
                               *t.nvlinks_active, g.name, most, down.empty() ? "" : " (inactive: " + down + ")"));
     f.evidence.push_back({"nvmlDeviceGetNvLinkState",
@@ -530,7 +530,7 @@ void rule_probe_multi_gpu(const RuleContext& ctx, std::vector<Finding>& out) {
     double median = sorted[sorted.size() / 2];
     for (const auto& p : c.peers) {
       if (!p.copy.known() || p.copy->value >= th.peer_lag_fraction * median) continue;
-      auto f = make("other", Layer::hardware, Severity::warning,
+      auto f = make("multi_gpu_path_degraded", Layer::hardware, Severity::warning,
                     fmt::format("peer copies GPU {} -> GPU {} lag the others: {:.0f} GB/s, {:.0f}% of the median pair", p.from,
                                 p.to, p.copy->value, 100.0 * p.copy->value / median));
       f.evidence.push_back({fmt::format("cuMemcpyPeerAsync GPU {} -> {}", p.from, p.to), p.copy->what});
@@ -541,7 +541,7 @@ void rule_probe_multi_gpu(const RuleContext& ctx, std::vector<Finding>& out) {
   }
   for (const auto& p : c.peers)
     if (!p.copy.known()) {
-      auto f = make("other", Layer::hardware, Severity::error,
+      auto f = make("multi_gpu_path_degraded", Layer::hardware, Severity::error,
                     fmt::format("copies from GPU {} to GPU {} fail", p.from, p.to));
       f.evidence.push_back({"cuMemcpyPeerAsync", p.copy.reason});
       out.push_back(std::move(f));

@@ -106,7 +106,7 @@ TEST(Probe, LinkTrainedDownToX8UnderLoadIsNamed) {
   d["cuda"]["devices"][0]["timing"] = {{"h2d_gbs", 27.6}, {"d2h_gbs", 27.5}};
   auto p = probe(d);
   EXPECT_EQ(p.code, 1) << p.text;
-  const json* f = finding(p.out, "gpu_in_bad_state", "PCIe link runs at gen 5 x8 of gen 5 x16");
+  const json* f = finding(p.out, "pcie_link_degraded", "PCIe link runs at gen 5 x8 of gen 5 x16");
   ASSERT_NE(f, nullptr) << p.out.dump(1);
   EXPECT_EQ((*f)["severity"], "error");
   EXPECT_EQ(p.out["gpus"][0]["state"], "degraded");
@@ -124,7 +124,7 @@ TEST(Probe, ThermalSlowdownUnderLoadExplainsSlowProducts) {
   d["cublas"]["device_factor"] = {{"1", 0.4}};
   auto p = probe(d);
   EXPECT_EQ(p.code, 1) << p.text;
-  const json* f = finding(p.out, "gpu_in_bad_state", "is throttled (software thermal slowdown, hardware thermal slowdown)");
+  const json* f = finding(p.out, "gpu_throttled", "is throttled (software thermal slowdown, hardware thermal slowdown)");
   ASSERT_NE(f, nullptr) << p.out.dump(1);
   EXPECT_NE((*f)["title"].get<std::string>().find("GPU 1"), std::string::npos);
   EXPECT_EQ((*figure(p.out, 1, "bf16 matrix product"))["state"], "low");
@@ -139,7 +139,7 @@ TEST(Probe, LoweredPowerLimitIsTheCauseWhenNothingElseShows) {
   d["cublas"]["device_factor"] = {{"0", 0.42}};
   auto p = probe(d);
   EXPECT_EQ(p.code, 1) << p.text;
-  const json* f = finding(p.out, "other", "power limit is 300 W of the default 700 W");
+  const json* f = finding(p.out, "gpu_throttled", "power limit is 300 W of the default 700 W");
   ASSERT_NE(f, nullptr) << p.out.dump(1);
   EXPECT_NE((*f)["fix"][0].get<std::string>().find("nvidia-smi -i 0 -pl 700"), std::string::npos);
 }
@@ -229,10 +229,10 @@ TEST(Probe, AGpuWithNvLinksDownIsNamed) {
   d["nvml"]["devices"][1]["nvlink"][4] = 0;
   d["nvml"]["devices"][1]["nvlink"][9] = 0;
   auto p = probe(d, {"probe", "--quick", "--json"});
-  const json* f = finding(p.out, "other", "GPU 1 has 16 of its NVLinks active where the other NVIDIA H100 80GB HBM3 have 18 (inactive: 4, 9)");
+  const json* f = finding(p.out, "multi_gpu_path_degraded", "GPU 1 has 16 of its NVLinks active where the other NVIDIA H100 80GB HBM3 have 18 (inactive: 4, 9)");
   ASSERT_NE(f, nullptr) << p.out.dump(1);
   EXPECT_EQ(p.out["probe"]["gpus"][0]["telemetry"]["nvlinks_active"], 18);
-  EXPECT_EQ(finding(p.out, "other", "GPU 0 has"), nullptr);
+  EXPECT_EQ(finding(p.out, "multi_gpu_path_degraded", "GPU 0 has"), nullptr);
 }
 
 TEST(Probe, APeerPairThatLagsIsNamed) {
@@ -240,7 +240,7 @@ TEST(Probe, APeerPairThatLagsIsNamed) {
   json d = recorded();
   d["cuda"]["peer_gbs"] = {{"0>1", 397}, {"1>0", 52}};
   auto p = probe(d);
-  const json* f = finding(p.out, "other", "peer copies GPU 1 -> GPU 0 lag the others");
+  const json* f = finding(p.out, "multi_gpu_path_degraded", "peer copies GPU 1 -> GPU 0 lag the others");
   ASSERT_NE(f, nullptr) << p.out.dump(1);
   EXPECT_EQ((*f)["severity"], "warning");
 }
@@ -312,7 +312,7 @@ TEST(Probe, ASnapshotWithAProbeIsJudgedElsewhere) {
   auto report = json::parse(r.out, nullptr, false);
   ASSERT_FALSE(report.is_discarded()) << r.out << r.err;
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(finding(report, "gpu_in_bad_state", "PCIe link runs at gen 5 x8 of gen 5 x16"), nullptr) << r.out;
+  EXPECT_NE(finding(report, "pcie_link_degraded", "PCIe link runs at gen 5 x8 of gen 5 x16"), nullptr) << r.out;
   EXPECT_EQ(report["gpus"][0]["state"], "degraded");
 }
 
