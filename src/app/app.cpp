@@ -24,6 +24,7 @@
 #include "kb/knowledge_base.hpp"
 #include "probe/compute_probe.hpp"
 #include "report/report.hpp"
+#include "sys/root_fs.hpp"
 
 namespace gpudoctor {
 
@@ -54,6 +55,9 @@ struct UsageError : std::runtime_error {
 };
 
 CollectOptions collect_options(const Options& o) {
+  // A root that cannot be read, or holds nothing, is bad input: say so instead of a verdict of
+  // health drawn from no facts.
+  if (auto why = RootFs(o.root).unusable()) throw UsageError(*why);
   CollectOptions c;
   c.root = o.root;
   c.driver = o.driver == "host" ? DriverProbeMode::host : o.driver == "none" ? DriverProbeMode::none : DriverProbeMode::automatic;

@@ -1,11 +1,21 @@
 // CLI tests: the gpudoctor binary as users run it: exit codes, output formats, bad input.
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <filesystem>
+#include <functional>
+#include <thread>
 #include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -353,3 +363,172 @@ TEST(CliExplain, RealGpuOutputsFromTheH200) {
   auto r = run({"explain", data_file("explain_h200_nvidia_smi.txt"), "--json"});
   EXPECT_EQ(nlohmann::json::parse(r.out)["verdict"], "healthy");
 }
+
+// Root confinement, end to end: what an image holds in place of a file is never opened, and a
+// folder swapped for a link while gpudoctor reads never leads it outside the image.
+namespace {
+
+fs::path copy_of_host_root(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / fmt::format("gpudoctor-cli-{}-{}", getpid(), name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy(k_root, dir / "root", fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  return dir;
+}
+
+// IN_OPEN events on one file: opening it, even O_NONBLOCK, counts; O_PATH and stat do not.
+int opens_while(const fs::path& file, const std::function<void()>& action) {
+  int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (in < 0 || inotify_add_watch(in, file.c_str(), IN_OPEN) < 0) return -1;
+  action();
+  int n = 0;
+  alignas(inotify_event) char buf[4096];
+  ssize_t got;
+  while ((got = read(in, buf, sizeof buf)) > 0)
+    for (char* p = buf; p < buf + got; p += sizeof(inotify_event) + reinterpret_cast<inotify_event*>(p)->len) ++n;
+  close(in);
+  return n;
+}
+
+void expect_never_opened(const fs::path& dir, const fs::path& node) {
+  int opens = opens_while(node, [&] {
+    auto r = run({"snapshot", "--root", (dir / "root").string(), "--driver", "none"}, {}, 60);
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["host"]["os_id"], "ubuntu");  // the rest of the image is read as usual
+  });
+  EXPECT_EQ(opens, 0) << node << " was opened";
+}
+
+// Always runs: a FIFO needs no privilege.
+TEST(CliRoot, AFifoInPlaceOfProcModulesIsNeverOpened) {
+  auto dir = copy_of_host_root("fifo");
+  fs::remove(dir / "root/proc/modules");
+  ASSERT_EQ(mkfifo((dir / "root/proc/modules").c_str(), 0644), 0);
+  expect_never_opened(dir, dir / "root/proc/modules");
+  fs::remove_all(dir);
+}
+
+// The issue's reproduction: mknod ROOT/proc/modules c 1 5 (the /dev/zero device).
+TEST(CliRoot, ACharacterDeviceInPlaceOfProcModulesIsNeverOpened) {
+  auto dir = copy_of_host_root("chardev");
+  fs::remove(dir / "root/proc/modules");
+  if (mknod((dir / "root/proc/modules").c_str(), S_IFCHR | 0644, makedev(1, 5)) != 0) {
+    fs::remove_all(dir);
+    GTEST_SKIP() << "mknod is not permitted here (" << std::strerror(errno) << "); the FIFO case runs instead";
+  }
+  expect_never_opened(dir, dir / "root/proc/modules");
+  fs::remove_all(dir);
+}
+
+TEST(CliRoot, LinksAimedOutsideTheImageReadTheImageOnly) {
+  auto dir = copy_of_host_root("escape");
+  fs::create_directories(dir / "outside");
+  std::ofstream(dir / "outside/os-release") << "ID=the-host-outside\n";
+  // ../.. from /etc, and the host's absolute path: both name a file that exists outside.
+  fs::remove(dir / "root/etc/os-release");
+  fs::create_symlink("../../../outside/os-release", dir / "root/etc/os-release");
+  fs::create_directories(dir / "root/usr/lib");
+  fs::create_symlink((dir / "outside/os-release").string(), dir / "root/usr/lib/os-release");
+  auto r = run({"snapshot", "--root", (dir / "root").string(), "--driver", "none"});
+  fs::remove_all(dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.find("the-host-outside"), std::string::npos);
+  EXPECT_FALSE(nlohmann::json::parse(r.out)["host"]["os_id"].is_string());
+}
+
+// The issue saw the host's os-release once in 304 runs while /etc was swapped for a link to
+// outside. Here the swap runs throughout every run (renameat2 RENAME_EXCHANGE, atomic); the
+// unit test of RootFs races 20,000 reads the same way.
+TEST(CliRoot, AFolderSwappedForALinkDuringRunsNeverLeadsOutside) {
+  auto dir = copy_of_host_root("race");
+  fs::create_directories(dir / "outside");
+  std::ofstream(dir / "outside/os-release") << "ID=the-host-outside\n";
+  fs::create_symlink("../outside", dir / "root/etc-swap");
+  std::atomic<bool> stop{false};
+  std::atomic<long> swaps{0};
+  std::thread swapper([&] {
+    std::string a = (dir / "root/etc").string(), b = (dir / "root/etc-swap").string();
+    while (!stop) {
+      if (renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) == 0) ++swaps;
+      std::this_thread::yield();
+    }
+  });
+  constexpr int k_runs = 40;
+  int leaked = 0, image = 0;
+  for (int i = 0; i < k_runs; ++i) {
+    auto r = run({"snapshot", "--root", (dir / "root").string(), "--driver", "none"}, {}, 60);
+    if (r.out.find("the-host-outside") != std::string::npos) ++leaked;
+    if (r.out.find("\"os_id\": \"ubuntu\"") != std::string::npos) ++image;
+  }
+  stop = true;
+  swapper.join();
+  fs::remove_all(dir);
+  EXPECT_EQ(leaked, 0) << "the host's os-release was reported in " << leaked << " of " << k_runs << " runs";
+  EXPECT_GT(swaps.load(), k_runs);
+  std::printf("cli race: %d runs, %d read the image's os-release, %d the host's, %ld swaps\n", k_runs, image, leaked,
+              swaps.load());
+}
+
+TEST(CliRoot, AnEmptyRootIsBadInput) {
+  fs::path dir = fs::temp_directory_path() / fmt::format("gpudoctor-cli-{}-empty", getpid());
+  fs::create_directories(dir);
+  for (const char* cmd : {"check", "snapshot"}) {
+    auto r = run({cmd, "--root", dir.string(), "--driver", "none"});
+    EXPECT_EQ(r.code, 2) << cmd << r.out;
+    EXPECT_NE(r.err.find("is empty"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;  // one clear line
+  }
+  std::ofstream(dir / "notes.txt") << "not a system\n";
+  auto r = run({"check", "--root", dir.string(), "--driver", "none"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("does not look like a system"), std::string::npos) << r.err;
+  fs::remove_all(dir);
+}
+
+// Tests run as root on the development machines, where a mode of 000 stops nobody: the run then
+// drops to the nobody user (65534) for the binary, as an ordinary user would run it.
+TEST(CliRoot, ARootTheUserCannotReadIsBadInput) {
+  auto dir = copy_of_host_root("unreadable");
+  fs::permissions(dir / "root", fs::perms::none);
+  int in[2], er[2];
+  ASSERT_EQ(pipe(in), 0);
+  ASSERT_EQ(pipe(er), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in[1], 1);
+    dup2(er[1], 2);
+    close(in[0]);
+    close(er[0]);
+    close(in[1]);
+    close(er[1]);
+    if (geteuid() == 0 && (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0)) _exit(125);
+    alarm(60);
+    const char* argv[] = {GPUDOCTOR_BINARY, "check", "--root", nullptr, "--driver", "none", nullptr};
+    std::string root = (dir / "root").string();
+    argv[3] = root.c_str();
+    char* envp[] = {const_cast<char*>("PATH=/usr/bin:/bin"), nullptr};
+    execve(GPUDOCTOR_BINARY, const_cast<char* const*>(argv), envp);
+    _exit(126);
+  }
+  close(in[1]);
+  close(er[1]);
+  std::string out, err;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(in[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  while ((n = read(er[0], buf, sizeof buf)) > 0) err.append(buf, static_cast<size_t>(n));
+  int status = 0;
+  waitpid(pid, &status, 0);
+  fs::permissions(dir / "root", fs::perms::owner_all);
+  fs::remove_all(dir);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 125) GTEST_SKIP() << "cannot drop to the nobody user here";
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 126) GTEST_SKIP() << "the nobody user cannot run the binary here";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2) << out << err;
+  EXPECT_NE(err.find("cannot read --root"), std::string::npos) << err;
+  EXPECT_NE(err.find("Permission denied"), std::string::npos) << err;
+}
+
+}  // namespace
+

@@ -19,7 +19,10 @@ struct Run {
   std::string out, err;
 };
 
-inline Run run(const std::vector<std::string>& args, std::map<std::string, std::string> env = {}) {
+/// Runs the binary; `alarm_s` > 0 ends it with SIGALRM (code 142) after that many seconds, so
+/// that a test of "never hangs" fails instead of hanging.
+inline Run run(const std::vector<std::string>& args, std::map<std::string, std::string> env = {},
+               unsigned alarm_s = 0) {
   int o[2], e[2];
   if (pipe(o) != 0 || pipe(e) != 0) return {};
   pid_t pid = fork();
@@ -28,6 +31,9 @@ inline Run run(const std::vector<std::string>& args, std::map<std::string, std::
     dup2(e[1], 2);
     close(o[0]);
     close(e[0]);
+    close(o[1]);
+    close(e[1]);
+    if (alarm_s > 0) alarm(alarm_s);  // survives execve
     if (!env.count("PATH")) env["PATH"] = "/usr/bin:/bin";
     std::vector<std::string> envs;
     for (auto& [k, v] : env) envs.push_back(k + "=" + v);

@@ -324,7 +324,8 @@ TEST(Probe, NoDriverProbeMeansNoWork) {
 }
 
 TEST(Probe, AnotherRootIsNeverRunOn) {
-  auto p = probe(recorded(), {"probe", "--json", "--root", std::string(GPUDOCTOR_TEST_DATA)});
+  // A real system's tree (the recorded H200 container), not this machine's.
+  auto p = probe(recorded(), {"probe", "--json", "--root", std::string(GPUDOCTOR_TEST_DATA) + "/../hosts/h200-container/root"});
   EXPECT_FALSE(p.out["probe"]["attempted"].get<bool>());
   EXPECT_NE(p.out["probe"]["why_not"].get<std::string>().find("--root"), std::string::npos);
 }
