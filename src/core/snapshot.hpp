@@ -197,6 +197,7 @@ struct NvmlProbe {
   Fact<CallResult> device_count_call;
   Fact<unsigned> device_count;
   std::vector<NvmlDevice> devices;
+  std::string in_call;            ///< the driver call in progress when the child last reported; "" once done
 };
 
 struct CudaDevice {
@@ -217,11 +218,12 @@ struct CudaProbe {
   Fact<CallResult> init;      ///< cuInit(0)
   Fact<int> device_count;
   std::vector<CudaDevice> devices;
+  std::string in_call;        ///< the driver call in progress when the child last reported; "" once done
 };
 
 /// How one probe child process ended.
 struct ChildOutcome {
-  std::string status = "not run";  ///< "ok", "timeout", "crashed", "failed", "not run"
+  std::string status = "not run";  ///< "ok", "timeout", "stuck" (did not die of SIGKILL), "crashed", "failed", "not run"
   std::string detail;              ///< signal name, time limit, ...
   double elapsed_ms = 0;
 };

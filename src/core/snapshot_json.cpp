@@ -61,11 +61,11 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NvmlDevice, index, handle, name,
                                                 processes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NvmlProbe, attempted, library, load_error, init, driver_version,
                                                 nvml_version, cuda_driver_version, device_count_call,
-                                                device_count, devices)
+                                                device_count, devices, in_call)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CudaDevice, ordinal, name, uuid, pci_bus_id, cc_major, cc_minor,
                                                 memory_total_bytes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CudaProbe, attempted, library, load_error, driver_version, init,
-                                                device_count, devices)
+                                                device_count, devices, in_call)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ChildOutcome, status, detail, elapsed_ms)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DriverProbe, mode, why_not, nvml_child, cuda_child, nvml, cuda)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Measured, value, median_ms, repeats, what)

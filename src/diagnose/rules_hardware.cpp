@@ -86,15 +86,38 @@ void rule_gpu_bad_state(const RuleContext& ctx, std::vector<Finding>& out) {
     titles.push_back("NVML cannot reach the GPU");
     f.evidence.push_back(ctx.nvml_init_evidence());
   }
-  // cuInit hung or crashed.
-  const auto& cc = s.driver.cuda_child;
-  if (ctx.probed() && cc.status == "timeout" && s.driver.cuda.library.known()) {
-    titles.push_back("cuInit hangs");
-    f.evidence.push_back({"cuInit(0) (" + *s.driver.cuda.library + ")", cc.detail});
-  }
-  if (ctx.probed() && cc.status == "crashed") {
-    titles.push_back("the CUDA driver library crashed");
-    f.evidence.push_back({"libcuda.so.1 probe", cc.detail});
+  // A driver call (cuInit, nvmlInit_v2, ...) that hung, crashed, or is stuck in the kernel. Each
+  // probe child says which call it was in before making it.
+  struct Child {
+    const ChildOutcome& outcome;
+    const std::string& in_call;
+    const Fact<std::string>& library;
+    const char* soname;
+    const char* what;
+  };
+  const Child children[] = {
+      {s.driver.cuda_child, s.driver.cuda.in_call, s.driver.cuda.library, "libcuda.so.1", "the CUDA driver library"},
+      {s.driver.nvml_child, s.driver.nvml.in_call, s.driver.nvml.library, "libnvidia-ml.so.1",
+       "the NVIDIA management library (NVML)"},
+  };
+  bool stuck = false;
+  for (const auto& c : children) {
+    if (!ctx.probed()) break;
+    const std::string& st = c.outcome.status;
+    if (st != "timeout" && st != "stuck" && st != "crashed" && st != "failed") continue;
+    std::string call = c.in_call.empty() ? std::string(c.soname) + " probe" : c.in_call;
+    std::string where = call + " (" + c.library.value_or(c.soname) + ")";
+    if (st == "stuck") {
+      stuck = true;
+      titles.push_back(call + " is stuck in the kernel");
+    } else if (st == "timeout") {
+      titles.push_back(call + " hangs");
+    } else if (st == "crashed") {
+      titles.push_back(std::string(c.what) + " crashed in " + call);
+    } else {
+      titles.push_back(std::string(c.what) + " ended abnormally in " + call);
+    }
+    f.evidence.push_back({where, c.outcome.detail});
   }
   // cuInit returned an unknown error with the UVM module in place and no suspend to blame.
   if (auto code = ctx.cuda_init_code(); code && *code == 999) {
@@ -158,7 +181,12 @@ void rule_gpu_bad_state(const RuleContext& ctx, std::vector<Finding>& out) {
   f.title = "The GPU is present but in a bad state: " + titles.front();
   for (size_t i = 1; i < titles.size() && i < 4; ++i) f.title += "; " + titles[i];
   bool lost = fallen || std::any_of(reported.begin(), reported.end(), [](int x) { return x == 79; });
-  if (lost) {
+  if (stuck) {
+    f.fix.push_back("A process stuck in a driver call cannot be killed until the call returns: reboot the machine "
+                    "(nvidia-smi and every CUDA program will hang meanwhile).");
+    f.fix.push_back("Before rebooting, look for Xid errors (sudo dmesg | grep -i xid) and keep the output of "
+                    "sudo nvidia-bug-report.sh for the vendor or cloud provider.");
+  } else if (lost) {
     f.fix.push_back("The GPU fell off the bus: reboot the machine (a GPU reset is rarely enough after Xid 79).");
     f.fix.push_back("If it happens again, check the GPU's power cables and power supply, reseat the card, and check its "
                     "temperature under load; on a cloud instance, stop and start it to move to other hardware.");

@@ -409,10 +409,10 @@ void rule_probe_gpus(const RuleContext& ctx, std::vector<Finding>& out) {
   if (!c.attempted) return;
   for (const auto& g : c.gpus)
     for (auto& f : assess_gpu(g, ctx).findings) out.push_back(std::move(f));
-  if (c.child.status == "timeout" || c.child.status == "crashed") {
+  if (c.child.status == "timeout" || c.child.status == "crashed" || c.child.status == "stuck") {
+    const char* how = c.child.status == "timeout" ? "hung" : c.child.status == "stuck" ? "is stuck in the kernel" : "crashed";
     auto f = make("gpu_in_bad_state", Layer::hardware, Severity::error,
-                  fmt::format("the probe's child process {} at \"{}\"", c.child.status == "timeout" ? "hung" : "crashed",
-                              c.last_step));
+                  fmt::format("the probe's child process {} at \"{}\"", how, c.last_step));
     f.evidence.push_back({"probe child", fmt::format("{}: {}", c.child.status, c.child.detail)});
     f.fix.push_back("Look for Xid errors in the kernel log (sudo dmesg | grep -i xid); a GPU that hangs on simple work "
                     "needs a reset (reboot).");

@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <thread>
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
@@ -28,6 +30,26 @@ void write_all(int fd, const std::string& data) {
   }
 }
 
+// How long a killed child may take to die before it is left behind.
+constexpr std::chrono::milliseconds k_kill_grace{1000};
+
+// waitpid without blocking past `until`: true once the child is reaped (or is no child of
+// ours any more), with its status in `status`.
+bool reap_within(pid_t pid, std::chrono::steady_clock::time_point until, int& status) {
+  for (;;) {
+    pid_t got = ::waitpid(pid, &status, WNOHANG);
+    if (got == pid) return true;
+    if (got < 0 && errno != EINTR) {
+      status = 0;
+      return true;  // ECHILD: reaped elsewhere
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now >= until) return false;
+    auto nap = std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(nap);
+  }
+}
+
 }  // namespace
 
 struct ChildGroup::Running {
@@ -37,6 +59,7 @@ struct ChildGroup::Running {
   ChildReport report;
   bool done_reading = false;
   bool complete = false;  ///< the child sent its last word (OnState said so)
+  bool left_behind = false;  ///< did not die of SIGKILL in time: never waited for again
   std::chrono::steady_clock::time_point start;
 };
 
@@ -79,14 +102,19 @@ ChildGroup::ChildGroup(const std::vector<ChildWork>& jobs) : m_running(jobs.size
       continue;
     }
     if (pid == 0) {
-      ::close(fds[0]);
-      int devnull = ::open("/dev/null", O_RDWR);
+      // The child keeps nothing of the parent's but its own pipe: a child left behind (stuck in
+      // the kernel) then holds no pipe or file that someone waits on to close.
+      int out = ::fcntl(fds[1], F_DUPFD_CLOEXEC, 3);
+      int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
       if (devnull >= 0) {
+        ::dup2(devnull, STDIN_FILENO);
         ::dup2(devnull, STDOUT_FILENO);
         ::dup2(devnull, STDERR_FILENO);
       }
+      if (out >= 0 && out != 3) out = ::dup3(out, 3, O_CLOEXEC);
+      if (out == 3) ::close_range(4, ~0U, 0);
+      else out = fds[1];
       // The child never returns into the caller's code: whatever the job does, it ends here.
-      int out = fds[1];
       int status = 0;
       try {
         jobs[i]([out](const std::string& state) { write_all(out, state + "\n"); });
@@ -136,19 +164,35 @@ std::vector<ChildReport> ChildGroup::wait(std::chrono::milliseconds limit, const
   }
 
   std::vector<ChildReport> out;
+  auto now = std::chrono::steady_clock::now();
   for (auto& r : running) {
     if (r.pid > 0) {
       int status = 0;
       bool timed_out = !r.done_reading;
-      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r.start).count();
-      if (timed_out || r.complete) {
-        ::kill(r.pid, SIGKILL);
+      double ms = std::chrono::duration<double, std::milli>(now - r.start).count();
+      bool reaped = false;
+      if (!timed_out && !r.complete) {
+        // Its output ended: it is exiting. It may take until the deadline to do so.
+        reaped = reap_within(r.pid, std::max(deadline, now + std::chrono::milliseconds(100)), status);
+        if (!reaped) timed_out = true;
       }
-      while (::waitpid(r.pid, &status, 0) < 0 && errno == EINTR) {
+      if (!reaped) {
+        ::kill(r.pid, SIGKILL);
+        // A child stuck in the kernel (uninterruptible sleep in a driver call) does not die of
+        // SIGKILL until that call returns, which may be never: it is left behind, not waited for.
+        reaped = reap_within(r.pid, std::chrono::steady_clock::now() + k_kill_grace, status);
+        if (!reaped) r.left_behind = true;
       }
       ::close(r.fd);
+      r.fd = -1;
       if (r.complete) {
         r.report.outcome = {"ok", "", ms};
+      } else if (!reaped) {
+        r.report.outcome = {"stuck",
+                            fmt::format("did not finish within {} ms, and did not die when killed (SIGKILL) within {} ms: "
+                                        "stuck in the kernel; left behind",
+                                        limit.count(), k_kill_grace.count()),
+                            ms};
       } else if (timed_out) {
         r.report.outcome = {"timeout", fmt::format("did not finish within {} ms and was killed", limit.count()), ms};
       } else if (WIFSIGNALED(status)) {
@@ -162,22 +206,20 @@ std::vector<ChildReport> ChildGroup::wait(std::chrono::milliseconds limit, const
       } else {
         r.report.outcome = {"ok", "", ms};
       }
+      r.pid = -1;
     }
     out.push_back(std::move(r.report));
   }
   return out;
 }
 
-
 ChildGroup::~ChildGroup() {
-  if (m_waited) return;
   for (auto& r : m_running) {
+    if (r.fd >= 0) ::close(r.fd);
     if (r.pid <= 0) continue;
     ::kill(r.pid, SIGKILL);
     int status = 0;
-    while (::waitpid(r.pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    ::close(r.fd);
+    (void)reap_within(r.pid, std::chrono::steady_clock::now() + k_kill_grace, status);
   }
 }
 

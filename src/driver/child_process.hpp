@@ -33,7 +33,9 @@ class ChildGroup {
   ChildGroup& operator=(const ChildGroup&) = delete;
 
   /// Waits for every child, at most `limit` counted from the start; children still running
-  /// then are killed. Call once. `on_state` (may be empty) sees each state as it arrives, with
+  /// then are killed. A child that does not die within a second of SIGKILL (stuck in the
+  /// kernel) is left behind with outcome "stuck": this never blocks past `limit` plus that
+  /// second. Call once. `on_state` (may be empty) sees each state as it arrives, with
   /// the index of the job that sent it; it returns true when that state is the job's last word:
   /// the child is then killed instead of waited for (a driver tearing down its contexts can take
   /// seconds) and its outcome is "ok".

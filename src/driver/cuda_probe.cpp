@@ -37,11 +37,18 @@ std::string format_cuda_uuid(const cuda::Uuid& u) {
 void probe_cuda(const std::function<void(const CudaProbe&)>& emit) {
   CudaProbe out;
   out.attempted = true;
+  // Before each call that may hang or crash, the parent learns its name.
+  auto calling = [&](std::string call) {
+    out.in_call = std::move(call);
+    emit(out);
+  };
+  calling("dlopen(libcuda.so.1)");
   SharedLibrary lib("libcuda.so.1");
   if (!lib.loaded()) {
     out.load_error = lib.error();
     out.library = Fact<std::string>::unknown("libcuda.so.1 could not be loaded");
     out.init = Fact<CallResult>::unknown("library not loaded");
+    out.in_call.clear();
     emit(out);
     return;
   }
@@ -52,6 +59,7 @@ void probe_cuda(const std::function<void(const CudaProbe&)>& emit) {
   GPUDOCTOR_CUDA_FUNCTIONS(GPUDOCTOR_BIND)
 #undef GPUDOCTOR_BIND
   if (fn.driver_get_version != nullptr) {
+    calling("cuDriverGetVersion");
     int v = 0;
     int code = fn.driver_get_version(&v);
     if (code == 0) out.driver_version = v;
@@ -59,24 +67,31 @@ void probe_cuda(const std::function<void(const CudaProbe&)>& emit) {
   }
   if (fn.init == nullptr) {
     out.init = Fact<CallResult>::unknown("cuInit is not exported: not a real libcuda");
+    out.in_call.clear();
     emit(out);
     return;
   }
   // Emit before cuInit: if it hangs, the parent still knows the library and its version.
   out.init = Fact<CallResult>::unknown("cuInit did not return");
-  emit(out);
+  calling("cuInit");
   out.init = cuda_result(fn, fn.init(0));
-  emit(out);
-  if (!out.init->ok() || fn.device_get_count == nullptr) return;
+  if (!out.init->ok() || fn.device_get_count == nullptr) {
+    out.in_call.clear();
+    emit(out);
+    return;
+  }
+  calling("cuDeviceGetCount");
   int count = 0;
   int code = fn.device_get_count(&count);
   if (code != 0) {
     out.device_count = Fact<int>::unknown("cuDeviceGetCount -> " + cuda_result(fn, code).name);
+    out.in_call.clear();
     emit(out);
     return;
   }
   out.device_count = count;
   for (int i = 0; i < count && i < 64; ++i) {
+    calling(fmt::format("the queries of CUDA device {}", i));
     CudaDevice d;
     d.ordinal = i;
     cuda::Device dev = 0;
@@ -109,6 +124,7 @@ void probe_cuda(const std::function<void(const CudaProbe&)>& emit) {
     }
     out.devices.push_back(std::move(d));
   }
+  out.in_call.clear();
   emit(out);
 }
 

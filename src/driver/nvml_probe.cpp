@@ -1,5 +1,6 @@
 #include <array>
 #include <cstring>
+#include <fmt/format.h>
 
 #include "driver/driver_probe.hpp"
 #include "driver/library.hpp"
@@ -207,11 +208,18 @@ class Prober {
 void probe_nvml(const std::function<void(const NvmlProbe&)>& emit) {
   NvmlProbe out;
   out.attempted = true;
+  // Before each call that may hang or crash, the parent learns its name.
+  auto calling = [&](std::string call) {
+    out.in_call = std::move(call);
+    emit(out);
+  };
+  calling("dlopen(libnvidia-ml.so.1)");
   SharedLibrary lib("libnvidia-ml.so.1");
   if (!lib.loaded()) {
     out.load_error = lib.error();
     out.library = Fact<std::string>::unknown("libnvidia-ml.so.1 could not be loaded");
     out.init = Fact<CallResult>::unknown("library not loaded");
+    out.in_call.clear();
     emit(out);
     return;
   }
@@ -224,14 +232,20 @@ void probe_nvml(const std::function<void(const NvmlProbe&)>& emit) {
   Prober prober(fn);
   if (fn.init == nullptr) {
     out.init = Fact<CallResult>::unknown("nvmlInit_v2 is not exported: not a real NVML");
+    out.in_call.clear();
     emit(out);
     return;
   }
-  emit(out);
+  out.init = Fact<CallResult>::unknown("nvmlInit_v2 did not return");
+  calling("nvmlInit_v2");
   out.init = prober.result(fn.init());
-  emit(out);
-  if (!out.init->ok()) return;
+  if (!out.init->ok()) {
+    out.in_call.clear();
+    emit(out);
+    return;
+  }
 
+  calling("nvmlSystemGetDriverVersion");
   if (fn.system_driver_version) {
     std::array<char, nvml::k_version_buffer> buf{};
     int code = fn.system_driver_version(buf.data(), buf.size());
@@ -243,21 +257,24 @@ void probe_nvml(const std::function<void(const NvmlProbe&)>& emit) {
     if (fn.system_nvml_version(buf.data(), buf.size()) == 0) out.nvml_version = text(buf.data(), buf.size());
   }
   if (fn.system_cuda_driver_version) {
+    calling("nvmlSystemGetCudaDriverVersion_v2");
     int v = 0;
     int code = fn.system_cuda_driver_version(&v);
     if (code == 0) out.cuda_driver_version = v;
     else out.cuda_driver_version = Fact<int>::unknown("nvmlSystemGetCudaDriverVersion_v2 -> " + nvml_error_name(code));
   }
   if (fn.device_count) {
+    out.device_count = Fact<unsigned>::unknown("nvmlDeviceGetCount_v2 did not return");
+    calling("nvmlDeviceGetCount_v2");
     unsigned count = 0;
     auto r = prober.result(fn.device_count(&count));
     out.device_count_call = r;
     if (r.ok()) out.device_count = count;
     else out.device_count = Fact<unsigned>::unknown("nvmlDeviceGetCount_v2 -> " + r.name);
   }
-  emit(out);
   if (out.device_count.known() && fn.device_handle_by_index) {
     for (unsigned i = 0; i < *out.device_count && i < 64; ++i) {
+      calling(fmt::format("nvmlDeviceGetHandleByIndex_v2({}) and the queries of GPU {}", i, i));
       NvmlDevice d;
       d.index = i;
       nvml::Device handle = nullptr;
@@ -265,10 +282,11 @@ void probe_nvml(const std::function<void(const NvmlProbe&)>& emit) {
       d.handle = r;
       if (r.ok() && handle != nullptr) prober.device(handle, d);
       out.devices.push_back(std::move(d));
-      emit(out);
     }
   }
+  calling("nvmlShutdown");
   if (fn.shutdown) fn.shutdown();
+  out.in_call.clear();
   emit(out);
 }
 

@@ -532,3 +532,78 @@ TEST(CliRoot, ARootTheUserCannotReadIsBadInput) {
 
 }  // namespace
 
+// Driver isolation: an NVML that crashes or hangs is a finding with exit 1, never "healthy";
+// a driver child that does not die of SIGKILL is left behind, reported, and the run goes on.
+namespace {
+
+nlohmann::json recorded_driver() { return nlohmann::json::parse(std::ifstream(k_host + "/driver.json")); }
+
+TEST(CliDriver, NvmlThatCrashesOrHangsIsAFindingNeverHealthy) {
+  for (const char* how : {"crash_in", "hang_in"}) {
+    for (const char* fn : {"nvmlInit_v2", "nvmlDeviceGetCount_v2"}) {
+      auto d = recorded_driver();
+      d["nvml"][how] = fn;
+      auto f = temp_file("nvml.json", d.dump());
+      auto r = run({"check", "--json", "--root", k_root, "--driver", "host", "--timeout", "1"}, fake_env(f.string()), 60);
+      fs::remove(f);
+      std::string what = std::string(how) + " " + fn;
+      ASSERT_EQ(r.code, 1) << what << "\n" << r.err << r.out.substr(0, 2000);
+      auto j = nlohmann::json::parse(r.out);
+      EXPECT_EQ(j["verdict"], "problem") << what;
+      EXPECT_EQ(j["causes"][0]["id"], "gpu_in_bad_state") << what;
+      std::string title = j["causes"][0]["title"];
+      EXPECT_NE(title.find(fn), std::string::npos) << what << ": " << title;
+      EXPECT_NE(title.find(std::string(how) == "crash_in" ? "crashed" : "hangs"), std::string::npos) << title;
+      if (std::string(how) == "crash_in")
+        EXPECT_NE(j["causes"][0]["evidence"].dump().find("SIGSEGV"), std::string::npos) << j["causes"][0].dump();
+    }
+  }
+}
+
+// The stand-in for a driver call stuck in the kernel: the fake libcuda moves its process into a
+// cgroup v1 freezer folder and freezes it inside cuInit. A frozen task sleeps uninterruptibly
+// (state D) and SIGKILL does not end it until it is thawed, exactly as a task stuck in the
+// nvidia module's ioctl. (The cgroup v2 freezer lets SIGKILL through, so it is no stand-in.)
+// Needs a writable cgroup v1 freezer hierarchy (root on the development machines); skipped
+// otherwise.
+TEST(CliDriver, AChildThatSurvivesSigkillIsLeftBehindAndReported) {
+  fs::path freezer = fmt::format("/sys/fs/cgroup/freezer/gpudoctor-test-{}", getpid());
+  std::error_code ec;
+  if (!fs::exists("/sys/fs/cgroup/freezer/freezer.state", ec) && !fs::exists("/sys/fs/cgroup/freezer/cgroup.procs", ec))
+    GTEST_SKIP() << "no cgroup v1 freezer hierarchy at /sys/fs/cgroup/freezer";
+  if (!fs::create_directory(freezer, ec) || ec) GTEST_SKIP() << "cannot create a freezer cgroup: " << ec.message();
+  auto d = recorded_driver();
+  d["cuda"]["freeze_in"] = "cuInit";
+  d["cuda"]["freezer_cgroup"] = freezer.string();
+  auto f = temp_file("freeze.json", d.dump());
+  auto r = run({"check", "--json", "--root", k_root, "--driver", "host", "--timeout", "1"}, fake_env(f.string()), 30);
+  // What the run left behind: was it really frozen (state D), and does it die once thawed?
+  std::string procs, state;
+  {
+    std::ifstream p(freezer / "cgroup.procs");
+    std::getline(p, procs);
+    std::ifstream s(freezer / "freezer.state");
+    std::getline(s, state);
+  }
+  std::ofstream(freezer / "freezer.state") << "THAWED" << std::endl;
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream p(freezer / "cgroup.procs");
+    std::string line;
+    if (!std::getline(p, line)) break;
+    usleep(10000);
+  }
+  fs::remove(freezer, ec);
+  fs::remove(f);
+  EXPECT_FALSE(procs.empty()) << "the fake never froze: the stand-in did not run";
+  EXPECT_EQ(state, "FROZEN");
+  ASSERT_NE(r.code, 142) << "gpudoctor blocked on the frozen child until the test's alarm";
+  ASSERT_EQ(r.code, 1) << r.err << r.out.substr(0, 2000);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["causes"][0]["id"], "gpu_in_bad_state");
+  std::string title = j["causes"][0]["title"];
+  EXPECT_NE(title.find("cuInit is stuck in the kernel"), std::string::npos) << title;
+  EXPECT_NE(j["causes"][0]["evidence"].dump().find("did not die when killed"), std::string::npos) << j["causes"][0].dump();
+  EXPECT_NE(j["causes"][0]["fix"].dump().find("reboot"), std::string::npos);
+}
+
+}  // namespace

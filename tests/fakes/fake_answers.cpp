@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <string>
 #include <toml++/toml.h>
 
 namespace fake {
@@ -61,6 +62,15 @@ const nlohmann::json& answers(const char* section) {
 
 void maybe_misbehave(const char* section, const char* fn) {
   const auto& a = answers(section);
+  if (a.value("freeze_in", std::string{}) == fn) {
+    // The stand-in for a call stuck in the kernel: join the cgroup v1 freezer folder the test
+    // made and freeze it. A frozen task sleeps uninterruptibly (state D) and does not die of
+    // SIGKILL until the folder is thawed, as a task stuck in a driver's ioctl does not.
+    std::string cgroup = a.value("freezer_cgroup", std::string{});
+    std::ofstream(cgroup + "/cgroup.procs") << ::getpid() << std::endl;
+    std::ofstream(cgroup + "/freezer.state") << "FROZEN" << std::endl;
+    for (;;) ::pause();
+  }
   if (a.value("hang_in", std::string{}) == fn) {
     for (;;) ::pause();
   }

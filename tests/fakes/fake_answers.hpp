@@ -14,7 +14,8 @@ namespace fake {
 const nlohmann::json& answers(const char* section);
 
 /// Behaves as the scenario asks at entry point `fn`: sleeps forever for "hang", raises SIGSEGV
-/// for "crash" (keys "hang_in" / "crash_in" of the section).
+/// for "crash" (keys "hang_in" / "crash_in" of the section); for "freeze_in", moves itself
+/// into the cgroup v1 freezer folder "freezer_cgroup" and freezes it (unkillable until thawed).
 void maybe_misbehave(const char* section, const char* fn);
 
 /// Name and message of an error code from src/kb/data/{cuda,nvml}_errors.toml.
