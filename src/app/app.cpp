@@ -23,6 +23,8 @@
 #include "explain/explain.hpp"
 #include "kb/knowledge_base.hpp"
 #include "probe/compute_probe.hpp"
+#include "program/launcher.hpp"
+#include "program/session.hpp"
 #include "report/report.hpp"
 #include "sys/root_fs.hpp"
 
@@ -48,6 +50,9 @@ struct Options {
   bool quick = false;
   bool with_probe = false;  ///< snapshot --probe
   double probe_limit_s = 0;  ///< 0: 30 s for --quick, 180 s for the full probe
+  std::vector<std::string> command;  ///< run: the program and its arguments
+  std::string json_file, markdown_file, html_file;  ///< run: where the reports go beside stderr
+  int interval_ms = 100;     ///< run, inspect: time between readings
 };
 
 struct UsageError : std::runtime_error {
@@ -236,6 +241,42 @@ int snapshot(const Options& o, std::ostream& out, std::ostream& err) {
   return k_exit_healthy;
 }
 
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) throw UsageError(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+  f << text;
+  if (!f) throw UsageError(fmt::format("writing {} failed", path));
+}
+
+/// `gpudoctor run -- CMD ...`: gpudoctor's exit code is the program's.
+int run_command(const Options& o, std::ostream& out, std::ostream& err) {
+  // The report files must be writable before the program runs, not found unwritable after it.
+  for (const auto* path : {&o.json_file, &o.markdown_file, &o.html_file}) {
+    if (path->empty()) continue;
+    std::ofstream probe(*path, std::ios::binary | std::ios::app);
+    if (!probe) throw UsageError(fmt::format("cannot write {}: {}", *path, std::strerror(errno)));
+  }
+  out.flush();
+  err.flush();
+  program::RunRequest request;
+  request.argv = o.command;
+  request.interval = std::chrono::milliseconds(o.interval_ms);
+  request.status_line = ::isatty(STDERR_FILENO) != 0;
+  program::RunResult result;
+  try {
+    result = program::run_program(request);
+  } catch (const program::LaunchError& e) {
+    err << "gpudoctor: " << e.what() << "\n";
+    return e.exit_code;
+  }
+  const Program& p = result.program;
+  err << fmt::format("gpudoctor: {} {} after {:.1f} s\n", p.command.empty() ? "" : p.command.front(), p.ended, p.duration_s);
+  nlohmann::ordered_json j;
+  j["program"] = to_json(p);
+  if (!o.json_file.empty()) write_file(o.json_file, j.dump(2) + "\n");
+  return result.exit_code;
+}
+
 }  // namespace
 
 int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err, bool out_is_terminal) {
@@ -285,6 +326,16 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
                      "also run `gpudoctor probe` and keep its figures (check --from judges them elsewhere)");
   snap_cmd->add_flag("--quick", o.quick, "with --probe: the quick probe");
 
+  auto* run_cmd = app.add_subcommand(
+      "run", "run a program and watch it: did it use the GPU, how well, and if not, why (gpudoctor run -- CMD ARGS...)");
+  run_cmd->add_option("--json", o.json_file, "also write the JSON report to FILE");
+  run_cmd->add_option("--markdown", o.markdown_file, "also write the Markdown report to FILE");
+  run_cmd->add_option("--html", o.html_file, "also write a self-contained HTML page with the timeline to FILE");
+  run_cmd->add_option("--interval", o.interval_ms, "milliseconds between readings of the GPUs and /proc (default 100)")
+      ->check(CLI::Range(20, 10000));
+  run_cmd->add_option("command", o.command, "the program and its arguments, after --")->required();
+  run_cmd->positionals_at_end();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -298,6 +349,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   bool color = out_is_terminal && !o.no_color && (no_color_env == nullptr || *no_color_env == '\0');
   try {
     kb::KnowledgeBase::get();
+    if (run_cmd->parsed()) return run_command(o, out, err);
     if (snap_cmd->parsed()) return snapshot(o, out, err);
     if (explain_cmd->parsed()) return explain_command(o, out, color);
     if (probe_cmd->parsed()) return probe_command(o, out, err, color);

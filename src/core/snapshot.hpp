@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/code_fact.hpp"
 #include "core/fact.hpp"
 
 namespace gpudoctor {
@@ -424,6 +425,102 @@ struct Environment {
   std::map<std::string, std::string> vars;  ///< allow-listed variables only
 };
 
+/// A CUDA library one process of the watched program had mapped (/proc/PID/maps).
+struct MappedLibrary {
+  std::string role;      ///< "cuda" (libcuda), "nvml", "cudart", "cublas", "cudnn", ... (kb libraries roles)
+  std::string path;      ///< the file as /proc/PID/maps names it
+  double first_seen_s = 0;  ///< seconds after the watch began
+};
+
+/// One process of the watched program's tree, found through /proc (children of children included).
+struct ProgramProcess {
+  std::uint32_t pid = 0;                 ///< in gpudoctor's PID namespace
+  std::uint32_t ppid = 0;
+  std::vector<std::uint32_t> nspids;     ///< /proc/PID/status NSpid: this namespace first, innermost last
+  std::string command;                   ///< /proc/PID/cmdline, arguments joined by spaces, cut at 512 bytes
+  double first_seen_s = 0;               ///< seconds after the watch began
+  double last_seen_s = 0;
+  Fact<double> cpu_seconds;              ///< user + system time (/proc/PID/stat), last reading
+  std::vector<MappedLibrary> libraries;  ///< CUDA and NVIDIA libraries mapped, first sighting each
+  std::vector<std::string> device_files; ///< /dev/nvidia* it held open (/proc/PID/fd)
+  std::map<std::string, std::string> env;  ///< allow-listed variables (/proc/PID/environ)
+};
+
+/// One NVML reading of one GPU while the program ran. Every figure may be unknown (null in JSON).
+struct GpuSample {
+  double t_s = 0;                                ///< seconds after the watch began
+  Fact<unsigned> utilization_percent;            ///< the program's SM share (per process, or the device's when it was the only user)
+  Fact<std::uint64_t> memory_bytes;              ///< GPU memory the program's processes held
+  Fact<unsigned> device_utilization_percent;     ///< nvmlDeviceGetUtilizationRates, every process
+  Fact<std::uint64_t> device_memory_used_bytes;  ///< nvmlDeviceGetMemoryInfo used, every process
+};
+
+/// The program on one GPU, over the whole watch.
+struct ProgramGpu {
+  unsigned index = 0;                   ///< NVML index
+  std::string name;
+  std::string uuid;
+  std::string pci_bus_id;
+  Fact<std::uint64_t> memory_total_bytes;
+  bool used = false;                    ///< a process of the program was in this GPU's compute list
+  std::vector<std::uint32_t> pids;      ///< the program's processes seen on it (gpudoctor's namespace)
+  Fact<std::uint64_t> peak_memory_bytes;
+  Fact<double> mean_utilization_percent;  ///< over the samples from the first use to the end
+  Fact<unsigned> peak_utilization_percent;
+  Fact<double> busy_share;              ///< share (0..1) of the watched time with the program's work on the GPU
+  /// How utilization was attributed: "per process" (nvmlDeviceGetProcessUtilization),
+  /// "device, the program its only user", or "" when it could not be.
+  std::string utilization_basis;
+  Fact<std::uint64_t> others_peak_memory_bytes;  ///< memory held by processes outside the program
+  std::vector<std::uint32_t> other_pids;
+  int samples = 0;                      ///< readings taken (the timeline below may be thinned)
+  std::vector<GpuSample> timeline;      ///< at most a few thousand points, evenly thinned
+};
+
+/// The program's CPU use at one moment (the whole tree).
+struct CpuSample {
+  double t_s = 0;
+  double percent = 0;   ///< of one core (200 = two cores busy)
+};
+
+/// A significant line of the program's output, read through explain's catalogue as it ran.
+struct LogEvent {
+  double t_s = 0;
+  std::string stream;   ///< "stdout", "stderr", or the file it was read from
+  std::size_t line = 0; ///< 1-based, in that stream
+  std::string text;     ///< cleaned, cut at 300 bytes
+  std::string message;  ///< catalogue id
+  std::string cause;    ///< cause id, empty for a line that only states a fact
+  std::string severity; ///< "error", "warning", "info"
+};
+
+/// What `gpudoctor run` or `gpudoctor inspect` saw of one program.
+struct Program {
+  bool watched = false;
+  std::string mode;                     ///< "run" or "inspect"
+  std::vector<std::string> command;     ///< argv (run) or /proc/PID/cmdline (inspect)
+  std::string cwd;                      ///< its working folder
+  std::uint32_t pid = 0;                ///< the main process
+  Fact<int> exit_status;                ///< run: the status returned (128+N after signal N); unknown for inspect
+  std::string ended;                    ///< "exited with 0", "killed by SIGSEGV", "still running" (inspect)
+  std::string started_at;               ///< ISO 8601 UTC
+  double duration_s = 0;
+  double interval_ms = 100;             ///< time between NVML readings
+  /// Whether the driver's per-process lists could be matched to the program's PIDs:
+  /// "pid" (same namespace), "nspid" (matched through NSpid), "not visible" (processes listed,
+  /// none of ours: a container whose driver shows host PIDs), "no processes listed", "no nvml".
+  std::string per_process;
+  std::vector<ProgramProcess> processes;
+  std::vector<ProgramGpu> gpus;
+  std::vector<CpuSample> cpu;           ///< timeline, thinned like the GPUs'
+  Fact<double> cpu_mean_percent;        ///< over the watch, of one core
+  std::size_t log_lines = 0;            ///< lines of output read
+  std::vector<LogEvent> log;            ///< significant lines, at most 200 kept
+  std::map<std::string, std::string> env;  ///< the main process's allow-listed environment
+  std::vector<CodeFact> code;           ///< what its Python source says (collect/python_code)
+  std::vector<std::string> notes;       ///< what the watcher could not see, and why
+};
+
 struct Snapshot {
   int schema = k_snapshot_schema;
   std::string tool_version;
@@ -444,6 +541,7 @@ struct Snapshot {
   Environment env;
   DriverProbe driver;
   ComputeProbe compute;  ///< filled by `gpudoctor probe` only
+  Program program;       ///< filled by `gpudoctor run` and `gpudoctor inspect` only
   std::vector<PythonEnvironment> python_envs;
   std::vector<InstalledPackage> packages;        ///< frameworks and their companions, every environment
   std::vector<FrameworkInstall> framework_installs;

@@ -85,6 +85,51 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AllReduceProbe, bytes, bus_bandw
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProbeLibrary, role, requested, chosen_because, loaded, version)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ComputeProbe, attempted, mode, why_not, child, last_step, libraries,
                                                 gpus, peers, nccl_init, all_reduce, errors)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CodeFact, kind, framework, file, line, code, value)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MappedLibrary, role, path, first_seen_s)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProgramProcess, pid, ppid, nspids, command, first_seen_s, last_seen_s,
+                                                cpu_seconds, libraries, device_files, env)
+
+namespace {
+// A timeline holds thousands of readings: an unknown figure is a bare null there (the reason is
+// the GPU's utilization_basis or the program's notes), not an object per point.
+template <typename T>
+void put_sample_figure(nlohmann::json& j, const char* key, const Fact<T>& f) {
+  j[key] = f.known() ? nlohmann::json(*f) : nlohmann::json(nullptr);
+}
+template <typename T>
+void get_sample_figure(const nlohmann::json& j, const char* key, Fact<T>& f) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) f = Fact<T>::unknown("not read");
+  else f = Fact<T>(it->template get<T>());
+}
+}  // namespace
+
+void to_json(nlohmann::json& j, const GpuSample& s) {
+  j = nlohmann::json{{"t_s", s.t_s}};
+  put_sample_figure(j, "utilization_percent", s.utilization_percent);
+  put_sample_figure(j, "memory_bytes", s.memory_bytes);
+  put_sample_figure(j, "device_utilization_percent", s.device_utilization_percent);
+  put_sample_figure(j, "device_memory_used_bytes", s.device_memory_used_bytes);
+}
+void from_json(const nlohmann::json& j, GpuSample& s) {
+  if (!j.is_object()) throw nlohmann::json::type_error::create(302, "a GPU sample must be an object", &j);
+  s.t_s = j.value("t_s", 0.0);
+  get_sample_figure(j, "utilization_percent", s.utilization_percent);
+  get_sample_figure(j, "memory_bytes", s.memory_bytes);
+  get_sample_figure(j, "device_utilization_percent", s.device_utilization_percent);
+  get_sample_figure(j, "device_memory_used_bytes", s.device_memory_used_bytes);
+}
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProgramGpu, index, name, uuid, pci_bus_id, memory_total_bytes, used, pids,
+                                                peak_memory_bytes, mean_utilization_percent, peak_utilization_percent,
+                                                busy_share, utilization_basis, others_peak_memory_bytes, other_pids,
+                                                samples, timeline)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CpuSample, t_s, percent)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LogEvent, t_s, stream, line, text, message, cause, severity)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Program, watched, mode, command, cwd, pid, exit_status, ended, started_at,
+                                                duration_s, interval_ms, per_process, processes, gpus, cpu,
+                                                cpu_mean_percent, log_lines, log, env, code, notes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Environment, vars)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PythonEnvironment, prefix, found_by, python, version, kind,
                                                 site_packages, in_use)
@@ -102,7 +147,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FrameworkLibraries, framework, s
                                                 entries, libraries, load_order, notes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Snapshot, schema, tool_version, collected_at, host, pci_scanned, pci_gpus,
                                                 pci_other_display, modules, nvidia_proc, device_nodes, user,
-                                                secure_boot, platform, driver_files, kernel_log, suspend_count, env, driver, compute,
+                                                secure_boot, platform, driver_files, kernel_log, suspend_count, env, driver, compute, program,
                                                 python_envs, packages, framework_installs, jupyter_kernels,
                                                 frameworks, requested_frameworks, collector_errors)
 
@@ -137,4 +182,8 @@ NvmlProbe nvml_probe_from_json(const nlohmann::json& j) { return j.get<NvmlProbe
 CudaProbe cuda_probe_from_json(const nlohmann::json& j) { return j.get<CudaProbe>(); }
 nlohmann::json to_json(const ComputeProbe& probe) { return nlohmann::json(probe); }
 ComputeProbe compute_probe_from_json(const nlohmann::json& j) { return j.get<ComputeProbe>(); }
+}  // namespace gpudoctor
+
+namespace gpudoctor {
+nlohmann::json to_json(const Program& program) { return nlohmann::json(program); }
 }  // namespace gpudoctor

@@ -28,4 +28,5 @@ NvmlProbe nvml_probe_from_json(const nlohmann::json& j);
 CudaProbe cuda_probe_from_json(const nlohmann::json& j);
 nlohmann::json to_json(const ComputeProbe& probe);
 ComputeProbe compute_probe_from_json(const nlohmann::json& j);
+nlohmann::json to_json(const Program& program);  ///< the `program` part of run/inspect reports
 }  // namespace gpudoctor

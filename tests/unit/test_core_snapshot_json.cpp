@@ -53,5 +53,40 @@ TEST(SnapshotJson, MissingPartsTakeDefaults) {
   EXPECT_FALSE(s.driver.cuda.init.known());
 }
 
+TEST(SnapshotJson, ProgramPartRoundTripsWithNullFiguresInTheTimeline) {
+  Snapshot s;
+  s.program.watched = true;
+  s.program.mode = "run";
+  s.program.command = {"python3", "train.py"};
+  s.program.exit_status = 139;
+  ProgramGpu g;
+  g.index = 0;
+  g.used = true;
+  g.peak_memory_bytes = std::uint64_t{3} << 30;
+  GpuSample a;
+  a.t_s = 0.1;
+  a.memory_bytes = std::uint64_t{1} << 30;
+  a.utilization_percent = Fact<unsigned>::unknown("no per-process figures");
+  g.timeline.push_back(a);
+  s.program.gpus.push_back(g);
+  s.program.code.push_back(CodeFact{"torch_device_cpu", "torch", "train.py", 12, "device = 'cpu'", "cpu"});
+  auto j = to_json(s);
+  const auto& point = j["program"]["gpus"][0]["timeline"][0];
+  EXPECT_TRUE(point["utilization_percent"].is_null());
+  EXPECT_EQ(point["memory_bytes"], std::uint64_t{1} << 30);
+  EXPECT_EQ(j["program"]["exit_status"], 139);
+  EXPECT_EQ(j["program"]["code"][0]["line"], 12);
+  Snapshot back = snapshot_from_json(j);
+  ASSERT_EQ(back.program.gpus.size(), 1u);
+  ASSERT_EQ(back.program.gpus[0].timeline.size(), 1u);
+  EXPECT_FALSE(back.program.gpus[0].timeline[0].utilization_percent.known());
+  EXPECT_EQ(back.program.gpus[0].timeline[0].memory_bytes.value_or(0), std::uint64_t{1} << 30);
+  EXPECT_EQ(back.program.code.at(0).file, "train.py");
+  EXPECT_EQ(to_json(back), j);
+  // A hostile snapshot: a sample that is not an object is a readable error, not a crash.
+  j["program"]["gpus"][0]["timeline"][0] = 5;
+  EXPECT_THROW(snapshot_from_json(j), SnapshotError);
+}
+
 }  // namespace
 }  // namespace gpudoctor
