@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include <pwd.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <sstream>
 
 #include "collect/collect.hpp"
+#include "core/escape.hpp"
 #include "core/snapshot_json.hpp"
 #include "diagnose/diagnose.hpp"
 #include "explain/explain.hpp"
@@ -25,6 +27,7 @@
 #include "probe/compute_probe.hpp"
 #include "program/launcher.hpp"
 #include "program/session.hpp"
+#include "report/redact.hpp"
 #include "report/report.hpp"
 #include "sys/root_fs.hpp"
 
@@ -53,6 +56,7 @@ struct Options {
   std::vector<std::string> command;  ///< run: the program and its arguments
   std::string json_file, markdown_file, html_file;  ///< run: where the reports go beside stderr
   int interval_ms = 100;     ///< run, inspect: time between readings
+  bool no_redact = false;    ///< keep secrets, user and host names in snapshots, Markdown and run's files
 };
 
 struct UsageError : std::runtime_error {
@@ -62,14 +66,42 @@ struct UsageError : std::runtime_error {
 CollectOptions collect_options(const Options& o) {
   // A root that cannot be read, or holds nothing, is bad input: say so instead of a verdict of
   // health drawn from no facts.
-  if (auto why = RootFs(o.root).unusable()) throw UsageError(*why);
+  RootFs fs(o.root);
+  if (auto why = fs.unusable()) throw UsageError(*why);
   CollectOptions c;
+  if (!o.python.empty()) {
+    // A relative --python means the working folder on this machine; inside another root there is none.
+    std::error_code ec;
+    if (o.python.front() != '/' && !fs.is_host())
+      throw UsageError(fmt::format("--python {}: give the interpreter's absolute path inside {}", o.python, o.root));
+    c.python = o.python.front() == '/' ? o.python : std::filesystem::absolute(o.python, ec).lexically_normal().string();
+    if (auto why = python_interpreter_problem(fs, c.python)) throw UsageError(*why);
+  }
   c.root = o.root;
   c.driver = o.driver == "host" ? DriverProbeMode::host : o.driver == "none" ? DriverProbeMode::none : DriverProbeMode::automatic;
   c.driver_timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout_s * 1000));
   c.environment = process_environment();
-  c.python = o.python;
   c.ask_library_versions = o.library_versions;
+  return c;
+}
+
+/// Who runs gpudoctor and on which machine (and, with --root, the image's host name): what the
+/// redactor replaces besides what the values themselves show. `snap` adds the words that must stay.
+RedactionContext redaction_context(const Options& o, const Snapshot* snap) {
+  RedactionContext c;
+  if (const passwd* pw = ::getpwuid(::geteuid())) c.user_names.emplace_back(pw->pw_name);
+  for (const char* var : {"USER", "LOGNAME"})
+    if (const char* v = std::getenv(var); v != nullptr && *v != '\0') c.user_names.emplace_back(v);
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0) c.host_names.emplace_back(host);
+  if (o.root != "/" && o.from.empty()) {
+    if (auto text = RootFs(o.root).read_text("/etc/hostname", 256)) c.host_names.push_back(text->substr(0, text->find('\n')));
+  }
+  if (snap != nullptr) {
+    c.keep_words.push_back(snap->host.os_id.value_or(""));
+    std::istringstream like(snap->host.os_id_like.value_or(""));
+    for (std::string w; like >> w;) c.keep_words.push_back(w);
+  }
   return c;
 }
 
@@ -101,7 +133,7 @@ int check(const Options& o, std::ostream& out, bool color) {
   h.version = GPUDOCTOR_VERSION;
   if (!o.from.empty()) {
     snap = load_snapshot(o.from);
-    h.source = "snapshot " + o.from;
+    h.source = "snapshot " + o.from + (snap.redacted ? " (redacted)" : "");
   } else {
     snap = collect(collect_options(o));
     snap.requested_frameworks = o.frameworks;
@@ -115,10 +147,11 @@ int check(const Options& o, std::ostream& out, bool color) {
     if (!snap.collector_errors.empty()) j["collector_errors"] = snap.collector_errors;
     out << j.dump(2) << "\n";
   } else if (o.markdown) {
-    markdown_report(out, d, h);
+    Redactor redactor(redaction_context(o, &snap));
+    markdown_report(out, d, h, o.no_redact ? nullptr : &redactor);
   } else {
     terminal_report(out, d, h, color);
-    for (const auto& e : snap.collector_errors) out << "note: a collector failed: " << e << "\n";
+    for (const auto& e : snap.collector_errors) out << "note: a collector failed: " << escape::terminal(e) << "\n";
   }
   return d.healthy ? k_exit_healthy : k_exit_problem;
 }
@@ -153,8 +186,12 @@ int explain_command(const Options& o, std::ostream& out, bool color) {
   h.source = fmt::format("{} lines, {} bytes{}", reading.stats.lines, reading.stats.bytes, o.host ? ", with this host" : "");
   h.collected_at = host ? host->collected_at : "";
   if (o.json) out << json_report(d, h).dump(2) << "\n";
-  else if (o.markdown) markdown_report(out, d, h);
-  else terminal_report(out, d, h, color);
+  else if (o.markdown) {
+    Redactor redactor(redaction_context(o, host ? &*host : nullptr));
+    markdown_report(out, d, h, o.no_redact ? nullptr : &redactor);
+  } else {
+    terminal_report(out, d, h, color);
+  }
   return d.healthy ? k_exit_healthy : k_exit_problem;
 }
 
@@ -220,7 +257,8 @@ int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool c
     j["probe"] = to_json(snap.compute);
     out << j.dump(2) << "\n";
   } else if (o.markdown) {
-    markdown_report(out, d, h);
+    Redactor redactor(redaction_context(o, &snap));
+    markdown_report(out, d, h, o.no_redact ? nullptr : &redactor);
   } else {
     terminal_report(out, d, h, color);
   }
@@ -229,7 +267,10 @@ int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool c
 
 int snapshot(const Options& o, std::ostream& out, std::ostream& err) {
   Snapshot snap = o.with_probe ? collect_with_probe(o, err) : collect(collect_options(o));
-  std::string text = to_json(snap).dump(2) + "\n";
+  nlohmann::json j = to_json(snap);
+  // Made to be shared: redacted unless the user keeps everything for their own use.
+  if (!o.no_redact) Redactor(redaction_context(o, &snap)).snapshot(j);
+  std::string text = j.dump(2) + "\n";
   if (o.output.empty() || o.output == "-") {
     out << text;
   } else {
@@ -272,7 +313,9 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
   const Program& p = result.program;
   err << fmt::format("gpudoctor: {} {} after {:.1f} s\n", p.command.empty() ? "" : p.command.front(), p.ended, p.duration_s);
   nlohmann::ordered_json j;
-  j["program"] = to_json(p);
+  nlohmann::json program = to_json(p);
+  if (!o.no_redact) Redactor(redaction_context(o, nullptr)).json(program);
+  j["program"] = std::move(program);
   if (!o.json_file.empty()) write_file(o.json_file, j.dump(2) + "\n");
   return result.exit_code;
 }
@@ -289,6 +332,9 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   auto* json = app.add_flag("--json", o.json, "JSON output: verdict, causes[] (id, layer, evidence, fix), layers[]");
   auto* md = app.add_flag("--markdown", o.markdown, "Markdown output, ready to paste into an issue");
   json->excludes(md);
+  app.add_flag("--no-redact", o.no_redact,
+               "keep tokens, user names, host names and GPU UUIDs in snapshots, Markdown reports and run's report "
+               "files (they are redacted by default: they are made to be shared)");
   app.add_flag("--no-color", o.no_color, "no colour (also when NO_COLOR is set or the output is not a terminal)");
   app.add_option("--root", o.root, "inspect the system mounted at DIR instead of / (nothing from it is loaded or run)")
       ->check(CLI::ExistingDirectory);
@@ -355,10 +401,10 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
     if (probe_cmd->parsed()) return probe_command(o, out, err, color);
     return check(o, out, color);
   } catch (const UsageError& e) {
-    err << "gpudoctor: " << e.what() << "\n";
+    err << "gpudoctor: " << escape::terminal(e.what()) << "\n";
     return k_exit_usage;
   } catch (const std::exception& e) {
-    err << "gpudoctor: internal error: " << e.what() << "\n";
+    err << "gpudoctor: internal error: " << escape::terminal(e.what()) << "\n";
     return k_exit_failure;
   } catch (...) {
     err << "gpudoctor: internal error\n";

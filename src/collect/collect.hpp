@@ -77,6 +77,12 @@ std::span<const CollectorEntry> collectors();
 /// collector that fails unexpectedly is recorded in `collector_errors` and the rest go on.
 Snapshot collect(const CollectOptions& options);
 
+/// Why `python` (absolute, inside the root) cannot be the interpreter that --python names: it is
+/// missing, a folder, not a regular file, unreadable, or neither an ELF file nor a script that
+/// starts with #! (a wrapper such as pyenv's shims). nullopt when it can be. Only its first bytes
+/// are read; nothing is run.
+std::optional<std::string> python_interpreter_problem(const RootFs& fs, const std::string& python);
+
 /// The process environment as a map.
 std::map<std::string, std::string> process_environment();
 

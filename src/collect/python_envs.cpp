@@ -5,7 +5,11 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "collect/collect.hpp"
 #include "collect/parsers.hpp"
@@ -202,6 +206,21 @@ void discover_other_environments(CollectContext& ctx) {
 }
 
 }  // namespace
+
+std::optional<std::string> python_interpreter_problem(const RootFs& fs, const std::string& python) {
+  std::string shown = fs.is_host() ? python : python + " (inside " + fs.root() + ")";
+  errno = 0;
+  auto st = fs.stat(python);
+  if (!st) return fmt::format("--python {}: {}", shown, std::strerror(errno == 0 ? ENOENT : errno));
+  if (S_ISDIR(st->st_mode)) return fmt::format("--python {} is a folder, not a Python interpreter (name its bin/python)", shown);
+  if (!S_ISREG(st->st_mode)) return fmt::format("--python {} is not a regular file", shown);
+  errno = 0;
+  auto head = fs.read_text(python, 4);
+  if (!head) return fmt::format("--python {}: cannot read it: {}", shown, std::strerror(errno == 0 ? EACCES : errno));
+  if (head->rfind("\x7f" "ELF", 0) != 0 && head->rfind("#!", 0) != 0)
+    return fmt::format("--python {} is not a Python interpreter (neither an ELF executable nor a #! script)", shown);
+  return std::nullopt;
+}
 
 void collect_python_envs(CollectContext& ctx) {
   const auto& env = ctx.options.environment;

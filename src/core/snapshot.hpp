@@ -549,6 +549,8 @@ struct Snapshot {
   std::vector<FrameworkLibraries> frameworks;
   std::vector<std::string> requested_frameworks;  ///< --framework: the frameworks the user asked about
   std::vector<std::string> collector_errors;  ///< collectors that failed, and why
+  /// Written with secrets, user and host names taken out (report/redact.hpp); false with --no-redact.
+  bool redacted = false;
 
   [[nodiscard]] const std::string* env_var(const std::string& name) const {
     auto it = env.vars.find(name);

@@ -149,7 +149,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Snapshot, schema, tool_version, 
                                                 pci_other_display, modules, nvidia_proc, device_nodes, user,
                                                 secure_boot, platform, driver_files, kernel_log, suspend_count, env, driver, compute, program,
                                                 python_envs, packages, framework_installs, jupyter_kernels,
-                                                frameworks, requested_frameworks, collector_errors)
+                                                frameworks, requested_frameworks, collector_errors, redacted)
 
 nlohmann::json to_json(const Snapshot& snapshot) {
   nlohmann::json j = snapshot;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/escape.hpp"
 #include "diagnose/rule_context.hpp"
 
 namespace gpudoctor {
@@ -341,7 +342,8 @@ void rule_device_permissions(const RuleContext& ctx, std::vector<Finding>& out) 
     if (n->group_name.known() && (n->mode.value_or(0) & 0060U) == 0060U && *n->group_name != "root") group = *n->group_name;
   }
   if (!group.empty()) {
-    f.fix.push_back(fmt::format("sudo usermod -aG {} $USER, then log out and in again (the group applies to new logins)", group));
+    f.fix.push_back(fmt::format("sudo usermod -aG {} \"$USER\", then log out and in again (the group applies to new logins)",
+                                escape::shell(group)));
   } else {
     f.fix.push_back("The nodes are for root only. Let the driver create them readable by all (the default): remove "
                     "NVreg_DeviceFileMode / NVreg_DeviceFileGID overrides from /etc/modprobe.d, or set "

@@ -9,6 +9,7 @@
 #include "core/path.hpp"
 #include "core/requirement.hpp"
 #include "core/version.hpp"
+#include "core/escape.hpp"
 #include "diagnose/rule_context.hpp"
 
 namespace gpudoctor {
@@ -50,8 +51,8 @@ std::string gpu_install_fix(const RuleContext& ctx, const FrameworkInstall& f) {
   int driver_major = cuda ? parse_dotted_version(cuda->first).value_or(std::vector<int>{12}).front() : 12;
   if (f.framework == "tensorflow") {
     std::string v = f.version.value_or("");
-    return fmt::format("pip uninstall -y {} && pip install \"tensorflow[and-cuda]{}\"", f.distribution,
-                       v.empty() ? "" : "==" + v);
+    return fmt::format("pip uninstall -y {} && pip install {}", escape::shell(f.distribution),
+                       escape::shell("tensorflow[and-cuda]" + (v.empty() ? "" : "==" + v)));
   }
   if (f.framework == "torch") {
     std::string idx = driver_major >= 13 ? "cu130" : "cu126";
@@ -79,8 +80,8 @@ void rule_framework_build(const RuleContext& ctx, std::vector<Finding>& out) {
                               other->environment);
         w.evidence.push_back({f.site_packages, label(f) + ": CPU-only build"});
         w.evidence.push_back({other->site_packages, label(*other) + ": CUDA " + other->cuda_version.value_or("?") + " build"});
-        w.fix.push_back("Run the program with " + other->environment + "/bin/python, or activate that environment: source " +
-                        other->environment + "/bin/activate");
+        w.fix.push_back("Run the program with " + escape::shell(other->environment + "/bin/python") +
+                        ", or activate that environment: source " + escape::shell(other->environment + "/bin/activate"));
         out.push_back(std::move(w));
         continue;
       }
@@ -228,7 +229,7 @@ void rule_framework_packages(const RuleContext& ctx, std::vector<Finding>& out) 
                               other.version);
         f.evidence.push_back({p.site_packages + "/" + p.name + " METADATA", "Requires-Dist: " + text});
         f.evidence.push_back({p.site_packages, other.name + " " + other.version + " installed"});
-        f.fix.push_back(fmt::format("pip install \"{}\"   (or upgrade {} to a release that matches {} {})", req->text,
+        f.fix.push_back(fmt::format("pip install {}   (or upgrade {} to a release that matches {} {})", escape::shell(req->text),
                                     p.name, other.name, other.version));
         out.push_back(std::move(f));
       }
@@ -246,7 +247,8 @@ void rule_framework_packages(const RuleContext& ctx, std::vector<Finding>& out) 
       f.title = fmt::format("{} {} does not match jaxlib {}: jax ignores the plugin and runs on the CPU", plugin.name,
                             plugin.version, jaxlib.version);
       f.evidence.push_back({plugin.site_packages, plugin.name + " " + plugin.version + ", jaxlib " + jaxlib.version});
-      f.fix.push_back("pip install -U \"jax[" + plugin.name.substr(4, plugin.name.find("-plugin") - 4) + "]\"   (installs matching versions)");
+      f.fix.push_back("pip install -U " + escape::shell("jax[" + plugin.name.substr(4, plugin.name.find("-plugin") - 4) + "]") +
+                      "   (installs matching versions)");
       out.push_back(std::move(f));
     }
   }
@@ -279,8 +281,9 @@ void rule_framework_environment(const RuleContext& ctx, std::vector<Finding>& ou
       f.title = fmt::format("{} {} was installed for another Python than this environment's {}", p.name, p.version, *in_use->version);
       f.evidence.push_back({p.site_packages + "/" + p.name + " WHEEL", "Tag: " + p.wheel_tags.front()});
       f.evidence.push_back({in_use->python.value_or(in_use->prefix), "Python " + *in_use->version});
-      f.fix.push_back(fmt::format("{}/bin/python -m pip install --force-reinstall {}=={}   (or a release that supports Python {})",
-                                  in_use->prefix, p.name, p.version, *in_use->version));
+      f.fix.push_back(fmt::format("{} -m pip install --force-reinstall {}   (or a release that supports Python {})",
+                                  escape::shell(in_use->prefix + "/bin/python"), escape::shell(p.name + "==" + p.version),
+                                  *in_use->version));
       out.push_back(std::move(f));
     }
   }
@@ -303,7 +306,9 @@ void rule_framework_environment(const RuleContext& ctx, std::vector<Finding>& ou
     w.title = fmt::format("{} is installed in {}, not in the Python in use ({})", label(f), f.environment, in_use->prefix);
     w.evidence.push_back({f.site_packages, label(f) + ", CUDA " + f.cuda_version.value_or("?")});
     w.evidence.push_back({in_use->python.value_or(in_use->prefix), "the Python in use (" + in_use->found_by + ") has no " + f.framework});
-    w.fix.push_back("Run with " + f.environment + "/bin/python, or activate it: source " + f.environment + "/bin/activate (conda: conda activate " + std::string(path_basename(f.environment)) + ")");
+    w.fix.push_back("Run with " + escape::shell(f.environment + "/bin/python") + ", or activate it: source " +
+                    escape::shell(f.environment + "/bin/activate") + " (conda: conda activate " +
+                    escape::shell(path_basename(f.environment)) + ")");
     out.push_back(std::move(w));
   }
   // Frameworks asked for with --framework and found nowhere.
@@ -338,8 +343,9 @@ void rule_framework_environment(const RuleContext& ctx, std::vector<Finding>& ou
       j.title = fmt::format("Jupyter kernel \"{}\" runs {}, which has no {}; {} is in {}", k.name, kp, f.framework, label(f),
                             f.environment);
       j.evidence.push_back({k.spec_path, "argv[0] = " + kp});
-      j.fix.push_back("Register the environment as a kernel: " + f.environment + "/bin/python -m ipykernel install --user --name " +
-                      std::string(path_basename(f.environment)) + ", then pick that kernel in the notebook");
+      j.fix.push_back("Register the environment as a kernel: " + escape::shell(f.environment + "/bin/python") +
+                      " -m ipykernel install --user --name " + escape::shell(path_basename(f.environment)) +
+                      ", then pick that kernel in the notebook");
       out.push_back(std::move(j));
       break;
     }

@@ -7,6 +7,7 @@
 
 #include "core/path.hpp"
 #include "core/version.hpp"
+#include "core/escape.hpp"
 #include "diagnose/rule_context.hpp"
 
 namespace gpudoctor {
@@ -45,15 +46,15 @@ std::string pip_fix(const FrameworkLibraries& fw, const std::string& role) {
   int major = parse_dotted_version(cuda).value_or(std::vector<int>{12}).front();
   std::string suffix = major >= 13 ? "" : fmt::format("-cu{}", major);
   if (fw.framework == "torch") {
-    return fmt::format("pip install --force-reinstall torch=={}  (it brings the matching nvidia-* wheels; "
+    return fmt::format("pip install --force-reinstall {}  (it brings the matching nvidia-* wheels; "
                        "for another CUDA use --index-url https://download.pytorch.org/whl/cu{})",
-                       fw.version.value_or("<version>").substr(0, fw.version.value_or("").find('+')),
+                       fw.version.known() ? escape::shell("torch==" + fw.version->substr(0, fw.version->find('+'))) : "torch",
                        [&] { std::string c = cuda; c.erase(std::remove(c.begin(), c.end(), '.'), c.end()); return c; }());
   }
   if (fw.framework == "jax") return fmt::format("pip install -U \"jax[cuda{}]\"  (brings the nvidia-* wheels the plugin loads)", major);
   if (fw.framework == "tensorflow")
-    return fmt::format("pip install \"tensorflow[and-cuda]=={}\"  (brings the nvidia-* wheels this release was built for)",
-                       fw.version.value_or("<version>"));
+    return fmt::format("pip install {}  (brings the nvidia-* wheels this release was built for)",
+                       escape::shell("tensorflow[and-cuda]" + (fw.version.known() ? "==" + *fw.version : std::string())));
   std::string wheel = role.rfind("cudnn", 0) == 0 ? "nvidia-cudnn-cu" + std::to_string(major)
                       : role == "nccl" ? "nvidia-nccl-cu" + std::to_string(major)
                                        : "nvidia-" + role + suffix;
@@ -93,8 +94,9 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
                               lib.name, path_dirname(same_name.front()->path));
         for (const auto* c : same_name) f.evidence.push_back({c->path, c->origin + ", not searched"});
         if (ld) f.evidence.push_back({"env LD_LIBRARY_PATH", *ld});
-        f.fix.push_back("export LD_LIBRARY_PATH=" + path_dirname(same_name.front()->path) + "${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}");
-        f.fix.push_back("or for every program: echo " + path_dirname(same_name.front()->path) +
+        std::string dir = escape::shell(path_dirname(same_name.front()->path));
+        f.fix.push_back("export LD_LIBRARY_PATH=" + dir + "${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}");
+        f.fix.push_back("or for every program: echo " + dir +
                         " | sudo tee /etc/ld.so.conf.d/cuda.conf && sudo ldconfig");
         f.fix.push_back("or let pip provide it: " + pip_fix(fw, lib.role));
       } else if (!other_version.empty()) {

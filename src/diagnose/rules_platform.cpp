@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/version.hpp"
+#include "core/escape.hpp"
 #include "diagnose/rule_context.hpp"
 
 namespace gpudoctor {
@@ -52,7 +53,7 @@ void rule_container(const RuleContext& ctx, std::vector<Finding>& out) {
       f.evidence.push_back({"/sys/bus/pci/devices", fmt::format("the host has {} NVIDIA GPU(s)", s.pci_gpus.size())});
     if (nvd && (*nvd == "void" || *nvd == "none" || nvd->empty()))
       f.fix.push_back(fmt::format("NVIDIA_VISIBLE_DEVICES={} asks the runtime for no GPU: set it to all (or GPU "
-                                  "indexes/UUIDs) when starting the container.", nvd->empty() ? "\"\"" : *nvd));
+                                  "indexes/UUIDs) when starting the container.", escape::shell(*nvd)));
     add_runtime_fix();
     // Only a host whose driver runs: otherwise the driver layer is the root cause.
     if (ctx.module_loaded() || !s.pci_scanned) f.explains = {"driver_not_installed", "driver_not_loaded", "uvm_module_missing",

@@ -253,6 +253,25 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
   kb.m_env_prefixes = string_array(env, "prefixes");
   kb.m_env_names = string_array(env, "names");
   kb.m_env_deny = string_array(env, "deny_substrings");
+
+  auto red = parse_file(files, "redaction.toml");
+  if (const auto* arr = red["secret"].as_array()) {
+    for (const auto& n : *arr) {
+      const auto* t = n.as_table();
+      if (t == nullptr) continue;
+      SecretShape shape;
+      shape.name = need_string((*t)["name"], "secret name");
+      shape.pattern = need_string((*t)["pattern"], "secret pattern");
+      shape.replace = (*t)["replace"].value_or(std::string{});
+      shape.mixed = (*t)["mixed"].value_or(false);
+      shape.max_slashes = static_cast<int>((*t)["max_slashes"].value_or(int64_t{-1}));
+      shape.source = need_string((*t)["source"], "secret source");
+      kb.m_redaction.secrets.push_back(std::move(shape));
+    }
+  }
+  kb.m_redaction.home_parents = string_array(red, "home_parents");
+  kb.m_redaction.not_users = string_array(red, "not_users");
+  kb.m_redaction.first_user_id = static_cast<unsigned>(red["first_user_id"].value_or(int64_t{1000}));
   return kb;
 }
 

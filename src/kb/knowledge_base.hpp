@@ -56,6 +56,24 @@ struct FrameworkLoading {
   std::vector<std::string> preload_names;  ///< and by file name
 };
 
+/// A secret by its documented shape (kb/data/redaction.toml [[secret]]).
+struct SecretShape {
+  std::string name;         ///< "github-token": the match becomes <redacted:NAME> when `replace` is empty
+  std::string pattern;      ///< RE2
+  std::string replace;      ///< an RE2 rewrite for every match; empty: whole token replaced
+  bool mixed = false;       ///< the match must hold upper case, lower case and a digit
+  int max_slashes = -1;     ///< with `mixed`: at most this many '/' in the match; -1 any
+  std::string source;
+};
+
+/// What redaction removes besides secrets (kb/data/redaction.toml).
+struct RedactionRules {
+  std::vector<SecretShape> secrets;
+  std::vector<std::string> home_parents;  ///< "/home/": the next path component is a user's name
+  std::vector<std::string> not_users;     ///< names under those that are no user ("linuxbrew")
+  unsigned first_user_id = 1000;          ///< ids from here up are renumbered
+};
+
 /// The libraries TensorFlow's dso loader opens in one release series (tensorflow.toml [[dso]]).
 struct TfDso {
   std::vector<std::string> libs;      ///< opened at GPU registration
@@ -140,6 +158,7 @@ class KnowledgeBase {
   [[nodiscard]] const ProbeThresholds& probe_thresholds() const { return m_thresholds; }
   /// Data rate per lane and direction in GB/s for a PCIe generation (driver.toml [pcie]).
   [[nodiscard]] std::optional<double> pcie_lane_gbs(int gen) const;
+  [[nodiscard]] const RedactionRules& redaction() const { return m_redaction; }
   /// Whether an environment variable is on the allow-list.
   [[nodiscard]] bool env_allowed(std::string_view name) const;
 
@@ -165,6 +184,7 @@ class KnowledgeBase {
   std::vector<std::string> m_env_prefixes;
   std::vector<std::string> m_env_names;
   std::vector<std::string> m_env_deny;
+  RedactionRules m_redaction;
 };
 
 }  // namespace gpudoctor::kb

@@ -1,32 +1,34 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include "core/escape.hpp"
+#include "report/redact.hpp"
 #include "report/report.hpp"
+
+#include <sstream>
 
 namespace gpudoctor {
 
 namespace {
 
-std::string cell(std::string s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '|') out += "\\|";
-    else if (c == '\n') out += ' ';
-    else out += c;
+/// Every value printed goes through cell() (text) or code() (inline code): redacted when the report
+/// is for sharing, then escaped. A first pass with `learning` only shows the redactor every value.
+struct Values {
+  Redactor* redactor = nullptr;
+  bool learning = false;
+  [[nodiscard]] std::string shown(const std::string& s) const {
+    if (redactor == nullptr) return s;
+    if (learning) {
+      redactor->learn(s);
+      return s;
+    }
+    return redactor->text(s);
   }
-  return out;
-}
-
-std::string code(const std::string& s) {
-  // Inline code: pick a fence longer than any backtick run inside.
-  size_t run = 0, longest = 0;
-  for (char c : s) {
-    run = c == '`' ? run + 1 : 0;
-    longest = std::max(longest, run);
+  [[nodiscard]] std::string cell(const std::string& s) const { return escape::markdown(shown(s)); }
+  [[nodiscard]] std::string code(const std::string& s, bool in_table = false) const {
+    return escape::markdown_code(shown(s), in_table);
   }
-  std::string fence(longest + 1, '`');
-  return fence + (s.front() == '`' ? " " : "") + s + (s.back() == '`' ? " " : "") + fence;
-}
+};
 
 const char* status_text(LayerState s) {
   switch (s) {
@@ -39,7 +41,9 @@ const char* status_text(LayerState s) {
   return "";
 }
 
-void finding(std::ostream& out, const Finding& f) {
+void finding(std::ostream& out, const Finding& f, const Values& v) {
+  auto cell = [&](const std::string& x) { return v.cell(x); };
+  auto code = [&](const std::string& x) { return v.code(x); };
   out << "\nEvidence:\n";
   for (const auto& e : f.evidence) fmt::print(out, "- {}: {}\n", code(e.where.empty() ? "?" : e.where), cell(e.said));
   if (!f.fix.empty()) {
@@ -49,13 +53,13 @@ void finding(std::ostream& out, const Finding& f) {
   }
 }
 
-}  // namespace
-
-void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h) {
-  if (d.healthy) fmt::print(out, "### gpudoctor {}: healthy\n\n", h.command);
-  else fmt::print(out, "### gpudoctor {}: problem, root cause `{}`\n\n", h.command, d.causes.front().cause);
-  fmt::print(out, "gpudoctor {}, {} of `{}` ({}){}\n\n", h.version, h.command, h.root, h.source,
-             h.collected_at.empty() ? "" : ", " + h.collected_at);
+void render(std::ostream& out, const Diagnosis& d, const ReportHeader& h, const Values& v) {
+  auto cell = [&](const std::string& x) { return v.cell(x); };
+  auto code = [&](const std::string& x, bool in_table = false) { return v.code(x, in_table); };
+  if (d.healthy) fmt::print(out, "### gpudoctor {}: healthy\n\n", cell(h.command));
+  else fmt::print(out, "### gpudoctor {}: problem, root cause {}\n\n", cell(h.command), code(d.causes.front().cause));
+  fmt::print(out, "gpudoctor {}, {} of {} ({}){}\n\n", cell(h.version), cell(h.command), code(h.root), cell(h.source),
+             h.collected_at.empty() ? "" : ", " + cell(h.collected_at));
   out << "| Layer | Status | What was seen |\n|---|---|---|\n";
   for (const auto& l : d.layers)
     fmt::print(out, "| {} | {} | {} |\n", layer_title(l.layer), status_text(l.state), cell(l.summary));
@@ -63,44 +67,56 @@ void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
     fmt::print(out, "\n**Significant lines** ({} of {} shown)\n\n| line | text | means |\n|---|---|---|\n", d.annotations.size(),
                d.annotated_total);
     for (const auto& a : d.annotations)
-      fmt::print(out, "| {} | {} | {}{} |\n", a.line, code(a.text.substr(0, 200).empty() ? std::string(" ") : a.text.substr(0, 200)),
-                 a.cause.empty() ? "" : "`" + a.cause + "`: ", cell(a.meaning));
+      fmt::print(out, "| {} | {} | {}{} |\n", a.line, code(a.text.substr(0, 200), true),
+                 a.cause.empty() ? "" : code(a.cause, true) + ": ", cell(a.meaning));
   }
   if (!d.environments.empty()) {
     out << "\n**Python environments** (in use first marked *in use*):\n\n";
     for (const auto& [in_use, line] : environment_lines(d)) fmt::print(out, "- {}{}\n", in_use ? "*in use*: " : "", cell(line));
   }
   for (const auto& g : d.gpus) {
-    fmt::print(out, "\n**GPU {} {}: {}** {}\n\n| check | measured | basis |\n|---|---|---|\n", g.ordinal, cell(g.name), g.state,
+    fmt::print(out, "\n**GPU {} {}: {}** {}\n\n| check | measured | basis |\n|---|---|---|\n", g.ordinal, cell(g.name), cell(g.state),
                cell(g.summary));
-    for (const auto& f : g.figures) fmt::print(out, "| {} | {} | {} |\n", f.name, cell(probe_figure_text(f)), cell(f.basis));
+    for (const auto& f : g.figures)
+      fmt::print(out, "| {} | {} | {} |\n", cell(f.name), cell(probe_figure_text(f)), cell(f.basis));
   }
   if (!d.probe_notes.empty()) {
     out << "\n**Probe**\n\n";
     for (const auto& n : d.probe_notes) fmt::print(out, "- {}\n", cell(n));
   }
   for (const auto& fw : h.command == "probe" ? std::vector<FrameworkLibraries>{} : d.frameworks) {
-    fmt::print(out, "\n**Libraries of {} {}** (built for CUDA {}) in `{}`\n\n", fw.framework, fw.version.value_or("?"),
-               fw.cuda_build.value_or("?"), fw.site_packages);
+    fmt::print(out, "\n**Libraries of {} {}** (built for CUDA {}) in {}\n\n", cell(fw.framework), cell(fw.version.value_or("?")),
+               cell(fw.cuda_build.value_or("?")), code(fw.site_packages));
     out << "| library | version | from | loads | via | other copies |\n|---|---|---|---|---|---|\n";
     for (const auto& lib : fw.libraries) {
       std::string others;
       for (const auto& c : lib.others)
         others += (others.empty() ? "" : "<br>") + cell(short_path(c.resolved)) + " (" + cell(c.origin) + ")";
-      fmt::print(out, "| {} | {} | {} | {} | {} | {} |\n", lib.name, lib.version.value_or("?"), cell(lib.origin),
+      fmt::print(out, "| {} | {} | {} | {} | {} | {} |\n", cell(lib.name), cell(lib.version.value_or("?")), cell(lib.origin),
                  lib.path.known() ? cell(short_path(*lib.path)) : "**not found**", cell(lib.found_via), others);
     }
   }
   for (size_t i = 0; i < d.causes.size(); ++i) {
     const auto& c = d.causes[i];
-    fmt::print(out, "\n**{}: `{}`** ({} layer): {}\n", i == 0 ? (d.healthy ? "Verdict" : "Root cause") : "Also found",
-               c.cause, to_string(c.layer), cell(c.title));
-    finding(out, c);
+    fmt::print(out, "\n**{}: {}** ({} layer): {}\n", i == 0 ? (d.healthy ? "Verdict" : "Root cause") : "Also found",
+               code(c.cause), to_string(c.layer), cell(c.title));
+    finding(out, c, v);
   }
   for (const auto& w : d.warnings) {
-    fmt::print(out, "\n**Warning: `{}`** ({} layer): {}\n", w.cause, to_string(w.layer), cell(w.title));
-    finding(out, w);
+    fmt::print(out, "\n**Warning: {}** ({} layer): {}\n", code(w.cause), to_string(w.layer), cell(w.title));
+    finding(out, w, v);
   }
+  if (v.redactor != nullptr) fmt::print(out, "\n_{}_\n", escape::markdown(Redactor::note()));
+}
+
+}  // namespace
+
+void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h, Redactor* redactor) {
+  if (redactor != nullptr) {
+    std::ostringstream discard;
+    render(discard, d, h, Values{redactor, true});
+  }
+  render(out, d, h, Values{redactor, false});
 }
 
 }  // namespace gpudoctor

@@ -22,8 +22,11 @@ struct ReportHeader {
 nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h);
 /// flutter-doctor style: one line per layer, then the root cause, its evidence and its fix.
 void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h, bool color);
-/// Ready to paste into an issue.
-void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h);
+class Redactor;
+
+/// Ready to paste into an issue. With a `redactor` (the default for sharing), every value is
+/// redacted before it is escaped, and a closing line says so; nullptr with --no-redact.
+void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h, Redactor* redactor);
 
 /// Shortens a path for a table: the part after "site-packages/" when it has one.
 std::string short_path(const std::string& path);

@@ -2,12 +2,16 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include "core/escape.hpp"
 #include "kb/knowledge_base.hpp"
 #include "report/report.hpp"
 
 namespace gpudoctor {
 
 namespace {
+
+/// Every value printed here went through this: control characters from outside shown, never sent.
+std::string t(std::string_view s) { return escape::terminal(s); }
 
 struct Style {
   bool color;
@@ -27,11 +31,11 @@ std::string mark(LayerState s, const Style& st) {
 
 void print_finding(std::ostream& out, const Finding& f, const Style& st, const char* indent) {
   out << indent << "Evidence:\n";
-  for (const auto& e : f.evidence) fmt::print(out, "{}  {}: {}\n", indent, st.paint(e.where, fmt::emphasis::bold), e.said);
+  for (const auto& e : f.evidence) fmt::print(out, "{}  {}: {}\n", indent, st.paint(t(e.where), fmt::emphasis::bold), t(e.said));
   if (!f.fix.empty()) {
     out << indent << "Fix:\n";
     int i = 1;
-    for (const auto& x : f.fix) fmt::print(out, "{}  {}. {}\n", indent, i++, x);
+    for (const auto& x : f.fix) fmt::print(out, "{}  {}. {}\n", indent, i++, t(x));
   }
 }
 
@@ -39,50 +43,50 @@ void print_finding(std::ostream& out, const Finding& f, const Style& st, const c
 
 void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h, bool color) {
   Style st{color};
-  fmt::print(out, "gpudoctor {} · {} of {} ({}){}\n\n", h.version, h.command, h.root, h.source,
-             h.collected_at.empty() ? "" : " · " + h.collected_at);
+  fmt::print(out, "gpudoctor {} · {} of {} ({}){}\n\n", t(h.version), t(h.command), t(h.root), t(h.source),
+             h.collected_at.empty() ? "" : " · " + t(h.collected_at));
   for (const auto& l : d.layers) {
-    fmt::print(out, "{} {:<12} {}\n", mark(l.state, st), layer_title(l.layer), l.summary);
+    fmt::print(out, "{} {:<12} {}\n", mark(l.state, st), layer_title(l.layer), t(l.summary));
   }
   if (!d.annotations.empty()) {
     fmt::print(out, "\nSignificant lines ({} of {} shown):\n", d.annotations.size(), d.annotated_total);
     for (const auto& a : d.annotations) {
-      std::string tag = a.cause.empty() ? "fact" : a.cause;
+      std::string tag = a.cause.empty() ? "fact" : t(a.cause);
       auto style = a.severity == Severity::error ? fg(fmt::terminal_color::red)
                    : a.severity == Severity::warning ? fg(fmt::terminal_color::yellow) : fmt::text_style{};
-      fmt::print(out, "  {:>6}  {}\n          {} {}\n", a.line, a.text.substr(0, 160), st.paint("-> " + tag, style), a.meaning);
+      fmt::print(out, "  {:>6}  {}\n          {} {}\n", a.line, t(a.text.substr(0, 160)), st.paint("-> " + tag, style), t(a.meaning));
     }
   }
   if (!d.environments.empty()) {
     out << "\nPython environments (* = the one in use):\n";
-    for (const auto& [in_use, line] : environment_lines(d)) fmt::print(out, "  {} {}\n", in_use ? "*" : " ", line);
+    for (const auto& [in_use, line] : environment_lines(d)) fmt::print(out, "  {} {}\n", in_use ? "*" : " ", t(line));
   }
   for (const auto& g : d.gpus) {
     auto style = g.state == "healthy" ? fg(fmt::terminal_color::green)
                  : g.state == "failed" ? fg(fmt::terminal_color::red) | fmt::emphasis::bold
                                        : fg(fmt::terminal_color::yellow);
-    fmt::print(out, "\nGPU {} {}: {} {}\n", g.ordinal, g.name, st.paint(g.state, style), g.summary);
+    fmt::print(out, "\nGPU {} {}: {} {}\n", g.ordinal, t(g.name), st.paint(t(g.state), style), t(g.summary));
     for (const auto& f : g.figures) {
-      std::string basis = f.basis.size() > 90 ? f.basis.substr(0, 87) + "..." : f.basis;
-      fmt::print(out, "  {:<32} {:<36} {}\n", f.name, probe_figure_text(f), basis);
+      std::string basis = t(f.basis.size() > 90 ? f.basis.substr(0, 87) + "..." : f.basis);
+      fmt::print(out, "  {:<32} {:<36} {}\n", t(f.name), t(probe_figure_text(f)), basis);
     }
   }
   if (!d.probe_notes.empty()) {
     out << "\nProbe:\n";
-    for (const auto& n : d.probe_notes) fmt::print(out, "  {}\n", n);
+    for (const auto& n : d.probe_notes) fmt::print(out, "  {}\n", t(n));
   }
   for (const auto& fw : h.command == "probe" ? std::vector<FrameworkLibraries>{} : d.frameworks) {
-    fmt::print(out, "\nLibraries of {} {} (built for CUDA {}) in {}:\n", fw.framework, fw.version.value_or("?"),
-               fw.cuda_build.value_or("?"), fw.site_packages);
+    fmt::print(out, "\nLibraries of {} {} (built for CUDA {}) in {}:\n", t(fw.framework), t(fw.version.value_or("?")),
+               t(fw.cuda_build.value_or("?")), t(fw.site_packages));
     for (const auto& lib : fw.libraries) {
-      std::string where = lib.path.known() ? short_path(*lib.path) : st.paint("NOT FOUND", fg(fmt::terminal_color::red));
-      std::string version = lib.version.value_or("?");
+      std::string where = lib.path.known() ? t(short_path(*lib.path)) : st.paint("NOT FOUND", fg(fmt::terminal_color::red));
+      std::string version = t(lib.version.value_or("?"));
       if (lib.reported_version.known() && lib.version.known() && lib.version->rfind(*lib.reported_version, 0) != 0)
-        version += " (says " + *lib.reported_version + ")";
+        version += " (says " + t(*lib.reported_version) + ")";
       else if (lib.reported_version.known() && !lib.version.known())
-        version = *lib.reported_version;
-      fmt::print(out, "  {:<40} {:<12} {:<40} {}\n", lib.name, version,
-                 lib.path.known() ? lib.origin : std::string("-"), where);
+        version = t(*lib.reported_version);
+      fmt::print(out, "  {:<40} {:<12} {:<40} {}\n", t(lib.name), version,
+                 lib.path.known() ? t(lib.origin) : std::string("-"), where);
       size_t shown = 0;
       for (const auto& c : lib.others) {
         if (shown++ == 2) {
@@ -91,27 +95,27 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
         }
         std::string state = c.status == "accepted" ? (c.reached ? "reached, not loaded" : "not reached: the one above loads first")
                                                    : c.status;
-        fmt::print(out, "  {:<40} also {} ({}{}, {})\n", "", short_path(c.resolved), c.origin,
-                   c.version.known() ? " " + *c.version : "", state);
+        fmt::print(out, "  {:<40} also {} ({}{}, {})\n", "", t(short_path(c.resolved)), t(c.origin),
+                   c.version.known() ? " " + t(*c.version) : "", t(state));
       }
     }
   }
   out << "\n";
   if (d.healthy) {
     fmt::print(out, "{} {}\n", st.paint("Verdict: healthy.", fg(fmt::terminal_color::green) | fmt::emphasis::bold),
-               d.causes.front().title);
+               t(d.causes.front().title));
   } else {
     const auto& root = d.causes.front();
     fmt::print(out, "{} root cause {} ({} layer)\n",
                st.paint("Verdict: problem.", fg(fmt::terminal_color::red) | fmt::emphasis::bold),
-               st.paint(root.cause, fmt::emphasis::bold), to_string(root.layer));
-    fmt::print(out, "  {}\n", root.title);
+               st.paint(t(root.cause), fmt::emphasis::bold), to_string(root.layer));
+    fmt::print(out, "  {}\n", t(root.title));
     print_finding(out, root, st, "  ");
     if (d.causes.size() > 1) {
       out << "\nAlso found:\n";
       for (size_t i = 1; i < d.causes.size(); ++i) {
         const auto& c = d.causes[i];
-        fmt::print(out, "  {} ({} layer): {}\n", st.paint(c.cause, fmt::emphasis::bold), to_string(c.layer), c.title);
+        fmt::print(out, "  {} ({} layer): {}\n", st.paint(t(c.cause), fmt::emphasis::bold), to_string(c.layer), t(c.title));
         print_finding(out, c, st, "    ");
       }
     }
@@ -119,7 +123,7 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
   if (!d.warnings.empty()) {
     out << "\nWarnings:\n";
     for (const auto& w : d.warnings) {
-      fmt::print(out, "  {} {}: {}\n", st.paint("!", fg(fmt::terminal_color::yellow)), w.cause, w.title);
+      fmt::print(out, "  {} {}: {}\n", st.paint("!", fg(fmt::terminal_color::yellow)), t(w.cause), t(w.title));
       print_finding(out, w, st, "    ");
     }
   }

@@ -29,10 +29,15 @@ TEST(KnowledgeBase, EmbeddedDataParses) {
 TEST(KnowledgeBase, EnvironmentAllowList) {
   const auto& kb = kb::KnowledgeBase::get();
   for (const char* yes : {"CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "TF_CPP_MIN_LOG_LEVEL",
-                          "XLA_PYTHON_CLIENT_PREALLOCATE", "NCCL_DEBUG", "PATH"})
+                          "XLA_PYTHON_CLIENT_PREALLOCATE", "NCCL_DEBUG", "PATH", "TF_FORCE_GPU_ALLOW_GROWTH",
+                          "TF_GPU_ALLOCATOR", "TF_ENABLE_ONEDNN_OPTS", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "CONDA_EXE",
+                          "CONDA_CHANNELS", "CONDA_OVERRIDE_CUDA"})
     EXPECT_TRUE(kb.env_allowed(yes)) << yes;
   for (const char* no : {"HOME", "USER", "HF_TOKEN", "AWS_SECRET_ACCESS_KEY", "NVIDIA_API_KEY", "CUDA_AUTH_TOKEN",
-                         "NCCL_IB_KEY_PASSWORD", "SSH_AUTH_SOCK", "LD_LIBRARY_PATHX"})
+                         "NCCL_IB_KEY_PASSWORD", "SSH_AUTH_SOCK", "LD_LIBRARY_PATHX",
+                         // Terraform's input variables and registry tokens ride on TF_; conda has more settings than matter.
+                         "TF_VAR_db_pass", "TF_VAR_gh_pat", "TF_TOKEN_app_terraform_io", "TF_CLI_ARGS", "TF_LOG",
+                         "CONDA_PROMPT_MODIFIER", "KUBERNETES_SERVICE_HOST", "KUBERNETES_PORT"})
     EXPECT_FALSE(kb.env_allowed(no)) << no;
 }
 
