@@ -30,6 +30,7 @@ const Compiled& compiled() {
     Compiled out;
     re2::RE2::Options opt;
     opt.set_log_errors(false);
+    opt.set_encoding(re2::RE2::Options::EncodingLatin1);  // bytes: a value need not be valid UTF-8
     out.any = std::make_unique<re2::RE2::Set>(opt, re2::RE2::UNANCHORED);
     for (const auto& s : kb::KnowledgeBase::get().redaction().secrets) {
       auto re = std::make_unique<re2::RE2>(s.pattern, opt);
