@@ -152,8 +152,8 @@ Resolver::Resolver(const RootFs& fs, ResolverConfig config, ResolverLimits limit
 
 std::optional<std::string> Resolver::limit_reached() const {
   if (!m_exhausted) return std::nullopt;
-  return "search stopped: the files under the root make more than " + std::to_string(m_limits.folder_lookups) +
-         " lookups in " + std::to_string(m_limits.listed_folders) + " folders, more than gpudoctor follows";
+  return "search stopped: the files under the root name more folders than gpudoctor follows (at most " +
+         std::to_string(m_limits.folder_lookups) + " lookups in " + std::to_string(m_limits.listed_folders) + " folders)";
 }
 
 bool Resolver::may_exist(const std::string& absolute_path) const {
