@@ -288,6 +288,18 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
         pc.launchers.push_back({need_string((*t)["name"], "launcher.name"), string_array(*t, "argv0"),
                                 (*t)["subcommand"].value_or(std::string{}), string_array(*t, "flags"),
                                 string_array(*t, "module_flags")});
+  if (const auto* rows = env["forces_cpu"].as_array())
+    for (const auto& node : *rows) {
+      const auto* t = node.as_table();
+      if (t == nullptr) continue;
+      EnvForcesCpu row;
+      row.variable = (*t)["variable"].value_or(std::string());
+      row.framework = (*t)["framework"].value_or(std::string());
+      row.gpu_values = string_array(*t, "gpu_values");
+      row.effect = (*t)["effect"].value_or(std::string());
+      row.fix = (*t)["fix"].value_or(std::string());
+      if (!row.variable.empty()) kb.m_env_forces_cpu.push_back(std::move(row));
+    }
   return kb;
 }
 

@@ -134,6 +134,15 @@ struct PythonCodeNames {
   [[nodiscard]] const Env* env_row(std::string_view name) const;
 };
 
+/// An environment variable whose value can keep a framework off the GPU.
+struct EnvForcesCpu {
+  std::string variable;                 ///< "JAX_PLATFORMS"
+  std::string framework;                ///< "jax"
+  std::vector<std::string> gpu_values;  ///< list entries that keep the GPU: "cuda", "gpu"
+  std::string effect;                   ///< what the framework does with another value
+  std::string fix;
+};
+
 class KnowledgeBase {
  public:
   /// The compiled-in knowledge base, parsed on first use. Throws std::runtime_error if the
@@ -179,8 +188,11 @@ class KnowledgeBase {
   [[nodiscard]] bool env_allowed(std::string_view name) const;
   /// What the program-code scanner looks for (python_code.toml).
   [[nodiscard]] const PythonCodeNames& python_code() const { return m_python_code; }
+  /// Variables that make a framework skip the GPU (environment.toml [[forces_cpu]]).
+  [[nodiscard]] const std::vector<EnvForcesCpu>& env_forces_cpu() const { return m_env_forces_cpu; }
 
  private:
+  std::vector<EnvForcesCpu> m_env_forces_cpu;
   std::vector<CauseInfo> m_causes;
   std::map<int, ErrorCode> m_cuda_errors;
   std::map<int, ErrorCode> m_nvml_errors;
