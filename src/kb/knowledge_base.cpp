@@ -276,7 +276,6 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
     return t ? string_array(*t, key) : std::vector<std::string>{};
   };
   pc.jax_platform_options = sub("jax", "platform_options");
-  pc.jax_gpu_platforms = sub("jax", "gpu_platforms");
   pc.placing_modules = sub("placement", "modules");
   pc.training_function_prefixes = sub("training", "local_function_prefixes");
   pc.notebook_python_cell_magics = sub("notebook", "python_cell_magics");

@@ -118,7 +118,6 @@ struct PythonCodeNames {
   std::map<std::string, std::vector<std::string>> apis;     ///< role -> qualified names ("x." a prefix)
   std::map<std::string, std::vector<std::string>> methods;  ///< role -> method names
   std::vector<std::string> jax_platform_options;  ///< "jax_platforms", "jax_platform_name"
-  std::vector<std::string> jax_gpu_platforms;     ///< "cuda", "gpu", "rocm"
   std::vector<std::string> placing_modules;       ///< libraries that place the model themselves
   std::vector<std::string> training_function_prefixes;
   std::vector<std::string> notebook_python_cell_magics;
