@@ -136,6 +136,7 @@ int check(const Options& o, std::ostream& out, bool color) {
   h.version = GPUDOCTOR_VERSION;
   if (!o.from.empty()) {
     snap = load_snapshot(o.from);
+    if (!o.frameworks.empty()) snap.requested_frameworks = o.frameworks;  // asked now, not when it was taken
     h.source = "snapshot " + o.from;
   } else {
     snap = collect(collect_options(o));

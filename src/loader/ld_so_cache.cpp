@@ -140,7 +140,7 @@ std::variant<LdSoCache, LdSoCacheError> read_new_entries(std::string_view bytes,
     entry.hwcap = u64_at(bytes, at + 16);
     auto soname = string_at(bytes, key);
     auto path = string_at(bytes, value);
-    if (!soname || !path) return LdSoCacheError{"entry " + std::to_string(i) + " points outside the file"};
+    if (!soname || !path) return LdSoCacheError{"entry " + std::to_string(i) + " points outside the file or names a string longer than 4096 bytes"};
     string_bytes += soname->size() + path->size();
     if (auto err = over_limits(count, string_bytes)) return *err;
     entry.soname = std::move(*soname);
@@ -238,7 +238,7 @@ std::variant<LdSoCache, LdSoCacheError> parse_ld_so_cache(std::string_view bytes
     entry.flags = static_cast<std::int32_t>(u32_at(bytes, at));
     auto soname = string_at(bytes, old_end + std::uint64_t{u32_at(bytes, at + 4)});
     auto path = string_at(bytes, old_end + std::uint64_t{u32_at(bytes, at + 8)});
-    if (!soname || !path) return LdSoCacheError{"entry " + std::to_string(i) + " points outside the file"};
+    if (!soname || !path) return LdSoCacheError{"entry " + std::to_string(i) + " points outside the file or names a string longer than 4096 bytes"};
     string_bytes += soname->size() + path->size();
     if (auto err = over_limits(old_count, string_bytes)) return *err;
     entry.soname = std::move(*soname);
