@@ -41,6 +41,8 @@ constexpr RuleEntry k_rules[] = {
     {"probe_gpus", rule_probe_gpus,
      "gpu_in_bad_state, pcie_link_degraded, gpu_throttled, gpu_memory_exhausted, gpu_in_use_by_other_process, mig_or_compute_mode, other"},
     {"probe_multi_gpu", rule_probe_multi_gpu, "nccl_missing, gpu_in_bad_state, multi_gpu_path_degraded, gpu_in_use_by_other_process, other"},
+    // Last: a code finding is a warning when a finding above already explains the verdict.
+    {"program_code", rule_program_code, "program_forces_cpu, memory_growth_misconfigured"},
 };
 
 int severity_rank(Severity s) { return s == Severity::error ? 0 : s == Severity::warning ? 1 : 2; }
