@@ -42,7 +42,7 @@ constexpr RuleEntry k_rules[] = {
     // The program layer last (the rules of the program's code go before program_gpu_use, which
     // names a cause only when nothing before it explains a GPU never used).
     {"program_environment", rule_program_environment, "cuda_visible_devices_hides_gpu, framework_env_forces_cpu"},
-    {"program_log", rule_program_log, "any cause of the message catalogue"},
+    {"program_log", rule_program_log, ""},  // the causes of the message catalogue's lines (kb/data/messages.toml)
     {"program_libraries", rule_program_libraries, "other (warning)"},
     {"program_gpu_use", rule_program_gpu_use,
      "input_pipeline_bound, program_uses_one_of_many_gpus, gpu_in_use_by_other_process (warning), program_forces_cpu, other"},
