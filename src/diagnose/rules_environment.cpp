@@ -59,11 +59,13 @@ void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out) {
   const auto& devices = ctx.s.driver.nvml.devices;
   if (devices.empty()) return;
   std::vector<std::string> blocked;
+  size_t blocked_gpus = 0;  // a GPU with two reasons is still one GPU
   Finding f;
   f.cause = "mig_or_compute_mode";
   f.layer = Layer::environment;
   for (const auto& d : devices) {
     std::string name = fmt::format("GPU {} ({})", d.index, d.name.value_or("?"));
+    size_t reasons_before = blocked.size();
     if (d.compute_mode.is(2)) {
       blocked.push_back(name + " is in compute mode Prohibited");
       f.evidence.push_back({fmt::format("nvmlDeviceGetComputeMode({})", d.index), "NVML_COMPUTEMODE_PROHIBITED (2): no process may create a CUDA context"});
@@ -75,7 +77,9 @@ void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out) {
         std::string pids;
         for (const auto& h : holders) pids += (pids.empty() ? "" : ", ") + h;
         blocked.push_back(name + " is in exclusive-process mode and already used by PID " + pids);
-        f.evidence.push_back({fmt::format("nvmlDeviceGetComputeMode({})", d.index), "NVML_COMPUTEMODE_EXCLUSIVE_PROCESS (3)"});
+        // nvml.h: 1 is NVML_COMPUTEMODE_EXCLUSIVE_THREAD (deprecated), 3 NVML_COMPUTEMODE_EXCLUSIVE_PROCESS.
+        f.evidence.push_back({fmt::format("nvmlDeviceGetComputeMode({})", d.index),
+                              d.compute_mode.is(1) ? "NVML_COMPUTEMODE_EXCLUSIVE_THREAD (1)" : "NVML_COMPUTEMODE_EXCLUSIVE_PROCESS (3)"});
         f.evidence.push_back({fmt::format("nvmlDeviceGetComputeRunningProcesses_v3({})", d.index), "PID " + pids});
         f.fix.push_back("Wait for PID " + pids + " to finish (or stop it), or use another GPU; an administrator can "
                         "share the GPU: sudo nvidia-smi -i " + std::to_string(d.index) + " -c DEFAULT");
@@ -88,12 +92,75 @@ void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out) {
                                   "profiles with nvidia-smi mig -lgip), or turn MIG off: sudo nvidia-smi -i {} -mig 0",
                                   d.index, d.index));
     }
+    if (blocked.size() > reasons_before) ++blocked_gpus;
   }
   if (blocked.empty()) return;
-  f.severity = blocked.size() >= devices.size() ? Severity::error : Severity::warning;
+  f.severity = blocked_gpus >= devices.size() ? Severity::error : Severity::warning;
   f.title = blocked.front();
   for (size_t i = 1; i < blocked.size(); ++i) f.title += "; " + blocked[i];
   out.push_back(std::move(f));
+}
+
+}  // namespace gpudoctor
+
+namespace gpudoctor {
+
+namespace {
+
+std::vector<std::string> platform_list(std::string_view value) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= value.size() && out.size() < 32) {
+    size_t comma = value.find(',', pos);
+    if (comma == std::string_view::npos) comma = value.size();
+    std::string one;
+    for (char c : value.substr(pos, comma - pos))
+      if (c != ' ' && c != '\t') one += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!one.empty()) out.push_back(one);
+    pos = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+void rule_env_forces_cpu(const RuleContext& ctx, std::vector<Finding>& out) {
+  const auto& s = ctx.s;
+  for (const auto& row : ctx.kb.env_forces_cpu()) {
+    const std::string* value = s.env_var(row.variable);
+    if (value == nullptr) continue;
+    auto platforms = platform_list(*value);
+    if (platforms.empty()) continue;  // empty: the framework chooses for itself
+    bool keeps_gpu = false;
+    for (const auto& p : platforms)
+      for (const auto& g : row.gpu_values) keeps_gpu |= p == g;
+    if (keeps_gpu) continue;
+    // Only where the framework is there to be misled; the one in use counts most.
+    const FrameworkInstall* install = nullptr;
+    for (const auto& f : s.framework_installs)
+      if (f.framework == row.framework && (install == nullptr || (f.environment_in_use && !install->environment_in_use)))
+        install = &f;
+    if (install == nullptr) continue;
+    bool asked = s.requested_frameworks.empty();
+    for (const auto& r : s.requested_frameworks) asked |= r == row.framework;
+    Finding f;
+    f.cause = "framework_env_forces_cpu";
+    f.layer = Layer::environment;
+    // A cause when the GPU is there and this framework is what the user runs; otherwise a warning
+    // (no GPU, or a CPU-only build: a lower layer already explains why it would not use one).
+    bool gpu_build = install->cuda_build.value_or(true);
+    f.severity = asked && ctx.gpu_seen() && gpu_build && install->environment_in_use ? Severity::error : Severity::warning;
+    f.title = fmt::format("{}={} keeps {} off the GPU: {}", row.variable, *value, row.framework, row.effect);
+    f.evidence.push_back({"env " + row.variable, "\"" + *value + "\""});
+    f.evidence.push_back({install->site_packages, fmt::format("{} {} installed{}", install->distribution,
+                                                              install->version.value_or("?"),
+                                                              install->environment_in_use ? " in the environment in use" : "")});
+    if (ctx.nvml_init_ok())
+      f.evidence.push_back({"nvmlDeviceGetCount_v2", fmt::format("{} GPU(s) on this host", ctx.nvml_device_count())});
+    f.fix.push_back(row.fix);
+    f.fix.push_back(fmt::format("Find where it is set: grep -n {} ~/.bashrc ~/.profile /etc/environment your job script", row.variable));
+    out.push_back(std::move(f));
+  }
 }
 
 }  // namespace gpudoctor

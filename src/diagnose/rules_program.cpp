@@ -112,18 +112,32 @@ void rule_program_environment(const RuleContext& ctx, std::vector<Finding>& out)
         return;
       }
     }
-    for (const char* name : {"JAX_PLATFORMS", "JAX_PLATFORM_NAME"}) {
-      auto v = proc.env.find(name);
-      if (v == proc.env.end() || !jax) continue;
-      std::string value = v->second;
-      std::transform(value.begin(), value.end(), value.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      if (value.empty() || value.find("cuda") != std::string::npos || value.find("gpu") != std::string::npos) continue;
+    // Variables that make a framework skip the GPU (environment.toml [[forces_cpu]]), where the
+    // process loaded that framework.
+    for (const auto& row : ctx.kb.env_forces_cpu()) {
+      auto v = proc.env.find(row.variable);
+      if (v == proc.env.end() || (row.framework == "jax" && !jax)) continue;
+      std::vector<std::string> entries;
+      std::string one;
+      for (char c : v->second + ",") {
+        if (c == ',') {
+          if (!one.empty()) entries.push_back(one);
+          one.clear();
+        } else if (c != ' ' && c != '\t') {
+          one += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+      }
+      if (entries.empty()) continue;  // empty: the framework chooses for itself
+      bool keeps_gpu = false;
+      for (const auto& e : entries)
+        for (const auto& g : row.gpu_values) keeps_gpu |= e == g;
+      if (keeps_gpu) continue;
       Finding f;
       f.cause = "framework_env_forces_cpu";
       f.layer = Layer::environment;
-      f.title = fmt::format("{}=\"{}\" tells JAX to skip the GPU", name, v->second);
-      f.evidence.push_back({fmt::format("/proc/{}/environ", proc.pid), fmt::format("{}=\"{}\" in {}", name, v->second, process_name(proc))});
-      f.fix.push_back(fmt::format("Unset {} (JAX then picks the GPU), or set it to cuda", name));
+      f.title = fmt::format("The program ran with {}=\"{}\": {}", row.variable, v->second, row.effect);
+      f.evidence.push_back({fmt::format("/proc/{}/environ", proc.pid), fmt::format("{}=\"{}\" in {}", row.variable, v->second, process_name(proc))});
+      f.fix.push_back(row.fix);
       out.push_back(std::move(f));
       return;
     }

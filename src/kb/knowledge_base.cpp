@@ -274,6 +274,18 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
       t.one_of_many_min_s = (*v)["one_of_many_min_s"].value_or(t.one_of_many_min_s);
     }
   }
+  if (const auto* rows = env["forces_cpu"].as_array())
+    for (const auto& node : *rows) {
+      const auto* t = node.as_table();
+      if (t == nullptr) continue;
+      EnvForcesCpu row;
+      row.variable = (*t)["variable"].value_or(std::string());
+      row.framework = (*t)["framework"].value_or(std::string());
+      row.gpu_values = string_array(*t, "gpu_values");
+      row.effect = (*t)["effect"].value_or(std::string());
+      row.fix = (*t)["fix"].value_or(std::string());
+      if (!row.variable.empty()) kb.m_env_forces_cpu.push_back(std::move(row));
+    }
   return kb;
 }
 

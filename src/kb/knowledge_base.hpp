@@ -107,6 +107,15 @@ struct ProgramThresholds {
   double one_of_many_min_s = 60.0;   ///< program_uses_one_of_many_gpus for runs this long
 };
 
+/// An environment variable whose value can keep a framework off the GPU.
+struct EnvForcesCpu {
+  std::string variable;                 ///< "JAX_PLATFORMS"
+  std::string framework;                ///< "jax"
+  std::vector<std::string> gpu_values;  ///< list entries that keep the GPU: "cuda", "gpu"
+  std::string effect;                   ///< what the framework does with another value
+  std::string fix;
+};
+
 class KnowledgeBase {
  public:
   /// The compiled-in knowledge base, parsed on first use. Throws std::runtime_error if the
@@ -156,8 +165,11 @@ class KnowledgeBase {
   [[nodiscard]] std::optional<std::string> mapped_role(std::string_view file_name) const;
   /// Whether an environment variable is on the allow-list.
   [[nodiscard]] bool env_allowed(std::string_view name) const;
+  /// Variables that make a framework skip the GPU (environment.toml [[forces_cpu]]).
+  [[nodiscard]] const std::vector<EnvForcesCpu>& env_forces_cpu() const { return m_env_forces_cpu; }
 
  private:
+  std::vector<EnvForcesCpu> m_env_forces_cpu;
   std::vector<CauseInfo> m_causes;
   std::map<int, ErrorCode> m_cuda_errors;
   std::map<int, ErrorCode> m_nvml_errors;

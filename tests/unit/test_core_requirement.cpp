@@ -52,5 +52,76 @@ TEST(Requirement, GarbageIsNotARequirement) {
   EXPECT_FALSE(parse_requirement("torch ?? 2"));
 }
 
+
+// Specifier vectors from the packaging project's own tests (pypa/packaging, tests/test_specifiers.py,
+// TestSpecifier::test_specifiers and the pre/post-release guards), checked with pre-releases allowed as
+// `pip check` checks an installed distribution's pins.
+struct Vector {
+  const char* version;
+  const char* spec;
+  bool expected;
+};
+const Vector k_packaging_vectors[] = {
+    {"2.0", "==2", true}, {"2.0", "==2.0.0", true}, {"2.0+deadbeef", "==2", true},
+    {"2.0+deadbeef", "==2.0+deadbeef", true}, {"2.0+deadbeef.0", "==2.0.0+deadbeef.00", true},
+    {"2.dev1", "==2.*", true}, {"2a1.post1", "==2.*", true}, {"2c1.post1.dev1", "==2.0.*", true},
+    {"2rc1", "==2.0.*", true}, {"2", "==2.0.0.*", true}, {"2", "==0!2.*", true}, {"2.0.0.0", "==2.0.*", true},
+    {"2.1+local.version", "==2.1.*", true}, {"2.1", "!=2", true}, {"2.0", "!=2.0+deadbeef", true},
+    {"2.1.0.0", "!=2.0.*", true}, {"2.0.post1", ">=2", true}, {"2.0.post1.dev1", ">=2", true},
+    {"3.0.0a8", ">=3.0.0a7", true}, {"2.0.dev1", "<=2", true}, {"2.0c1.post1.dev1", "<=2", true},
+    {"3.0.0a7", "<=3.0.0a8", true}, {"2.0.1", ">2", true}, {"2.1.post1", ">2", true},
+    {"2.1+local.version", ">2", true}, {"2.0.dev0", "<2.1", true}, {"3.0.0a7", "<3.0.0a8", true},
+    {"1", "~=1.0", true}, {"1.9999999", "~=1.0", true}, {"1.1", "~=1.0a1", true},
+    {"2022.01.01", "~=2022.01.01", true}, {"2!1.0", "~=2!1.0", true}, {"2!1.0.0", "==2!1.0.0.0.*", true},
+    {"1.0", "<=2!0.1", true}, {"2!1.0", ">2.0", true}, {"2.0.5", ">2.0dev", true},
+    {"1.0+local", ">1.0.dev1", true}, {"4.1.0a2.dev1235+local", ">4.1.0a2.dev1234", true},
+    {"1.0.post2+local", ">1.0.post1", true}, {"1.0.post0", ">1.0.dev1", true}, {"1.0.post0", ">1.0rc1", true},
+    {"1.0a2.post0", ">1.0a1", true}, {"1.0.dev0", "<1.0.post1", true}, {"1.0.post0.dev0", "<1.0.post1", true},
+    {"2.0a1", "<2.0a2", true},
+    {"2.1", "==2.0", false}, {"2.0", "==2.0+deadbeef", false}, {"2.1.0.0", "==2.0.*", false},
+    {"2.0+deadbeef", "!=2.0.0", false}, {"2.0+deadbeef.0", "!=2.0.0+deadbeef.00", false},
+    {"2c1.post1.dev1", "!=2.0.*", false}, {"2.0.dev1", ">=2", false}, {"2.0rc1", ">=2", false},
+    {"2.0.post1", "<=2", false}, {"2.0.post1.dev1", "<=2", false}, {"2.0a1.post1", ">2", false},
+    {"2.0", ">2", false}, {"2.0.post1", ">2", false}, {"2.0+local.version", ">2", false},
+    {"4.1.0a2.dev1234+local", ">4.1.0a2.dev1234", false}, {"1.0a1+local", ">1.0a1", false},
+    {"1.0.post1.dev1+local", ">1.0.post1.dev1", false}, {"2.0.dev1", "<2", false}, {"2.0b2.dev1", "<2", false},
+    {"2.0c1.post1.dev1", "<2", false}, {"2.post1", "<2", false}, {"2.0", "~=1.0", false},
+    {"1.1.0", "~=1.0.0", false}, {"1.1.post1", "~=1.0.0", false}, {"2!1.0", "~=1.0", false},
+    {"2!1.0", "==1.0.0.*", false}, {"1.0", "==2!1.*", false}, {"1.0rc1.post0", ">1.0rc1", false},
+    {"1.0.post0", ">1.0", false}, {"1.0.post1.dev0", "<1.0.post1", false},
+    {"not a valid version", ">=1.0", false}, {"not a valid version", "!=1.0", false},
+    {"1.0a1", "===1.0A1", true}, {"1.0+downstream1", "===1.0", false},
+};
+
+TEST(Requirement, PackagingProjectVectors) {
+  for (const auto& v : k_packaging_vectors) {
+    auto r = parse_requirement(std::string("x") + v.spec);
+    ASSERT_TRUE(r) << v.spec;
+    EXPECT_EQ(satisfies(v.version, *r), v.expected) << v.version << " in " << v.spec;
+  }
+}
+
+// What review found wrong with the earlier prefix and letter handling.
+TEST(Requirement, CompatibleReleaseAndPreReleasesAreExact) {
+  auto tf = parse_requirement("tensorflow~=2.15.0");
+  EXPECT_FALSE(satisfies("2.150.0", *tf));  // a string prefix is not a release prefix
+  EXPECT_TRUE(satisfies("2.15.1", *tf));
+  EXPECT_FALSE(satisfies("2.16.0", *tf));
+  EXPECT_LT(compare_versions("2.16.0rc1", "2.16.0rc2"), 0);  // rc1 is not rc2
+  EXPECT_LT(compare_versions("2.16.0b1", "2.16.0rc1"), 0);
+  EXPECT_LT(compare_versions("2.16.0.dev20240101", "2.16.0a1"), 0);
+  EXPECT_GT(compare_versions("2.16.0.post1", "2.16.0"), 0);
+  EXPECT_FALSE(satisfies("0.5.0rc1", *parse_requirement("jaxlib<0.5")));  // a pre-release of 0.5 is not below it
+  EXPECT_TRUE(satisfies("0.4.38", *parse_requirement("jaxlib<0.5")));
+  EXPECT_EQ(compare_versions("535.104.05", "535.104.5"), 0);  // driver versions compare by number
+  EXPECT_GT(compare_versions("580.65.06", "535.104.05"), 0);
+}
+
+TEST(Requirement, NamesAreNormalizedAsPep503Says) {
+  EXPECT_EQ(parse_requirement("NVIDIA_cudnn..CU12==9.1.0.70")->name, "nvidia-cudnn-cu12");
+  EXPECT_FALSE(parse_requirement("torch =>2.0"));  // not an operator
+  EXPECT_FALSE(parse_requirement("torch=="));      // no version
+}
+
 }  // namespace
 }  // namespace gpudoctor

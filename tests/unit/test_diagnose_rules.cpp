@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "diagnose/diagnose.hpp"
+#include "diagnose/rule_context.hpp"
 
 namespace gpudoctor {
 namespace {
@@ -116,6 +117,106 @@ TEST(Rules, EmptySnapshotIsNotAVerdictOfBrokenHardware) {
   auto d = diagnose(s);
   EXPECT_TRUE(d.healthy);
   EXPECT_EQ(d.layers[0].state, LayerState::not_checked);
+}
+
+
+// Two GPUs, one of them both Prohibited and MIG-enabled without instances: one GPU of two is blocked,
+// so the other still works (a warning), however many reasons the blocked one has.
+TEST(Rules, ComputeModeSeverityCountsGpusNotReasons) {
+  Snapshot s = gpu_host();
+  for (unsigned i = 0; i < 2; ++i) {
+    NvmlDevice d;
+    d.index = i;
+    d.name = std::string("NVIDIA H200");
+    d.compute_mode = i == 0 ? 2 : 0;
+    d.mig_current = i == 0 ? 1 : 0;
+    s.driver.nvml.devices.push_back(d);
+  }
+  std::vector<Finding> out;
+  RuleContext ctx(s, kb::KnowledgeBase::get());
+  rule_mig_compute_mode(ctx, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].severity, Severity::warning);
+  s.driver.nvml.devices[1].compute_mode = 1;  // exclusive thread, taken by a process
+  s.driver.nvml.devices[1].processes.push_back({4242, std::uint64_t{1} << 30, "compute"});
+  out.clear();
+  RuleContext both(s, kb::KnowledgeBase::get());
+  rule_mig_compute_mode(both, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].severity, Severity::error);
+  bool named_thread = false;
+  for (const auto& e : out[0].evidence) named_thread |= e.said == "NVML_COMPUTEMODE_EXCLUSIVE_THREAD (1)";
+  EXPECT_TRUE(named_thread);
+}
+
+
+// JAX_PLATFORMS=cpu on a healthy H200 host with jax 0.7.2 and its CUDA 12 plugin in the venv in use:
+// JAX ran on the CPU (seen on the lent H200) while check said healthy.
+Snapshot jax_host(const char* platforms) {
+  Snapshot s = gpu_host();
+  FrameworkInstall jax;
+  jax.framework = "jax";
+  jax.distribution = "jax";
+  jax.site_packages = "/home/alice/jaxenv/lib/python3.12/site-packages";
+  jax.environment = "/home/alice/jaxenv";
+  jax.environment_in_use = true;
+  jax.version = std::string("0.7.2");
+  jax.build = std::string("0.7.2");
+  jax.cuda_build = true;
+  jax.cuda_version = std::string("12");
+  s.framework_installs.push_back(jax);
+  if (platforms != nullptr) s.env.vars["JAX_PLATFORMS"] = platforms;
+  return s;
+}
+
+const Finding* find(const std::vector<Finding>& v, const std::string& id) {
+  for (const auto& f : v)
+    if (f.cause == id) return &f;
+  return nullptr;
+}
+
+TEST(Rules, JaxPlatformsCpuKeepsJaxOffAUsableGpu) {
+  auto d = diagnose(jax_host("cpu"));
+  EXPECT_FALSE(d.healthy);
+  ASSERT_FALSE(d.causes.empty());
+  EXPECT_EQ(d.causes[0].cause, "framework_env_forces_cpu");
+  EXPECT_NE(d.causes[0].title.find("JAX_PLATFORMS=cpu"), std::string::npos);
+  EXPECT_EQ(d.causes[0].fix.front(), "unset JAX_PLATFORMS   (or export JAX_PLATFORMS=cuda,cpu)");
+  // The deprecated name does the same to the default backend.
+  Snapshot old = jax_host(nullptr);
+  old.env.vars["JAX_PLATFORM_NAME"] = "cpu";
+  auto o = diagnose(old);
+  ASSERT_FALSE(o.causes.empty());
+  EXPECT_EQ(o.causes[0].cause, "framework_env_forces_cpu");
+  // A TPU-only list skips the GPU as well.
+  EXPECT_EQ(diagnose(jax_host("tpu")).causes[0].cause, "framework_env_forces_cpu");
+}
+
+TEST(Rules, JaxPlatformsThatKeepTheGpuAreNotFindings) {
+  for (const char* keeps : {"cuda", "cuda,cpu", "gpu", " CUDA , cpu", ""}) {
+    auto d = diagnose(jax_host(keeps));
+    EXPECT_TRUE(d.healthy) << "JAX_PLATFORMS=\"" << keeps << "\"";
+    EXPECT_EQ(find(d.warnings, "framework_env_forces_cpu"), nullptr) << keeps;
+  }
+}
+
+TEST(Rules, JaxPlatformsIsOnlyAWarningWhereItChangesNothing) {
+  // torch asked about: JAX's setting does not matter to it.
+  Snapshot torch_asked = jax_host("cpu");
+  torch_asked.requested_frameworks = {"torch"};
+  auto t = diagnose(torch_asked);
+  EXPECT_EQ(find(t.causes, "framework_env_forces_cpu"), nullptr);
+  EXPECT_NE(find(t.warnings, "framework_env_forces_cpu"), nullptr);
+  // A CPU-only jaxlib: the build is the reason, the variable only a remark.
+  Snapshot cpu_build = jax_host("cpu");
+  cpu_build.framework_installs[0].cuda_build = false;
+  EXPECT_NE(find(diagnose(cpu_build).warnings, "framework_env_forces_cpu"), nullptr);
+  // No jax anywhere: nothing to say.
+  Snapshot no_jax = gpu_host();
+  no_jax.env.vars["JAX_PLATFORMS"] = "cpu";
+  auto n = diagnose(no_jax);
+  EXPECT_TRUE(n.healthy);
+  EXPECT_EQ(find(n.warnings, "framework_env_forces_cpu"), nullptr);
 }
 
 }  // namespace
