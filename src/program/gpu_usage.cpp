@@ -153,7 +153,7 @@ void GpuUsage::finish(Program& program, double duration_s, std::size_t max_point
       out.timeline = g.samples;
     } else {
       double step = static_cast<double>(g.samples.size()) / static_cast<double>(max_points);
-      for (std::size_t k = 0; k < max_points; ++k) out.timeline.push_back(g.samples[static_cast<std::size_t>(k * step)]);
+      for (std::size_t k = 0; k < max_points; ++k) out.timeline.push_back(g.samples[static_cast<std::size_t>(static_cast<double>(k) * step)]);
     }
     program.gpus.push_back(std::move(out));
   }

@@ -165,7 +165,7 @@ class Watch {
       p.cpu = m_cpu;
     } else {
       double step = static_cast<double>(m_cpu.size()) / static_cast<double>(k_max_cpu_points);
-      for (std::size_t k = 0; k < k_max_cpu_points; ++k) p.cpu.push_back(m_cpu[static_cast<std::size_t>(k * step)]);
+      for (std::size_t k = 0; k < k_max_cpu_points; ++k) p.cpu.push_back(m_cpu[static_cast<std::size_t>(static_cast<double>(k) * step)]);
     }
     if (end > 0) p.cpu_mean_percent = 100.0 * m_tree->cpu_seconds() / end;
     m_usage.finish(p, end);
