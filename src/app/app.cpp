@@ -4,13 +4,16 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <new>
 #include <optional>
 #include <cstdlib>
 #include <fstream>
@@ -19,6 +22,8 @@
 
 #include "collect/collect.hpp"
 #include "core/snapshot_json.hpp"
+#include "core/unique_fd.hpp"
+#include "core/utf8.hpp"
 #include "diagnose/diagnose.hpp"
 #include "explain/explain.hpp"
 #include "kb/knowledge_base.hpp"
@@ -75,19 +80,48 @@ CollectOptions collect_options(const Options& o) {
   return c;
 }
 
-Snapshot load_snapshot(const std::string& path) {
-  std::string text;
-  if (path == "-") {
-    std::ostringstream ss;
-    ss << std::cin.rdbuf();
-    text = ss.str();
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw UsageError(fmt::format("cannot read snapshot {}: {}", path, std::strerror(errno)));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    text = ss.str();
+// The largest snapshot `check --from` reads: a day of `gpudoctor run` on eight GPUs is about
+// 40 MiB; what is larger (or endless, as /dev/zero) is not a snapshot.
+constexpr std::size_t k_max_snapshot_bytes = std::size_t{64} << 20;
+
+// The whole of `path` ("-": standard input), at most `limit` bytes: more is bad input.
+std::string read_input(const std::string& path, std::size_t limit, const char* what) {
+  UniqueFd own;
+  int fd = STDIN_FILENO;
+  if (path != "-") {
+    own = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!own.valid()) throw UsageError(fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
+    fd = own.get();
   }
+  std::string text;
+  char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw UsageError(fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
+    if (n == 0) return text;
+    if (text.size() + static_cast<std::size_t>(n) > limit)
+      throw UsageError(fmt::format("{} {} is larger than {} MiB: not one gpudoctor wrote", what, path, limit >> 20));
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+// Writes `text` to `path`: a file that cannot be opened is bad input (2), one that cannot take
+// the bytes (a full disk) a failure (3).
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) throw UsageError(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+  errno = 0;
+  f << text;
+  f.close();
+  if (!f) {
+    int e = errno;
+    throw std::runtime_error(fmt::format("writing {} failed{}", path, e != 0 ? std::string(": ") + std::strerror(e) : ""));
+  }
+}
+
+Snapshot load_snapshot(const std::string& path) {
+  std::string text = read_input(path, k_max_snapshot_bytes, "snapshot");
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded()) throw UsageError(fmt::format("{} is not valid JSON", path));
   try {
@@ -103,6 +137,7 @@ int check(const Options& o, std::ostream& out, bool color) {
   h.version = GPUDOCTOR_VERSION;
   if (!o.from.empty()) {
     snap = load_snapshot(o.from);
+    if (!o.frameworks.empty()) snap.requested_frameworks = o.frameworks;  // asked now, not when it was taken
     h.source = "snapshot " + o.from;
   } else {
     snap = collect(collect_options(o));
@@ -115,7 +150,7 @@ int check(const Options& o, std::ostream& out, bool color) {
   if (o.json) {
     auto j = json_report(d, h);
     if (!snap.collector_errors.empty()) j["collector_errors"] = snap.collector_errors;
-    out << j.dump(2) << "\n";
+    out << json_text(j, 2) << "\n";
   } else if (o.markdown) {
     markdown_report(out, d, h);
   } else {
@@ -154,7 +189,7 @@ int explain_command(const Options& o, std::ostream& out, bool color) {
   h.root = o.input == "-" ? "standard input" : o.input;
   h.source = fmt::format("{} lines, {} bytes{}", reading.stats.lines, reading.stats.bytes, o.host ? ", with this host" : "");
   h.collected_at = host ? host->collected_at : "";
-  if (o.json) out << json_report(d, h).dump(2) << "\n";
+  if (o.json) out << json_text(json_report(d, h), 2) << "\n";
   else if (o.markdown) markdown_report(out, d, h);
   else terminal_report(out, d, h, color);
   return d.healthy ? k_exit_healthy : k_exit_problem;
@@ -220,7 +255,7 @@ int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool c
   if (o.json) {
     auto j = json_report(d, h);
     j["probe"] = to_json(snap.compute);
-    out << j.dump(2) << "\n";
+    out << json_text(j, 2) << "\n";
   } else if (o.markdown) {
     markdown_report(out, d, h);
   } else {
@@ -231,23 +266,13 @@ int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool c
 
 int snapshot(const Options& o, std::ostream& out, std::ostream& err) {
   Snapshot snap = o.with_probe ? collect_with_probe(o, err) : collect(collect_options(o));
-  std::string text = to_json(snap).dump(2) + "\n";
+  std::string text = json_text(to_json(snap), 2) + "\n";
   if (o.output.empty() || o.output == "-") {
     out << text;
   } else {
-    std::ofstream f(o.output, std::ios::binary | std::ios::trunc);
-    if (!f) throw UsageError(fmt::format("cannot write {}: {}", o.output, std::strerror(errno)));
-    f << text;
-    if (!f) throw UsageError(fmt::format("writing {} failed", o.output));
+    write_file(o.output, text);
   }
   return k_exit_healthy;
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) throw UsageError(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
-  f << text;
-  if (!f) throw UsageError(fmt::format("writing {} failed", path));
 }
 
 bool stderr_color(const Options& o) {
@@ -267,7 +292,7 @@ void write_program_reports(const Options& o, const Diagnosis& d, const ReportHea
   if (!o.json_file.empty()) {
     auto j = json_report(d, h);
     j["program"] = program_json(d, p);
-    write_file(o.json_file, j.dump(2) + "\n");
+    write_file(o.json_file, json_text(j, 2) + "\n");
   }
   if (!o.markdown_file.empty()) {
     std::ostringstream md;
@@ -341,7 +366,7 @@ int inspect_command(const Options& o, std::ostream& out, bool color) {
   if (o.json) {
     auto j = json_report(d, h);
     j["program"] = program_json(d, p);
-    out << j.dump(2) << "\n";
+    out << json_text(j, 2) << "\n";
   } else if (o.markdown) {
     markdown_report(out, d, h);
     program_markdown(out, d, p);
@@ -434,17 +459,21 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   }
   const char* no_color_env = std::getenv("NO_COLOR");
   bool color = out_is_terminal && !o.no_color && (no_color_env == nullptr || *no_color_env == '\0');
+  int code = k_exit_failure;
   try {
     kb::KnowledgeBase::get();
-    if (run_cmd->parsed()) return run_command(o, out, err);
-    if (inspect_cmd->parsed()) return inspect_command(o, out, color);
-    if (snap_cmd->parsed()) return snapshot(o, out, err);
-    if (explain_cmd->parsed()) return explain_command(o, out, color);
-    if (probe_cmd->parsed()) return probe_command(o, out, err, color);
-    return check(o, out, color);
+    if (run_cmd->parsed()) code = run_command(o, out, err);
+    else if (inspect_cmd->parsed()) code = inspect_command(o, out, color);
+    else if (snap_cmd->parsed()) code = snapshot(o, out, err);
+    else if (explain_cmd->parsed()) code = explain_command(o, out, color);
+    else if (probe_cmd->parsed()) code = probe_command(o, out, err, color);
+    else code = check(o, out, color);
   } catch (const UsageError& e) {
     err << "gpudoctor: " << e.what() << "\n";
     return k_exit_usage;
+  } catch (const std::bad_alloc&) {
+    err << "gpudoctor: internal error: out of memory\n";
+    return k_exit_failure;
   } catch (const std::exception& e) {
     err << "gpudoctor: internal error: " << e.what() << "\n";
     return k_exit_failure;
@@ -452,6 +481,15 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
     err << "gpudoctor: internal error\n";
     return k_exit_failure;
   }
+  // What could not be written (a full disk, a closed pipe) is a failure, whatever the verdict.
+  errno = 0;
+  out.flush();
+  if (!out) {
+    int e = errno;
+    err << "gpudoctor: cannot write the output" << (e != 0 ? std::string(": ") + std::strerror(e) : std::string()) << "\n";
+    return k_exit_failure;
+  }
+  return code;
 }
 
 }  // namespace gpudoctor

@@ -1,6 +1,7 @@
 #include "collect/collect.hpp"
 
 #include <memory>
+#include <new>
 
 #include "driver/driver_probe.hpp"
 
@@ -77,6 +78,8 @@ Snapshot collect(const CollectOptions& options) {
     if (options.files_collected && std::string_view(c.name) == "driver_probe") options.files_collected(snapshot);
     try {
       c.run(ctx);
+    } catch (const std::bad_alloc&) {
+      throw;  // out of memory is the tool's failure (exit 3), never a note beside a verdict
     } catch (const std::exception& e) {
       snapshot.collector_errors.push_back(fmt::format("{}: {}", c.name, e.what()));
     }

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 
 #include "collect/collect.hpp"
@@ -16,6 +15,9 @@
 namespace gpudoctor {
 
 namespace {
+
+// Requires-Dist lines and wheel tags kept per distribution (torch 2.9 has 28 and 1).
+constexpr size_t k_max_requirements = 512;
 
 // Distributions whose METADATA and WHEEL are read.
 bool interesting(const std::string& name) {
@@ -68,10 +70,10 @@ void read_packages(CollectContext& ctx, const std::string& sp) {
           size_t colon = line.find(": ");
           if (colon == std::string_view::npos) return;
           std::string_view key = line.substr(0, colon), value = parse::trim(line.substr(colon + 2));
-          if (key == "Version") p.version = std::string(value);
-          else if (key == "Requires-Python") p.requires_python = std::string(value);
-          else if (key == "Requires-Dist") {
-            std::string v(value);
+          if (key == "Version") p.version = parse::cut_value(value);
+          else if (key == "Requires-Python") p.requires_python = parse::cut_value(value);
+          else if (key == "Requires-Dist" && p.requires_dist.size() < k_max_requirements) {
+            std::string v = parse::cut_value(value);
             std::string lower = normalize(v.substr(0, v.find_first_of(" ;<>=!~([")));
             if (interesting(lower) || lower.rfind("nvidia-", 0) == 0) p.requires_dist.push_back(v);
           }
@@ -79,7 +81,8 @@ void read_packages(CollectContext& ctx, const std::string& sp) {
       }
       if (auto wheel = ctx.fs.read_text(sp + "/" + entry + "/WHEEL", 16 * 1024)) {
         lines(*wheel, [&](std::string_view line) {
-          if (line.rfind("Tag: ", 0) == 0) p.wheel_tags.emplace_back(parse::trim(line.substr(5)));
+          if (line.rfind("Tag: ", 0) == 0 && p.wheel_tags.size() < k_max_requirements)
+            p.wheel_tags.push_back(parse::cut_value(parse::trim(line.substr(5))));
         });
       }
     }
@@ -101,23 +104,14 @@ void describe_tensorflow(CollectContext& ctx, FrameworkInstall& f) {
     return;
   }
   f.evidence.push_back(path);
-  auto value = [&](const char* key) -> std::optional<std::string> {
-    std::regex re(std::string("'") + key + R"('\s*[:,]\s*('([^']*)'|True|False|\[[^\]]*\]))");
-    std::smatch m;
-    if (!std::regex_search(*text, m, re)) return std::nullopt;
-    return m[2].matched ? m[2].str() : m[1].str();
-  };
+  auto value = [&](const char* key) { return parse::tf_build_info_value(*text, key); };
   if (auto v = value("is_cuda_build")) f.cuda_build = *v == "True";
   else f.cuda_build = Fact<bool>::unknown("build_info.py has no is_cuda_build");
   if (auto v = value("cuda_version")) f.cuda_version = *v;
   else f.cuda_version = Fact<std::string>::unknown("build_info.py has no cuda_version");
   if (auto v = value("cudnn_version")) f.cudnn_version = *v;
   else f.cudnn_version = Fact<std::string>::unknown("build_info.py has no cudnn_version");
-  if (auto v = value("cuda_compute_capabilities")) {
-    static const std::regex item(R"('([a-z_0-9.]+)')");
-    for (auto it = std::sregex_iterator(v->begin(), v->end(), item); it != std::sregex_iterator(); ++it)
-      f.compute_capabilities.push_back((*it)[1]);
-  }
+  if (auto v = value("cuda_compute_capabilities")) f.compute_capabilities = parse::quoted_items(*v);
 }
 
 void describe_torch(CollectContext& ctx, FrameworkInstall& f) {
@@ -128,13 +122,11 @@ void describe_torch(CollectContext& ctx, FrameworkInstall& f) {
     return;
   }
   f.evidence.push_back(path);
-  static const std::regex version_re(R"(__version__\s*=\s*'([^']+)')");
-  static const std::regex cuda_re(R"(\ncuda\s*(?::\s*Optional\[str\])?\s*=\s*('([0-9.]+)'|None))");
-  std::smatch m;
-  if (std::regex_search(*text, m, version_re)) f.build = m[1].str();
-  if (std::regex_search(*text, m, cuda_re)) {
-    f.cuda_build = m[2].matched;
-    if (m[2].matched) f.cuda_version = m[2].str();
+  auto py = parse::torch_version_py(*text);
+  if (py.version) f.build = *py.version;
+  if (py.has_cuda_line) {
+    f.cuda_build = py.cuda.has_value();
+    if (py.cuda) f.cuda_version = *py.cuda;
     else f.cuda_version = Fact<std::string>::unknown("torch/version.py: cuda = None");
   } else {
     f.cuda_build = Fact<bool>::unknown("torch/version.py has no cuda line");
@@ -148,20 +140,16 @@ void describe_jax(CollectContext& ctx, FrameworkInstall& f) {
   // The CUDA plugin (jax-cuda12-plugin, jax-cuda13-plugin), or an old jaxlib+cudaXX wheel.
   for (const auto& p : ctx.snapshot.packages) {
     if (p.site_packages != f.site_packages) continue;
-    static const std::regex plugin(R"(jax-cuda(\d+)-plugin)");
-    std::smatch m;
-    if (std::regex_match(p.name, m, plugin)) {
+    if (auto major = parse::jax_cuda_plugin_major(p.name)) {
       f.cuda_build = true;
-      f.cuda_version = m[1].str();
+      f.cuda_version = std::to_string(*major);
       f.evidence.push_back(f.site_packages + "/" + p.name + " " + p.version);
     }
   }
   if (!f.cuda_build.known() && jaxlib) {
-    static const std::regex local(R"(\+cuda(\d+))");
-    std::smatch m;
-    if (std::regex_search(jaxlib->version, m, local)) {
+    if (auto cuda = parse::jaxlib_local_cuda(jaxlib->version)) {
       f.cuda_build = true;
-      f.cuda_version = m[1].str().substr(0, 2);
+      f.cuda_version = *cuda;
     } else {
       f.cuda_build = false;
       f.cuda_version = Fact<std::string>::unknown("no jax CUDA plugin installed: jaxlib runs on the CPU");

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <deque>
 #include <map>
-#include <regex>
 #include <set>
 
 #include "collect/collect.hpp"
@@ -30,6 +29,9 @@ using loader::LoaderObject;
 // NEEDED on every distribution): resolving them again would only add noise.
 constexpr const char* k_process_libraries[] = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
                                                "ld-linux-x86-64.so.2", "libutil.so.1"};
+
+// Library files of nvidia-* wheels kept per site-packages (a real cu12 set has about 60).
+constexpr size_t k_max_wheel_files = 4096;
 
 struct WheelFile {
   std::string dist;     ///< "nvidia-cudnn-cu13"
@@ -56,6 +58,7 @@ std::map<std::string, WheelFile> wheel_files(const RootFs& fs, const std::string
       size_t comma = line.find(',');
       std::string file = line.substr(0, comma);
       if (file.rfind("nvidia/", 0) == 0 && file.find("/lib/") != std::string::npos) out[sp + "/" + file] = w;
+      if (out.size() >= k_max_wheel_files) return out;
       pos = nl + 1;
     }
   }
@@ -137,6 +140,7 @@ class FrameworkResolver {
       if (base.rfind("libnvrtc.so.", 0) == 0) nvrtc_builtins(i);
       if (fw.name == "tensorflow" && base == "libtensorflow_framework.so.2") tensorflow_dso(i, out);
     }
+    if (auto why = m_resolver.limit_reached()) out.notes.push_back(*why);
     m_out = nullptr;
     return out;
   }
@@ -144,7 +148,7 @@ class FrameworkResolver {
  private:
   struct Object {
     LoaderObject self;
-    std::vector<LoaderObject> loaders;  ///< its loader, then that one's, and on up
+    std::optional<size_t> loader;  ///< the object that loaded it (index in m_objects)
   };
 
   void describe(const std::string& fw, FrameworkLibraries& out) {
@@ -152,11 +156,9 @@ class FrameworkResolver {
     if (fw == "torch") {
       auto text = fs.read_text(m_sp + "/torch/version.py", 64 * 1024);
       if (!text) return;
-      static const std::regex version_re(R"(__version__\s*=\s*'([^']+)')");
-      static const std::regex cuda_re(R"(cuda\s*(?::\s*Optional\[str\])?\s*=\s*'([0-9.]+)')");
-      std::smatch m;
-      if (std::regex_search(*text, m, version_re)) out.version = m[1].str();
-      if (std::regex_search(*text, m, cuda_re)) out.cuda_build = m[1].str();
+      auto py = parse::torch_version_py(*text);
+      if (py.version) out.version = *py.version;
+      if (py.cuda) out.cuda_build = *py.cuda;
       else out.cuda_build = Fact<std::string>::unknown("torch/version.py: cuda = None (a CPU-only build)");
     } else if (fw == "jax") {
       for (const auto& name : fs.list_dir(m_sp + "/jax_plugins")) {
@@ -171,11 +173,10 @@ class FrameworkResolver {
       if (!text) return;
       // build_info = collections.OrderedDict([('cuda_version', '12.2'), ('cudnn_version', '8'), ...])
       // (older releases: a dict, 'cuda_version': '11.2').
-      static const std::regex cuda_re(R"('cuda_version'\s*[:,]\s*'([0-9.]+)')");
-      static const std::regex cudnn_re(R"('cudnn_version'\s*[:,]\s*'([0-9.]+)')");
-      std::smatch m;
-      if (std::regex_search(*text, m, cuda_re)) out.cuda_build = m[1].str();
-      if (std::regex_search(*text, m, cudnn_re)) m_cudnn_major = parse_dotted_version(m[1].str()).value_or(std::vector<int>{9}).front();
+      auto cuda = parse::tf_build_info_value(*text, "cuda_version");
+      if (cuda && parse_dotted_version(*cuda)) out.cuda_build = *cuda;
+      if (auto cudnn = parse::tf_build_info_value(*text, "cudnn_version"))
+        m_cudnn_major = parse_dotted_version(*cudnn).value_or(std::vector<int>{9}).front();
       for (const auto& name : fs.list_dir(m_sp)) {
         for (const char* dist : {"tensorflow-", "tensorflow_cpu-", "tf_nightly-"}) {
           std::string d(dist);
@@ -200,6 +201,14 @@ class FrameworkResolver {
     return names;
   }
 
+  // The loaders of object `i`: its loader, then that one's, and on up (at most 64: a real
+  // chain is under 10 deep, python -> extension -> libtorch -> ...).
+  std::vector<LoaderObject> loaders_of(size_t i) const {
+    std::vector<LoaderObject> out;
+    for (auto up = m_objects[i].loader; up && out.size() < 64; up = m_objects[*up].loader) out.push_back(m_objects[*up].self);
+    return out;
+  }
+
   // jax_plugins/cuda/__init__.py: the nvidia wheels' libraries are dlopened by path first.
   void preload_wheels(const kb::FrameworkLoading& fw) {
     for (const auto& role : fw.preload_roles)
@@ -220,23 +229,20 @@ class FrameworkResolver {
     std::vector<LoaderObject> root_loaders;
     if (parent) {
       root_loaders.push_back(m_objects[*parent].self);
-      root_loaders.insert(root_loaders.end(), m_objects[*parent].loaders.begin(), m_objects[*parent].loaders.end());
+      auto up = loaders_of(*parent);
+      root_loaders.insert(root_loaders.end(), up.begin(), up.end());
     }
     auto tree = m_resolver.load_tree(path, root_loaders, m_loaded, 512);
     std::map<size_t, size_t> tree_to_object;
     for (size_t t = 0; t < tree.objects.size(); ++t) {
       const auto& o = tree.objects[t];
       if (o.preloaded) continue;
+      if (!o.elf && !o.read_error.empty() && m_out->notes.size() < 64) m_out->notes.push_back(o.path + ": " + o.read_error);
       Object obj;
       obj.self.path = o.path;
       if (o.elf) obj.self = LoaderObject::from_elf(o.path, *o.elf);
-      if (o.loaded_by && tree_to_object.count(*o.loaded_by)) {
-        const auto& p = m_objects[tree_to_object[*o.loaded_by]];
-        obj.loaders.push_back(p.self);
-        obj.loaders.insert(obj.loaders.end(), p.loaders.begin(), p.loaders.end());
-      } else {
-        obj.loaders = root_loaders;
-      }
+      if (o.loaded_by && tree_to_object.count(*o.loaded_by)) obj.loader = tree_to_object[*o.loaded_by];
+      else obj.loader = parent;
       tree_to_object[t] = m_objects.size();
       m_objects.push_back(obj);
       LoadedObject l;
@@ -265,7 +271,7 @@ class FrameworkResolver {
 
   void dlopen(const std::string& name, size_t caller) {
     const auto& obj = m_objects[caller];
-    auto res = m_resolver.resolve(name, obj.self, obj.loaders, m_loaded);
+    auto res = m_resolver.resolve(name, obj.self, loaders_of(caller), m_loaded);
     record_resolution(name, obj.self.path, "dlopen", res);
     if (res.found() && res.step != loader::SearchStep::already_loaded) load(*res.path, "", caller);
   }
@@ -358,13 +364,17 @@ class FrameworkResolver {
       origin = "pip wheel " + w->second.dist + " " + w->second.version;
       return;
     }
-    // A wheel file reached through links (RECORD lists the path inside site-packages).
-    for (const auto& [file, wheel] : m_wheels) {
-      if (m_ctx.fs.resolve(file) == path) {
-        version = wheel.version;
-        origin = "pip wheel " + wheel.dist + " " + wheel.version;
-        return;
-      }
+    // A wheel file reached through links (RECORD lists the path inside site-packages); each
+    // wheel file is resolved once.
+    if (!m_wheels_resolved) {
+      m_wheels_resolved.emplace();
+      for (const auto& [file, wheel] : m_wheels)
+        if (auto real = m_ctx.fs.resolve(file)) m_wheels_resolved->emplace(*real, &wheel);
+    }
+    if (auto r = m_wheels_resolved->find(path); r != m_wheels_resolved->end()) {
+      version = r->second->version;
+      origin = "pip wheel " + r->second->dist + " " + r->second->version;
+      return;
     }
     if (auto v = file_version(path_basename(path), stem)) version = *v;
     else version = Fact<std::string>::unknown("the file name carries only the SONAME version");
@@ -429,6 +439,7 @@ class FrameworkResolver {
   const PythonEnvironment& m_env;
   std::string m_sp;
   loader::Resolver m_resolver;
+  std::optional<std::map<std::string, const WheelFile*>> m_wheels_resolved;  ///< by the wheel file's resolved path
   std::map<std::string, WheelFile> m_wheels;
   std::vector<LoadedObject> m_loaded;
   std::vector<Object> m_objects;

@@ -1,5 +1,7 @@
 #include "collect/parsers.hpp"
 
+#include <re2/re2.h>
+
 #include <charconv>
 
 #include "core/version.hpp"
@@ -242,6 +244,65 @@ std::map<std::uint32_t, std::string> group_names(std::string_view text) {
     if (ec == std::errc{} && ptr == gid.data() + gid.size()) out.emplace(g, std::string(line.substr(0, a)));
   });
   return out;
+}
+
+std::string cut_value(std::string_view s) { return std::string(s.substr(0, k_max_value)); }
+
+namespace {
+
+// RE2 runs in time linear in the text and without recursion, whatever the text holds.
+std::string_view whole(const re2::StringPiece& p) { return {p.data(), p.size()}; }
+
+}  // namespace
+
+TorchVersionPy torch_version_py(std::string_view text) {
+  static const RE2 version_re(R"((?m)^__version__\s*=\s*'([^'\n]+)')");
+  static const RE2 cuda_re(R"((?m)^cuda\s*(?::\s*Optional\[str\])?\s*=\s*(?:'([0-9.]+)'|None))");
+  TorchVersionPy out;
+  re2::StringPiece input(text.data(), text.size()), m;
+  if (RE2::PartialMatch(input, version_re, &m)) out.version = cut_value(whole(m));
+  m = re2::StringPiece();
+  if (RE2::PartialMatch(input, cuda_re, &m)) {
+    out.has_cuda_line = true;
+    if (m.data() != nullptr) out.cuda = cut_value(whole(m));
+  }
+  return out;
+}
+
+std::optional<std::string> tf_build_info_value(std::string_view text, std::string_view key) {
+  RE2 re("'" + RE2::QuoteMeta(re2::StringPiece(key.data(), key.size())) +
+         R"('\s*[:,]\s*('[^']*'|True|False|\[[^\]]*\]))");
+  re2::StringPiece m;
+  if (!re.ok() || !RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), re, &m)) return std::nullopt;
+  std::string_view v = whole(m);
+  if (v.size() >= 2 && v.front() == '\'') v = v.substr(1, v.size() - 2);
+  return cut_value(v);
+}
+
+std::vector<std::string> quoted_items(std::string_view list) {
+  static const RE2 item_re(R"('([a-z_0-9.]+)')");
+  std::vector<std::string> out;
+  re2::StringPiece input(list.data(), list.size()), m;
+  while (out.size() < 256 && RE2::FindAndConsume(&input, item_re, &m)) out.push_back(cut_value(whole(m)));
+  return out;
+}
+
+std::optional<int> jax_cuda_plugin_major(std::string_view dist) {
+  constexpr std::string_view prefix = "jax-cuda", suffix = "-plugin";
+  if (dist.size() <= prefix.size() + suffix.size() || !starts_with(dist, prefix) ||
+      dist.substr(dist.size() - suffix.size()) != suffix)
+    return std::nullopt;
+  return decimal(dist.substr(prefix.size(), dist.size() - prefix.size() - suffix.size()));
+}
+
+std::optional<std::string> jaxlib_local_cuda(std::string_view version) {
+  size_t at = version.find("+cuda");
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view rest = version.substr(at + 5);
+  size_t digits = 0;
+  while (digits < rest.size() && digits < 4 && rest[digits] >= '0' && rest[digits] <= '9') ++digits;
+  if (digits == 0) return std::nullopt;
+  return std::string(rest.substr(0, std::min<size_t>(digits, 2)));
 }
 
 }  // namespace gpudoctor::parse

@@ -66,6 +66,37 @@ LdSoConf ld_so_conf(std::string_view text);
 /// /etc/group lines -> gid to name.
 std::map<std::uint32_t, std::string> group_names(std::string_view text);
 
+/// The longest value kept from a file under --root (a version, a header of METADATA, an item of
+/// build_info.py): a longer one is cut to this many bytes.
+constexpr std::size_t k_max_value = 256;
+/// `s` cut to k_max_value bytes.
+std::string cut_value(std::string_view s);
+
+/// torch/version.py, as the wheels write it:
+///   __version__ = '2.3.1+cu121'
+///   cuda: Optional[str] = '12.1'        (or `cuda = '12.1'`, or `= None` for CPU-only builds)
+struct TorchVersionPy {
+  std::optional<std::string> version;  ///< __version__, cut to k_max_value
+  bool has_cuda_line = false;          ///< a `cuda = '...'` or `cuda = None` line
+  std::optional<std::string> cuda;     ///< "12.1"; nullopt with has_cuda_line: None
+};
+TorchVersionPy torch_version_py(std::string_view text);
+
+/// One key of TensorFlow's build_info.py, in both forms the releases use: a dict
+/// ('cuda_version': '11.2') and an OrderedDict of pairs (('cuda_version', '12.2')). The quoted
+/// string's content, "True"/"False", or a [...] list as written; cut to k_max_value; nullopt
+/// when the key is absent.
+std::optional<std::string> tf_build_info_value(std::string_view text, std::string_view key);
+/// The quoted items of a build_info.py list ("['sm_35', 'compute_80']" -> sm_35, compute_80),
+/// at most 256 of them.
+std::vector<std::string> quoted_items(std::string_view list);
+
+/// "jax-cuda12-plugin" -> 12; nullopt for any other distribution name.
+std::optional<int> jax_cuda_plugin_major(std::string_view dist);
+/// The CUDA major of an old jaxlib wheel's local version ("0.4.25+cuda12.cudnn89" -> "12");
+/// nullopt without "+cuda<digits>".
+std::optional<std::string> jaxlib_local_cuda(std::string_view version);
+
 /// Trims ASCII whitespace on both ends.
 std::string_view trim(std::string_view s);
 

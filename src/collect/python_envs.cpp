@@ -9,6 +9,7 @@
 
 #include "collect/collect.hpp"
 #include "collect/parsers.hpp"
+#include "core/version.hpp"
 
 namespace gpudoctor {
 
@@ -69,13 +70,22 @@ void add_environment(CollectContext& ctx, const std::string& prefix, const std::
   for (const auto& name : fs.list_dir(prefix + "/lib")) {
     if (name.rfind("python3.", 0) == 0 && fs.is_dir(prefix + "/lib/" + name + "/site-packages")) versions.push_back(name.substr(6));
   }
-  if (cfg && cfg->count("version_info")) {
-    auto v = cfg->at("version_info");
-    auto second_dot = v.find('.', v.find('.') + 1);
-    env.version = v.substr(0, second_dot);
-  } else if (cfg && cfg->count("version")) {
-    auto v = cfg->at("version");
-    env.version = v.substr(0, v.find('.', v.find('.') + 1));
+  // pyvenv.cfg's "version_info = 3.12.3.final.0" (uv, virtualenv) or "version = 3.11.4" (venv):
+  // X.Y, when it is one ("version = " with nothing after it is not).
+  auto cfg_version = [&](const char* key) -> std::optional<std::string> {
+    if (!cfg) return std::nullopt;
+    auto it = cfg->find(key);
+    if (it == cfg->end()) return std::nullopt;
+    const std::string& v = it->second;
+    size_t first_dot = v.find('.');
+    std::string x_y = first_dot == std::string::npos ? v : v.substr(0, v.find('.', first_dot + 1));
+    if (x_y.size() > 8 || !parse_dotted_version(x_y)) return std::nullopt;
+    return x_y;
+  };
+  if (auto v = cfg_version("version_info")) {
+    env.version = *v;
+  } else if (auto v2 = cfg_version("version")) {
+    env.version = *v2;
   } else if (versions.size() == 1) {
     env.version = versions.front();
   } else if (python && path_basename(*python).rfind("python3.", 0) == 0) {

@@ -158,13 +158,17 @@ nlohmann::json to_json(const Snapshot& snapshot) {
 }
 
 Snapshot snapshot_from_json(const nlohmann::json& j) {
-  if (!j.is_object() || j.value("kind", std::string{}) != "gpudoctor-snapshot") {
+  auto kind = j.is_object() ? j.find("kind") : j.end();
+  if (!j.is_object() || kind == j.end() || !kind->is_string() || kind->get_ref<const std::string&>() != "gpudoctor-snapshot") {
     throw SnapshotError("not a gpudoctor snapshot (no \"kind\": \"gpudoctor-snapshot\" at the top)");
   }
-  int schema = j.value("schema", 0);
-  if (schema < 1 || schema > k_snapshot_schema) {
+  auto schema = j.find("schema");
+  if (schema == j.end() || !schema->is_number_integer()) {
+    throw SnapshotError(fmt::format("snapshot \"schema\" must be a whole number from 1 to {}", k_snapshot_schema));
+  }
+  if (schema->get<std::int64_t>() < 1 || schema->get<std::int64_t>() > k_snapshot_schema) {
     throw SnapshotError(fmt::format("snapshot schema {} is not one this gpudoctor reads (it reads 1 to {})",
-                                    schema, k_snapshot_schema));
+                                    schema->get<std::int64_t>(), k_snapshot_schema));
   }
   try {
     return j.get<Snapshot>();

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/snapshot_json.hpp"
+#include "core/utf8.hpp"
 #include "driver/child_process.hpp"
 
 namespace gpudoctor {
@@ -11,10 +12,10 @@ namespace {
 std::vector<ChildWork> probe_jobs() {
   std::vector<ChildWork> jobs;
   jobs.emplace_back([](const Emit& emit) {
-    probe_nvml([&](const NvmlProbe& p) { emit(to_json(p).dump()); });
+    probe_nvml([&](const NvmlProbe& p) { emit(json_text(to_json(p))); });
   });
   jobs.emplace_back([](const Emit& emit) {
-    probe_cuda([&](const CudaProbe& p) { emit(to_json(p).dump()); });
+    probe_cuda([&](const CudaProbe& p) { emit(json_text(to_json(p))); });
   });
   return jobs;
 }

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/utf8.hpp"
 #include "driver/child_process.hpp"
 
 namespace gpudoctor {
@@ -80,7 +81,7 @@ std::vector<std::map<std::string, std::string>> ask_library_versions(
       for (const auto& lib : libraries) {
         std::string v = ask(lib);
         if (!v.empty()) answers[lib.path] = v;
-        emit(answers.dump());
+        emit(json_text(answers));
       }
     });
   }

@@ -20,10 +20,9 @@ namespace gpudoctor::elf {
 namespace {
 
 // Limits that no real shared object comes near; they bound what a hostile file can make us read.
-constexpr std::size_t kMaxProgramHeaders = 4096;      // libtorch_cuda.so has 10
+constexpr std::size_t kMaxProgramHeaders = k_max_program_headers;
 constexpr std::uint64_t kMaxDynamicBytes = 1U << 20;  // 65536 entries of 16 bytes
 constexpr std::uint64_t kFirstStringChunk = 256;      // bytes read first for one string
-constexpr std::uint64_t kMaxStringBytes = 1U << 18;   // one SONAME/NEEDED/RPATH, 256 KiB
 
 // ELF constants, from the ELF gABI (and /usr/include/elf.h).
 constexpr std::uint8_t kClass32 = 1;
@@ -105,14 +104,16 @@ std::optional<std::uint64_t> file_offset_of(std::uint64_t vaddr, const std::vect
 // Reads a NUL-terminated string of the dynamic string table: `strtab_offset` is the table's
 // file offset, `index` the string's offset in it, `strtab_size` DT_STRSZ (or the rest of the file).
 ElfResult<std::string> read_dynamic_string(Elf* elf, std::uint64_t file_size, std::uint64_t strtab_offset,
-                                           std::uint64_t strtab_size, std::uint64_t index, const char* what) {
+                                           std::uint64_t strtab_size, std::uint64_t index, const char* what,
+                                           std::uint64_t max_bytes) {
   if (index >= strtab_size) {
     return ElfError{std::string(what) + ": string offset " + std::to_string(index) + " is past DT_STRSZ " +
                     std::to_string(strtab_size)};
   }
   auto start = checked_add(strtab_offset, index);
   if (!start || *start >= file_size) return ElfError{std::string(what) + ": string lies outside the file"};
-  std::uint64_t available = std::min({strtab_size - index, file_size - *start, kMaxStringBytes});
+  // One byte more than a string may hold, for its NUL.
+  std::uint64_t available = std::min({strtab_size - index, file_size - *start, max_bytes + 1});
   std::uint64_t chunk = std::min(kFirstStringChunk, available);
   while (true) {
     Elf_Data* data = elf_getdata_rawchunk(elf, static_cast<int64_t>(*start), static_cast<size_t>(chunk), ELF_T_BYTE);
@@ -121,6 +122,7 @@ ElfResult<std::string> read_dynamic_string(Elf* elf, std::uint64_t file_size, st
     const void* nul = std::memchr(text, '\0', static_cast<size_t>(chunk));
     if (nul != nullptr) return std::string(text, static_cast<const char*>(nul));
     if (chunk == available) {
+      if (chunk > max_bytes) return ElfError{std::string(what) + ": string longer than " + std::to_string(max_bytes) + " bytes"};
       return ElfError{std::string(what) + ": string not terminated within " + std::to_string(chunk) + " bytes"};
     }
     chunk = std::min(chunk * 4, available);
@@ -187,7 +189,11 @@ ElfResult<ElfFile> read_dynamic(Elf* elf, ElfFile file) {
     if (dyn.d_tag == DT_NULL) break;
     // For single-valued tags the last entry wins, as in elf/get-dynamic-info.h.
     switch (dyn.d_tag) {
-      case DT_NEEDED: needed_offsets.push_back(dyn.d_un.d_val); break;
+      case DT_NEEDED:
+        if (needed_offsets.size() == k_max_needed)
+          return ElfError{"more than " + std::to_string(k_max_needed) + " DT_NEEDED entries"};
+        needed_offsets.push_back(dyn.d_un.d_val);
+        break;
       case DT_SONAME: soname_offset = dyn.d_un.d_val; break;
       case DT_RPATH: rpath_offset = dyn.d_un.d_val; break;
       case DT_RUNPATH: runpath_offset = dyn.d_un.d_val; break;
@@ -207,30 +213,74 @@ ElfResult<ElfFile> read_dynamic(Elf* elf, ElfFile file) {
     return ElfError{"DT_STRTAB lies outside every PT_LOAD segment"};
   std::uint64_t table_size = std::min(strtab_size.value_or(file.file_size), file.file_size - *strtab_offset);
 
-  auto read = [&](std::uint64_t index, const char* what) {
-    return read_dynamic_string(elf, file.file_size, *strtab_offset, table_size, index, what);
+  // Entries naming the same string are read once (a hostile file names one long string
+  // thousands of times).
+  std::vector<std::pair<std::uint64_t, std::string>> names_read;
+  auto read = [&](std::uint64_t index, const char* what, std::uint64_t max_bytes) -> ElfResult<std::string> {
+    for (const auto& [at, text] : names_read)
+      if (at == index && text.size() <= max_bytes) return text;
+    auto text = read_dynamic_string(elf, file.file_size, *strtab_offset, table_size, index, what, max_bytes);
+    if (auto* s = std::get_if<std::string>(&text)) names_read.emplace_back(index, *s);
+    return text;
   };
   for (auto index : needed_offsets) {
-    auto name = read(index, "DT_NEEDED");
+    auto name = read(index, "DT_NEEDED", k_max_name_bytes);
     if (auto* err = std::get_if<ElfError>(&name)) return *err;
     file.needed.push_back(std::move(std::get<std::string>(name)));
   }
   if (soname_offset) {
-    auto name = read(*soname_offset, "DT_SONAME");
+    auto name = read(*soname_offset, "DT_SONAME", k_max_name_bytes);
     if (auto* err = std::get_if<ElfError>(&name)) return *err;
     file.soname = std::move(std::get<std::string>(name));
   }
-  if (rpath_offset) {
-    auto text = read(*rpath_offset, "DT_RPATH");
+  auto path_list = [&](std::uint64_t index, const char* what) -> ElfResult<PathList> {
+    auto text = read(index, what, k_max_path_list_bytes);
     if (auto* err = std::get_if<ElfError>(&text)) return *err;
-    file.rpath = split_path_list(std::get<std::string>(text));
+    PathList list = split_path_list(std::get<std::string>(text));
+    if (list.elements.size() > k_max_path_list_folders)
+      return ElfError{std::string(what) + ": more than " + std::to_string(k_max_path_list_folders) + " folders"};
+    return list;
+  };
+  if (rpath_offset) {
+    auto list = path_list(*rpath_offset, "DT_RPATH");
+    if (auto* err = std::get_if<ElfError>(&list)) return *err;
+    file.rpath = std::move(std::get<PathList>(list));
   }
   if (runpath_offset) {
-    auto text = read(*runpath_offset, "DT_RUNPATH");
-    if (auto* err = std::get_if<ElfError>(&text)) return *err;
-    file.runpath = split_path_list(std::get<std::string>(text));
+    auto list = path_list(*runpath_offset, "DT_RUNPATH");
+    if (auto* err = std::get_if<ElfError>(&list)) return *err;
+    file.runpath = std::move(std::get<PathList>(list));
   }
   return file;
+}
+
+// libelf sizes its table of sections from e_shnum (or, when that is 0, section 0's sh_size)
+// and allocates it in elf_begin: the count is checked first, against a limit and against the
+// file's size. `read_at(offset, width)` reads a little-endian or big-endian field of the file.
+template <typename ReadAt>
+std::optional<ElfError> check_section_table(const ElfHeader& h, std::uint64_t file_size, ReadAt&& read_at) {
+  if (h.shoff == 0) return std::nullopt;  // no section headers: libelf sees none
+  bool is64 = h.bits() == 64;
+  std::uint64_t entsize = is64 ? 64 : 40;
+  std::uint64_t count = h.shnum;
+  if (count == 0) {
+    // The extended count: sh_size of section 0 (at +32 in Elf64_Shdr, +20 in Elf32_Shdr).
+    if (!within_file(h.shoff, entsize, file_size))
+      return ElfError{"section header 0 lies outside the file (offset " + std::to_string(h.shoff) + ")"};
+    auto size = read_at(h.shoff + (is64 ? 32 : 20), is64 ? 8 : 4);
+    if (!size) return ElfError{"section header 0 cannot be read"};
+    count = *size;
+    if (count == 0) return std::nullopt;
+  }
+  if (count > k_max_sections)
+    return ElfError{"too many sections (" + std::to_string(count) + ", at most " + std::to_string(k_max_sections) + ")"};
+  if (h.shentsize != entsize)
+    return ElfError{"section header entry size " + std::to_string(h.shentsize) + ", expected " + std::to_string(entsize)};
+  if (!within_file(h.shoff, count * entsize, file_size)) {
+    return ElfError{"section headers lie outside the file (" + std::to_string(count) + " at offset " +
+                    std::to_string(h.shoff) + ", file of " + std::to_string(file_size) + " bytes)"};
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -294,12 +344,23 @@ ElfResult<ElfHeader> parse_elf_header(std::string_view bytes) {
   header.phoff = read_unsigned(bytes, is64 ? 32 : 28, is64 ? 8 : 4, big);
   header.phentsize = static_cast<std::uint16_t>(read_unsigned(bytes, is64 ? 54 : 42, 2, big));
   header.phnum = static_cast<std::uint16_t>(read_unsigned(bytes, is64 ? 56 : 44, 2, big));
+  // e_shoff 32 (32-bit) or 40 (64-bit); e_shentsize and e_shnum at 46/48 or 58/60.
+  header.shoff = read_unsigned(bytes, is64 ? 40 : 32, is64 ? 8 : 4, big);
+  header.shentsize = static_cast<std::uint16_t>(read_unsigned(bytes, is64 ? 58 : 46, 2, big));
+  header.shnum = static_cast<std::uint16_t>(read_unsigned(bytes, is64 ? 60 : 48, 2, big));
   return header;
 }
 
 ElfResult<ElfFile> read_elf(std::string_view bytes) {
   auto header = parse_elf_header(bytes);
   if (auto* err = std::get_if<ElfError>(&header)) return *err;
+  const auto& h = std::get<ElfHeader>(header);
+  bool big = h.data_encoding == kDataMsb;
+  auto field = [&](std::uint64_t offset, std::size_t width) -> std::optional<std::uint64_t> {
+    if (!within_file(offset, width, bytes.size())) return std::nullopt;
+    return read_unsigned(bytes, static_cast<std::size_t>(offset), width, big);
+  };
+  if (auto err = check_section_table(h, bytes.size(), field)) return *err;
   if (!libelf_ready()) return ElfError{"libelf could not be initialised"};
   // elf_memory may convert data in place: give it a private copy.
   std::vector<char> image(bytes.begin(), bytes.end());
@@ -333,6 +394,18 @@ ElfResult<ElfFile> read_elf_file(const RootFs& fs, std::string_view path) {
   }
   auto header = parse_elf_header(std::string_view(head.data(), got));
   if (auto* err = std::get_if<ElfError>(&header)) return *err;
+  const auto& h = std::get<ElfHeader>(header);
+  bool big = h.data_encoding == kDataMsb;
+  auto field = [&](std::uint64_t offset, std::size_t width) -> std::optional<std::uint64_t> {
+    std::array<char, 8> b{};
+    if (offset > static_cast<std::uint64_t>(std::numeric_limits<off_t>::max())) return std::nullopt;
+    ssize_t n = 0;
+    do n = ::pread(fd.get(), b.data(), width, static_cast<off_t>(offset));
+    while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(width)) return std::nullopt;
+    return read_unsigned(std::string_view(b.data(), width), 0, width, big);
+  };
+  if (auto err = check_section_table(h, static_cast<std::uint64_t>(st.st_size), field)) return *err;
   if (!libelf_ready()) return ElfError{"libelf could not be initialised"};
   // ELF_C_READ reads lazily with pread: only the parts asked for are read, and no mapping can
   // fault if the file shrinks underneath us.

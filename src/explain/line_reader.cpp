@@ -4,21 +4,9 @@
 #include <cstring>
 #include <vector>
 
+#include "core/utf8.hpp"
+
 namespace gpudoctor::explain {
-
-namespace {
-
-// Length of a valid UTF-8 sequence starting at s[i], or 0.
-size_t utf8_length(std::string_view s, size_t i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-  return n;
-}
-
-}  // namespace
 
 std::size_t escape_end(std::string_view s, std::size_t i) {
   auto stop = [&](std::size_t k) { return k >= s.size() || s[k] == '\n'; };
@@ -53,7 +41,7 @@ std::string clean_line(std::string_view raw) {
       ++i;
       continue;
     }
-    size_t n = utf8_length(raw, i);
+    size_t n = utf8_sequence_length(raw, i);
     if (n == 0) {
       out += "\xEF\xBF\xBD";
       ++i;

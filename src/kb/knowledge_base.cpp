@@ -243,6 +243,7 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
       t.peer_lag_fraction = (*v)["peer_lag_fraction"].value_or(t.peer_lag_fraction);
       t.memory_held_fraction = (*v)["memory_held_fraction"].value_or(t.memory_held_fraction);
       t.gpu_lag_fraction = (*v)["gpu_lag_fraction"].value_or(t.gpu_lag_fraction);
+      t.min_free_to_start_gib = (*v)["min_free_to_start_gib"].value_or(t.min_free_to_start_gib);
       if (const auto* lim = (*v)["gemm_error_limit"].as_table())
         for (const auto& [k, val] : *lim)
           if (auto d = val.value<double>()) t.gemm_error_limit[std::string(k.str())] = *d;

@@ -25,6 +25,11 @@ constexpr std::uint32_t kExtensionTagGlibcHwcaps = 1;           // cache_extensi
 constexpr std::uint64_t kHwcapExtension = 1ULL << 62;           // DL_CACHE_HWCAP_EXTENSION
 constexpr std::uint64_t kIsaLevelMask = (1U << 10) - 1;         // DL_CACHE_HWCAP_ISA_LEVEL_MASK
 constexpr std::size_t kMaxGeneratorBytes = 4096;
+// What a hostile cache can make us take on (a real one: 2,000 entries of 60 bytes each).
+constexpr std::size_t kMaxStringBytes = 4096;       // one SONAME or path (PATH_MAX)
+constexpr std::uint64_t kMaxEntries = 1U << 16;     // entries of one cache
+constexpr std::size_t kMaxAllStrings = 32U << 20;   // bytes of all the entries' strings together
+constexpr std::size_t kMaxHwcapsSubdirs = 64;       // names of the glibc-hwcaps extension
 
 // The file is little endian on every machine gpudoctor inspects (x86-64); the endian flag is
 // checked, so a big-endian cache is refused rather than misread.
@@ -40,13 +45,24 @@ std::uint64_t u64_at(std::string_view bytes, std::size_t offset) {
          (static_cast<std::uint64_t>(u32_at(bytes, offset + 4)) << 32U);
 }
 
-// The NUL-terminated string at absolute `offset`; nullopt when it starts or runs past the end.
+// The NUL-terminated string at absolute `offset`; nullopt when it starts or runs past the end,
+// or is longer than kMaxStringBytes (only that many bytes are looked at).
 std::optional<std::string> string_at(std::string_view bytes, std::uint64_t offset) {
   if (offset >= bytes.size()) return std::nullopt;
   std::size_t start = static_cast<std::size_t>(offset);
-  std::size_t nul = bytes.find('\0', start);
-  if (nul == std::string_view::npos) return std::nullopt;
-  return std::string(bytes.substr(start, nul - start));
+  std::size_t span = std::min(bytes.size() - start, kMaxStringBytes + 1);
+  const void* nul = std::memchr(bytes.data() + start, '\0', span);
+  if (nul == nullptr) return std::nullopt;
+  return std::string(bytes.data() + start, static_cast<const char*>(nul));
+}
+
+// Checks the count of entries and the bytes their strings took so far.
+std::optional<LdSoCacheError> over_limits(std::uint64_t count, std::size_t string_bytes) {
+  if (count > kMaxEntries)
+    return LdSoCacheError{"cache claims " + std::to_string(count) + " entries, more than " + std::to_string(kMaxEntries)};
+  if (string_bytes > kMaxAllStrings)
+    return LdSoCacheError{"cache entries' strings exceed " + std::to_string(kMaxAllStrings >> 20) + " MiB"};
+  return std::nullopt;
 }
 
 // cache_file_new_matches_endian.
@@ -81,7 +97,7 @@ Extensions load_extensions(std::string_view bytes, std::size_t new_header_at) {
     } else if (tag == kExtensionTagGlibcHwcaps) {
       found.hwcaps_string_offsets.clear();
       if (section_size == 0 || section_offset % 4 != 0 || section_size % 4 != 0) continue;
-      for (std::uint32_t k = 0; k < section_size / 4; ++k) {
+      for (std::uint32_t k = 0; k < section_size / 4 && k < kMaxHwcapsSubdirs; ++k) {
         found.hwcaps_string_offsets.push_back(u32_at(bytes, section_offset + k * 4U));
       }
     }
@@ -102,6 +118,7 @@ std::variant<LdSoCache, LdSoCacheError> read_new_entries(std::string_view bytes,
   if (count > room) {
     return LdSoCacheError{"cache claims " + std::to_string(count) + " entries, room for " + std::to_string(room)};
   }
+  if (auto err = over_limits(count, 0)) return *err;
   Extensions ext = load_extensions(bytes, header_at);
   LdSoCache cache;
   cache.format = format;
@@ -113,6 +130,7 @@ std::variant<LdSoCache, LdSoCacheError> read_new_entries(std::string_view bytes,
     if (hwcaps_names.back()) cache.hwcaps_subdirs.push_back(*hwcaps_names.back());
   }
   cache.entries.reserve(static_cast<std::size_t>(count));
+  std::size_t string_bytes = 0;
   for (std::uint64_t i = 0; i < count; ++i) {
     std::size_t at = header_at + kNewHeaderSize + static_cast<std::size_t>(i) * kNewEntrySize;
     LdSoCacheEntry entry;
@@ -122,7 +140,9 @@ std::variant<LdSoCache, LdSoCacheError> read_new_entries(std::string_view bytes,
     entry.hwcap = u64_at(bytes, at + 16);
     auto soname = string_at(bytes, key);
     auto path = string_at(bytes, value);
-    if (!soname || !path) return LdSoCacheError{"entry " + std::to_string(i) + " points outside the file"};
+    if (!soname || !path) return LdSoCacheError{"entry " + std::to_string(i) + " points outside the file or names a string longer than 4096 bytes"};
+    string_bytes += soname->size() + path->size();
+    if (auto err = over_limits(count, string_bytes)) return *err;
     entry.soname = std::move(*soname);
     entry.path = std::move(*path);
     if (entry.is_hwcaps_entry()) {
@@ -206,17 +226,21 @@ std::variant<LdSoCache, LdSoCacheError> parse_ld_so_cache(std::string_view bytes
     return parsed;
   }
   // Old format only: strings are relative to the end of the entry array.
+  if (auto err = over_limits(old_count, 0)) return *err;
   LdSoCache cache;
   cache.format = LdSoCacheFormat::old_only;
   cache.old_format_entry_count = static_cast<std::uint32_t>(old_count);
   cache.entries.reserve(static_cast<std::size_t>(old_count));
+  std::size_t string_bytes = 0;
   for (std::uint64_t i = 0; i < old_count; ++i) {
     std::size_t at = kOldHeaderSize + static_cast<std::size_t>(i) * kOldEntrySize;
     LdSoCacheEntry entry;
     entry.flags = static_cast<std::int32_t>(u32_at(bytes, at));
     auto soname = string_at(bytes, old_end + std::uint64_t{u32_at(bytes, at + 4)});
     auto path = string_at(bytes, old_end + std::uint64_t{u32_at(bytes, at + 8)});
-    if (!soname || !path) return LdSoCacheError{"entry " + std::to_string(i) + " points outside the file"};
+    if (!soname || !path) return LdSoCacheError{"entry " + std::to_string(i) + " points outside the file or names a string longer than 4096 bytes"};
+    string_bytes += soname->size() + path->size();
+    if (auto err = over_limits(old_count, string_bytes)) return *err;
     entry.soname = std::move(*soname);
     entry.path = std::move(*path);
     cache.entries.push_back(std::move(entry));
@@ -294,8 +318,13 @@ std::optional<std::size_t> lookup_ld_so_cache(const LdSoCache& cache, std::strin
     int cmp = cache_name_compare(name, entries[static_cast<std::size_t>(middle)].soname);
     if (cmp == 0) {
       left = middle;  // the last entry known to match
-      while (middle > 0 && cache_name_compare(name, entries[static_cast<std::size_t>(middle - 1)].soname) == 0)
+      // The run of entries of this name: a few in a real cache (hwcaps variants, i386); a
+      // hostile one is looked at for kMaxRun entries each way.
+      constexpr long kMaxRun = 1024;
+      while (middle > 0 && left - middle < kMaxRun &&
+             cache_name_compare(name, entries[static_cast<std::size_t>(middle - 1)].soname) == 0)
         --middle;
+      right = std::min(right, left + kMaxRun);
       std::optional<std::size_t> best;
       std::uint32_t best_priority = 0;
       for (; middle <= right; ++middle) {
@@ -329,6 +358,23 @@ std::optional<std::size_t> lookup_ld_so_cache(const LdSoCache& cache, std::strin
     }
   }
   return std::nullopt;
+}
+
+std::string cache_name_key(std::string_view name) {
+  std::string key;
+  key.reserve(name.size());
+  for (std::size_t i = 0; i < name.size();) {
+    if (name[i] < '0' || name[i] > '9') {
+      key += name[i++];
+      continue;
+    }
+    std::size_t end = i;
+    while (end < name.size() && name[end] >= '0' && name[end] <= '9') ++end;
+    while (i + 1 < end && name[i] == '0') ++i;
+    key.append(name.substr(i, end - i));
+    i = end;
+  }
+  return key;
 }
 
 std::vector<std::size_t> ld_so_cache_entries_named(const LdSoCache& cache, std::string_view name) {

@@ -80,6 +80,10 @@ struct CacheLookupOptions {
 std::optional<std::size_t> lookup_ld_so_cache(const LdSoCache& cache, std::string_view name,
                                               const CacheLookupOptions& options = {});
 
+/// A key equal for two names exactly when cache_name_compare finds them equal: each run of
+/// digits written without its leading zeros ("libfoo.so.09" -> "libfoo.so.9").
+std::string cache_name_key(std::string_view name);
+
 /// Every entry whose name equals `name` (in cache_name_compare's sense), in file order: the
 /// other copies the cache knows of.
 std::vector<std::size_t> ld_so_cache_entries_named(const LdSoCache& cache, std::string_view name);

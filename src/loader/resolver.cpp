@@ -1,5 +1,6 @@
 #include "loader/resolver.hpp"
 
+#include "core/path.hpp"
 #include "core/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <unordered_set>
 
 namespace gpudoctor::loader {
 
@@ -140,7 +142,46 @@ struct Resolver::Probe {
   std::string detail;
 };
 
-Resolver::Resolver(const RootFs& fs, ResolverConfig config) : m_fs(fs), m_config(std::move(config)) {}
+Resolver::Resolver(const RootFs& fs, ResolverConfig config, ResolverLimits limits)
+    : m_fs(fs), m_config(std::move(config)), m_limits(limits) {
+  if (m_config.cache) {
+    const auto& entries = m_config.cache->entries;
+    for (std::size_t i = 0; i < entries.size(); ++i) m_cache_index[cache_name_key(entries[i].soname)].push_back(i);
+  }
+}
+
+std::optional<std::string> Resolver::limit_reached() const {
+  if (!m_exhausted) return std::nullopt;
+  return "search stopped: the files under the root name more folders than gpudoctor follows (at most " +
+         std::to_string(m_limits.folder_lookups) + " lookups in " + std::to_string(m_limits.listed_folders) + " folders)";
+}
+
+bool Resolver::may_exist(const std::string& absolute_path) const {
+  // Each folder is listed once: a name is then looked up, not opened, in every folder of a
+  // search path (a hostile RPATH names thousands).
+  if (m_exhausted) return false;
+  if (++m_lookups > m_limits.folder_lookups) {
+    m_exhausted = true;
+    return false;
+  }
+  std::string folder = path_dirname(absolute_path);
+  auto it = m_listings.find(folder);
+  if (it == m_listings.end()) {
+    if (m_listings.size() >= m_limits.listed_folders) {
+      m_exhausted = true;
+      return false;
+    }
+    auto listing = std::make_unique<Listing>();
+    auto names = m_fs.list_dir(folder);
+    // An empty listing of a folder that exists may be one we cannot read (mode 0711): then
+    // the names are opened, as the loader does.
+    listing->complete = names.size() < RootFs::k_max_listing && (!names.empty() || !m_fs.is_dir(folder));
+    for (auto& n : names) listing->names.insert(std::move(n));
+    it = m_listings.emplace(std::move(folder), std::move(listing)).first;
+  }
+  const Listing& l = *it->second;
+  return !l.complete || l.names.count(std::string(path_basename(absolute_path))) > 0;
+}
 
 std::optional<std::string> Resolver::absolute(std::string_view path) const {
   if (!path.empty() && path.front() == '/') return std::string(path);
@@ -245,7 +286,7 @@ Resolver::Probe Resolver::probe(const std::string& path) const {
 
 void Resolver::add_candidate(std::string path, SearchStep step, const std::string& source, Resolution& out) const {
   auto abs = absolute(path);
-  if (!abs) return;
+  if (!abs || !may_exist(*abs)) return;
   Probe p = probe(*abs);
   if (!p.exists) return;
   Candidate c;
@@ -259,21 +300,28 @@ void Resolver::add_candidate(std::string path, SearchStep step, const std::strin
 }
 
 void Resolver::search_list(std::string_view name, const std::vector<std::string>& dirs, SearchStep step,
-                           const std::string& source, Resolution& out) const {
+                           const std::string& source, std::size_t* folders_left, Resolution& out) const {
   // open_path: each folder once (fillin_rpath drops repeats within a list), and in each folder
   // the hwcaps subfolders first (capstr from _dl_important_hwcaps, ending with "").
   std::vector<std::string> subdirs;
   for (const auto& h : m_config.platform.glibc_hwcaps) subdirs.push_back("glibc-hwcaps/" + h + "/");
   for (const auto& h : m_config.platform.legacy_hwcaps_subdirs) subdirs.push_back(normalize_dir(h));
   subdirs.emplace_back();
-  std::vector<std::string> seen;
+  std::unordered_set<std::string> seen;
   for (const auto& raw : dirs) {
     std::string dir = normalize_dir(raw);
-    if (std::find(seen.begin(), seen.end(), dir) != seen.end()) continue;
-    seen.push_back(dir);
+    if (!seen.insert(dir).second) continue;
+    if (folders_left != nullptr) {
+      if (*folders_left == 0) {
+        out.notes.push_back("search cut after " + std::to_string(m_limits.search_folders) + " folders, in " + source);
+        return;
+      }
+      --*folders_left;
+    }
     if ((dir.empty() || dir.front() != '/') && !m_config.working_directory) {
-      out.notes.push_back("relative folder \"" + dir + "\" of " + source +
-                          " not searched: the process's working folder is unknown");
+      if (out.notes.size() < 16)
+        out.notes.push_back("relative folder \"" + dir + "\" of " + source +
+                            " not searched: the process's working folder is unknown");
       continue;
     }
     for (const auto& sub : subdirs) add_candidate(dir + sub + std::string(name), step, source, out);
@@ -282,7 +330,17 @@ void Resolver::search_list(std::string_view name, const std::vector<std::string>
 
 Resolution Resolver::resolve(std::string_view needed, const LoaderObject& object,
                              const std::vector<LoaderObject>& loaders, const std::vector<LoadedObject>& loaded) const {
+  std::vector<const LoaderObject*> chain;
+  chain.reserve(loaders.size());
+  for (const auto& l : loaders) chain.push_back(&l);
+  return resolve_in(needed, object, chain, loaded);
+}
+
+Resolution Resolver::resolve_in(std::string_view needed, const LoaderObject& object,
+                                const std::vector<const LoaderObject*>& loaders,
+                                const std::vector<LoadedObject>& loaded) const {
   Resolution out;
+  std::size_t folders_left = m_limits.search_folders;
   // elf/dl-deps.c expand_dst: tokens in a NEEDED name are replaced with the object's values.
   elf::DstValues object_dst = m_config.platform.dst;
   object_dst.origin = origin_of(object.path);
@@ -316,12 +374,14 @@ Resolution Resolver::resolve(std::string_view needed, const LoaderObject& object
       const LoaderObject* executable = m_config.executable ? &*m_config.executable : nullptr;
       bool did_executable = false;
       std::vector<const LoaderObject*> chain{&object};
-      for (const auto& l : loaders) chain.push_back(&l);
+      chain.insert(chain.end(), loaders.begin(), loaders.end());
       for (const LoaderObject* l : chain) {
+        if (folders_left == 0) break;
         if (!l->rpath || l->runpath || l->rpath->empty()) continue;
         elf::DstValues dst = m_config.platform.dst;
         dst.origin = origin_of(l->path);
-        search_list(name, elf::expand_path_list(*l->rpath, dst), SearchStep::rpath, "RPATH of " + l->path, out);
+        search_list(name, elf::expand_path_list(*l->rpath, dst), SearchStep::rpath, "RPATH of " + l->path,
+                    &folders_left, out);
         did_executable |= executable != nullptr && l->path == executable->path;
       }
       if (executable != nullptr && !did_executable && executable->rpath && !executable->runpath &&
@@ -329,7 +389,7 @@ Resolution Resolver::resolve(std::string_view needed, const LoaderObject& object
         elf::DstValues dst = m_config.platform.dst;
         dst.origin = origin_of(executable->path);
         search_list(name, elf::expand_path_list(*executable->rpath, dst), SearchStep::rpath,
-                    "RPATH of " + executable->path, out);
+                    "RPATH of " + executable->path, &folders_left, out);
       }
     }
     // 3. LD_LIBRARY_PATH: ':' and ';' separate; its $ORIGIN is the executable's folder.
@@ -337,12 +397,12 @@ Resolution Resolver::resolve(std::string_view needed, const LoaderObject& object
       elf::DstValues dst = m_config.platform.dst;
       if (m_config.executable) dst.origin = origin_of(m_config.executable->path);
       search_list(name, elf::expand_path_list(*m_config.ld_library_path, dst, ":;"), SearchStep::ld_library_path,
-                  "LD_LIBRARY_PATH", out);
+                  "LD_LIBRARY_PATH", &folders_left, out);
     }
     // 4. RUNPATH of the loading object alone.
     if (object.runpath && !object.runpath->empty()) {
       search_list(name, elf::expand_path_list(*object.runpath, object_dst), SearchStep::runpath,
-                  "RUNPATH of " + object.path, out);
+                  "RUNPATH of " + object.path, &folders_left, out);
     }
     // 5. ld.so.cache: the one entry search_cache picks is opened; the other entries of that
     //    name are listed as copies the loader does not try.
@@ -371,7 +431,8 @@ Resolution Resolver::resolve(std::string_view needed, const LoaderObject& object
           out.candidates.back().detail +=
               (out.candidates.back().detail.empty() ? "" : "; ") + entry.flags_description();
       }
-      for (auto index : ld_so_cache_entries_named(*m_config.cache, name)) {
+      auto same_name = m_cache_index.find(cache_name_key(name));
+      for (auto index : same_name == m_cache_index.end() ? std::vector<std::size_t>{} : same_name->second) {
         if (picked && index == *picked) continue;
         const auto& entry = m_config.cache->entries[index];
         std::size_t before = out.candidates.size();
@@ -386,9 +447,10 @@ Resolution Resolver::resolve(std::string_view needed, const LoaderObject& object
     }
     // 6. The default folders, unless DF_1_NODEFLIB.
     if (!object.nodeflib) {
-      search_list(name, m_config.platform.system_dirs, SearchStep::default_dirs, "default folder", out);
+      search_list(name, m_config.platform.system_dirs, SearchStep::default_dirs, "default folder", nullptr, out);
     }
   }
+  if (auto why = limit_reached()) out.notes.push_back(*why);
 
   if (out.reused) {
     const auto& l = loaded[*out.reused];
@@ -418,6 +480,10 @@ Resolution Resolver::resolve(std::string_view needed, const LoaderObject& object
     }
   }
   // _dl_map_object: a file of the other class found and nothing else.
+  if (m_exhausted) {
+    out.error = name + ": not searched to the end (the search path named more folders than gpudoctor follows)";
+    return out;
+  }
   out.error =
       name + ": " +
       (other_class ? (m_config.platform.elf_class == 2 ? "wrong ELF class: ELFCLASS32" : "wrong ELF class: ELFCLASS64")
@@ -429,8 +495,16 @@ LoadTree Resolver::load_tree(std::string_view root_path, const std::vector<Loade
                              const std::vector<LoadedObject>& already_loaded, std::size_t max_objects) const {
   LoadTree tree;
   std::vector<LoadedObject> in_process;                // parallel to tree.objects
-  std::vector<std::vector<LoaderObject>> chains;       // the loaders of each object
-  std::vector<std::optional<LoaderObject>> as_loader;  // each object as a loader
+  std::deque<std::optional<LoaderObject>> as_loader;   // each object as a loader (a deque: chains point into it)
+  // The loaders of an object: the object that loaded it (loaded_by), and on up to the root,
+  // whose loaders are root_loaders: built when needed, as pointers (a chain can be long).
+  auto chain_of = [&](std::size_t index) {
+    std::vector<const LoaderObject*> chain;
+    for (auto up = tree.objects[index].loaded_by; up; up = tree.objects[*up].loaded_by)
+      if (as_loader[*up]) chain.push_back(&*as_loader[*up]);
+    for (const auto& l : root_loaders) chain.push_back(&l);
+    return chain;
+  };
   for (const auto& l : already_loaded) {
     TreeObject t;
     t.path = l.path;
@@ -439,7 +513,6 @@ LoadTree Resolver::load_tree(std::string_view root_path, const std::vector<Loade
     t.preloaded = true;
     tree.objects.push_back(std::move(t));
     in_process.push_back(l);
-    chains.emplace_back();
     as_loader.emplace_back();
   }
 
@@ -452,14 +525,18 @@ LoadTree Resolver::load_tree(std::string_view root_path, const std::vector<Loade
   };
   std::size_t added = 0;
   // Adds a newly found object; returns its index, or an index already holding that file.
-  auto add_object = [&](const Resolution& r, const std::string& requested, std::optional<std::size_t> loaded_by,
-                        std::vector<LoaderObject> chain) -> std::size_t {
+  auto add_name = [&](std::size_t k, const std::string& name) {
+    auto& names = in_process[k].names;
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  };
+  auto add_object = [&](const Resolution& r, const std::string& requested,
+                        std::optional<std::size_t> loaded_by) -> std::size_t {
     auto id = file_id(*r.path);
     if (id) {
       // _dl_map_object_from_fd: "Look again to see if the real name matched another already loaded."
       for (std::size_t k = 0; k < in_process.size(); ++k) {
         if (in_process[k].file_id == id) {
-          in_process[k].names.push_back(requested);
+          add_name(k, requested);
           return k;
         }
       }
@@ -488,7 +565,6 @@ LoadTree Resolver::load_tree(std::string_view root_path, const std::vector<Loade
     }
     tree.objects.push_back(std::move(t));
     in_process.push_back(std::move(l));
-    chains.push_back(std::move(chain));
     as_loader.push_back(std::move(loader_view));
     ++added;
     return tree.objects.size() - 1;
@@ -519,7 +595,7 @@ LoadTree Resolver::load_tree(std::string_view root_path, const std::vector<Loade
     tree.failure = root.error;
     return tree;
   }
-  tree.root = add_object(root, std::string(root_path), std::nullopt, root_loaders);
+  tree.root = add_object(root, std::string(root_path), std::nullopt);
 
   // elf/dl-deps.c: a breadth-first walk; each object's NEEDED entries in file order.
   std::deque<std::size_t> queue{tree.root};
@@ -531,23 +607,26 @@ LoadTree Resolver::load_tree(std::string_view root_path, const std::vector<Loade
     if (!tree.objects[index].elf || !as_loader[index]) continue;
     const LoaderObject self = *as_loader[index];
     const std::vector<std::string> needed = tree.objects[index].elf->needed;
-    std::vector<LoaderObject> child_chain{self};
-    child_chain.insert(child_chain.end(), chains[index].begin(), chains[index].end());
+    const std::vector<const LoaderObject*> chain = chain_of(index);
     for (const auto& name : needed) {
+      if (tree.links.size() >= m_limits.tree_links) {
+        if (!tree.failure) tree.failure = "more than " + std::to_string(m_limits.tree_links) + " NEEDED entries: walk stopped";
+        return tree;
+      }
       NeededLink link;
       link.from = index;
       link.name = name;
-      link.resolution = resolve(name, self, chains[index], in_process);
+      link.resolution = resolve_in(name, self, chain, in_process);
       if (link.resolution.reused) {
         link.to = *link.resolution.reused;
-        in_process[*link.to].names.push_back(link.resolution.name);
+        add_name(*link.to, link.resolution.name);
       } else if (link.resolution.found()) {
         if (added >= max_objects) {
           if (!tree.failure) tree.failure = "more than " + std::to_string(max_objects) + " objects: walk stopped";
           tree.links.push_back(std::move(link));
           return tree;
         }
-        std::size_t to = add_object(link.resolution, link.resolution.name, index, child_chain);
+        std::size_t to = add_object(link.resolution, link.resolution.name, index);
         link.to = to;
         if (queued.size() < tree.objects.size()) queued.resize(tree.objects.size(), false);
         if (!queued[to]) {

@@ -20,9 +20,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -189,10 +192,21 @@ struct ResolverConfig {
   std::optional<std::string> working_directory;
 };
 
+/// Bounds on the work of one Resolver, whatever the files under the root say: a hostile
+/// library naming thousands of folders and NEEDED entries costs at most these. Real trees are
+/// far below them (torch 2.9's: 60 objects, 400 NEEDED entries, 20 folders per search).
+struct ResolverLimits {
+  std::size_t search_folders = 4096;     ///< RPATH, LD_LIBRARY_PATH and RUNPATH folders searched for one name
+  std::size_t folder_lookups = 1 << 18;  ///< names looked up in folders, over the resolver's life (a real tree: 20,000)
+  std::size_t listed_folders = 1 << 16;  ///< distinct folders listed (each listing is kept)
+  std::size_t tree_links = 8192;         ///< NEEDED entries followed by one load_tree
+};
+
 class Resolver {
  public:
-  /// `fs` must outlive the resolver.
-  Resolver(const RootFs& fs, ResolverConfig config);
+  /// `fs` must outlive the resolver. Folders are listed once each and the listing kept: the
+  /// tree under the root must not change while the resolver is in use.
+  Resolver(const RootFs& fs, ResolverConfig config, ResolverLimits limits = {});
 
   /// Resolves `name`, a NEEDED entry (or dlopen argument) of `object`, whose loaders are
   /// `loaders` (the object that loaded `object`, then its loader, and on up). `loaded` are the
@@ -210,19 +224,35 @@ class Resolver {
                                    std::size_t max_objects = 4096) const;
 
   [[nodiscard]] const ResolverConfig& config() const { return m_config; }
+  /// Why searches stopped early (a limit of ResolverLimits was reached), or nullopt.
+  [[nodiscard]] std::optional<std::string> limit_reached() const;
 
  private:
   struct Probe;
+  struct Listing {
+    std::unordered_set<std::string> names;
+    bool complete = true;  ///< false: unreadable or cut; a name not in it may still exist
+  };
+  [[nodiscard]] Resolution resolve_in(std::string_view name, const LoaderObject& object,
+                                      const std::vector<const LoaderObject*>& loaders,
+                                      const std::vector<LoadedObject>& loaded) const;
   [[nodiscard]] Probe probe(const std::string& path) const;
+  [[nodiscard]] bool may_exist(const std::string& absolute_path) const;
   [[nodiscard]] std::optional<std::string> absolute(std::string_view path) const;
   [[nodiscard]] std::optional<std::string> origin_of(std::string_view path) const;
   [[nodiscard]] std::optional<std::string> resolved(std::string_view path) const;
   void search_list(std::string_view name, const std::vector<std::string>& dirs, SearchStep step,
-                   const std::string& source, Resolution& out) const;
+                   const std::string& source, std::size_t* folders_left, Resolution& out) const;
   void add_candidate(std::string path, SearchStep step, const std::string& source, Resolution& out) const;
 
   const RootFs& m_fs;
   ResolverConfig m_config;
+  ResolverLimits m_limits;
+  /// ld.so.cache entries by cache_name_key of their SONAME.
+  std::unordered_map<std::string, std::vector<std::size_t>> m_cache_index;
+  mutable std::unordered_map<std::string, std::unique_ptr<const Listing>> m_listings;
+  mutable std::size_t m_lookups = 0;
+  mutable bool m_exhausted = false;  ///< a limit was reached: searches stop
 };
 
 }  // namespace gpudoctor::loader

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/snapshot_json.hpp"
+#include "core/utf8.hpp"
 #include "driver/child_process.hpp"
 #include "driver/driver_probe.hpp"
 #include "probe/steps.hpp"
@@ -419,7 +420,7 @@ struct ComputeProbeInFlight::State {
   ChildGroup group;
   explicit State(const ProbePlan& p)
       : plan(p), group({[p](const Emit& emit) {
-          compute_probe_child(p, [&](const ComputeProbe& state) { emit(to_json(state).dump()); });
+          compute_probe_child(p, [&](const ComputeProbe& state) { emit(json_text(to_json(state))); });
         }}) {}
 };
 

@@ -2,6 +2,7 @@
 // Runs the gpudoctor binary as users do (fork + execve, a clean environment, both outputs
 // captured), for the CLI and probe tests.
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,9 +21,10 @@ struct Run {
 };
 
 /// Runs the binary; `alarm_s` > 0 ends it with SIGALRM (code 142) after that many seconds, so
-/// that a test of "never hangs" fails instead of hanging.
+/// that a test of "never hangs" fails instead of hanging; `address_space_mib` > 0 limits its
+/// virtual memory as `ulimit -v` does (a larger allocation fails in it).
 inline Run run(const std::vector<std::string>& args, std::map<std::string, std::string> env = {},
-               unsigned alarm_s = 0) {
+               unsigned alarm_s = 0, std::size_t address_space_mib = 0) {
   int o[2], e[2];
   if (pipe(o) != 0 || pipe(e) != 0) return {};
   pid_t pid = fork();
@@ -34,6 +36,10 @@ inline Run run(const std::vector<std::string>& args, std::map<std::string, std::
     close(o[1]);
     close(e[1]);
     if (alarm_s > 0) alarm(alarm_s);  // survives execve
+    if (address_space_mib > 0) {
+      rlimit limit{address_space_mib << 20, address_space_mib << 20};
+      if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(125);
+    }
     if (!env.count("PATH")) env["PATH"] = "/usr/bin:/bin";
     std::vector<std::string> envs;
     for (auto& [k, v] : env) envs.push_back(k + "=" + v);

@@ -5,6 +5,7 @@
 
 #include "collect/parsers.hpp"
 #include "core/snapshot_json.hpp"
+#include "core/utf8.hpp"
 #include "core/version.hpp"
 #include "diagnose/diagnose.hpp"
 #include "diagnose/visible_devices.hpp"
@@ -30,6 +31,14 @@ void feed_parsers(const std::uint8_t* data, std::size_t size) {
   (void)parse::cgroup_container(text);
   (void)parse::ld_so_conf(text);
   (void)parse::group_names(text);
+  (void)parse::torch_version_py(text);
+  (void)parse::tf_build_info_value(text, "cuda_version");
+  if (auto caps = parse::tf_build_info_value(text, "cuda_compute_capabilities")) (void)parse::quoted_items(*caps);
+  (void)parse::quoted_items(text);
+  (void)parse::jax_cuda_plugin_major(text);
+  (void)parse::jaxlib_local_cuda(text);
+  (void)valid_utf8(text);
+  (void)json_text(nlohmann::json(std::string(text)));
   (void)parse_dotted_version(text);
   (void)version_from_library_name(text, "libcuda.so.");
 

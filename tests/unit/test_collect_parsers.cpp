@@ -133,5 +133,93 @@ TEST(ParseGroup, GidToName) {
   EXPECT_EQ(g.size(), 2u);
 }
 
+// torch/version.py of the torch 2.3.1+cu121 wheel (tests/hosts/venv-torch231-cu121).
+constexpr const char* k_torch231_version_py =
+    "from typing import Optional\n\n"
+    "__all__ = ['__version__', 'debug', 'cuda', 'git_version', 'hip']\n"
+    "__version__ = '2.3.1+cu121'\n"
+    "debug = False\n"
+    "cuda: Optional[str] = '12.1'\n"
+    "git_version = 'd44533f9d073df13895333e70b66f81c513c1889'\n"
+    "hip: Optional[str] = None\n";
+
+TEST(ParseTorchVersionPy, CudaWheel) {
+  auto v = parse::torch_version_py(k_torch231_version_py);
+  EXPECT_EQ(v.version, "2.3.1+cu121");
+  EXPECT_TRUE(v.has_cuda_line);
+  EXPECT_EQ(v.cuda, "12.1");
+}
+
+TEST(ParseTorchVersionPy, CpuWheelAndNearMisses) {
+  // torch 2.3.1+cpu: `cuda: Optional[str] = None`; `hip` and the __all__ list are not the cuda line.
+  auto cpu = parse::torch_version_py("__version__ = '2.3.1+cpu'\ncuda: Optional[str] = None\nhip: Optional[str] = None\n");
+  EXPECT_EQ(cpu.version, "2.3.1+cpu");
+  EXPECT_TRUE(cpu.has_cuda_line);
+  EXPECT_FALSE(cpu.cuda);
+  auto none = parse::torch_version_py("__all__ = ['__version__', 'debug', 'cuda']\nmy_cuda = '12.1'\n# cuda = '11.8'\n");
+  EXPECT_FALSE(none.version);
+  EXPECT_FALSE(none.has_cuda_line);
+  // Old wheels wrote `cuda = '10.2'` without the annotation, first line of the file.
+  EXPECT_EQ(parse::torch_version_py("cuda = '10.2'\n").cuda, "10.2");
+}
+
+TEST(ParseTorchVersionPy, LongValuesAreCutNotACrash) {
+  // The reproduction: cuda = '1.1.1...' 40 KB long (std::regex overflowed its stack).
+  std::string long_cuda;
+  for (int i = 0; i < 20000; ++i) long_cuda += "1.";
+  auto v = parse::torch_version_py("__version__ = '" + std::string(100000, '9') + "'\ncuda = '" + long_cuda + "'\n");
+  ASSERT_TRUE(v.cuda);
+  EXPECT_EQ(v.cuda->size(), parse::k_max_value);
+  EXPECT_EQ(v.cuda->substr(0, 4), "1.1.");
+  ASSERT_TRUE(v.version);
+  EXPECT_EQ(v.version->size(), parse::k_max_value);
+}
+
+TEST(ParseTfBuildInfo, OrderedDictOfTensorFlow215) {
+  // tensorflow 2.15.0's build_info.py (tests/hosts/venv-tf215-and-cuda).
+  std::string text =
+      "build_info = collections.OrderedDict([('cpu_compiler', '/usr/lib/llvm-17/bin/clang'), "
+      "('cuda_compute_capabilities', ['sm_50', 'sm_60', 'sm_70', 'sm_75', 'compute_80']), ('cuda_version', '12.2'), "
+      "('cudnn_version', '8'), ('is_cuda_build', True), ('is_rocm_build', False), ('is_tensorrt_build', True)])\n";
+  EXPECT_EQ(parse::tf_build_info_value(text, "cuda_version"), "12.2");
+  EXPECT_EQ(parse::tf_build_info_value(text, "cudnn_version"), "8");
+  EXPECT_EQ(parse::tf_build_info_value(text, "is_cuda_build"), "True");
+  EXPECT_EQ(parse::tf_build_info_value(text, "is_rocm_build"), "False");
+  EXPECT_FALSE(parse::tf_build_info_value(text, "cuda"));  // a key is matched whole, quotes included
+  auto caps = parse::tf_build_info_value(text, "cuda_compute_capabilities");
+  ASSERT_TRUE(caps);
+  EXPECT_EQ(parse::quoted_items(*caps), (std::vector<std::string>{"sm_50", "sm_60", "sm_70", "sm_75", "compute_80"}));
+}
+
+TEST(ParseTfBuildInfo, DictOfOlderReleasesAndLongValues) {
+  // tensorflow 2.4: build_info = {'cuda_version': '11.0', ...}; '.' in a key is no wildcard.
+  std::string text = "build_info = {'cuda_version': '11.0', 'cudnn_version': '8', 'is_cuda_build': True}\n";
+  EXPECT_EQ(parse::tf_build_info_value(text, "cuda_version"), "11.0");
+  EXPECT_FALSE(parse::tf_build_info_value("{'cudaXversion': '11.0'}", "cuda.version"));
+  std::string long_list = "('cuda_compute_capabilities', [";
+  for (int i = 0; i < 5000; ++i) long_list += "'sm_" + std::to_string(i) + "', ";
+  long_list += "])\n('cuda_version', '" + std::string(50000, '1') + "')";
+  auto caps = parse::tf_build_info_value(long_list, "cuda_compute_capabilities");
+  ASSERT_TRUE(caps);
+  EXPECT_EQ(caps->size(), parse::k_max_value);
+  EXPECT_EQ(parse::tf_build_info_value(long_list, "cuda_version")->size(), parse::k_max_value);
+  std::string full_list = "[";
+  for (int i = 0; i < 5000; ++i) full_list += "'sm_" + std::to_string(i) + "', ";
+  EXPECT_EQ(parse::quoted_items(full_list + "]").size(), 256u);
+}
+
+TEST(ParseJax, PluginNamesAndLocalVersions) {
+  EXPECT_EQ(parse::jax_cuda_plugin_major("jax-cuda12-plugin"), 12);
+  EXPECT_EQ(parse::jax_cuda_plugin_major("jax-cuda13-plugin"), 13);
+  EXPECT_FALSE(parse::jax_cuda_plugin_major("jax-cuda12-pjrt"));
+  EXPECT_FALSE(parse::jax_cuda_plugin_major("jax-cudaXX-plugin"));
+  EXPECT_FALSE(parse::jax_cuda_plugin_major("jax-cuda-plugin"));
+  EXPECT_EQ(parse::jaxlib_local_cuda("0.4.25+cuda12.cudnn89"), "12");
+  EXPECT_EQ(parse::jaxlib_local_cuda("0.3.25+cuda11.cudnn82"), "11");
+  EXPECT_FALSE(parse::jaxlib_local_cuda("0.4.30"));
+  EXPECT_FALSE(parse::jaxlib_local_cuda("0.4.25+cudaXX"));
+  EXPECT_EQ(parse::jaxlib_local_cuda("0.4.25+cuda" + std::string(100000, '1')), "11");
+}
+
 }  // namespace
 }  // namespace gpudoctor

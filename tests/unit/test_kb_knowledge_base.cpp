@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
+#include <re2/re2.h>
 
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -44,9 +44,10 @@ TEST(KnowledgeBase, CausesMatchTheProjectsCauseList) {
   ss << in.rdbuf();
   std::string text = ss.str();
   std::set<std::string> md;
-  std::regex row(R"(\n\| `([a-z_]+)` \|)");
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), row); it != std::sregex_iterator(); ++it)
-    md.insert((*it)[1]);
+  static const RE2 row(R"(\n\| `([a-z_]+)` \|)");
+  re2::StringPiece input(text);
+  std::string id;
+  while (RE2::FindAndConsume(&input, row, &id)) md.insert(id);
   std::set<std::string> compiled;
   for (const auto& c : kb::KnowledgeBase::get().causes()) compiled.insert(c.id);
   EXPECT_EQ(compiled, md);
@@ -54,11 +55,11 @@ TEST(KnowledgeBase, CausesMatchTheProjectsCauseList) {
 
 // Every cause a rule can report exists in the catalogue.
 TEST(KnowledgeBase, EveryRuleCauseIsAKnownId) {
-  std::regex id(R"([a-z][a-z_]+[a-z])");
+  static const RE2 id(R"(([a-z][a-z_]+[a-z]))");
   for (const auto& r : rules()) {
-    std::string causes = r.causes;
-    for (auto it = std::sregex_iterator(causes.begin(), causes.end(), id); it != std::sregex_iterator(); ++it) {
-      std::string word = (*it)[0];
+    re2::StringPiece causes(r.causes);
+    std::string word;
+    while (RE2::FindAndConsume(&causes, id, &word)) {
       if (word == "warning") continue;
       EXPECT_NE(kb::KnowledgeBase::get().cause(word), nullptr) << r.name << " reports unknown cause " << word;
     }
