@@ -294,6 +294,11 @@ void write_program_reports(const Options& o, const Diagnosis& d, const ReportHea
     j["program"] = program_json(d, p);
     write_file(o.json_file, json_text(j, 2) + "\n");
   }
+  if (!o.html_file.empty()) {
+    std::ostringstream html;
+    program_html(html, d, h, p);
+    write_file(o.html_file, html.str());
+  }
   if (!o.markdown_file.empty()) {
     std::ostringstream md;
     markdown_report(md, d, h);

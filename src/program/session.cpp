@@ -98,7 +98,10 @@ class Watch {
       if (!m) return;
       if (m->error) m_sampler_error = *m->error;
       if (m->gpus) m_usage.gpus(*m->gpus);
-      if (m->reading && m_pending.size() < 1000) m_pending.push_back(std::move(*m->reading));
+      if (m->reading && m_pending.size() < 1000) {
+        m_pending.push_back(std::move(*m->reading));
+        m_any_reading = true;
+      }
     });
   }
 
@@ -153,6 +156,14 @@ class Watch {
 
   void finish(Program& p) {
     on_sampler();
+    // A program shorter than NVML's start: wait a little for the sampler's first reading, so that
+    // the report still names the GPUs and what was on them at the end.
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (m_sampler && m_sampler->fd() >= 0 && !m_any_reading && m_sampler_error.empty() &&
+           std::chrono::steady_clock::now() < until) {
+      pollfd pfd{m_sampler->fd(), POLLIN, 0};
+      if (::poll(&pfd, 1, 50) > 0) on_sampler();
+    }
     take_readings();
     double end = now_s();
     m_out.finish(end, m_events);
@@ -202,6 +213,7 @@ class Watch {
   const kb::KnowledgeBase& m_kb;
   std::unique_ptr<ChildStream> m_sampler;
   std::string m_sampler_error;
+  bool m_any_reading = false;
   std::unique_ptr<ProcessTree> m_tree;
   pid_t m_root = 0;
   std::chrono::steady_clock::time_point m_start;

@@ -41,6 +41,8 @@ nlohmann::ordered_json program_json(const Diagnosis& d, const Program& p);
 void program_terminal(std::ostream& out, const Diagnosis& d, const Program& p);
 /// The program's section of the Markdown report.
 void program_markdown(std::ostream& out, const Diagnosis& d, const Program& p);
+/// `gpudoctor run --html`: one self-contained page, the verdict and a timeline per GPU (inline SVG).
+void program_html(std::ostream& out, const Diagnosis& d, const ReportHeader& h, const Program& p);
 /// `s` with control bytes replaced by '?', cut at `limit` bytes (text from other processes).
 std::string printable(std::string_view s, std::size_t limit);
 

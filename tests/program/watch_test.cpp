@@ -196,6 +196,24 @@ TEST(Watch, MarkdownReportHasTheProgram) {
   fs::remove(md);
 }
 
+TEST(Watch, HtmlPageIsSelfContainedWithATimelinePerGpuAndEscapedText) {
+  FakeGpuHost host;
+  std::string html = temp_path("report.html");
+  // The command itself holds markup that must come out as text.
+  auto w = run_watched(host, fmt::format("echo \"$$ 2147483648 85\" > {}; sleep 0.5; : '<script>alert(1)</script>'", host.contexts),
+                       {"--html", html});
+  auto text = read_file(html);
+  EXPECT_EQ(text.rfind("<!DOCTYPE html>", 0), 0U);
+  EXPECT_EQ(text.find("<script"), std::string::npos);
+  EXPECT_NE(text.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
+  for (const char* fetch : {"src=", "href=", "url(", "@import"}) EXPECT_EQ(text.find(fetch), std::string::npos) << fetch;
+  std::size_t svgs = 0;
+  for (auto at = text.find("<svg"); at != std::string::npos; at = text.find("<svg", at + 1)) ++svgs;
+  EXPECT_EQ(svgs, 3U);  // two GPUs and the CPU
+  EXPECT_NE(text.find("Verdict: healthy (used_gpu)"), std::string::npos);
+  fs::remove(html);
+}
+
 TEST(Inspect, ARunningProcessAndItsLogFile) {
   FakeGpuHost host;
   std::string log = temp_path("inspect.log");
