@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `gpudoctor run` and `inspect` on real programs on the lent GPU machine (issue 11); results in
-# bench/RESULTS.md. Expects the stripped binary at .device/gpudoctor (scripts/device/prepare.sh, or
-# `strip -o .device/gpudoctor build/src/gpudoctor`). Writes to $OUT: programs.txt (everything
+# bench/RESULTS.md. Expects the stripped binary at $GPUDOCTOR_BIN (default .device/run/gpudoctor:
+# `strip -o .device/run/gpudoctor build/src/gpudoctor`, carried with the call). Writes to $OUT: programs.txt (everything
 # below, in order) and reports.tgz (every JSON report).
 set -u
-B=$PWD/.device/gpudoctor
+B=${GPUDOCTOR_BIN:-$PWD/.device/run/gpudoctor}
 P=$PWD/scripts/device/programs
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" /tmp/reports
 exec > >(tee "$OUT/programs.txt") 2>&1
@@ -39,28 +39,28 @@ date -u; uname -r; nvidia-smi -L
 nvidia-smi --query-compute-apps=pid,used_memory --format=csv
 grep NSpid /proc/self/status; cat /proc/1/cmdline | tr '\0' ' '; echo
 
-watched torch_gpu -- python3 "$P/train_torch.py" --seconds 15
-watched torch_cvd_minus1 -- env CUDA_VISIBLE_DEVICES=-1 python3 "$P/train_torch.py" --seconds 12
-watched torch_model_on_cpu -- python3 "$P/train_torch.py" --device cpu --seconds 12
-watched torch_slow_loader -- python3 "$P/train_torch.py" --slow-loader --seconds 15
-watched jax_gpu -- python3 "$P/jax_program.py" 12
-watched jax_platforms_cpu -- env JAX_PLATFORMS=cpu python3 "$P/jax_program.py" 12
+watched torch_gpu -- python3 "$P/train_torch.py" --seconds 11
+watched torch_cvd_minus1 -- env CUDA_VISIBLE_DEVICES=-1 python3 "$P/train_torch.py" --seconds 11
+watched torch_model_on_cpu -- python3 "$P/train_torch.py" --device cpu --seconds 11
+watched torch_slow_loader -- python3 "$P/train_torch.py" --slow-loader --seconds 11
+watched jax_gpu -- python3 "$P/jax_program.py" 11
+watched jax_platforms_cpu -- env JAX_PLATFORMS=cpu python3 "$P/jax_program.py" 11
 
 section "a second process holding 100 GiB of GPU 0 during the run"
-python3 "$P/hold_memory.py" 100 30 & holder=$!
-sleep 8
-watched torch_beside_holder -- python3 "$P/train_torch.py" --seconds 12
+python3 "$P/hold_memory.py" 100 25 & holder=$!
+sleep 6
+watched torch_beside_holder -- python3 "$P/train_torch.py" --seconds 11
 kill $holder; wait $holder 2>/dev/null
 
 section "inspect a running training for 5 s"
-python3 "$P/train_torch.py" --seconds 14 > /tmp/reports/inspected.log 2>&1 & t=$!
+python3 "$P/train_torch.py" --seconds 12 > /tmp/reports/inspected.log 2>&1 & t=$!
 sleep 6
 "$B" inspect "$t" --json > /tmp/reports/inspect.json; echo "inspect exit $?"
 python3 -c 'import json; j=json.load(open("/tmp/reports/inspect.json")); p=j["program"]; print(j["verdict"], [c["id"] for c in j["causes"]], p["verdict"], p["summary"], p["per_process"])'
 wait $t
 
 section "overhead: the same training loop bare and under gpudoctor run, interleaved"
-for i in 1 2 3; do
+for i in 1 2; do
   printf 'bare    %s ' "$i"; python3 "$P/train_torch.py" --seconds 10 | grep steps_per_s
   printf 'watched %s ' "$i"; "$B" run -- python3 "$P/train_torch.py" --seconds 10 --report-parent 2>/dev/null | grep -E 'steps_per_s|watcher'
 done
