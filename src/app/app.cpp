@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "collect/collect.hpp"
+#include "collect/python_code.hpp"
 #include "core/snapshot_json.hpp"
 #include "core/unique_fd.hpp"
 #include "core/utf8.hpp"
@@ -133,6 +134,7 @@ int check(const Options& o, std::ostream& out, bool color) {
   h.version = GPUDOCTOR_VERSION;
   if (!o.from.empty()) {
     snap = load_snapshot(o.from);
+    if (!o.frameworks.empty()) snap.requested_frameworks = o.frameworks;  // asked now, not when it was taken
     h.source = "snapshot " + o.from;
   } else {
     snap = collect(collect_options(o));
@@ -284,6 +286,15 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
   request.argv = o.command;
   request.interval = std::chrono::milliseconds(o.interval_ms);
   request.status_line = ::isatty(STDERR_FILENO) != 0;
+  // The program's own source, read before it starts (it may rewrite its files while it runs).
+  python::ProgramCode code;
+  {
+    std::error_code ec;
+    auto cwd = std::filesystem::current_path(ec);
+    const char* path_env = std::getenv("PATH");
+    code = python::scan_program_code(o.command, ec ? std::string("/") : cwd.string(), RootFs("/"),
+                                     kb::KnowledgeBase::get().python_code(), path_env ? path_env : "");
+  }
   program::RunResult result;
   try {
     result = program::run_program(request);
@@ -291,6 +302,8 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
     err << "gpudoctor: " << e.what() << "\n";
     return e.exit_code;
   }
+  result.program.code = std::move(code.facts);
+  result.program.notes.insert(result.program.notes.end(), code.notes.begin(), code.notes.end());
   const Program& p = result.program;
   err << fmt::format("gpudoctor: {} {} after {:.1f} s\n", p.command.empty() ? "" : p.command.front(), p.ended, p.duration_s);
   nlohmann::ordered_json j;

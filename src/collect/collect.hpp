@@ -65,6 +65,9 @@ void collect_secure_boot(CollectContext& ctx);
 void collect_platform(CollectContext& ctx);
 void collect_driver_files(CollectContext& ctx);
 void collect_kernel_log(CollectContext& ctx);
+/// The GPU-related lines of a kernel log file, from the last boot it records on: up to 200 fault lines
+/// (Xid, fallen off the bus, refused modules) and 200 others, in their order.
+std::vector<std::string> kernel_log_lines_of_file(std::string_view text);
 void collect_driver_probe(CollectContext& ctx);
 void collect_python_envs(CollectContext& ctx);
 void collect_framework_installs(CollectContext& ctx);

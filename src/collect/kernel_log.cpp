@@ -6,6 +6,7 @@
 #include <array>
 #include <cerrno>
 #include <deque>
+#include <utility>
 
 #include "collect/collect.hpp"
 
@@ -31,14 +32,48 @@ const re2::RE2::Set& patterns() {
   return *set;
 }
 
-void keep(std::deque<std::string>& lines, std::string_view line) {
-  std::vector<int> hits;
-  if (!patterns().Match(line, &hits)) return;
-  lines.emplace_back(line.substr(0, 1000));
-  if (lines.size() > k_max_lines) lines.pop_front();
+// The lines that name a fault (an Xid, a GPU gone from the bus, a refused module): kept apart from the
+// module's ordinary chatter, so that a chatty driver cannot push them out of the window.
+const re2::RE2& fault_pattern() {
+  static const re2::RE2 re("Xid|fallen off the bus|Key was rejected|module verification failed|"
+                           "Loading of unsigned module is rejected|Required key not available|Lockdown:");
+  return re;
 }
 
-bool read_kmsg(std::deque<std::string>& lines) {
+// The kernel's first message of a boot (init/main.c prints linux_banner first): "[    0.000000] Linux
+// version ..." in dmesg and older syslog files, "kernel: Linux version ..." where rsyslog takes the
+// journal's records without the kernel's time stamp (Ubuntu 22.04 and newer).
+const re2::RE2& boot_pattern() {
+  static const re2::RE2 re("(?:\\[ *0\\.0+\\] |kernel: )Linux version [0-9]");
+  return re;
+}
+
+struct Kept {
+  std::deque<std::pair<size_t, std::string>> faults, others;
+  size_t seen = 0;
+  void add(std::string_view line) {
+    std::vector<int> hits;
+    if (!patterns().Match(line, &hits)) return;
+    auto& into = re2::RE2::PartialMatch(line, fault_pattern()) ? faults : others;
+    into.emplace_back(seen++, std::string(line.substr(0, 1000)));
+    if (into.size() > k_max_lines) into.pop_front();
+  }
+  void clear() {
+    faults.clear();
+    others.clear();
+  }
+  std::vector<std::string> lines() const {
+    std::vector<std::string> out;
+    auto f = faults.begin(), o = others.begin();
+    while (f != faults.end() || o != others.end()) {
+      if (o == others.end() || (f != faults.end() && f->first < o->first)) out.push_back((f++)->second);
+      else out.push_back((o++)->second);
+    }
+    return out;
+  }
+};
+
+bool read_kmsg(Kept& lines) {
   int fd = ::open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return false;
   std::array<char, 8192> buf{};
@@ -55,7 +90,7 @@ bool read_kmsg(std::deque<std::string>& lines) {
     std::string_view msg = semi == std::string_view::npos ? rec : rec.substr(semi + 1);
     size_t nl = msg.find('\n');
     if (nl != std::string_view::npos) msg = msg.substr(0, nl);
-    keep(lines, msg);
+    lines.add(msg);
   }
   ::close(fd);
   return true;
@@ -63,29 +98,37 @@ bool read_kmsg(std::deque<std::string>& lines) {
 
 }  // namespace
 
-void collect_kernel_log(CollectContext& ctx) {
-  auto& log = ctx.snapshot.kernel_log;
-  std::deque<std::string> lines;
-  if (ctx.fs.is_host() && read_kmsg(lines)) {
-    log.source = std::string("/dev/kmsg");
-  } else {
-    log.source = Fact<std::string>::unknown("/dev/kmsg not readable and no kernel log file found");
-    for (const char* file : {"/var/log/kern.log", "/var/log/dmesg", "/var/log/messages", "/var/log/syslog"}) {
-      auto text = ctx.fs.read_tail(file, std::size_t{8} << 20);
-      if (!text) continue;
-      size_t pos = 0;
-      while (pos < text->size()) {
-        size_t nl = text->find('\n', pos);
-        if (nl == std::string::npos) nl = text->size();
-        keep(lines, std::string_view(*text).substr(pos, nl - pos));
-        pos = nl + 1;
-      }
-      log.source = std::string(file);
-      break;
-    }
+std::vector<std::string> kernel_log_lines_of_file(std::string_view text) {
+  Kept kept;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    std::string_view line = text.substr(pos, nl - pos);
+    // A log file spans boots: what an earlier boot said is not the state of this one.
+    if (re2::RE2::PartialMatch(line, boot_pattern())) kept.clear();
+    kept.add(line);
+    pos = nl + 1;
   }
-  log.lines.assign(lines.begin(), lines.end());
+  return kept.lines();
 }
 
+void collect_kernel_log(CollectContext& ctx) {
+  auto& log = ctx.snapshot.kernel_log;
+  Kept kept;
+  if (ctx.fs.is_host() && read_kmsg(kept)) {  // /dev/kmsg holds this boot only
+    log.source = std::string("/dev/kmsg");
+    log.lines = kept.lines();
+    return;
+  }
+  log.source = Fact<std::string>::unknown("/dev/kmsg not readable and no kernel log file found");
+  for (const char* file : {"/var/log/kern.log", "/var/log/dmesg", "/var/log/messages", "/var/log/syslog"}) {
+    auto text = ctx.fs.read_tail(file, std::size_t{8} << 20);
+    if (!text) continue;
+    log.lines = kernel_log_lines_of_file(*text);
+    log.source = std::string(file);
+    break;
+  }
+}
 
 }  // namespace gpudoctor

@@ -37,9 +37,12 @@ constexpr RuleEntry k_rules[] = {
     {"visible_devices", rule_visible_devices, "cuda_visible_devices_hides_gpu"},
     {"mig_compute_mode", rule_mig_compute_mode, "mig_or_compute_mode"},
     {"env_forces_cpu", rule_env_forces_cpu, "framework_env_forces_cpu"},
+    {"gpu_held_by_others", rule_gpu_held_by_others, "gpu_in_use_by_other_process"},
     {"probe_gpus", rule_probe_gpus,
      "gpu_in_bad_state, pcie_link_degraded, gpu_throttled, gpu_memory_exhausted, gpu_in_use_by_other_process, mig_or_compute_mode, other"},
     {"probe_multi_gpu", rule_probe_multi_gpu, "nccl_missing, gpu_in_bad_state, multi_gpu_path_degraded, gpu_in_use_by_other_process, other"},
+    // Last: a code finding is a warning when a finding above already explains the verdict.
+    {"program_code", rule_program_code, "program_forces_cpu, memory_growth_misconfigured"},
 };
 
 int severity_rank(Severity s) { return s == Severity::error ? 0 : s == Severity::warning ? 1 : 2; }

@@ -164,3 +164,60 @@ void rule_env_forces_cpu(const RuleContext& ctx, std::vector<Finding>& out) {
 }
 
 }  // namespace gpudoctor
+
+namespace gpudoctor {
+
+// GPUs that other processes already hold (NVML's process lists and memory figures, read by check):
+// a warning when they hold a large share, a cause when too little is left for a framework to start.
+void rule_gpu_held_by_others(const RuleContext& ctx, std::vector<Finding>& out) {
+  if (!ctx.nvml_init_ok()) return;
+  if (!ctx.s.compute.gpus.empty()) return;  // the probe measured the GPUs under load: rules_probe judges them
+  const auto& th = ctx.kb.probe_thresholds();
+  const auto& devices = ctx.s.driver.nvml.devices;
+  size_t starved = 0, seen = 0;
+  Finding f;
+  f.cause = "gpu_in_use_by_other_process";
+  f.layer = Layer::program;
+  std::vector<std::string> titles;
+  for (const auto& d : devices) {
+    if (!d.memory_total_bytes.known() || *d.memory_total_bytes == 0) continue;
+    ++seen;
+    std::uint64_t held = 0;
+    std::string pids;
+    for (const auto& p : d.processes) {
+      if (p.kind != "compute") continue;
+      held += p.used_memory_bytes.value_or(0);
+      pids += (pids.empty() ? "" : ", ") + std::to_string(p.pid);
+    }
+    if (pids.empty()) continue;
+    double total = static_cast<double>(*d.memory_total_bytes);
+    double free_gib = d.memory_free_bytes.known() ? static_cast<double>(*d.memory_free_bytes) / 1073741824.0
+                                                  : (total - static_cast<double>(held)) / 1073741824.0;
+    bool low = free_gib < th.min_free_to_start_gib;
+    if (!low && static_cast<double>(held) <= th.memory_held_fraction * total) continue;
+    if (low) ++starved;
+    titles.push_back(fmt::format("GPU {} ({}): PID {} hold{} {:.1f} of {:.1f} GiB, {:.1f} GiB free", d.index,
+                                 d.name.value_or("?"), pids, pids.find(',') == std::string::npos ? "s" : "",
+                                 static_cast<double>(held) / 1073741824.0, total / 1073741824.0, free_gib));
+    for (const auto& p : d.processes)
+      if (p.kind == "compute")
+        f.evidence.push_back({fmt::format("nvmlDeviceGetComputeRunningProcesses_v3({})", d.index),
+                              p.used_memory_bytes.known()
+                                  ? fmt::format("pid {} holds {:.1f} GiB", p.pid, static_cast<double>(*p.used_memory_bytes) / 1073741824.0)
+                                  : fmt::format("pid {} (its memory is not reported here)", p.pid)});
+    f.evidence.push_back({fmt::format("nvmlDeviceGetMemoryInfo({})", d.index),
+                          fmt::format("{:.1f} GiB free of {:.1f} GiB", free_gib, total / 1073741824.0)});
+    if (f.fix.empty())
+      f.fix.push_back("See who holds it: nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv");
+    f.fix.push_back(fmt::format("Wait for PID {} to finish (or stop it if it is yours: kill {}), or choose a free GPU "
+                                "with CUDA_VISIBLE_DEVICES", pids, pids.find(',') == std::string::npos ? pids : "<pid>"));
+  }
+  if (titles.empty()) return;
+  // A cause only when every GPU is too full to start on; a warning while another GPU is free enough.
+  f.severity = starved > 0 && starved >= seen ? Severity::error : Severity::warning;
+  f.title = titles.front();
+  for (size_t i = 1; i < titles.size(); ++i) f.title += "; " + titles[i];
+  out.push_back(std::move(f));
+}
+
+}  // namespace gpudoctor

@@ -182,6 +182,14 @@ TEST(Cli, RealH200SnapshotIsHealthyFromAnotherMachine) {
   EXPECT_NE(j["causes"][0]["title"].get<std::string>().find("NVIDIA H200"), std::string::npos);
   EXPECT_EQ(j["source"], std::string("snapshot ") + GPUDOCTOR_TEST_DATA + "/h200-snapshot.json");
 }
+
+TEST(Cli, FrameworkAskedAboutNowAppliesToASnapshot) {
+  // The H200 snapshot holds no TensorFlow: asked about it now, the verdict is framework_not_installed.
+  auto r = run({"check", "--json", "--from", std::string(GPUDOCTOR_TEST_DATA) + "/h200-snapshot.json", "--framework", "tensorflow"});
+  ASSERT_EQ(r.code, 1) << r.err << r.out;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["causes"][0]["id"], "framework_not_installed") << j.dump(2);
+}
 }  // namespace
 
 namespace {

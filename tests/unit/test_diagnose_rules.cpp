@@ -219,5 +219,43 @@ TEST(Rules, JaxPlatformsIsOnlyAWarningWhereItChangesNothing) {
   EXPECT_EQ(find(n.warnings, "framework_env_forces_cpu"), nullptr);
 }
 
+
+// Another process holding 112 GiB of the H200's 140 (seen on the lent H200: check said healthy).
+Snapshot h200_shared(std::uint64_t held_gib, std::uint64_t free_gib) {
+  Snapshot s = gpu_host();
+  s.driver.nvml.init = CallResult{0, "NVML_SUCCESS", ""};
+  s.driver.nvml.device_count = 1u;
+  NvmlDevice d;
+  d.index = 0;
+  d.name = std::string("NVIDIA H200");
+  d.memory_total_bytes = std::uint64_t{150754820096};  // 140.4 GiB, as NVML reports the H200
+  d.memory_free_bytes = free_gib << 30;
+  d.memory_used_bytes = *d.memory_total_bytes - (free_gib << 30);
+  if (held_gib > 0) d.processes.push_back({31337, held_gib << 30, "compute"});
+  s.driver.nvml.devices.push_back(d);
+  return s;
+}
+
+TEST(Rules, MemoryHeldByAnotherProcessIsReported) {
+  auto d = diagnose(h200_shared(112, 28));
+  EXPECT_TRUE(d.healthy);  // 28 GiB free: a framework still starts
+  const Finding* w = find(d.warnings, "gpu_in_use_by_other_process");
+  ASSERT_NE(w, nullptr);
+  EXPECT_NE(w->title.find("PID 31337 holds 112.0 of 140.4 GiB"), std::string::npos) << w->title;
+  // Nearly all of it held: nothing can start there.
+  auto full = diagnose(h200_shared(139, 1));
+  EXPECT_FALSE(full.healthy);
+  EXPECT_EQ(full.causes[0].cause, "gpu_in_use_by_other_process");
+}
+
+TEST(Rules, ASmallOrNoTenantIsNoFinding) {
+  EXPECT_EQ(find(diagnose(h200_shared(2, 137)).warnings, "gpu_in_use_by_other_process"), nullptr);
+  EXPECT_EQ(find(diagnose(h200_shared(0, 139)).warnings, "gpu_in_use_by_other_process"), nullptr);
+  // A graphics client (a desktop) is not a compute tenant.
+  Snapshot desktop = h200_shared(0, 100);
+  desktop.driver.nvml.devices[0].processes.push_back({1200, std::uint64_t{40} << 30, "graphics"});
+  EXPECT_EQ(find(diagnose(desktop).warnings, "gpu_in_use_by_other_process"), nullptr);
+}
+
 }  // namespace
 }  // namespace gpudoctor
