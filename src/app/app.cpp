@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "collect/collect.hpp"
+#include "collect/python_code.hpp"
 #include "core/snapshot_json.hpp"
 #include "core/unique_fd.hpp"
 #include "core/utf8.hpp"
@@ -122,10 +123,8 @@ void write_file(const std::string& path, const std::string& text) {
 
 Snapshot load_snapshot(const std::string& path) {
   std::string text = read_input(path, k_max_snapshot_bytes, "snapshot");
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) throw UsageError(fmt::format("{} is not valid JSON", path));
   try {
-    return snapshot_from_json(j);
+    return snapshot_from_json(parse_json_text(text));
   } catch (const SnapshotError& e) {
     throw UsageError(fmt::format("{}: {}", path, e.what()));
   }
@@ -323,6 +322,15 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
   request.interval = std::chrono::milliseconds(o.interval_ms);
   request.status_line = ::isatty(STDERR_FILENO) != 0;
   request.watch_gpus = o.driver != "none";
+  // The program's own source, read before it starts (it may rewrite its files while it runs).
+  python::ProgramCode code;
+  {
+    std::error_code ec;
+    auto cwd = std::filesystem::current_path(ec);
+    const char* path_env = std::getenv("PATH");
+    code = python::scan_program_code(o.command, ec ? std::string("/") : cwd.string(), RootFs("/"),
+                                     kb::KnowledgeBase::get().python_code(), path_env ? path_env : "");
+  }
   program::RunResult result;
   try {
     result = program::run_program(request);
@@ -330,6 +338,8 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
     err << "gpudoctor: " << e.what() << "\n";
     return e.exit_code;
   }
+  result.program.code = std::move(code.facts);
+  result.program.notes.insert(result.program.notes.end(), code.notes.begin(), code.notes.end());
   snap.program = std::move(result.program);
   const Program& p = snap.program;
   Diagnosis d = diagnose(snap);
@@ -359,6 +369,14 @@ int inspect_command(const Options& o, std::ostream& out, bool color) {
     snap.program = program::inspect_program(request);
   } catch (const program::InspectError& e) {
     throw UsageError(e.what());
+  }
+  {
+    // Its source as it is now, from its command line and working folder (/proc/PID/cmdline, cwd).
+    const char* path_env = std::getenv("PATH");
+    auto code = python::scan_program_code(snap.program.command, snap.program.cwd.empty() ? std::string("/") : snap.program.cwd,
+                                          RootFs("/"), kb::KnowledgeBase::get().python_code(), path_env ? path_env : "");
+    snap.program.code = std::move(code.facts);
+    snap.program.notes.insert(snap.program.notes.end(), code.notes.begin(), code.notes.end());
   }
   const Program& p = snap.program;
   Diagnosis d = diagnose(snap);

@@ -41,11 +41,13 @@ constexpr RuleEntry k_rules[] = {
     {"probe_gpus", rule_probe_gpus,
      "gpu_in_bad_state, pcie_link_degraded, gpu_throttled, gpu_memory_exhausted, gpu_in_use_by_other_process, mig_or_compute_mode, other"},
     {"probe_multi_gpu", rule_probe_multi_gpu, "nccl_missing, gpu_in_bad_state, multi_gpu_path_degraded, gpu_in_use_by_other_process, other"},
-    // The program layer last (the rules of the program's code go before program_gpu_use, which
-    // names a cause only when nothing before it explains a GPU never used).
+    // The program layer last: what the run showed, then the program's code (a warning when a finding
+    // above already explains the verdict), then program_gpu_use, which names a cause only when
+    // nothing before it explains a GPU never used.
     {"program_environment", rule_program_environment, "cuda_visible_devices_hides_gpu, framework_env_forces_cpu"},
     {"program_log", rule_program_log, ""},  // the causes of the message catalogue's lines (kb/data/messages.toml)
     {"program_libraries", rule_program_libraries, "other (warning)"},
+    {"program_code", rule_program_code, "program_forces_cpu, memory_growth_misconfigured"},
     {"program_gpu_use", rule_program_gpu_use,
      "input_pipeline_bound, program_uses_one_of_many_gpus, gpu_in_use_by_other_process (warning), program_forces_cpu, other"},
 };

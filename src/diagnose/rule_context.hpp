@@ -92,6 +92,8 @@ void rule_visible_devices(const RuleContext& ctx, std::vector<Finding>& out);
 void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out);
 void rule_env_forces_cpu(const RuleContext& ctx, std::vector<Finding>& out);
 void rule_gpu_held_by_others(const RuleContext& ctx, std::vector<Finding>& out);
+// rules_program_code.cpp (what the program's source says; runs last: it reads the findings before it)
+void rule_program_code(const RuleContext& ctx, std::vector<Finding>& out);
 // rules_probe.cpp (what `gpudoctor probe` measured)
 void rule_probe_gpus(const RuleContext& ctx, std::vector<Finding>& out);
 void rule_probe_multi_gpu(const RuleContext& ctx, std::vector<Finding>& out);

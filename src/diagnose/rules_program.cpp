@@ -338,6 +338,7 @@ void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out) {
   const auto* opened = opened_gpu(p);
   bool libcuda = has_role(p, {"cuda_driver"});
   if (p.per_process == "no nvml" && opened != nullptr) return;  // no lists to judge by, and it did open a GPU
+  if (p.gpus.empty() && p.processes.empty()) return;           // nothing watched to judge by
   auto fws = frameworks_loaded(p);
   Finding f;
   f.layer = Layer::program;

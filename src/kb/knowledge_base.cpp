@@ -275,6 +275,39 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
       t.one_of_many_min_s = (*v)["one_of_many_min_s"].value_or(t.one_of_many_min_s);
     }
   }
+  auto py = parse_file(files, "python_code.toml");
+  auto& pc = kb.m_python_code;
+  if (const auto* arr = py["module_alias"].as_array())
+    for (const auto& n : *arr)
+      if (const auto* t = n.as_table())
+        pc.module_aliases.emplace_back(need_string((*t)["from"], "module_alias.from"), need_string((*t)["to"], "module_alias.to"));
+  if (const auto* arr = py["env"].as_array())
+    for (const auto& n : *arr)
+      if (const auto* t = n.as_table())
+        pc.env.push_back({need_string((*t)["name"], "env.name"), need_string((*t)["kind"], "env.kind"),
+                          (*t)["framework"].value_or(std::string{})});
+  for (const char* group : {"api", "method"}) {
+    const auto* t = py[group].as_table();
+    if (t == nullptr) throw std::runtime_error(fmt::format("knowledge base: python_code.toml has no [{}]", group));
+    auto& into = std::string_view(group) == "api" ? pc.apis : pc.methods;
+    for (const auto& [role, _] : *t) into[std::string(role.str())] = string_array(*t, std::string(role.str()).c_str());
+  }
+  auto sub = [&](const char* table, const char* key) {
+    const auto* t = py[table].as_table();
+    return t ? string_array(*t, key) : std::vector<std::string>{};
+  };
+  pc.jax_platform_options = sub("jax", "platform_options");
+  pc.placing_modules = sub("placement", "modules");
+  pc.training_function_prefixes = sub("training", "local_function_prefixes");
+  pc.notebook_python_cell_magics = sub("notebook", "python_cell_magics");
+  pc.interpreters = sub("launch", "interpreters");
+  pc.python_value_options = sub("launch", "python_value_options");
+  if (const auto* arr = py["launcher"].as_array())
+    for (const auto& n : *arr)
+      if (const auto* t = n.as_table())
+        pc.launchers.push_back({need_string((*t)["name"], "launcher.name"), string_array(*t, "argv0"),
+                                (*t)["subcommand"].value_or(std::string{}), string_array(*t, "flags"),
+                                string_array(*t, "module_flags")});
   if (const auto* rows = env["forces_cpu"].as_array())
     for (const auto& node : *rows) {
       const auto* t = node.as_table();
@@ -401,6 +434,27 @@ std::optional<std::string> KnowledgeBase::mapped_role(std::string_view file_name
   for (const auto& [stem, role] : m_mapped)
     if (file_name.substr(0, stem.size()) == stem) return role;
   return std::nullopt;
+}
+
+bool PythonCodeNames::api_is(std::string_view role, std::string_view qualified) const {
+  auto it = apis.find(std::string(role));
+  if (it == apis.end()) return false;
+  for (const auto& n : it->second) {
+    if (n == qualified) return true;
+    if (!n.empty() && n.back() == '.' && qualified.size() > n.size() && qualified.substr(0, n.size()) == n) return true;
+  }
+  return false;
+}
+
+bool PythonCodeNames::method_is(std::string_view role, std::string_view name) const {
+  auto it = methods.find(std::string(role));
+  return it != methods.end() && std::find(it->second.begin(), it->second.end(), name) != it->second.end();
+}
+
+const PythonCodeNames::Env* PythonCodeNames::env_row(std::string_view name) const {
+  for (const auto& e : env)
+    if (e.name == name) return &e;
+  return nullptr;
 }
 
 bool KnowledgeBase::env_allowed(std::string_view name) const {

@@ -108,6 +108,40 @@ struct ProgramThresholds {
   double one_of_many_min_s = 60.0;   ///< program_uses_one_of_many_gpus for runs this long
 };
 
+/// What the program-code scanner looks for in Python source (python_code.toml).
+struct PythonCodeNames {
+  struct Env {
+    std::string name;       ///< "CUDA_VISIBLE_DEVICES"
+    std::string kind;       ///< the CodeFact kind when the program sets it
+    std::string framework;  ///< "jax", or "" for every framework
+  };
+  struct Launcher {
+    std::string name;                       ///< "torchrun"
+    std::vector<std::string> argv0;         ///< program names, or modules run with python -m
+    std::string subcommand;                 ///< "launch" for accelerate; "" for none
+    std::vector<std::string> flags;         ///< options that take no value
+    std::vector<std::string> module_flags;  ///< options that make the script a module name
+  };
+  std::vector<std::pair<std::string, std::string>> module_aliases;  ///< module path, what it stands for
+  std::vector<Env> env;
+  std::map<std::string, std::vector<std::string>> apis;     ///< role -> qualified names ("x." a prefix)
+  std::map<std::string, std::vector<std::string>> methods;  ///< role -> method names
+  std::vector<std::string> jax_platform_options;  ///< "jax_platforms", "jax_platform_name"
+  std::vector<std::string> placing_modules;       ///< libraries that place the model themselves
+  std::vector<std::string> training_function_prefixes;
+  std::vector<std::string> notebook_python_cell_magics;
+  std::vector<std::string> interpreters;          ///< "python", "ipython"
+  std::vector<std::string> python_value_options;  ///< "-W", "-X"
+  std::vector<Launcher> launchers;
+
+  /// Whether `qualified` ("tensorflow.config.set_visible_devices") has `role`.
+  [[nodiscard]] bool api_is(std::string_view role, std::string_view qualified) const;
+  /// Whether the method name `name` ("fit") has `role`.
+  [[nodiscard]] bool method_is(std::string_view role, std::string_view name) const;
+  /// The row for an environment variable; nullptr when it is none of the table's.
+  [[nodiscard]] const Env* env_row(std::string_view name) const;
+};
+
 /// An environment variable whose value can keep a framework off the GPU.
 struct EnvForcesCpu {
   std::string variable;                 ///< "JAX_PLATFORMS"
@@ -166,6 +200,8 @@ class KnowledgeBase {
   [[nodiscard]] std::optional<std::string> mapped_role(std::string_view file_name) const;
   /// Whether an environment variable is on the allow-list.
   [[nodiscard]] bool env_allowed(std::string_view name) const;
+  /// What the program-code scanner looks for (python_code.toml).
+  [[nodiscard]] const PythonCodeNames& python_code() const { return m_python_code; }
   /// Variables that make a framework skip the GPU (environment.toml [[forces_cpu]]).
   [[nodiscard]] const std::vector<EnvForcesCpu>& env_forces_cpu() const { return m_env_forces_cpu; }
 
@@ -195,6 +231,7 @@ class KnowledgeBase {
   ProgramThresholds m_program;
   std::map<std::string, std::vector<std::string>, std::less<>> m_text_fixes;
   std::vector<std::pair<std::string, std::string>> m_mapped;  ///< stem, role
+  PythonCodeNames m_python_code;
 };
 
 }  // namespace gpudoctor::kb

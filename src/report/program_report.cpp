@@ -80,8 +80,11 @@ nlohmann::ordered_json program_json(const Diagnosis& d, const Program& p) {
     j["libraries"].push_back({{"framework", c.framework}, {"role", c.role}, {"loaded", c.loaded}, {"predicted", c.predicted},
                               {"state", c.state}, {"pids", c.pids}});
   j["notes"] = p.notes;
+  auto watch = to_json(p);
+  // What the program's source says (file:line), as the program rules read it.
+  j["code"] = watch.contains("code") ? watch["code"] : nlohmann::json::array();
   // Everything watched, timelines included (the snapshot's Program).
-  j["watch"] = to_json(p);
+  j["watch"] = std::move(watch);
   return j;
 }
 
