@@ -121,10 +121,8 @@ void write_file(const std::string& path, const std::string& text) {
 
 Snapshot load_snapshot(const std::string& path) {
   std::string text = read_input(path, k_max_snapshot_bytes, "snapshot");
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) throw UsageError(fmt::format("{} is not valid JSON", path));
   try {
-    return snapshot_from_json(j);
+    return snapshot_from_json(parse_json_text(text));
   } catch (const SnapshotError& e) {
     throw UsageError(fmt::format("{}: {}", path, e.what()));
   }
