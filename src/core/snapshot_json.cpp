@@ -157,6 +157,65 @@ nlohmann::json to_json(const Snapshot& snapshot) {
   return j;
 }
 
+namespace {
+
+// nlohmann-json's own DOM builder, stopped at a depth: the parse ends at the first array or
+// object too deep, before the rest of the text is read.
+class DepthBoundedBuilder : public nlohmann::detail::json_sax_dom_parser<nlohmann::json> {
+  using Base = nlohmann::detail::json_sax_dom_parser<nlohmann::json>;
+
+ public:
+  DepthBoundedBuilder(nlohmann::json& result, std::size_t max_depth, std::size_t max_values)
+      : Base(result, false), m_max(max_depth), m_values_left(max_values) {}
+  bool null() { return value() && Base::null(); }
+  bool boolean(bool v) { return value() && Base::boolean(v); }
+  bool number_integer(nlohmann::json::number_integer_t v) { return value() && Base::number_integer(v); }
+  bool number_unsigned(nlohmann::json::number_unsigned_t v) { return value() && Base::number_unsigned(v); }
+  bool number_float(nlohmann::json::number_float_t v, const std::string& s) { return value() && Base::number_float(v, s); }
+  bool string(std::string& v) { return value() && Base::string(v); }
+  bool binary(nlohmann::json::binary_t& v) { return value() && Base::binary(v); }
+  bool start_object(std::size_t n) { return value() && ++m_depth <= m_max && Base::start_object(n); }
+  bool end_object() {
+    --m_depth;
+    return Base::end_object();
+  }
+  bool start_array(std::size_t n) { return value() && ++m_depth <= m_max && Base::start_array(n); }
+  bool end_array() {
+    --m_depth;
+    return Base::end_array();
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    m_invalid = true;
+    return false;
+  }
+  [[nodiscard]] bool too_deep() const { return m_depth > m_max; }
+  [[nodiscard]] bool too_many() const { return m_too_many; }
+  [[nodiscard]] bool invalid() const { return m_invalid; }
+
+ private:
+  bool value() {
+    if (m_values_left == 0) m_too_many = true;
+    return m_values_left-- > 0;
+  }
+  std::size_t m_max;
+  std::size_t m_values_left;
+  std::size_t m_depth = 0;
+  bool m_too_many = false;
+  bool m_invalid = false;
+};
+
+}  // namespace
+
+nlohmann::json parse_json_text(std::string_view text, std::size_t max_depth, std::size_t max_values) {
+  nlohmann::json j;
+  DepthBoundedBuilder builder(j, max_depth, max_values);
+  bool ok = nlohmann::json::sax_parse(text, &builder);
+  if (builder.too_deep()) throw SnapshotError(fmt::format("JSON nested deeper than {} levels", max_depth));
+  if (builder.too_many()) throw SnapshotError(fmt::format("JSON of more than {} values", max_values));
+  if (!ok || builder.invalid()) throw SnapshotError("not valid JSON");
+  return j;
+}
+
 Snapshot snapshot_from_json(const nlohmann::json& j) {
   auto kind = j.is_object() ? j.find("kind") : j.end();
   if (!j.is_object() || kind == j.end() || !kind->is_string() || kind->get_ref<const std::string&>() != "gpudoctor-snapshot") {

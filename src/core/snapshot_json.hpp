@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "core/snapshot.hpp"
 
@@ -17,6 +18,13 @@ Snapshot snapshot_from_json(const nlohmann::json& j);
 struct SnapshotError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+/// Parses JSON text from outside, refusing arrays and objects nested deeper than `max_depth`
+/// (a snapshot is 8 deep; 10 MB of "[" would otherwise cost seconds and hundreds of MB) and
+/// more than `max_values` values in all (an hour of `gpudoctor run` on 8 GPUs has 1.5 M; each
+/// costs 16 bytes and more as parsed JSON). Throws SnapshotError saying why ("not valid JSON",
+/// "nested deeper than 64 levels", "more than 4000000 values").
+nlohmann::json parse_json_text(std::string_view text, std::size_t max_depth = 64, std::size_t max_values = 4'000'000);
 
 }  // namespace gpudoctor
 

@@ -84,7 +84,7 @@ void render(std::ostream& out, const Diagnosis& d, const ReportHeader& h, const 
     out << "\n**Probe**\n\n";
     for (const auto& n : d.probe_notes) fmt::print(out, "- {}\n", cell(n));
   }
-  for (const auto& fw : h.command == "probe" ? std::vector<FrameworkLibraries>{} : d.frameworks) {
+  for (const auto& fw : (h.command == "probe" || h.command == "run" || h.command == "inspect") ? std::vector<FrameworkLibraries>{} : d.frameworks) {
     fmt::print(out, "\n**Libraries of {} {}** (built for CUDA {}) in {}\n\n", cell(fw.framework), cell(fw.version.value_or("?")),
                cell(fw.cuda_build.value_or("?")), code(fw.site_packages));
     out << "| library | version | from | loads | via | other copies |\n|---|---|---|---|---|---|\n";

@@ -126,13 +126,29 @@ void Redactor::learn(std::string_view text) {
   }
 }
 
-void Redactor::learn_json(const nlohmann::json& j) {
+namespace {
+
+template <typename Json>
+void learn_all(Redactor& r, const Json& j) {
   if (j.is_string()) {
-    learn(std::string_view(j.get_ref<const std::string&>()));
+    r.learn(std::string_view(j.template get_ref<const std::string&>()));
   } else if (j.is_structured()) {
-    for (const auto& v : j) learn_json(v);
+    for (const auto& v : j) learn_all(r, v);
   }
 }
+
+template <typename Json>
+void redact_all(const Redactor& r, Json& j) {
+  if (j.is_string()) {
+    j = r.text(j.template get_ref<const std::string&>());
+  } else if (j.is_structured()) {
+    for (auto& v : j) redact_all(r, v);
+  }
+}
+
+}  // namespace
+
+void Redactor::learn_json(const nlohmann::json& j) { learn_all(*this, j); }
 
 std::string Redactor::users_and_hosts(const std::string& s) const {
   if (m_users.empty() && m_hosts.empty()) return s;
@@ -186,17 +202,14 @@ std::string Redactor::text(std::string_view s) const {
   return users_and_hosts(r);
 }
 
-void Redactor::redact_strings(nlohmann::json& j) const {
-  if (j.is_string()) {
-    j = text(j.get_ref<const std::string&>());
-  } else if (j.is_structured()) {
-    for (auto& v : j) redact_strings(v);
-  }
+void Redactor::json(nlohmann::json& j) {
+  learn_all(*this, j);
+  redact_all(*this, j);
 }
 
-void Redactor::json(nlohmann::json& j) {
-  learn_json(j);
-  redact_strings(j);
+void Redactor::json(nlohmann::ordered_json& j) {
+  learn_all(*this, j);
+  redact_all(*this, j);
 }
 
 void Redactor::snapshot(nlohmann::json& j) {

@@ -47,12 +47,12 @@ class Redactor {
   void snapshot(nlohmann::json& j);
   /// Any other report's JSON: every string learned, then redacted.
   void json(nlohmann::json& j);
+  void json(nlohmann::ordered_json& j);
 
   /// One line for the end of a report: what was replaced and how to keep it.
   [[nodiscard]] static std::string note();
 
  private:
-  void redact_strings(nlohmann::json& j) const;
   void add_user(const std::string& name);
   [[nodiscard]] std::string users_and_hosts(const std::string& s) const;
 

@@ -75,7 +75,7 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
     out << "\nProbe:\n";
     for (const auto& n : d.probe_notes) fmt::print(out, "  {}\n", t(n));
   }
-  for (const auto& fw : h.command == "probe" ? std::vector<FrameworkLibraries>{} : d.frameworks) {
+  for (const auto& fw : (h.command == "probe" || h.command == "run" || h.command == "inspect") ? std::vector<FrameworkLibraries>{} : d.frameworks) {
     fmt::print(out, "\nLibraries of {} {} (built for CUDA {}) in {}:\n", t(fw.framework), t(fw.version.value_or("?")),
                t(fw.cuda_build.value_or("?")), t(fw.site_packages));
     for (const auto& lib : fw.libraries) {

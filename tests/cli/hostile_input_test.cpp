@@ -210,6 +210,45 @@ TEST(HostileInput, CheckFromAnEndlessFileIsBounded) {
   EXPECT_NE(dir.err.find("Is a directory"), std::string::npos) << dir.err;
 }
 
+// 10 MB of "[" took 5 s and 385 MB before the shape was even looked at; the parse now stops at
+// the first array or object nested deeper than 64 levels.
+TEST(HostileInput, DeeplyNestedJsonIsRefusedAtItsDepth) {
+  std::string host = "{\"kind\": \"gpudoctor-snapshot\", \"schema\": 1, \"host\": " + times("{\"a\": ", 100000) + "1" +
+                     times("}", 100000) + "}";
+  for (const std::string& text : {times("[", 5'000'000) + times("]", 5'000'000), host}) {
+    auto file = temp_file("deep.json", text);
+    auto r = run({"check", "--from", file.string()}, {}, 60, k_limit_mib);
+    fs::remove(file);
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find("nested deeper than 64 levels"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+// Out of memory is the tool's failure: exit 3 and one line, never a verdict. A snapshot of one
+// 60 MB string, read and parsed under a 128 MiB limit: an allocation fails on the way.
+TEST(HostileInput, OutOfMemoryIsExit3WithOneLine) {
+  std::string text = "{\"kind\": \"gpudoctor-snapshot\", \"schema\": 1, \"collector_errors\": [\"" +
+                     std::string(60'000'000, 'x') + "\"]}";
+  auto file = temp_file("big.json", text);
+  auto r = run({"check", "--from", file.string()}, {}, 60, 128);
+  fs::remove(file);
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_EQ(r.err, "gpudoctor: internal error: out of memory\n");
+}
+
+// A snapshot of millions of tiny values (8 M strings: about 500 MB as parsed JSON) is refused as
+// it is read: bad input, not an allocation that fails halfway.
+TEST(HostileInput, SnapshotOfMillionsOfValuesIsRefusedAsItIsRead) {
+  std::string text = "{\"kind\": \"gpudoctor-snapshot\", \"schema\": 1, \"collector_errors\": [" +
+                     times("\"x\",", 8'000'000) + "\"x\"]}";
+  auto file = temp_file("many.json", text);
+  auto r = run({"check", "--from", file.string()}, {}, 60, k_limit_mib);
+  fs::remove(file);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("more than 4000000 values"), std::string::npos) << r.err;
+}
+
 // A failed write of the report (a full disk: /dev/full) is the tool's failure, exit 3 with one
 // line, never the verdict's 0 or 1.
 TEST(HostileInput, AFailedWriteToStandardOutputIsExit3) {
