@@ -257,3 +257,37 @@ TEST(CliPython, WhatIsNotAnInterpreterIsBadInput) {
 }
 
 }  // namespace
+
+namespace {
+
+// gpudoctor run's report files are made to be shared too: the program's command line (here with
+// a token and a home folder in it) is redacted in the JSON, Markdown and HTML files alike.
+TEST(CliShare, RunReportFilesAreRedacted) {
+  const std::string token = "ghp_" + std::string(36, 'Z');
+  fs::path dir = fs::temp_directory_path() / fmt::format("gpudoctor-share-{}-run", getpid());
+  fs::create_directories(dir);
+  for (bool redact : {true, false}) {
+    std::vector<std::string> args = {"--driver", "none"};
+    if (!redact) args.push_back("--no-redact");
+    for (const char* a : {"run", "--json", "r.json", "--markdown", "r.md", "--html", "r.html", "--", "/bin/sh", "-c",
+                          "exit 0", "sh"})
+      args.emplace_back(a);
+    for (auto& a : args)
+      if (a.size() > 2 && a[0] == 'r' && a[1] == '.') a = (dir / a).string();
+    args.push_back(token);
+    args.push_back("/home/alice/data");
+    auto r = run(args);
+    ASSERT_EQ(r.code, 0) << r.err;
+    for (const char* name : {"r.json", "r.md", "r.html"}) {
+      std::ifstream in(dir / name, std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      ASSERT_FALSE(text.empty()) << name;
+      EXPECT_EQ(text.find(token) == std::string::npos, redact) << name;
+      EXPECT_EQ(text.find("alice") == std::string::npos, redact) << name;
+      if (redact) EXPECT_NE(text.find("redacted:github-token"), std::string::npos) << name;
+    }
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
