@@ -59,6 +59,8 @@ struct Options {
   std::vector<std::string> command;  ///< run: the program and its arguments
   std::string json_file, markdown_file, html_file;  ///< run: where the reports go beside stderr
   int interval_ms = 100;     ///< run, inspect: time between readings
+  int inspect_pid = 0;       ///< inspect: the process
+  double duration_s = 5;     ///< inspect: how long to watch
 };
 
 struct UsageError : std::runtime_error {
@@ -272,6 +274,38 @@ int snapshot(const Options& o, std::ostream& out, std::ostream& err) {
   return k_exit_healthy;
 }
 
+bool stderr_color(const Options& o) {
+  const char* no_color_env = std::getenv("NO_COLOR");
+  return ::isatty(STDERR_FILENO) != 0 && !o.no_color && (no_color_env == nullptr || *no_color_env == '\0');
+}
+
+/// What check collects, for the program's verdict to join (its findings are the root cause of a
+/// GPU never used).
+Snapshot host_for_program(const Options& o) {
+  Snapshot snap = collect(collect_options(o));
+  snap.requested_frameworks = o.frameworks;
+  return snap;
+}
+
+void write_program_reports(const Options& o, const Diagnosis& d, const ReportHeader& h, const Program& p) {
+  if (!o.json_file.empty()) {
+    auto j = json_report(d, h);
+    j["program"] = program_json(d, p);
+    write_file(o.json_file, json_text(j, 2) + "\n");
+  }
+  if (!o.html_file.empty()) {
+    std::ostringstream html;
+    program_html(html, d, h, p);
+    write_file(o.html_file, html.str());
+  }
+  if (!o.markdown_file.empty()) {
+    std::ostringstream md;
+    markdown_report(md, d, h);
+    program_markdown(md, d, p);
+    write_file(o.markdown_file, md.str());
+  }
+}
+
 /// `gpudoctor run -- CMD ...`: gpudoctor's exit code is the program's.
 int run_command(const Options& o, std::ostream& out, std::ostream& err) {
   // The report files must be writable before the program runs, not found unwritable after it.
@@ -280,12 +314,14 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
     std::ofstream probe(*path, std::ios::binary | std::ios::app);
     if (!probe) throw UsageError(fmt::format("cannot write {}: {}", *path, std::strerror(errno)));
   }
+  Snapshot snap = host_for_program(o);
   out.flush();
   err.flush();
   program::RunRequest request;
   request.argv = o.command;
   request.interval = std::chrono::milliseconds(o.interval_ms);
   request.status_line = ::isatty(STDERR_FILENO) != 0;
+  request.watch_gpus = o.driver != "none";
   // The program's own source, read before it starts (it may rewrite its files while it runs).
   python::ProgramCode code;
   {
@@ -304,12 +340,65 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
   }
   result.program.code = std::move(code.facts);
   result.program.notes.insert(result.program.notes.end(), code.notes.begin(), code.notes.end());
-  const Program& p = result.program;
-  err << fmt::format("gpudoctor: {} {} after {:.1f} s\n", p.command.empty() ? "" : p.command.front(), p.ended, p.duration_s);
-  nlohmann::ordered_json j;
-  j["program"] = to_json(p);
-  if (!o.json_file.empty()) write_file(o.json_file, json_text(j, 2) + "\n");
+  snap.program = std::move(result.program);
+  const Program& p = snap.program;
+  Diagnosis d = diagnose(snap);
+  ReportHeader h;
+  h.command = "run";
+  h.version = GPUDOCTOR_VERSION;
+  h.root = snap.host.root;
+  h.source = "this host and the program";
+  h.collected_at = snap.collected_at;
+  err << fmt::format("gpudoctor: {} {} after {:.1f} s\n", p.command.empty() ? "" : printable(p.command.front(), 200), p.ended,
+                     p.duration_s);
+  terminal_report(err, d, h, stderr_color(o));
+  program_terminal(err, d, p);
+  write_program_reports(o, d, h, p);
   return result.exit_code;
+}
+
+/// `gpudoctor inspect PID`: a running process, watched for a few seconds, read-only.
+int inspect_command(const Options& o, std::ostream& out, bool color) {
+  Snapshot snap = host_for_program(o);
+  program::InspectRequest request;
+  request.pid = o.inspect_pid;
+  request.duration = std::chrono::milliseconds(static_cast<long long>(o.duration_s * 1000));
+  request.interval = std::chrono::milliseconds(o.interval_ms);
+  request.watch_gpus = o.driver != "none";
+  try {
+    snap.program = program::inspect_program(request);
+  } catch (const program::InspectError& e) {
+    throw UsageError(e.what());
+  }
+  {
+    // Its source as it is now, from its command line and working folder (/proc/PID/cmdline, cwd).
+    const char* path_env = std::getenv("PATH");
+    auto code = python::scan_program_code(snap.program.command, snap.program.cwd.empty() ? std::string("/") : snap.program.cwd,
+                                          RootFs("/"), kb::KnowledgeBase::get().python_code(), path_env ? path_env : "");
+    snap.program.code = std::move(code.facts);
+    snap.program.notes.insert(snap.program.notes.end(), code.notes.begin(), code.notes.end());
+  }
+  const Program& p = snap.program;
+  Diagnosis d = diagnose(snap);
+  ReportHeader h;
+  h.command = "inspect";
+  h.version = GPUDOCTOR_VERSION;
+  h.root = snap.host.root;
+  h.source = fmt::format("this host and PID {}", p.pid);
+  h.collected_at = snap.collected_at;
+  if (o.json) {
+    auto j = json_report(d, h);
+    j["program"] = program_json(d, p);
+    out << json_text(j, 2) << "\n";
+  } else if (o.markdown) {
+    markdown_report(out, d, h);
+    program_markdown(out, d, p);
+  } else {
+    terminal_report(out, d, h, color);
+    program_terminal(out, d, p);
+  }
+  write_program_reports(o, d, h, p);
+  return d.healthy ? k_exit_healthy : k_exit_problem;
 }
 
 }  // namespace
@@ -370,6 +459,17 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
       ->check(CLI::Range(20, 10000));
   run_cmd->add_option("command", o.command, "the program and its arguments, after --")->required();
   run_cmd->positionals_at_end();
+  run_cmd->add_option("--framework", o.frameworks, "the framework whose libraries check predicts (tensorflow, torch or jax)")
+      ->check(CLI::IsMember({"tensorflow", "torch", "jax"}));
+
+  auto* inspect_cmd = app.add_subcommand("inspect", "watch a running process and its children for a few seconds, read-only: "
+                                                    "does it use the GPU, how well, and if not, why");
+  inspect_cmd->add_option("pid", o.inspect_pid, "the process")->required()->check(CLI::Range(1, 0x7FFFFFFF));
+  inspect_cmd->add_option("--duration", o.duration_s, "seconds to watch (default 5)")->check(CLI::Range(0.1, 3600.0));
+  inspect_cmd->add_option("--interval", o.interval_ms, "milliseconds between readings of the GPUs and /proc (default 100)")
+      ->check(CLI::Range(20, 10000));
+  inspect_cmd->add_option("--json-file", o.json_file, "also write the JSON report to FILE");
+  inspect_cmd->add_option("--markdown-file", o.markdown_file, "also write the Markdown report to FILE");
 
   try {
     app.parse(argc, argv);
@@ -386,6 +486,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   try {
     kb::KnowledgeBase::get();
     if (run_cmd->parsed()) code = run_command(o, out, err);
+    else if (inspect_cmd->parsed()) code = inspect_command(o, out, color);
     else if (snap_cmd->parsed()) code = snapshot(o, out, err);
     else if (explain_cmd->parsed()) code = explain_command(o, out, color);
     else if (probe_cmd->parsed()) code = probe_command(o, out, err, color);

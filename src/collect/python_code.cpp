@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 
+#include "core/utf8.hpp"
 #include "sys/root_fs.hpp"
 
 namespace gpudoctor::python {
@@ -467,18 +468,8 @@ std::string display_line(std::string_view s) {
       continue;
     }
     // A well-formed UTF-8 sequence is kept whole; any other byte becomes U+FFFD.
-    std::size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-    bool ok = len != 0 && i + len <= s.size();
-    for (std::size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
-    if (ok && len == 3) {
-      auto c1 = static_cast<unsigned char>(s[i + 1]);
-      ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
-    }
-    if (ok && len == 4) {
-      auto c1 = static_cast<unsigned char>(s[i + 1]);
-      ok = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
-    }
-    if (!ok) {
+    std::size_t len = utf8_sequence_length(s, i);
+    if (len == 0) {
       out += "\xef\xbf\xbd";
       ++i;
       continue;
@@ -504,10 +495,17 @@ bool is_name(const Toks& t, std::size_t k, std::string_view n) {
   return k < t.size() && t[k].kind == Token::name && t[k].text == n;
 }
 
-/// The index just after the bracket that closes the one at `open`, or t.size().
+// How far a call's arguments or a bracket's contents are followed, in tokens. Longer ones are not
+// read (their values are never what the rules judge), so nested calls cost O(n), not O(n^2).
+constexpr std::size_t k_window = 1024;
+constexpr std::size_t k_unclosed = static_cast<std::size_t>(-1);
+
+/// The index just after the bracket that closes the one at `open`; k_unclosed when it does not
+/// close within the statement and k_window tokens.
 std::size_t closing(const Toks& t, std::size_t open) {
   int depth = 0;
-  for (std::size_t k = open; k < t.size(); ++k) {
+  std::size_t end = std::min(t.size(), open + k_window);
+  for (std::size_t k = open; k < end; ++k) {
     if (t[k].kind != Token::op) continue;
     const auto& x = t[k].text;
     if (x == "(" || x == "[" || x == "{") ++depth;
@@ -515,7 +513,7 @@ std::size_t closing(const Toks& t, std::size_t open) {
       if (--depth == 0) return k + 1;
     }
   }
-  return t.size();
+  return k_unclosed;
 }
 
 struct Arg {
@@ -527,8 +525,8 @@ struct Arg {
 std::vector<Arg> call_args(const Toks& t, std::size_t open) {
   std::vector<Arg> out;
   std::size_t end = closing(t, open);
-  if (end == t.size() && !is_op(t, end - 1, ")")) end = t.size() + 1;  // unclosed: to the end
-  std::size_t last = std::min(end - 1, t.size());
+  if (end == k_unclosed) return out;  // unclosed, or too long to read
+  std::size_t last = end - 1;
   int depth = 0;
   std::size_t b = open + 1;
   auto close_arg = [&](std::size_t e) {
@@ -571,6 +569,7 @@ const Arg* keyword_arg(const std::vector<Arg>& args, std::string_view k) {
 
 /// A constant string expression: adjacent literals, optionally in parentheses.
 std::optional<std::string> literal(const Toks& t, std::size_t b, std::size_t e) {
+  if (e > b + 64) return std::nullopt;  // a constant the rules judge is a few literals at most
   while (e > b + 1 && is_op(t, b, "(") && is_op(t, e - 1, ")") && closing(t, b) == e) {
     ++b;
     --e;
@@ -812,7 +811,7 @@ class FileScan {
     }
     if (a.e == a.b + 1 && is_name(t, a.b, "None")) return;
     auto c = chain_at(t, a.b);
-    if (c && c->end == a.e) {
+    if (c && c->end == a.e && m_device_args.size() < 256) {
       m_device_args.push_back({join(c->parts), line});
       return;
     }
@@ -845,7 +844,7 @@ class FileScan {
       if (is_name(t, k, "device") && is_op(t, k + 1, "=") && k > 0 && (is_op(t, k - 1, "(") || is_op(t, k - 1, ","))) {
         std::size_t e = k + 2;
         int depth = 0;
-        for (; e < t.size(); ++e) {
+        for (std::size_t stop = std::min(t.size(), k + 2 + k_window); e < stop; ++e) {
           if (t[e].kind != Token::op) continue;
           const auto& x = t[e].text;
           if (x == "(" || x == "[" || x == "{") ++depth;
@@ -1084,7 +1083,7 @@ class FileScan {
   void finish_devices() {
     for (const auto& [name, seen] : m_device_names) {
       if (seen.other || seen.first_line == 0) continue;
-      m_torch.cpu_device_names.push_back(name);
+      if (m_torch.cpu_device_names.size() < 64) m_torch.cpu_device_names.push_back(name);
       if (m_torch.cpu_devices.size() < 8)
         m_torch.cpu_devices.push_back({m_file, seen.first_line, line_text(seen.first_line), "cpu"});
     }

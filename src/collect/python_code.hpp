@@ -170,7 +170,7 @@ struct ScanLimits {
   int max_depth = 6;                            ///< imports followed from the script
   std::size_t max_file_bytes = std::size_t{1} << 20;    ///< a bigger file is read up to here
   std::size_t max_notebook_bytes = std::size_t{16} << 20;
-  std::size_t max_total_bytes = std::size_t{16} << 20;
+  std::size_t max_total_bytes = std::size_t{8} << 20;   ///< about 0.3 s per MiB of the worst text
 };
 
 struct ProgramCode {

@@ -66,6 +66,16 @@ struct GpuVerdict {
   std::vector<ProbeFigure> figures;
 };
 
+/// A CUDA library a watched program loaded, beside the file `check` predicted for its framework.
+struct LibraryComparison {
+  std::string framework;          ///< "torch", "tensorflow", "jax"; "" when the process loaded none of them
+  std::string role;               ///< "cudnn", "cublas", ... (kb libraries roles)
+  std::string predicted;          ///< the file check's loader model resolved; "" when it predicted none
+  std::string loaded;             ///< the file in /proc/PID/maps; "" when no process mapped one
+  std::vector<std::uint32_t> pids;
+  std::string state;              ///< "as predicted", "another file", "not predicted", "not loaded"
+};
+
 struct Diagnosis {
   bool healthy = false;
   std::vector<Finding> causes;    ///< ranked, root cause first; {healthy} when nothing blocks the GPU
@@ -78,6 +88,9 @@ struct Diagnosis {
   std::size_t annotated_total = 0;             ///< explain: significant lines, kept or not
   std::vector<GpuVerdict> gpus;                ///< probe: per GPU, measured against expected
   std::vector<std::string> probe_notes;        ///< probe: peers, all-reduce, libraries used
+  std::string program_verdict;                 ///< run/inspect: "used_gpu", "starved", "one_of_many", "not_used", "not_visible", "unknown"
+  std::string program_summary;                 ///< run/inspect: one line, e.g. "used GPU 0 (NVIDIA H200): peak 10.2 GiB, ..."
+  std::vector<LibraryComparison> program_libraries;  ///< run/inspect: loaded against predicted
 };
 
 }  // namespace gpudoctor

@@ -41,8 +41,15 @@ constexpr RuleEntry k_rules[] = {
     {"probe_gpus", rule_probe_gpus,
      "gpu_in_bad_state, pcie_link_degraded, gpu_throttled, gpu_memory_exhausted, gpu_in_use_by_other_process, mig_or_compute_mode, other"},
     {"probe_multi_gpu", rule_probe_multi_gpu, "nccl_missing, gpu_in_bad_state, multi_gpu_path_degraded, gpu_in_use_by_other_process, other"},
-    // Last: a code finding is a warning when a finding above already explains the verdict.
+    // The program layer last: what the run showed, then the program's code (a warning when a finding
+    // above already explains the verdict), then program_gpu_use, which names a cause only when
+    // nothing before it explains a GPU never used.
+    {"program_environment", rule_program_environment, "cuda_visible_devices_hides_gpu, framework_env_forces_cpu"},
+    {"program_log", rule_program_log, ""},  // the causes of the message catalogue's lines (kb/data/messages.toml)
+    {"program_libraries", rule_program_libraries, "other (warning)"},
     {"program_code", rule_program_code, "program_forces_cpu, memory_growth_misconfigured"},
+    {"program_gpu_use", rule_program_gpu_use,
+     "input_pipeline_bound, program_uses_one_of_many_gpus, gpu_in_use_by_other_process (warning), program_forces_cpu, other"},
 };
 
 int severity_rank(Severity s) { return s == Severity::error ? 0 : s == Severity::warning ? 1 : 2; }
@@ -150,6 +157,15 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
   std::vector<Finding> found;
   for (const auto& r : k_rules) r.run(ctx, found);
   unexplained_driver_failure(ctx, found, found);
+  // A program seen using a GPU proves the layers below work for it: what they found is a warning.
+  const auto& prog = snapshot.program;
+  if (prog.watched && std::any_of(prog.gpus.begin(), prog.gpus.end(), [](const ProgramGpu& g) { return g.used; })) {
+    for (auto& f : found)
+      if (f.severity == Severity::error && rank(f.layer) < rank(Layer::program) && f.layer != Layer::benign) {
+        f.severity = Severity::warning;
+        f.title += " (the program used the GPU nevertheless)";
+      }
+  }
 
   // Merge findings of the same cause and severity; drop the ones another finding explains.
   std::set<std::string> explained;
@@ -187,7 +203,18 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
     else d.warnings.push_back(std::move(f));
   }
   d.healthy = d.causes.empty();
-  if (d.healthy) d.causes.push_back(healthy_finding(ctx));
+  if (prog.watched) {
+    d.program_verdict = program_verdict(ctx, d.causes);
+    d.program_summary = program_summary(ctx);
+    d.program_libraries = program_libraries(ctx);
+  }
+  if (d.healthy) {
+    d.causes.push_back(healthy_finding(ctx));
+    if (prog.watched && d.program_verdict == "used_gpu") {
+      d.causes.back().title = "The program " + d.program_summary;
+      d.causes.back().layer = Layer::program;
+    }
+  }
 
   // Layer by layer: failed where a cause sits, not reached above the lowest failure.
   std::optional<int> lowest_failure;
@@ -200,7 +227,7 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
       return c.layer == l && c.severity == Severity::error;
     });
     auto warn_here = std::find_if(d.warnings.begin(), d.warnings.end(), [&](const Finding& w) { return w.layer == l; });
-    bool implemented = l == Layer::hardware || l == Layer::driver || l == Layer::platform || l == Layer::environment ||
+    bool implemented = (l == Layer::program && prog.watched) || l == Layer::hardware || l == Layer::driver || l == Layer::platform || l == Layer::environment ||
                        (l == Layer::libraries && !snapshot.frameworks.empty()) ||
                        (l == Layer::framework && !snapshot.framework_installs.empty());
     if (cause_here != d.causes.end()) {
@@ -214,7 +241,7 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
                                            : "not checked by this version of gpudoctor";
     } else if (lowest_failure && rank(l) > *lowest_failure) {
       st.state = LayerState::not_reached;
-      st.summary = "not reached: a layer below fails";
+      st.summary = l == Layer::program && prog.watched ? d.program_summary : "not reached: a layer below fails";
     } else if (warn_here != d.warnings.end()) {
       st.state = LayerState::warning;
       st.summary = warn_here->title;
@@ -247,6 +274,7 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
           st.summary = list.empty() ? "no framework in the Python in use" : list;
           break;
         }
+        case Layer::program: st.summary = d.program_summary; break;
         case Layer::environment: {
           const std::string* cvd = snapshot.env_var("CUDA_VISIBLE_DEVICES");
           st.summary = cvd ? "CUDA_VISIBLE_DEVICES=\"" + *cvd + "\" keeps GPUs visible" : "CUDA_VISIBLE_DEVICES not set; no MIG or compute-mode block";

@@ -102,4 +102,17 @@ std::vector<GpuVerdict> probe_verdicts(const RuleContext& ctx);
 /// Lines on what the probe used and saw across GPUs: libraries, peer copies, all-reduce.
 std::vector<std::string> probe_notes(const RuleContext& ctx);
 
+// rules_program.cpp (what `gpudoctor run` and `inspect` saw the program do; these run last, so
+// that a finding of a lower layer, the environment or the log explains a GPU never used)
+void rule_program_environment(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_program_log(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_program_libraries(const RuleContext& ctx, std::vector<Finding>& out);
+void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out);
+/// The CUDA libraries the program's processes mapped, beside what check's loader model predicted.
+std::vector<LibraryComparison> program_libraries(const RuleContext& ctx);
+/// "used_gpu", "starved", "one_of_many", "not_used", "not_visible", "unknown"; "" when no program was watched.
+std::string program_verdict(const RuleContext& ctx, const std::vector<Finding>& causes);
+/// One line on how the program used the GPUs.
+std::string program_summary(const RuleContext& ctx);
+
 }  // namespace gpudoctor

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,52 +83,109 @@ void take_lines(ChildGroup::Running& r, std::size_t job, const ChildGroup::OnSta
 
 }  // namespace
 
+namespace {
+
+// Starts `job` in a child process whose only descriptor beyond /dev/null on 0-2 is the write end
+// of a pipe; the parent gets the read end. An error text when it cannot start.
+std::string start_child(const ChildWork& job, pid_t& pid_out, int& fd_out, bool die_with_parent = false) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return fmt::format("pipe: {}", std::strerror(errno));
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    std::string why = fmt::format("fork: {}", std::strerror(errno));
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return why;
+  }
+  if (pid == 0) {
+    if (die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    // The child keeps nothing of the parent's but its own pipe: a child left behind (stuck in
+    // the kernel) then holds no pipe or file that someone waits on to close.
+    int out = ::fcntl(fds[1], F_DUPFD_CLOEXEC, 3);
+    int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+      ::dup2(devnull, STDIN_FILENO);
+      ::dup2(devnull, STDOUT_FILENO);
+      ::dup2(devnull, STDERR_FILENO);
+    }
+    if (out >= 0 && out != 3) out = ::dup3(out, 3, O_CLOEXEC);
+    if (out == 3) ::close_range(4, ~0U, 0);
+    else out = fds[1];
+    // A reader gone away is the end of the work, not a signal death.
+    ::signal(SIGPIPE, SIG_IGN);
+    // The child never returns into the caller's code: whatever the job does, it ends here.
+    int status = 0;
+    try {
+      job([out](const std::string& state) { write_all(out, state + "\n"); });
+    } catch (...) {
+      status = 70;  // EX_SOFTWARE
+    }
+    ::_exit(status);
+  }
+  ::close(fds[1]);
+  pid_out = pid;
+  fd_out = fds[0];
+  return {};
+}
+
+}  // namespace
+
 ChildGroup::ChildGroup(const std::vector<ChildWork>& jobs) : m_running(jobs.size()), m_start(std::chrono::steady_clock::now()) {
   auto& running = m_running;
   for (size_t i = 0; i < jobs.size(); ++i) {
     auto& r = running[i];
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) {
-      r.report.outcome = {"failed", fmt::format("pipe: {}", std::strerror(errno)), 0};
-      r.done_reading = true;
-      continue;
-    }
     r.start = std::chrono::steady_clock::now();
-    pid_t pid = ::fork();
-    if (pid < 0) {
-      r.report.outcome = {"failed", fmt::format("fork: {}", std::strerror(errno)), 0};
-      ::close(fds[0]);
-      ::close(fds[1]);
+    std::string why = start_child(jobs[i], r.pid, r.fd);
+    if (!why.empty()) {
+      r.report.outcome = {"failed", why, 0};
       r.done_reading = true;
-      continue;
     }
-    if (pid == 0) {
-      // The child keeps nothing of the parent's but its own pipe: a child left behind (stuck in
-      // the kernel) then holds no pipe or file that someone waits on to close.
-      int out = ::fcntl(fds[1], F_DUPFD_CLOEXEC, 3);
-      int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-      if (devnull >= 0) {
-        ::dup2(devnull, STDIN_FILENO);
-        ::dup2(devnull, STDOUT_FILENO);
-        ::dup2(devnull, STDERR_FILENO);
-      }
-      if (out >= 0 && out != 3) out = ::dup3(out, 3, O_CLOEXEC);
-      if (out == 3) ::close_range(4, ~0U, 0);
-      else out = fds[1];
-      // The child never returns into the caller's code: whatever the job does, it ends here.
-      int status = 0;
-      try {
-        jobs[i]([out](const std::string& state) { write_all(out, state + "\n"); });
-      } catch (...) {
-        status = 70;  // EX_SOFTWARE
-      }
-      ::_exit(status);
-    }
-    ::close(fds[1]);
-    r.pid = pid;
-    r.fd = fds[0];
   }
 }
+
+ChildStream::ChildStream(const ChildWork& job) {
+  m_error = start_child(job, m_pid, m_fd, true);
+  if (m_fd >= 0) ::fcntl(m_fd, F_SETFL, ::fcntl(m_fd, F_GETFL) | O_NONBLOCK);
+}
+
+bool ChildStream::read_states(const std::function<void(const std::string&)>& on_state) {
+  if (m_fd < 0) return false;
+  std::array<char, 65536> buf{};
+  for (;;) {
+    ssize_t got = ::read(m_fd, buf.data(), buf.size());
+    if (got > 0) {
+      m_buffer.append(buf.data(), static_cast<size_t>(got));
+      size_t nl;
+      while ((nl = m_buffer.find('\n')) != std::string::npos) {
+        if (nl > 0) on_state(m_buffer.substr(0, nl));
+        m_buffer.erase(0, nl + 1);
+      }
+      if (m_buffer.size() > (std::size_t{16} << 20)) m_buffer.clear();  // a runaway line: drop
+      continue;
+    }
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    ::close(m_fd);  // end of its output (or an error reading it): the child is done
+    m_fd = -1;
+    return false;
+  }
+}
+
+void ChildStream::stop(bool already_reaped) {
+  if (m_fd >= 0) {
+    ::close(m_fd);
+    m_fd = -1;
+  }
+  if (m_pid <= 0) return;
+  if (!already_reaped) {
+    ::kill(m_pid, SIGKILL);
+    int status = 0;
+    (void)reap_within(m_pid, std::chrono::steady_clock::now() + k_kill_grace, status);
+  }
+  m_pid = -1;
+}
+
+ChildStream::~ChildStream() { stop(false); }
 
 std::vector<ChildReport> ChildGroup::wait(std::chrono::milliseconds limit, const OnState& on_state) {
   m_waited = true;

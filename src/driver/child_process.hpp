@@ -2,6 +2,8 @@
 // Runs driver calls in child processes with a time limit, so that a hung cuInit or a library
 // that crashes yields a finding instead of a hung or crashed gpudoctor.
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <functional>
 #include <string>
@@ -48,6 +50,33 @@ class ChildGroup {
   std::vector<Running> m_running;
   std::chrono::steady_clock::time_point m_start;
   bool m_waited = false;
+};
+
+/// One job in a child process that reports for as long as it runs (the NVML sampler of
+/// `gpudoctor run`): its states are read as they come, without blocking. The child dies with
+/// gpudoctor (PR_SET_PDEATHSIG) and is killed by stop() or the destructor.
+class ChildStream {
+ public:
+  explicit ChildStream(const ChildWork& job);
+  ~ChildStream();
+  ChildStream(const ChildStream&) = delete;
+  ChildStream& operator=(const ChildStream&) = delete;
+
+  /// Why the child could not start; empty when it runs.
+  [[nodiscard]] const std::string& error() const { return m_error; }
+  [[nodiscard]] pid_t pid() const { return m_pid; }
+  /// The descriptor to poll for its states; -1 once its output ended.
+  [[nodiscard]] int fd() const { return m_fd; }
+  /// Calls `on_state` for each complete state available now. False once the child's output ended.
+  bool read_states(const std::function<void(const std::string& state)>& on_state);
+  /// Kills and reaps the child (`already_reaped`: someone else waited for it; only forget it).
+  void stop(bool already_reaped);
+
+ private:
+  pid_t m_pid = -1;
+  int m_fd = -1;
+  std::string m_buffer;
+  std::string m_error;
 };
 
 /// Starts every job and waits for all of them, at most `limit` in all.

@@ -47,6 +47,11 @@ inline constexpr unsigned long long k_value_not_available = ~0ULL;
 struct Utilization {  // nvmlUtilization_t, percent over the last sample period
   unsigned gpu, memory;
 };
+struct ProcessUtilizationSample {  // nvmlProcessUtilizationSample_t
+  unsigned pid;
+  unsigned long long time_stamp;  // CPU timestamp of the sample, microseconds
+  unsigned sm_util, mem_util, enc_util, dec_util;  // percent
+};
 inline constexpr int k_clock_sm = 1;   // NVML_CLOCK_SM
 inline constexpr int k_clock_mem = 2;  // NVML_CLOCK_MEM
 inline constexpr int k_temperature_gpu = 0;  // NVML_TEMPERATURE_GPU
@@ -106,7 +111,9 @@ inline constexpr unsigned long long k_reason_display_clocks = 0x100;
   X(device_clock_event_reasons, Return(Device, unsigned long long*),                                   \
     "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons")             \
   X(device_utilization, Return(Device, Utilization*), "nvmlDeviceGetUtilizationRates")                 \
-  X(device_nvlink_state, Return(Device, unsigned, int*), "nvmlDeviceGetNvLinkState")
+  X(device_nvlink_state, Return(Device, unsigned, int*), "nvmlDeviceGetNvLinkState")                    \
+  X(device_process_utilization, Return(Device, ProcessUtilizationSample*, unsigned*, unsigned long long),   \
+    "nvmlDeviceGetProcessUtilization")
 
 // Return codes the probe acts on (nvml.h).
 inline constexpr Return k_success = 0;

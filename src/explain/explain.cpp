@@ -458,14 +458,32 @@ void add_what_the_framework_needs(const TextReading& text, std::vector<Finding>&
 
 }  // namespace
 
-TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max_kept_lines) {
-  TextReading r;
+struct TextReader::State {
   std::vector<int> hits;
-  const auto& messages = catalogue.messages();
   std::string pending_heading;  // an issue-form heading seen: its value is the next non-empty line
   std::string pending_heading_id;
   std::string pip_show_name;  // `pip show`: the Name: line seen, its Version: line to come
   std::set<std::string> kept_messages;  // message/cause pairs with a kept line
+};
+
+TextReader::TextReader(const Catalogue& catalogue, std::size_t max_kept_lines)
+    : m_catalogue(catalogue), m_max_kept(max_kept_lines), m_state(std::make_unique<State>()) {}
+TextReader::~TextReader() = default;
+
+bool TextReader::may_match(std::string_view run) const {
+  return !m_state->pending_heading.empty() || m_catalogue.may_match(run);
+}
+
+void TextReader::line(std::size_t n, std::string_view raw) {
+  TextReading& r = m_reading;
+  const auto& catalogue = m_catalogue;
+  const auto& messages = catalogue.messages();
+  auto& hits = m_state->hits;
+  auto& pending_heading = m_state->pending_heading;
+  auto& pending_heading_id = m_state->pending_heading_id;
+  auto& pip_show_name = m_state->pip_show_name;
+  auto& kept_messages = m_state->kept_messages;
+  const std::size_t max_kept_lines = m_max_kept;
   // Counts a significant line; keeps it while under the limit, and always the first line of each
   // message (so a cause that first shows late in a long log still has its line).
   auto annotate = [&](AnnotatedLine&& a) {
@@ -477,102 +495,112 @@ TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max
       r.lines.push_back(std::move(a));
     }
   };
-  r.stats = read_lines(in, [&](std::size_t n, std::string_view raw) {
-    if (!pending_heading.empty() && raw.find_first_not_of(" \t") != std::string_view::npos) {
-      std::string value = clean_line(raw);
-      value.erase(0, value.find_first_not_of(" \t"));
-      const std::string line_text = value;
-      if (pending_heading.size() > 8 && pending_heading.compare(pending_heading.size() - 8, 8, "_version") == 0) {
-        // "v2.12.0-rc1-12-g0db597d0d75 2.12.0", "cuda_11.8.0_522.06_windows / cudnn-...": the first version.
-        static const RE2 version(R"((\d+\.\d+(?:\.\d+)?))");
-        std::string v;
-        if (RE2::PartialMatch(value, version, &v)) value = v;
-      }
-      if (value != "_No response_" && value.rfind("###", 0) != 0) {
-        set_fact(r, pending_heading, value.substr(0, 200));
-        AnnotatedLine a;
-        a.line = n;
-        a.text = line_text;
-        a.message = pending_heading_id;
-        a.meaning = "states " + pending_heading + ": " + value.substr(0, 200);
-        annotate(std::move(a));
-      }
-      pending_heading.clear();
-      if (value.rfind("###", 0) != 0) return;
+
+  if (!pending_heading.empty() && raw.find_first_not_of(" \t") != std::string_view::npos) {
+    std::string value = clean_line(raw);
+    value.erase(0, value.find_first_not_of(" \t"));
+    const std::string line_text = value;
+    if (pending_heading.size() > 8 && pending_heading.compare(pending_heading.size() - 8, 8, "_version") == 0) {
+      // "v2.12.0-rc1-12-g0db597d0d75 2.12.0", "cuda_11.8.0_522.06_windows / cudnn-...": the first version.
+      static const RE2 version(R"((\d+\.\d+(?:\.\d+)?))");
+      std::string v;
+      if (RE2::PartialMatch(value, version, &v)) value = v;
     }
-    // Fast path: most lines of a big log match nothing. A line with colour codes is cleaned
-    // first, so that a code inside a message does not hide it.
-    std::string text;
-    if (std::memchr(raw.data(), 0x1B, raw.size()) != nullptr) {
-      text = clean_line(raw);
-      catalogue.match(text, hits);
-    } else {
-      catalogue.match(raw, hits);
-      if (!hits.empty()) text = clean_line(raw);
-    }
-    if (hits.empty()) return;
-    for (int h : hits) {
-      const Message& m = messages[static_cast<size_t>(h)];
-      auto values = catalogue.captures(h, text);
-      if (!values) continue;
-      if (m.heading) {
-        pending_heading = m.fact;
-        pending_heading_id = m.id;
-        continue;
-      }
-      if (!m.fact.empty()) {
-        std::string stated;
-        if (m.fact == "pip_package") {
-          std::string dist = (*values)["$1"] == "pytorch" ? std::string("torch") : (*values)["$1"];
-          set_fact(r, "pip:" + dist, (*values)["$2"]);
-          stated = dist + " " + (*values)["$2"];
-        } else if (m.fact == "pip_show_name") {
-          pip_show_name = (*values)["$1"];
-          continue;
-        } else if (m.fact == "pip_show_version") {
-          if (pip_show_name.empty()) continue;
-          set_fact(r, "pip:" + pip_show_name, (*values)["$1"]);
-          stated = pip_show_name + " " + (*values)["$1"];
-          pip_show_name.clear();
-        } else if (m.fact == "ldconfig_library") {
-          stated = (*values)["$1"] + " at " + (*values)["$2"];
-          set_fact(r, "ldconfig:" + (*values)["$1"], (*values)["$2"]);
-        } else {
-          stated = values->count("$1") ? (*values)["$1"] : "";
-          set_fact(r, m.fact, stated);
-        }
-        if (m.cause.empty()) {
-          AnnotatedLine a;
-          a.line = n;
-          a.text = text;
-          a.message = m.id;
-          a.severity = Severity::info;
-          bool package = m.fact == "pip_package" || m.fact == "pip_show_version";
-          a.meaning = "states " + (package ? std::string("an installed package")
-                                   : m.fact == "ldconfig_library" ? std::string("a library in the loader cache")
-                                                                  : m.fact) + ": " + stated;
-          annotate(std::move(a));
-          continue;
-        }
-      }
-      if (m.cause.empty()) continue;
-      if (m.success) r.gpu_created = true;
+    if (value != "_No response_" && value.rfind("###", 0) != 0) {
+      set_fact(r, pending_heading, value.substr(0, 200));
       AnnotatedLine a;
       a.line = n;
-      a.text = text;
-      a.message = m.id;
-      a.cause = decide_cause(m, *values);
-      a.severity = m.severity;
-      a.meaning = m.meaning;
-      a.symptom = m.symptom;
-      a.level = log_level(text);
-      for (auto& [k, v] : *values)
-        if (k.empty() || k[0] != '$') a.values[k] = v;
+      a.text = line_text;
+      a.message = pending_heading_id;
+      a.meaning = "states " + pending_heading + ": " + value.substr(0, 200);
       annotate(std::move(a));
     }
-  }, 16384, [&](std::string_view run) { return !pending_heading.empty() || catalogue.may_match(run); });
-  build_snapshot(r);
-  return r;
+    pending_heading.clear();
+    if (value.rfind("###", 0) != 0) return;
+  }
+  // Fast path: most lines of a big log match nothing. A line with colour codes is cleaned
+  // first, so that a code inside a message does not hide it.
+  std::string text;
+  if (std::memchr(raw.data(), 0x1B, raw.size()) != nullptr) {
+    text = clean_line(raw);
+    catalogue.match(text, hits);
+  } else {
+    catalogue.match(raw, hits);
+    if (!hits.empty()) text = clean_line(raw);
+  }
+  if (hits.empty()) return;
+  for (int h : hits) {
+    const Message& m = messages[static_cast<size_t>(h)];
+    auto values = catalogue.captures(h, text);
+    if (!values) continue;
+    if (m.heading) {
+      pending_heading = m.fact;
+      pending_heading_id = m.id;
+      continue;
+    }
+    if (!m.fact.empty()) {
+      std::string stated;
+      if (m.fact == "pip_package") {
+        std::string dist = (*values)["$1"] == "pytorch" ? std::string("torch") : (*values)["$1"];
+        set_fact(r, "pip:" + dist, (*values)["$2"]);
+        stated = dist + " " + (*values)["$2"];
+      } else if (m.fact == "pip_show_name") {
+        pip_show_name = (*values)["$1"];
+        continue;
+      } else if (m.fact == "pip_show_version") {
+        if (pip_show_name.empty()) continue;
+        set_fact(r, "pip:" + pip_show_name, (*values)["$1"]);
+        stated = pip_show_name + " " + (*values)["$1"];
+        pip_show_name.clear();
+      } else if (m.fact == "ldconfig_library") {
+        stated = (*values)["$1"] + " at " + (*values)["$2"];
+        set_fact(r, "ldconfig:" + (*values)["$1"], (*values)["$2"]);
+      } else {
+        stated = values->count("$1") ? (*values)["$1"] : "";
+        set_fact(r, m.fact, stated);
+      }
+      if (m.cause.empty()) {
+        AnnotatedLine a;
+        a.line = n;
+        a.text = text;
+        a.message = m.id;
+        a.severity = Severity::info;
+        bool package = m.fact == "pip_package" || m.fact == "pip_show_version";
+        a.meaning = "states " + (package ? std::string("an installed package")
+                                 : m.fact == "ldconfig_library" ? std::string("a library in the loader cache")
+                                                                : m.fact) + ": " + stated;
+        annotate(std::move(a));
+        continue;
+      }
+    }
+    if (m.cause.empty()) continue;
+    if (m.success) r.gpu_created = true;
+    AnnotatedLine a;
+    a.line = n;
+    a.text = text;
+    a.message = m.id;
+    a.cause = decide_cause(m, *values);
+    a.severity = m.severity;
+    a.meaning = m.meaning;
+    a.symptom = m.symptom;
+    a.level = log_level(text);
+    for (auto& [k, v] : *values)
+      if (k.empty() || k[0] != '$') a.values[k] = v;
+    annotate(std::move(a));
+  }
+}
+
+TextReading TextReader::finish(const ReadStats& stats) {
+  m_reading.stats = stats;
+  build_snapshot(m_reading);
+  return std::move(m_reading);
+}
+
+TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max_kept_lines) {
+  TextReader reader(catalogue, max_kept_lines);
+  auto stats = read_lines(in, [&](std::size_t n, std::string_view raw) { reader.line(n, raw); }, 16384,
+                          [&](std::string_view run) { return reader.may_match(run); });
+  return reader.finish(stats);
 }
 
 Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {

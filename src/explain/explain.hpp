@@ -88,6 +88,31 @@ struct TextReading {
   bool gpu_created = false;                ///< a line shows a framework using the GPU
 };
 
+/// Reads text line by line as it comes (explain's files, a running program's output).
+class TextReader {
+ public:
+  explicit TextReader(const Catalogue& catalogue, std::size_t max_kept_lines = 400);
+  ~TextReader();
+  TextReader(const TextReader&) = delete;
+  TextReader& operator=(const TextReader&) = delete;
+
+  /// One raw line (not yet cleaned), numbered from 1.
+  void line(std::size_t number, std::string_view raw);
+  /// False when no line of `run` can matter (read_lines' prefilter).
+  [[nodiscard]] bool may_match(std::string_view run) const;
+  /// What was read so far (the annotated lines grow as lines arrive).
+  [[nodiscard]] const TextReading& reading() const { return m_reading; }
+  /// The whole reading, with the facts as a snapshot. Call once.
+  TextReading finish(const ReadStats& stats);
+
+ private:
+  struct State;
+  const Catalogue& m_catalogue;
+  std::size_t m_max_kept;
+  std::unique_ptr<State> m_state;
+  TextReading m_reading;
+};
+
 /// Reads `in` to the end.
 TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max_kept_lines = 400);
 

@@ -155,4 +155,39 @@ ReadStats read_lines(std::FILE* in, const std::function<void(std::size_t, std::s
   return st;
 }
 
+void LineSplitter::deliver() {
+  ++m_stats.lines;
+  m_on_line(m_stats.lines, m_line);
+  m_line.clear();
+  m_cutting = false;
+}
+
+void LineSplitter::push(std::string_view bytes) {
+  m_stats.bytes += bytes.size();
+  std::size_t i = 0;
+  if (m_prev_cr && !bytes.empty() && bytes[0] == '\n') i = 1;  // the second half of a "\r\n"
+  while (i < bytes.size()) {
+    std::size_t brk = bytes.find_first_of("\r\n", i);
+    std::size_t end = brk == std::string_view::npos ? bytes.size() : brk;
+    if (!m_cutting) {
+      std::size_t room = m_max > m_line.size() ? m_max - m_line.size() : 0;
+      std::size_t take = std::min(room, end - i);
+      m_line.append(bytes.substr(i, take));
+      if (take < end - i) {
+        m_cutting = true;
+        ++m_stats.cut_lines;
+      }
+    }
+    if (brk == std::string_view::npos) break;
+    deliver();
+    i = brk + 1;
+    if (bytes[brk] == '\r' && i < bytes.size() && bytes[i] == '\n') ++i;
+  }
+  if (!bytes.empty()) m_prev_cr = bytes.back() == '\r';
+}
+
+void LineSplitter::finish() {
+  if (!m_line.empty() || m_cutting) deliver();
+}
+
 }  // namespace gpudoctor::explain

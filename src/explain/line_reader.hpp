@@ -36,4 +36,26 @@ ReadStats read_lines(std::FILE* in, const std::function<void(std::size_t, std::s
                      std::size_t max_line = 16384,
                      const std::function<bool(std::string_view)>& may_match = nullptr);
 
+/// The same lines as read_lines, from bytes pushed as they arrive (a running program's output):
+/// '\n', '\r' and "\r\n" end a line (also when split across two pushes), lines longer than
+/// `max_line` are cut there. Memory is bounded by `max_line`.
+class LineSplitter {
+ public:
+  using OnLine = std::function<void(std::size_t, std::string_view)>;
+  explicit LineSplitter(OnLine on_line, std::size_t max_line = 16384) : m_on_line(std::move(on_line)), m_max(max_line) {}
+  void push(std::string_view bytes);
+  /// Delivers an unfinished last line.
+  void finish();
+  [[nodiscard]] const ReadStats& stats() const { return m_stats; }
+
+ private:
+  void deliver();
+  OnLine m_on_line;
+  std::size_t m_max;
+  ReadStats m_stats;
+  std::string m_line;
+  bool m_cutting = false;
+  bool m_prev_cr = false;
+};
+
 }  // namespace gpudoctor::explain

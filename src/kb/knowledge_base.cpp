@@ -255,6 +255,26 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
   kb.m_env_names = string_array(env, "names");
   kb.m_env_deny = string_array(env, "deny_substrings");
 
+  if (files.count("fixes.toml")) {
+    auto fixes = parse_file(files, "fixes.toml");
+    if (const auto* arr = fixes["fix"].as_array())
+      for (const auto& n : *arr)
+        if (const auto* f = n.as_table()) kb.m_text_fixes[need_string((*f)["cause"], "fix cause")] = string_array(*f, "steps");
+  }
+  if (files.count("program.toml")) {
+    auto prog = parse_file(files, "program.toml");
+    if (const auto* arr = prog["mapped"].as_array())
+      for (const auto& n : *arr)
+        if (const auto* m = n.as_table())
+          kb.m_mapped.emplace_back(need_string((*m)["stem"], "mapped stem"), need_string((*m)["role"], "mapped role"));
+    if (const auto* v = prog["verdict"].as_table()) {
+      auto& t = kb.m_program;
+      t.min_judge_s = (*v)["min_judge_s"].value_or(t.min_judge_s);
+      t.busy_share_starved = (*v)["busy_share_starved"].value_or(t.busy_share_starved);
+      t.cpu_busy_percent = (*v)["cpu_busy_percent"].value_or(t.cpu_busy_percent);
+      t.one_of_many_min_s = (*v)["one_of_many_min_s"].value_or(t.one_of_many_min_s);
+    }
+  }
   auto py = parse_file(files, "python_code.toml");
   auto& pc = kb.m_python_code;
   if (const auto* arr = py["module_alias"].as_array())
@@ -402,6 +422,18 @@ std::optional<std::string> KnowledgeBase::soname_for(int cuda_major, std::string
   auto r = it->second.find(std::string(role));
   if (r == it->second.end()) return std::nullopt;
   return r->second;
+}
+
+std::vector<std::string> KnowledgeBase::text_fix(std::string_view cause) const {
+  auto it = m_text_fixes.find(cause);
+  return it == m_text_fixes.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::optional<std::string> KnowledgeBase::mapped_role(std::string_view file_name) const {
+  if (const auto* r = role_for_file(file_name)) return r->role;
+  for (const auto& [stem, role] : m_mapped)
+    if (file_name.substr(0, stem.size()) == stem) return role;
+  return std::nullopt;
 }
 
 bool PythonCodeNames::api_is(std::string_view role, std::string_view qualified) const {

@@ -100,6 +100,14 @@ struct ProbeThresholds {
   std::map<std::string, double> gemm_error_limit;  ///< by precision
 };
 
+/// The program layer's verdict thresholds (kb/data/program.toml [verdict]).
+struct ProgramThresholds {
+  double min_judge_s = 10.0;         ///< shorter runs are too short to judge utilization
+  double busy_share_starved = 0.2;   ///< input_pipeline_bound below this busy share...
+  double cpu_busy_percent = 80.0;    ///< ...while the program's CPU use is at least this (of one core)
+  double one_of_many_min_s = 60.0;   ///< program_uses_one_of_many_gpus for runs this long
+};
+
 /// What the program-code scanner looks for in Python source (python_code.toml).
 struct PythonCodeNames {
   struct Env {
@@ -184,6 +192,12 @@ class KnowledgeBase {
   [[nodiscard]] const ProbeThresholds& probe_thresholds() const { return m_thresholds; }
   /// Data rate per lane and direction in GB/s for a PCIe generation (driver.toml [pcie]).
   [[nodiscard]] std::optional<double> pcie_lane_gbs(int gen) const;
+  [[nodiscard]] const ProgramThresholds& program_thresholds() const { return m_program; }
+  /// The steps for a cause when gpudoctor knows only a text about it (kb/data/fixes.toml); empty when none.
+  [[nodiscard]] std::vector<std::string> text_fix(std::string_view cause) const;
+  /// The role of a file mapped by a watched process: a CUDA library's (libraries.toml), or
+  /// program.toml's ("nvml", "torch", "torch_cuda", "tensorflow", "jax", "jax_cuda"); nullopt for other files.
+  [[nodiscard]] std::optional<std::string> mapped_role(std::string_view file_name) const;
   /// Whether an environment variable is on the allow-list.
   [[nodiscard]] bool env_allowed(std::string_view name) const;
   /// What the program-code scanner looks for (python_code.toml).
@@ -214,6 +228,9 @@ class KnowledgeBase {
   std::vector<std::string> m_env_prefixes;
   std::vector<std::string> m_env_names;
   std::vector<std::string> m_env_deny;
+  ProgramThresholds m_program;
+  std::map<std::string, std::vector<std::string>, std::less<>> m_text_fixes;
+  std::vector<std::pair<std::string, std::string>> m_mapped;  ///< stem, role
   PythonCodeNames m_python_code;
 };
 

@@ -79,7 +79,7 @@ void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
     out << "\n**Probe**\n\n";
     for (const auto& n : d.probe_notes) fmt::print(out, "- {}\n", cell(n));
   }
-  for (const auto& fw : h.command == "probe" ? std::vector<FrameworkLibraries>{} : d.frameworks) {
+  for (const auto& fw : (h.command == "probe" || h.command == "run" || h.command == "inspect") ? std::vector<FrameworkLibraries>{} : d.frameworks) {
     fmt::print(out, "\n**Libraries of {} {}** (built for CUDA {}) in `{}`\n\n", fw.framework, fw.version.value_or("?"),
                fw.cuda_build.value_or("?"), fw.site_packages);
     out << "| library | version | from | loads | via | other copies |\n|---|---|---|---|---|---|\n";

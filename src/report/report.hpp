@@ -34,6 +34,18 @@ std::vector<std::pair<bool, std::string>> environment_lines(const Diagnosis& d);
 /// One row of a probe figure: "2999.3 GB/s of 3350.0 (90%)", or the state when nothing was measured.
 std::string probe_figure_text(const ProbeFigure& f);
 
+/// The `program` object of run/inspect JSON: verdict, summary, command, PIDs, exit status,
+/// duration, per GPU figures, libraries loaded against predicted, notes, and the whole watch.
+nlohmann::ordered_json program_json(const Diagnosis& d, const Program& p);
+/// The program's section after the terminal report (stderr of `gpudoctor run`).
+void program_terminal(std::ostream& out, const Diagnosis& d, const Program& p);
+/// The program's section of the Markdown report.
+void program_markdown(std::ostream& out, const Diagnosis& d, const Program& p);
+/// `gpudoctor run --html`: one self-contained page, the verdict and a timeline per GPU (inline SVG).
+void program_html(std::ostream& out, const Diagnosis& d, const ReportHeader& h, const Program& p);
+/// `s` with control bytes replaced by '?', cut at `limit` bytes (text from other processes).
+std::string printable(std::string_view s, std::size_t limit);
+
 /// "Hardware", "Driver", ...
 std::string layer_title(Layer l);
 

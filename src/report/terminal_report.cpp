@@ -71,7 +71,7 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
     out << "\nProbe:\n";
     for (const auto& n : d.probe_notes) fmt::print(out, "  {}\n", n);
   }
-  for (const auto& fw : h.command == "probe" ? std::vector<FrameworkLibraries>{} : d.frameworks) {
+  for (const auto& fw : (h.command == "probe" || h.command == "run" || h.command == "inspect") ? std::vector<FrameworkLibraries>{} : d.frameworks) {
     fmt::print(out, "\nLibraries of {} {} (built for CUDA {}) in {}:\n", fw.framework, fw.version.value_or("?"),
                fw.cuda_build.value_or("?"), fw.site_packages);
     for (const auto& lib : fw.libraries) {

@@ -8,9 +8,22 @@
 //           "pci_bus_id", "memory": {"total","free","used"}, "cc": [9,0], "compute_mode": 0,
 //           "mig": [cur, pending], "mig_devices": [{"uuid","memory_total"}], "pcie": {"gen_current",
 //           "gen_max","width_current","width_max"}, "remapped_rows": [corr, unc, pending, failure],
-//           "processes": [{"pid","used_memory","kind"}] } ], "hang_in": "nvmlInit_v2", "crash_in": ... }
+//           "processes": [{"pid","used_memory","kind"}], "contexts_file": PATH } ], "hang_in": "nvmlInit_v2", ... }
+//
+// "contexts_file" stands for the driver's live context list while a watched program runs: the
+// file is read at every call, one line "PID USED_MEMORY SM_PERCENT" per process with a CUDA
+// context (a test program appends its own line when it "creates its context"). Those processes
+// are the compute processes, each one's SM_PERCENT its nvmlDeviceGetProcessUtilization sample
+// (timestamped now), and their sum the device's utilization.
+
+#include <sys/time.h>
 
 #include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <algorithm>
+#include <optional>
 
 #include "fake_answers.hpp"
 
@@ -240,12 +253,35 @@ EXPORT int nvmlDeviceGetRemappedRows(void* h, unsigned* corr, unsigned* unc, uns
   return 0;
 }
 namespace {
+struct LiveContext {
+  unsigned pid;
+  unsigned long long memory;
+  unsigned sm;
+};
+// The device's live contexts (its "contexts_file"), read now; nullopt when it has none.
+std::optional<std::vector<LiveContext>> live_contexts(const json& d) {
+  if (!d.contains("contexts_file")) return std::nullopt;
+  std::vector<LiveContext> out;
+  std::ifstream in(d["contexts_file"].get<std::string>());
+  std::string line;
+  while (std::getline(in, line) && out.size() < 1024) {
+    std::istringstream ls(line);
+    LiveContext c{};
+    if (ls >> c.pid >> c.memory >> c.sm) out.push_back(c);
+  }
+  return out;
+}
+
 int processes(void* h, const char* kind, unsigned* count, ProcessInfo* infos) {
   const json* d = device(h);
   if (d == nullptr) return k_invalid_argument;
+  json live = json::array();
+  if (auto contexts = live_contexts(*d); contexts && std::string(kind) == "compute")
+    for (const auto& c : *contexts) live.push_back({{"pid", c.pid}, {"used_memory", c.memory}});
   std::vector<const json*> matching;
   for (const auto& p : member(*d, "processes"))
     if (p.value("kind", std::string("compute")) == kind) matching.push_back(&p);
+  for (const auto& p : live) matching.push_back(&p);
   if (*count < matching.size()) {
     *count = static_cast<unsigned>(matching.size());
     return k_insufficient_size;
@@ -311,6 +347,14 @@ struct Utilization {
   unsigned gpu, memory;
 };
 EXPORT int nvmlDeviceGetUtilizationRates(void* h, Utilization* u) {
+  if (const json* d = device(h)) {
+    if (auto contexts = live_contexts(*d)) {
+      unsigned sum = 0;
+      for (const auto& c : *contexts) sum += c.sm;
+      *u = {std::min(sum, 100u), 0};
+      return 0;
+    }
+  }
   unsigned v = 0;
   int code = load_answer(h, "utilization", &v);
   if (code == 0) *u = {v, v};
@@ -324,5 +368,31 @@ EXPORT int nvmlDeviceGetNvLinkState(void* h, unsigned link, int* active) {
   if (links.empty()) return k_not_supported;
   if (link >= links.size()) return k_invalid_argument;
   *active = links[link].get<int>();
+  return 0;
+}
+
+struct ProcessUtilizationSample {
+  unsigned pid;
+  unsigned long long time_stamp;
+  unsigned sm, mem, enc, dec;
+};
+// One sample per live context, stamped now (CPU time in microseconds, as NVML stamps them);
+// NOT_FOUND when no context ran work, as real NVML answers then.
+EXPORT int nvmlDeviceGetProcessUtilization(void* h, ProcessUtilizationSample* samples, unsigned* count,
+                                           unsigned long long last_seen) {
+  const json* d = device(h);
+  if (d == nullptr || count == nullptr) return k_invalid_argument;
+  auto contexts = live_contexts(*d);
+  if (!contexts) return k_not_supported;
+  timeval tv{};
+  ::gettimeofday(&tv, nullptr);
+  unsigned long long now = static_cast<unsigned long long>(tv.tv_sec) * 1000000ULL + static_cast<unsigned long long>(tv.tv_usec);
+  if (now <= last_seen || contexts->empty()) return k_not_found;
+  if (samples == nullptr || *count < contexts->size()) {
+    *count = static_cast<unsigned>(contexts->size());
+    return k_insufficient_size;
+  }
+  for (size_t i = 0; i < contexts->size(); ++i) samples[i] = {(*contexts)[i].pid, now, (*contexts)[i].sm, 0, 0, 0};
+  *count = static_cast<unsigned>(contexts->size());
   return 0;
 }

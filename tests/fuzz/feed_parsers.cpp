@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "collect/parsers.hpp"
+#include "collect/python_code.hpp"
 #include "core/snapshot_json.hpp"
 #include "core/utf8.hpp"
 #include "core/version.hpp"
@@ -41,6 +42,18 @@ void feed_parsers(const std::uint8_t* data, std::size_t size) {
   (void)json_text(nlohmann::json(std::string(text)));
   (void)parse_dotted_version(text);
   (void)version_from_library_name(text, "libcuda.so.");
+
+  // The same bytes as a Python program's source and as a notebook.
+  {
+    const auto& names = kb::KnowledgeBase::get().python_code();
+    python::TorchSignals torch;
+    auto scan = python::scan_source(text, "fuzz.py", names, torch);
+    for (const auto& f : scan.facts) (void)python::display_line(f.code);
+    (void)python::torch_facts(torch);
+    auto nb = python::notebook_code(text, "fuzz.ipynb", names);
+    python::TorchSignals nb_torch;
+    (void)python::scan_source(nb.text, "fuzz.ipynb", names, nb_torch);
+  }
 
   VisibleDevicesInput in;
   in.value = std::string(text.substr(0, 4096));

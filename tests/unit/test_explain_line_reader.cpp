@@ -80,3 +80,22 @@ TEST(ExplainCleanLine, ReplacesControlBytesAndInvalidUtf8ButKeepsValidUtf8) {
   EXPECT_EQ(clean_line("微调时报错"), "微调时报错");
   EXPECT_EQ(clean_line("cut \xE5\xBE"), "cut \xEF\xBF\xBD\xEF\xBF\xBD");
 }
+
+TEST(ExplainLineReader, PushedBytesSplitAsReadLinesDoesWhereverTheChunksEnd) {
+  // A program's output arrives in chunks that cut lines, "\r\n" pairs and UTF-8 anywhere.
+  std::string text = "first\r\nsecond\n 10%|#   |\r 50%|##  |\rthird é\n" + std::string(40, 'x') + "\nlast-no-newline";
+  auto whole = read_all(text, 16);
+  for (std::size_t chunk : {1u, 2u, 3u, 7u, 64u}) {
+    std::vector<std::string> got;
+    gpudoctor::explain::LineSplitter s([&](std::size_t n, std::string_view l) {
+      EXPECT_EQ(n, got.size() + 1);
+      got.emplace_back(l);
+    }, 16);
+    for (std::size_t i = 0; i < text.size(); i += chunk) s.push(std::string_view(text).substr(i, chunk));
+    s.finish();
+    EXPECT_EQ(got, whole.lines) << "chunk " << chunk;
+    EXPECT_EQ(s.stats().lines, whole.stats.lines);
+    EXPECT_EQ(s.stats().cut_lines, whole.stats.cut_lines);
+    EXPECT_EQ(s.stats().bytes, text.size());
+  }
+}

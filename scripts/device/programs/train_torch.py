@@ -1,0 +1,70 @@
+"""A small PyTorch training loop for `gpudoctor run` on the GPU machine (scripts/device/run_programs.sh).
+
+--device auto: CUDA when torch sees a GPU, else the CPU (what most training scripts do);
+--device cpu:  the model left on the CPU, as the line `device = "cpu"` below says;
+--slow-loader: every batch is made by CPU work in the main process (a starved GPU).
+Prints steps per second at the end, and the CPU time and peak memory of its parent (gpudoctor) and
+its parent's other children (the NVML sampler), when --report-parent is given.
+"""
+import argparse
+import os
+import time
+
+import torch
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--device", default="auto")
+ap.add_argument("--seconds", type=float, default=15)
+ap.add_argument("--slow-loader", action="store_true")
+ap.add_argument("--report-parent", action="store_true")
+a = ap.parse_args()
+
+if a.device == "cpu":
+    device = "cpu"  # the model is left on the CPU
+else:
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+
+model = torch.nn.Sequential(torch.nn.Linear(2048, 4096), torch.nn.ReLU(), torch.nn.Linear(4096, 2048)).to(device)
+opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+batch = 512 if device == "cuda" else 64
+x = torch.randn(batch, 2048, device=device)
+y = torch.randn(batch, 2048, device=device)
+
+
+def slow_batch():
+    # Decoding and augmentation done badly: pure CPU work for each batch.
+    t = torch.randn(batch, 2048)
+    for _ in range(40):
+        t = torch.tanh(t * 1.0001)
+    return t.to(device), y
+
+
+torch.set_num_threads(1) if a.slow_loader else None
+steps = 0
+start = time.time()
+while time.time() - start < a.seconds:
+    xb, yb = slow_batch() if a.slow_loader else (x, y)
+    loss = torch.nn.functional.mse_loss(model(xb), yb)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    steps += 1
+    if device == "cuda" and steps % 50 == 0:
+        torch.cuda.synchronize()
+if device == "cuda":
+    torch.cuda.synchronize()
+elapsed = time.time() - start
+print(f"device={device} steps={steps} seconds={elapsed:.2f} steps_per_s={steps / elapsed:.1f}", flush=True)
+
+if a.report_parent:
+    def cpu_and_peak(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])
+        peak = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM")][0].split()[1]
+        return ticks / os.sysconf("SC_CLK_TCK"), int(peak) / 1024
+    ppid = os.getppid()
+    kids = open(f"/proc/{ppid}/task/{ppid}/children").read().split()
+    for pid in [ppid] + [k for k in kids if int(k) != os.getpid()]:
+        cpu, peak = cpu_and_peak(pid)
+        print(f"watcher pid={pid} cpu_s={cpu:.2f} cpu_share_of_one_core={100 * cpu / elapsed:.2f}% peak_rss_mib={peak:.1f}", flush=True)
