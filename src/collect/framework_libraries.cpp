@@ -461,7 +461,7 @@ void collect_framework_libraries(CollectContext& ctx) {
     base.ld_library_path = it->second;
   if (auto bytes = fs.read_text("/etc/ld.so.cache", std::size_t{64} << 20)) {
     auto parsed = loader::parse_ld_so_cache(*bytes);
-    if (auto* cache = std::get_if<loader::LdSoCache>(&parsed)) base.cache = std::move(*cache);
+    if (auto* cache = std::get_if<loader::LdSoCache>(&parsed)) base.cache = std::make_shared<const loader::LdSoCache>(std::move(*cache));
     else ctx.snapshot.collector_errors.push_back("framework_libraries: /etc/ld.so.cache: " +
                                                  std::get<loader::LdSoCacheError>(parsed).reason);
   }

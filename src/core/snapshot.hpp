@@ -467,7 +467,9 @@ struct ProgramGpu {
   Fact<std::uint64_t> peak_memory_bytes;
   Fact<double> mean_utilization_percent;  ///< over the samples from the first use to the end
   Fact<unsigned> peak_utilization_percent;
-  Fact<double> busy_share;              ///< share (0..1) of the watched time with the program's work on the GPU
+  /// Share (0..1) of the whole watched time with the program's kernels running on the GPU: the mean
+  /// of its utilization (NVML's share of each sample period with a kernel running) over every reading.
+  Fact<double> busy_share;
   /// How utilization was attributed: "per process" (nvmlDeviceGetProcessUtilization),
   /// "device, the program its only user", or "" when it could not be.
   std::string utilization_basis;

@@ -287,15 +287,17 @@ void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out) {
     }
     if (too_short) return;
     for (const auto* g : used) {
-      if (!g->busy_share.known() || !p.cpu_mean_percent.known()) continue;
-      if (*g->busy_share >= t.busy_share_starved || *p.cpu_mean_percent < t.cpu_busy_percent) continue;
+      // Busy while it trains: the mean utilization from its first use of the GPU (the imports before it do not count).
+      if (!g->mean_utilization_percent.known() || !p.cpu_mean_percent.known()) continue;
+      if (*g->mean_utilization_percent / 100.0 >= t.busy_share_starved || *p.cpu_mean_percent < t.cpu_busy_percent) continue;
       Finding f;
       f.cause = "input_pipeline_bound";
       f.layer = Layer::program;
-      f.title = fmt::format("GPU {} had work {:.0f}% of the time while the program's CPU use averaged {:.0f}% of a core: "
-                            "the GPU waits for its input", g->index, *g->busy_share * 100, *p.cpu_mean_percent);
+      f.title = fmt::format("GPU {} had work {:.0f}% of the time once the program used it, while the program's CPU use "
+                            "averaged {:.0f}% of a core: the GPU waits for its input", g->index, *g->mean_utilization_percent,
+                            *p.cpu_mean_percent);
       f.evidence.push_back({fmt::format("GPU {} ({})", g->index, g->name),
-                            fmt::format("busy {:.0f}% of {:.0f} s, mean utilization {}, peak {} ({})", *g->busy_share * 100,
+                            fmt::format("busy {:.0f}% of {:.0f} s, mean utilization {}, peak {} ({})", g->busy_share.value_or(0) * 100,
                                         p.duration_s,
                                         g->mean_utilization_percent.known() ? fmt::format("{:.0f}%", *g->mean_utilization_percent) : "?",
                                         g->peak_utilization_percent.known() ? fmt::format("{}%", *g->peak_utilization_percent) : "?",

@@ -186,7 +186,8 @@ struct ResolverConfig {
   /// folder is $ORIGIN in LD_LIBRARY_PATH.
   std::optional<LoaderObject> executable;
   std::optional<std::string> ld_library_path;  ///< the process's LD_LIBRARY_PATH; nullopt when unset
-  std::optional<LdSoCache> cache;              ///< nullopt: no usable /etc/ld.so.cache
+  /// null: no usable /etc/ld.so.cache. Shared: every resolver of a run reads the same one.
+  std::shared_ptr<const LdSoCache> cache;
   /// The process's working folder (inside the root), for relative and empty search entries;
   /// nullopt: such entries are not searched and a note says so.
   std::optional<std::string> working_directory;

@@ -127,12 +127,13 @@ void GpuUsage::finish(Program& program, double duration_s, std::size_t max_point
     std::optional<std::uint64_t> peak_memory;
     std::optional<unsigned> peak_util;
     double util_sum = 0;
-    std::size_t util_n = 0, busy = 0, known = 0;
+    std::size_t util_n = 0, known = 0;
+    double busy = 0;
     for (const auto& s : g.samples) {
       if (s.memory_bytes.known()) peak_memory = std::max(peak_memory.value_or(0), *s.memory_bytes);
       if (!s.utilization_percent.known()) continue;
       ++known;
-      if (*s.utilization_percent > 0) ++busy;
+      busy += *s.utilization_percent / 100.0;  // NVML: the share of the period with a kernel running
       peak_util = std::max(peak_util.value_or(0), *s.utilization_percent);
       if (g.first_use_s && s.t_s >= *g.first_use_s) {
         util_sum += *s.utilization_percent;
@@ -146,7 +147,7 @@ void GpuUsage::finish(Program& program, double duration_s, std::size_t max_point
     else out.peak_utilization_percent = Fact<unsigned>::unknown(why);
     if (util_n > 0) out.mean_utilization_percent = util_sum / static_cast<double>(util_n);
     else out.mean_utilization_percent = Fact<double>::unknown(out.used ? why : "the program never used this GPU");
-    if (known > 0) out.busy_share = static_cast<double>(busy) / static_cast<double>(known);
+    if (known > 0) out.busy_share = busy / static_cast<double>(known);
     else out.busy_share = Fact<double>::unknown(why);
     // Evenly thinned timeline.
     if (g.samples.size() <= max_points) {

@@ -34,3 +34,37 @@ assert any("tensorflow[and-cuda]" in f for f in cpu["fix"]), cpu["fix"]
 print("ok")
 ' || exit 1
 [ "$code" = 1 ] || { echo "exit code $code, expected 1"; exit 1; }
+
+# A real TensorFlow training run under `gpudoctor run`: its bytes and exit code pass through, and
+# it is judged as not using the GPU, with the root cause of this host (no GPU on a CI runner).
+cat > "$work/tf_train.py" <<'PY'
+import numpy as np
+import tensorflow as tf
+x = np.random.rand(256, 8).astype("float32")
+y = x.sum(axis=1, keepdims=True)
+model = tf.keras.Sequential([tf.keras.Input((8,)), tf.keras.layers.Dense(16, activation="relu"), tf.keras.layers.Dense(1)])
+model.compile(optimizer="adam", loss="mse")
+model.fit(x, y, epochs=2, verbose=0)
+print("trained on", tf.config.list_physical_devices())
+raise SystemExit(7)
+PY
+report="$work/tf_run.json"
+out=$("$bin" run --json "$report" -- "$venv/bin/python" "$work/tf_train.py" 2>"$work/tf_run.stderr")
+code=$?
+[ "$code" = 7 ] || { echo "gpudoctor run exit code $code, expected the program's 7"; cat "$work/tf_run.stderr"; exit 1; }
+case "$out" in "trained on [PhysicalDevice(name='/physical_device:CPU:0', device_type='CPU')]") ;; *) echo "stdout changed: $out"; exit 1;; esac
+python3 - "$report" <<'PY' || exit 1
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+p = d["program"]
+ids = [c["id"] for c in d["causes"]]
+print("run verdict:", d["verdict"], ids, "program:", p["verdict"], p["summary"])
+assert p["exit_status"] == 7
+assert p["verdict"] in ("not_used", "unknown"), p["verdict"]
+assert not any(g["used"] for g in p["gpus"])
+maps = [l["role"] for proc in p["watch"]["processes"] for l in proc["libraries"]]
+assert "tensorflow" in maps, maps
+if not os.path.exists("/dev/nvidiactl"):
+    assert ids[0] == "no_nvidia_gpu", ids
+print("run ok")
+PY

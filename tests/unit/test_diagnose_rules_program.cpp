@@ -103,6 +103,8 @@ TEST(ProgramRules, StarvedGpuWithBusyCpuIsInputPipelineBound) {
   // a run too short to judge.
   EXPECT_TRUE(diagnose(watched(120, 180, {gpu(0, true, 0.45, 40)})).healthy);
   EXPECT_TRUE(diagnose(watched(120, 20, {gpu(0, true, 0.12, 9)})).healthy);
+  // Busy little of the whole run (a long start before it) but fully once it trains: not starved.
+  EXPECT_TRUE(diagnose(watched(120, 180, {gpu(0, true, 0.12, 95)})).healthy);
   auto short_run = diagnose(watched(4, 180, {gpu(0, true, 0.12, 9)}));
   EXPECT_TRUE(short_run.healthy);
   EXPECT_NE(short_run.program_summary.find("too short to judge"), std::string::npos);

@@ -424,7 +424,7 @@ TEST_F(ResolverTest, CacheComesBeforeTheDefaultFolders) {
       {{"libcudnn.so.9", "/opt/cudnn/lib/libcudnn.so.9"}, {"libnccl.so.2", "/opt/nccl-removed/libnccl.so.2"}}));
   ASSERT_TRUE(std::holds_alternative<LdSoCache>(parsed));
   ResolverConfig config = python_config();
-  config.cache = std::get<LdSoCache>(parsed);
+  config.cache = std::make_shared<const LdSoCache>(std::get<LdSoCache>(parsed));
   Resolver resolver(*m_fs, config);
   LoaderObject plain{"/opt/a/libx.so", std::nullopt, std::nullopt, false};
   Resolution cudnn = resolver.resolve("libcudnn.so.9", plain, {}, {});
@@ -442,8 +442,8 @@ TEST_F(ResolverTest, NodefaultlibSkipsDefaultFoldersAndTheirCacheEntries) {
   put("libnodeflib.so", "/opt/app/libnodeflib.so");
   put("libleaf.so.1", "/usr/lib/x86_64-linux-gnu/libleaf.so.1");
   ResolverConfig config = python_config();
-  config.cache =
-      std::get<LdSoCache>(parse_ld_so_cache(make_cache({{"libleaf.so.1", "/usr/lib/x86_64-linux-gnu/libleaf.so.1"}})));
+  config.cache = std::make_shared<const LdSoCache>(
+      std::get<LdSoCache>(parse_ld_so_cache(make_cache({{"libleaf.so.1", "/usr/lib/x86_64-linux-gnu/libleaf.so.1"}}))));
   Resolver resolver(*m_fs, config);
   LoaderObject nodeflib = object("/opt/app/libnodeflib.so");
   ASSERT_TRUE(nodeflib.nodeflib);
@@ -453,7 +453,8 @@ TEST_F(ResolverTest, NodefaultlibSkipsDefaultFoldersAndTheirCacheEntries) {
   EXPECT_EQ(r.candidates[0].status, CandidateStatus::excluded);
   // A cache entry outside the default folders is still used.
   put("libleaf.so.1", "/opt/leaf/libleaf.so.1");
-  config.cache = std::get<LdSoCache>(parse_ld_so_cache(make_cache({{"libleaf.so.1", "/opt/leaf/libleaf.so.1"}})));
+  config.cache = std::make_shared<const LdSoCache>(
+      std::get<LdSoCache>(parse_ld_so_cache(make_cache({{"libleaf.so.1", "/opt/leaf/libleaf.so.1"}}))));
   Resolver elsewhere(*m_fs, config);
   EXPECT_EQ(elsewhere.resolve("libleaf.so.1", nodeflib, {}, {}).path, "/opt/leaf/libleaf.so.1");
 }
@@ -554,7 +555,7 @@ class ResolverAgainstRealLoader : public ResolverTest {
     if (const char* llp = std::getenv("LD_LIBRARY_PATH")) config.ld_library_path = llp;
     if (auto bytes = m_host->read_text("/etc/ld.so.cache", std::size_t{64} << 20)) {
       auto cache = parse_ld_so_cache(*bytes);
-      if (auto* c = std::get_if<LdSoCache>(&cache)) config.cache = *c;
+      if (auto* c = std::get_if<LdSoCache>(&cache)) config.cache = std::make_shared<const LdSoCache>(*c);
     }
     config.working_directory = fs::current_path().string();
     return config;

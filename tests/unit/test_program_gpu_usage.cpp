@@ -62,7 +62,7 @@ TEST(GpuUsage, ProgramsProcessMatchedByPidWithItsSamplesHeldBetweenNvmlPeriods) 
   EXPECT_EQ(*g.peak_memory_bytes, 8ull << 30);
   EXPECT_EQ(*g.others_peak_memory_bytes, 1ull << 30);
   EXPECT_EQ(*g.peak_utilization_percent, 90U);
-  EXPECT_DOUBLE_EQ(*g.busy_share, 1.0);  // every reading within a sample's period
+  EXPECT_DOUBLE_EQ(*g.busy_share, 0.9);  // every reading within a sample's period, each 90% busy
   EXPECT_EQ(p.per_process, "pid");
   EXPECT_EQ(g.samples, 20);
 }
@@ -77,7 +77,7 @@ TEST(GpuUsage, IdleAfterTheLastSampleAged) {
     u.reading(reading(0.5 + i, t0 + 500'000 + i * 1'000'000ull, {{101, 1}}, std::vector<SampledProcessUtilization>{}), 0.5 + i, match);
   Program p;
   u.finish(p, 8.5);
-  EXPECT_NEAR(*p.gpus[0].busy_share, 0.2, 1e-9);  // the two readings with a fresh sample only
+  EXPECT_NEAR(*p.gpus[0].busy_share, 0.2 * 0.7, 1e-9);  // the two readings with a fresh sample only
 }
 
 TEST(GpuUsage, ContainerPidsMatchThroughNspid) {
