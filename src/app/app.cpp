@@ -350,6 +350,27 @@ void write_program_reports(const Options& o, const Diagnosis& d, const ReportHea
   }
 }
 
+/// The program's own Python source: what it says about the GPU (the command's script and its local imports).
+python::ProgramCode scan_code(const std::vector<std::string>& argv, const std::string& cwd) {
+  const char* path_env = std::getenv("PATH");
+  return python::scan_program_code(argv, cwd, RootFs("/"), kb::KnowledgeBase::get().python_code(), path_env ? path_env : "");
+}
+
+void keep_code(Program& p, python::ProgramCode code) {
+  p.code = std::move(code.facts);
+  p.notes.insert(p.notes.end(), code.notes.begin(), code.notes.end());
+}
+
+ReportHeader program_header(const Snapshot& snap, const char* command, std::string source) {
+  ReportHeader h;
+  h.command = command;
+  h.version = GPUDOCTOR_VERSION;
+  h.root = snap.host.root;
+  h.source = std::move(source);
+  h.collected_at = snap.collected_at;
+  return h;
+}
+
 /// `gpudoctor run -- CMD ...`: gpudoctor's exit code is the program's.
 int run_command(const Options& o, std::ostream& out, std::ostream& err) {
   // The report files must be writable before the program runs, not found unwritable after it.
@@ -367,14 +388,9 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
   request.status_line = ::isatty(STDERR_FILENO) != 0;
   request.watch_gpus = o.driver != "none";
   // The program's own source, read before it starts (it may rewrite its files while it runs).
-  python::ProgramCode code;
-  {
-    std::error_code ec;
-    auto cwd = std::filesystem::current_path(ec);
-    const char* path_env = std::getenv("PATH");
-    code = python::scan_program_code(o.command, ec ? std::string("/") : cwd.string(), RootFs("/"),
-                                     kb::KnowledgeBase::get().python_code(), path_env ? path_env : "");
-  }
+  std::error_code ec;
+  auto cwd = std::filesystem::current_path(ec);
+  python::ProgramCode code = scan_code(o.command, ec ? std::string("/") : cwd.string());
   program::RunResult result;
   try {
     result = program::run_program(request);
@@ -382,17 +398,11 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
     err << "gpudoctor: " << e.what() << "\n";
     return e.exit_code;
   }
-  result.program.code = std::move(code.facts);
-  result.program.notes.insert(result.program.notes.end(), code.notes.begin(), code.notes.end());
   snap.program = std::move(result.program);
+  keep_code(snap.program, std::move(code));
   const Program& p = snap.program;
   Diagnosis d = diagnose(snap);
-  ReportHeader h;
-  h.command = "run";
-  h.version = GPUDOCTOR_VERSION;
-  h.root = snap.host.root;
-  h.source = "this host and the program";
-  h.collected_at = snap.collected_at;
+  ReportHeader h = program_header(snap, "run", "this host and the program");
   err << fmt::format("gpudoctor: {} {} after {:.1f} s\n", p.command.empty() ? "" : printable(p.command.front(), 200), p.ended,
                      p.duration_s);
   terminal_report(err, d, h, stderr_color(o));
@@ -414,22 +424,11 @@ int inspect_command(const Options& o, std::ostream& out, bool color) {
   } catch (const program::InspectError& e) {
     throw UsageError(e.what());
   }
-  {
-    // Its source as it is now, from its command line and working folder (/proc/PID/cmdline, cwd).
-    const char* path_env = std::getenv("PATH");
-    auto code = python::scan_program_code(snap.program.command, snap.program.cwd.empty() ? std::string("/") : snap.program.cwd,
-                                          RootFs("/"), kb::KnowledgeBase::get().python_code(), path_env ? path_env : "");
-    snap.program.code = std::move(code.facts);
-    snap.program.notes.insert(snap.program.notes.end(), code.notes.begin(), code.notes.end());
-  }
+  // Its source as it is now, from its command line and working folder (/proc/PID/cmdline, cwd).
+  keep_code(snap.program, scan_code(snap.program.command, snap.program.cwd.empty() ? std::string("/") : snap.program.cwd));
   const Program& p = snap.program;
   Diagnosis d = diagnose(snap);
-  ReportHeader h;
-  h.command = "inspect";
-  h.version = GPUDOCTOR_VERSION;
-  h.root = snap.host.root;
-  h.source = fmt::format("this host and PID {}", p.pid);
-  h.collected_at = snap.collected_at;
+  ReportHeader h = program_header(snap, "inspect", fmt::format("this host and PID {}", p.pid));
   if (o.json) {
     auto j = json_report(d, h);
     j["program"] = program_json(d, p);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+
 #include "diagnose/rule_context.hpp"
 #include "diagnose/visible_devices.hpp"
 
@@ -101,9 +103,6 @@ void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out) {
   out.push_back(std::move(f));
 }
 
-}  // namespace gpudoctor
-
-namespace gpudoctor {
 
 namespace {
 
@@ -163,9 +162,6 @@ void rule_env_forces_cpu(const RuleContext& ctx, std::vector<Finding>& out) {
   }
 }
 
-}  // namespace gpudoctor
-
-namespace gpudoctor {
 
 // GPUs that other processes already hold (NVML's process lists and memory figures, read by check):
 // a warning when they hold a large share, a cause when too little is left for a framework to start.

@@ -5,38 +5,12 @@
 #include <algorithm>
 
 #include "diagnose/diagnose.hpp"
+#include "unit/gpu_host_snapshot.hpp"
 
 namespace gpudoctor {
 namespace {
 
-Snapshot gpu_host() {
-  Snapshot s;
-  s.pci_scanned = true;
-  PciGpu g;
-  g.address = "0000:00:06.0";
-  g.vendor_id = 0x10de;
-  g.device_id = 0x2335;
-  g.class_code = 0x030200;
-  g.driver = std::string("nvidia");
-  s.pci_gpus.push_back(g);
-  s.modules.modules["nvidia"].loaded = true;
-  s.modules.modules["nvidia"].version = std::string("580.159.04");
-  s.modules.modules["nvidia_uvm"].loaded = true;
-  for (const char* n : {"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia0"}) {
-    DeviceNode d;
-    d.path = n;
-    d.exists = true;
-    d.accessible = true;
-    s.device_nodes.push_back(d);
-  }
-  DriverLibraryFile lib;
-  lib.name = "libcuda.so.1";
-  lib.path = "/usr/lib/x86_64-linux-gnu/libcuda.so.1";
-  lib.resolved = "/usr/lib/x86_64-linux-gnu/libcuda.so.580.159.04";
-  lib.version = std::string("580.159.04");
-  s.driver_files.libraries.push_back(lib);
-  return s;
-}
+Snapshot gpu_host() { return fixtures::gpu_host_snapshot(fixtures::k_h200); }
 
 ProgramGpu gpu(unsigned index, bool used, double busy, unsigned mean) {
   ProgramGpu g;

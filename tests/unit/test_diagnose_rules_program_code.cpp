@@ -3,36 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "diagnose/diagnose.hpp"
+#include "unit/gpu_host_snapshot.hpp"
 
 namespace gpudoctor {
 namespace {
 
 Snapshot gpu_host() {
-  Snapshot s;
-  s.pci_scanned = true;
-  PciGpu g;
-  g.address = "0000:01:00.0";
-  g.vendor_id = 0x10de;
-  g.device_id = 0x2204;
-  g.class_code = 0x030000;
-  g.driver = std::string("nvidia");
-  s.pci_gpus.push_back(g);
-  s.modules.modules["nvidia"].loaded = true;
-  s.modules.modules["nvidia"].version = std::string("535.129.03");
-  s.modules.modules["nvidia_uvm"].loaded = true;
-  for (const char* n : {"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia0"}) {
-    DeviceNode d;
-    d.path = n;
-    d.exists = true;
-    d.accessible = true;
-    s.device_nodes.push_back(d);
-  }
-  DriverLibraryFile lib;
-  lib.name = "libcuda.so.1";
-  lib.path = "/usr/lib/x86_64-linux-gnu/libcuda.so.1";
-  lib.resolved = "/usr/lib/x86_64-linux-gnu/libcuda.so.535.129.03";
-  lib.version = std::string("535.129.03");
-  s.driver_files.libraries.push_back(lib);
+  Snapshot s = fixtures::gpu_host_snapshot(fixtures::k_rtx3090);
   s.program.watched = true;
   s.program.mode = "run";
   return s;
