@@ -3,8 +3,10 @@
 #include <string>
 #include <string_view>
 
+#include "collect/collect.hpp"
 #include "collect/parsers.hpp"
 #include "collect/python_code.hpp"
+#include "core/requirement.hpp"
 #include "core/snapshot_json.hpp"
 #include "core/utf8.hpp"
 #include "core/version.hpp"
@@ -42,6 +44,9 @@ void feed_parsers(const std::uint8_t* data, std::size_t size) {
   (void)json_text(nlohmann::json(std::string(text)));
   (void)parse_dotted_version(text);
   (void)version_from_library_name(text, "libcuda.so.");
+  (void)kernel_log_lines_of_file(text);
+  if (auto req = parse_requirement(text)) (void)satisfies(text.substr(0, 64), *req);
+  (void)compare_versions(text, text.substr(size / 2));
 
   // The same bytes as a Python program's source and as a notebook.
   {
