@@ -29,6 +29,8 @@
 #include "core/utf8.hpp"
 #include "diagnose/diagnose.hpp"
 #include "explain/explain.hpp"
+#include "fleet/health.hpp"
+#include "fleet/merge.hpp"
 #include "kb/knowledge_base.hpp"
 #include "probe/compute_probe.hpp"
 #include "program/launcher.hpp"
@@ -67,6 +69,11 @@ struct Options {
   double duration_s = 5;     ///< inspect: how long to watch
   bool prometheus = false;   ///< check: the Prometheus exposition format on stdout
   std::string prometheus_file;  ///< check: ... written atomically to this file (node_exporter's textfile collector)
+  bool node_only = false;    ///< health: the node's own layers only (no Python environments)
+  bool drain = false;        ///< health: drain this node in Slurm on a fault
+  std::string label;         ///< snapshot: the node's name in fleet reports
+  std::vector<std::string> inputs;  ///< merge: snapshot files and folders
+  double lag = 0.8;          ///< merge: a figure below this fraction of the fleet's median lags
 };
 
 struct UsageError : std::runtime_error {
@@ -92,6 +99,7 @@ CollectOptions collect_options(const Options& o) {
   c.driver_timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout_s * 1000));
   c.environment = process_environment();
   c.ask_library_versions = o.library_versions;
+  c.python_environments = !o.node_only;
   return c;
 }
 
@@ -347,11 +355,27 @@ int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool c
   return d.healthy ? k_exit_healthy : k_exit_problem;
 }
 
+/// The short host name ("gpu-node-07" of "gpu-node-07.cluster.example"), the default label.
+std::string short_host_name() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) return "";
+  std::string name(host);
+  return name.substr(0, name.find('.'));
+}
+
 int snapshot(const Options& o, std::ostream& out, std::ostream& err) {
   Snapshot snap = o.with_probe ? collect_with_probe(o, err) : collect(collect_options(o));
+  // The node's name: --label, else the name Slurm gave it (slurmd sets SLURMD_NODENAME for its
+  // jobs), else the short host name.
+  std::string chosen = o.label;
+  if (const char* slurm = std::getenv("SLURMD_NODENAME"); chosen.empty() && slurm != nullptr && fleet::valid_node_name(slurm))
+    chosen = slurm;
+  snap.label = chosen.empty() ? short_host_name() : chosen;
   nlohmann::json j = to_json(snap);
-  // Made to be shared: redacted unless the user keeps everything for their own use.
+  // Made to be shared: redacted unless the user keeps everything for their own use. A label
+  // chosen to name the node by (--label, Slurm's node name) stays; the host name does not.
   if (!o.no_redact) Redactor(redaction_context(o, &snap)).snapshot(j);
+  if (!chosen.empty()) j["label"] = chosen;
   std::string text = json_text(j, 2) + "\n";
   if (o.output.empty() || o.output == "-") {
     out << text;
@@ -359,6 +383,62 @@ int snapshot(const Options& o, std::ostream& out, std::ostream& err) {
     write_file(o.output, text);
   }
   return k_exit_healthy;
+}
+
+/// `gpudoctor health`: Slurm's HealthCheckProgram, Prolog and Epilog. Exit 0 when the node is
+/// fit, 1 for a fault of the node itself; what could not be judged (a query that did not answer,
+/// gpudoctor's own failure) is never a fault, because Slurm drains a node on a non-zero exit.
+int health_command(const Options& o, std::ostream& out, std::ostream& err) {
+  Options node = o;
+  node.node_only = true;
+  fleet::HealthVerdict v;
+  try {
+    Snapshot snap = o.with_probe ? collect_with_probe(node, err) : collect(collect_options(node));
+    auto unanswered = fleet::mark_unanswered(snap);
+    v = fleet::judge_health(diagnose(snap), std::move(unanswered));
+  } catch (const UsageError&) {
+    throw;  // a wrong command line is the operator's to see (exit 2)
+  } catch (const std::exception& e) {
+    out << "OK: gpudoctor: not judged: internal error: " << escape::terminal(e.what()) << "\n";
+    return k_exit_healthy;
+  }
+  out << v.line << "\n";
+  for (const auto& u : v.unanswered) err << "gpudoctor: not judged: " << escape::terminal(u) << "\n";
+  if (v.fit || !o.drain) return v.fit ? k_exit_healthy : k_exit_problem;
+  out.flush();
+  std::string name = fleet::slurm_node_name();
+  if (!fleet::valid_node_name(name)) {
+    err << "gpudoctor: not draining: " << escape::terminal(name) << " is not a node name\n";
+    return k_exit_problem;
+  }
+  auto argv = fleet::drain_command(name, v.cause);
+  int rc = fleet::run_and_wait(argv);
+  if (rc == 0) err << fmt::format("gpudoctor: drained {} (Reason=\"gpudoctor: {}\")\n", name, v.cause);
+  else if (rc == 127) err << "gpudoctor: could not run scontrol (is it on PATH?): " << name << " not drained\n";
+  else err << fmt::format("gpudoctor: scontrol exited with {}: {} not drained\n", rc, name);
+  return k_exit_problem;
+}
+
+/// `gpudoctor merge SNAPSHOT...`: one report of many nodes.
+int merge_command(const Options& o, std::ostream& out, bool color) {
+  std::vector<std::string> files;
+  try {
+    files = fleet::snapshot_files(o.inputs);
+  } catch (const std::exception& e) {
+    throw UsageError(e.what());
+  }
+  if (files.empty()) throw UsageError("merge: name the snapshot files, or folders of them");
+  auto report = fleet::merge(files, [](const std::string& p) { return load_snapshot(p); }, o.lag);
+  if (report.nodes.empty())
+    throw UsageError(fmt::format("no readable snapshot among {} file{}; the first: {}: {}", files.size(),
+                                 files.size() == 1 ? "" : "s", report.unreadable.front().first,
+                                 report.unreadable.front().second));
+  if (o.json) out << json_text(fleet::fleet_json(report), 2) << "\n";
+  else if (o.markdown) fleet::fleet_markdown(out, report);
+  else fleet::fleet_terminal(out, report, color);
+  bool all_fit = report.lagging.empty();
+  for (const auto& n : report.nodes) all_fit = all_fit && n.healthy;
+  return all_fit ? k_exit_healthy : k_exit_problem;
 }
 
 bool stderr_color(const Options& o) {
@@ -553,6 +633,17 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   snap_cmd->add_flag("--probe", o.with_probe,
                      "also run `gpudoctor probe` and keep its figures (check --from judges them elsewhere)");
   snap_cmd->add_flag("--quick", o.quick, "with --probe: the quick probe");
+  snap_cmd->add_option("--label", o.label, "the node's name in fleet reports (default: the short host name)");
+  auto* health_cmd = app.add_subcommand(
+      "health", "Slurm HealthCheckProgram/Prolog mode: the node's own layers only; exit 0 fit, 1 a fault of the node; one line");
+  health_cmd->add_flag("--probe-quick", [&o](std::int64_t) { o.with_probe = o.quick = true; },
+                       "also run the quick probe on every GPU (a few seconds)");
+  health_cmd->add_flag("--drain", o.drain,
+                       "on a fault, run scontrol update NodeName=<this node> State=DRAIN Reason=\"gpudoctor: <cause id>\"");
+  auto* merge_cmd = app.add_subcommand("merge", "one report of many nodes' snapshots (files, or folders of *.json)");
+  merge_cmd->add_option("snapshots", o.inputs, "snapshot files written by `gpudoctor snapshot`, or folders of them");
+  merge_cmd->add_option("--lag", o.lag, "a probe figure below this fraction of the fleet's median for its GPU model lags (default 0.8)")
+      ->check(CLI::Range(0.05, 1.0));
 
   auto* run_cmd = app.add_subcommand(
       "run", "run a program and watch it: did it use the GPU, how well, and if not, why (gpudoctor run -- CMD ARGS...)");
@@ -592,6 +683,8 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
     if (run_cmd->parsed()) code = run_command(o, out, err);
     else if (inspect_cmd->parsed()) code = inspect_command(o, out, color);
     else if (snap_cmd->parsed()) code = snapshot(o, out, err);
+    else if (health_cmd->parsed()) code = health_command(o, out, err);
+    else if (merge_cmd->parsed()) code = merge_command(o, out, color);
     else if (explain_cmd->parsed()) code = explain_command(o, out, color);
     else if (probe_cmd->parsed()) code = probe_command(o, out, err, color);
     else code = check(o, out, err, color);

@@ -75,7 +75,11 @@ Snapshot collect(const CollectOptions& options) {
   if (probing) probe = std::make_unique<DriverProbeInFlight>();
   CollectContext ctx{fs, options, snapshot, probe.get()};
   for (const auto& c : k_collectors) {
-    if (options.files_collected && std::string_view(c.name) == "driver_probe") options.files_collected(snapshot);
+    std::string_view name(c.name);
+    if (!options.python_environments &&
+        (name == "python_envs" || name == "framework_installs" || name == "framework_libraries"))
+      continue;
+    if (options.files_collected && name == "driver_probe") options.files_collected(snapshot);
     try {
       c.run(ctx);
     } catch (const std::bad_alloc&) {

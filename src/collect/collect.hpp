@@ -30,6 +30,9 @@ struct CollectOptions {
   std::string python;
   /// The environment of the invoking user (all of it; collectors keep only the allow-list).
   std::map<std::string, std::string> environment;
+  /// false for `gpudoctor health`: only the node's own layers (no Python environment, framework
+  /// or framework-library collector runs).
+  bool python_environments = true;
   /// Called with the snapshot once the files are read and before the driver probe is waited for
   /// (`gpudoctor probe` starts its compute child here, so both run at once).
   std::function<void(const Snapshot&)> files_collected;

@@ -527,6 +527,8 @@ struct Snapshot {
   int schema = k_snapshot_schema;
   std::string tool_version;
   std::string collected_at;  ///< ISO 8601 UTC
+  /// The node's name in fleet reports (`snapshot --label`; by default the short host name).
+  std::string label;
   HostInfo host;
   bool pci_scanned = false;  ///< /sys/bus/pci/devices was readable (false for most images)
   std::vector<PciGpu> pci_gpus;

@@ -145,7 +145,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ResolvedLibrary, role, name, req
                                                 version, reported_version, origin, others, error)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FrameworkLibraries, framework, site_packages, version, cuda_build,
                                                 entries, libraries, load_order, notes)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Snapshot, schema, tool_version, collected_at, host, pci_scanned, pci_gpus,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Snapshot, schema, tool_version, collected_at, label, host, pci_scanned, pci_gpus,
                                                 pci_other_display, modules, nvidia_proc, device_nodes, user,
                                                 secure_boot, platform, driver_files, kernel_log, suspend_count, env, driver, compute, program,
                                                 python_envs, packages, framework_installs, jupyter_kernels,
