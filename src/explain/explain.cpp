@@ -13,6 +13,7 @@
 
 #include "core/version.hpp"
 #include "diagnose/diagnose.hpp"
+#include "diagnose/install_fixes.hpp"
 #include "kb/embedded.hpp"
 #include "kb/knowledge_base.hpp"
 
@@ -441,18 +442,17 @@ void add_what_the_framework_needs(const TextReading& text, std::vector<Finding>&
   if (rel == nullptr || rel->cuda.empty()) return;
   static const std::set<std::string> library_causes = {"cuda_runtime_missing", "cudnn_missing", "cuda_math_library_missing",
                                                        "cuda_version_mismatch", "cudnn_version_mismatch"};
-  int minor = std::atoi(series.c_str() + first + 1);
   for (auto& f : findings) {
     if (!library_causes.count(f.cause) || f.severity != Severity::error) continue;
     f.title += fmt::format(" (TensorFlow {} was built with CUDA {} and cuDNN {})", series, rel->cuda, rel->cudnn);
     f.evidence.push_back({"tensorflow.toml", fmt::format("TensorFlow {}: CUDA {}, cuDNN {}, Python {} (tested build configurations)",
                                                           series, rel->cuda, rel->cudnn, rel->python)});
-    if (series.rfind("2.", 0) == 0 && minor >= 14)
-      f.fix.push_back(fmt::format("On Linux or WSL2: python -m pip install \"tensorflow[and-cuda]=={}.*\" (installs CUDA {} and cuDNN {} "
-                                  "as pip packages)", series, rel->cuda, rel->cudnn));
+    if (tensorflow_has_and_cuda(kb::KnowledgeBase::get(), series))
+      f.fix.push_back(fmt::format("On Linux or WSL2: {} (installs CUDA {} and cuDNN {} as pip packages)",
+                                  tensorflow_gpu_install(kb::KnowledgeBase::get(), series + ".*", "python -m pip"), rel->cuda,
+                                  rel->cudnn));
     else
-      f.fix.push_back(fmt::format("Install CUDA {} and cuDNN {} (the versions TensorFlow {} was built with) and put their lib "
-                                  "folders on the library path", rel->cuda, rel->cudnn, series));
+      f.fix.push_back(tensorflow_gpu_install(kb::KnowledgeBase::get(), version, "python -m pip"));
   }
 }
 
