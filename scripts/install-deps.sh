@@ -2,7 +2,8 @@
 # Installs the Debian/Ubuntu packages gpudoctor builds and tests with; does nothing when they are there.
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libcli11-dev nlohmann-json3-dev libfmt-dev libre2-dev
-          libtomlplusplus-dev libelf-dev libgtest-dev libgmock-dev)
+          libtomlplusplus-dev libelf-dev libgtest-dev libgmock-dev
+          prometheus prometheus-node-exporter curl)  # the last three: tests of check --prometheus
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -65,6 +65,8 @@ struct Options {
   bool no_redact = false;    ///< keep secrets, user and host names in snapshots, Markdown and run's files
   int inspect_pid = 0;       ///< inspect: the process
   double duration_s = 5;     ///< inspect: how long to watch
+  bool prometheus = false;   ///< check: the Prometheus exposition format on stdout
+  std::string prometheus_file;  ///< check: ... written atomically to this file (node_exporter's textfile collector)
 };
 
 struct UsageError : std::runtime_error {
@@ -153,6 +155,35 @@ void write_file(const std::string& path, const std::string& text) {
   }
 }
 
+// Writes `text` to `path` atomically, as node_exporter's textfile collector needs (a scrape never
+// sees half a file): a temporary file in the same folder, mode 0644, synced, then renamed over.
+void write_file_atomic(const std::string& path, const std::string& text) {
+  std::filesystem::path target(path);
+  std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  std::string temp = (dir / ("." + target.filename().string() + ".XXXXXX")).string();
+  UniqueFd fd(::mkostemp(temp.data(), O_CLOEXEC));
+  if (!fd.valid()) throw UsageError(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+  auto fail = [&](const char* step) {
+    int e = errno;
+    ::unlink(temp.c_str());
+    throw std::runtime_error(fmt::format("writing {} failed ({}): {}", path, step, std::strerror(e)));
+  };
+  for (std::size_t done = 0; done < text.size();) {
+    ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("write");
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fchmod(fd.get(), 0644) != 0) fail("chmod");
+  if (::fsync(fd.get()) != 0) fail("fsync");
+  if (::close(fd.release()) != 0) fail("close");
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(temp.c_str());
+    throw UsageError(fmt::format("cannot write {}: {}", path, std::strerror(e)));
+  }
+}
+
 Snapshot load_snapshot(const std::string& path) {
   std::string text = read_input(path, k_max_snapshot_bytes, "snapshot");
   try {
@@ -162,11 +193,18 @@ Snapshot load_snapshot(const std::string& path) {
   }
 }
 
-int check(const Options& o, std::ostream& out, bool color) {
+Snapshot collect_with_probe(const Options& o, std::ostream& err);
+
+int check(const Options& o, std::ostream& out, std::ostream& err, bool color) {
+  if (o.prometheus && (o.json || o.markdown)) throw UsageError("--prometheus is an output format of its own: not with --json or --markdown");
+  if (o.with_probe && !o.from.empty()) throw UsageError("--probe runs on this host: not with --from (a snapshot keeps the figures of `snapshot --probe`)");
   Snapshot snap;
   ReportHeader h;
   h.version = GPUDOCTOR_VERSION;
-  if (!o.from.empty()) {
+  if (o.with_probe) {
+    snap = collect_with_probe(o, err);
+    h.source = snap.compute.attempted ? fmt::format("this host, {} probe", snap.compute.mode) : "this host";
+  } else if (!o.from.empty()) {
     snap = load_snapshot(o.from);
     if (!o.frameworks.empty()) snap.requested_frameworks = o.frameworks;  // asked now, not when it was taken
     h.source = "snapshot " + o.from + (snap.redacted ? " (redacted)" : "");
@@ -178,8 +216,16 @@ int check(const Options& o, std::ostream& out, bool color) {
   h.root = snap.host.root;
   h.collected_at = snap.collected_at;
   Diagnosis d = diagnose(snap);
-  if (o.json) {
+  if (!o.prometheus_file.empty()) {
+    std::ostringstream metrics;
+    prometheus_report(metrics, d, snap, h);
+    write_file_atomic(o.prometheus_file, metrics.str());
+  }
+  if (o.prometheus) {
+    prometheus_report(out, d, snap, h);
+  } else if (o.json) {
     auto j = json_report(d, h);
+    if (snap.compute.attempted) j["probe"] = to_json(snap.compute);
     if (!snap.collector_errors.empty()) j["collector_errors"] = snap.collector_errors;
     out << json_text(j, 2) << "\n";
   } else if (o.markdown) {
@@ -212,6 +258,8 @@ int explain_command(const Options& o, std::ostream& out, bool color) {
   if (failed)
     throw std::runtime_error(fmt::format("reading {} failed after {} bytes: {}", o.input == "-" ? "standard input" : o.input,
                                          reading.stats.bytes, std::strerror(read_errno)));
+  if (reading.blank)
+    throw UsageError(fmt::format("nothing to explain: {} is empty", o.input == "-" ? "standard input" : o.input));
   std::optional<Snapshot> host;
   if (o.host) host = collect(collect_options(o));
   Diagnosis d = explain::diagnose_text(reading, host ? &*host : nullptr);
@@ -483,6 +531,12 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   check_cmd->add_option("--framework", o.frameworks, "narrow to tensorflow, torch or jax")
       ->check(CLI::IsMember({"tensorflow", "torch", "jax"}));
   check_cmd->add_option("--python", o.python, "the Python interpreter whose environment matters");
+  check_cmd->add_flag("--prometheus", o.prometheus, "Prometheus text format on standard output (verdict, layers, causes, versions, probe figures)");
+  check_cmd->add_option("--prometheus-file", o.prometheus_file,
+                        "also write the Prometheus text format to FILE, atomically (for node_exporter's textfile collector)");
+  check_cmd->add_flag("--probe", o.with_probe, "also run `gpudoctor probe` and judge its figures");
+  check_cmd->add_flag("--probe-quick", [&o](std::int64_t) { o.with_probe = o.quick = true; },
+                      "also run the quick probe (a few seconds)");
   auto* explain_cmd = app.add_subcommand("explain", "explain a pasted log, issue template or tool output (FILE, or - for standard input)");
   explain_cmd->add_option("input", o.input, "the text to read (default: standard input)");
   explain_cmd->add_flag("--host", o.host, "add this host's facts (as check collects them)");
@@ -542,7 +596,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
     else if (snap_cmd->parsed()) code = snapshot(o, out, err);
     else if (explain_cmd->parsed()) code = explain_command(o, out, color);
     else if (probe_cmd->parsed()) code = probe_command(o, out, err, color);
-    else code = check(o, out, color);
+    else code = check(o, out, err, color);
   } catch (const UsageError& e) {
     err << "gpudoctor: " << escape::terminal(e.what()) << "\n";
     return k_exit_usage;

@@ -28,6 +28,13 @@ class Redactor;
 /// redacted before it is escaped, and a closing line says so; nullptr with --no-redact.
 void markdown_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h, Redactor* redactor);
 
+/// The Prometheus text exposition format of `d` (for `check --prometheus`, node_exporter's textfile
+/// collector): gpudoctor_verdict_info, gpudoctor_layer_state, gpudoctor_cause{id,layer,severity},
+/// the driver, CUDA and framework versions as _info metrics, and with a probe every figure
+/// against what the card should deliver (labels gpu, uuid, model; base units). Like --json, it
+/// is the operator's own record, not redacted (a snapshot redacted when taken stays so).
+void prometheus_report(std::ostream& out, const Diagnosis& d, const Snapshot& s, const ReportHeader& h);
+
 /// Shortens a path for a table: the part after "site-packages/" when it has one.
 std::string short_path(const std::string& path);
 
