@@ -266,6 +266,8 @@ int explain_command(const Options& o, std::ostream& out, bool color) {
   if (failed)
     throw std::runtime_error(fmt::format("reading {} failed after {} bytes: {}", o.input == "-" ? "standard input" : o.input,
                                          reading.stats.bytes, std::strerror(read_errno)));
+  if (reading.blank)
+    throw UsageError(fmt::format("nothing to explain: {} is empty", o.input == "-" ? "standard input" : o.input));
   std::optional<Snapshot> host;
   if (o.host) host = collect(collect_options(o));
   Diagnosis d = explain::diagnose_text(reading, host ? &*host : nullptr);

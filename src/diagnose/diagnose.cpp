@@ -152,7 +152,7 @@ std::string driver_summary(const RuleContext& ctx) {
 
 std::span<const RuleEntry> rules() { return k_rules; }
 
-Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
+std::vector<Finding> rule_findings(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
   RuleContext ctx(snapshot, kb);
   std::vector<Finding> found;
   for (const auto& r : k_rules) r.run(ctx, found);
@@ -166,12 +166,21 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
         f.title += " (the program used the GPU nevertheless)";
       }
   }
+  return found;
+}
 
-  // Merge findings of the same cause and severity; drop the ones another finding explains.
+std::pair<std::vector<Finding>, std::vector<Finding>> rank_findings(std::vector<Finding> found, const RankHints& hints) {
+  // Drop the causes another error finding explains; a cause seen only in consequence lines is
+  // explained by any other error that stands.
   std::set<std::string> explained;
   for (const auto& f : found)
     if (f.severity == Severity::error)
       for (const auto& e : f.explains) explained.insert(e);
+  bool direct_failure = std::any_of(found.begin(), found.end(), [&](const Finding& f) {
+    return f.severity == Severity::error && !explained.count(f.cause) && !hints.symptom_only.count(f.cause);
+  });
+  if (direct_failure) explained.insert(hints.symptom_only.begin(), hints.symptom_only.end());
+  // Merge findings of the same cause and severity.
   std::vector<Finding> merged;
   for (auto& f : found) {
     if (explained.count(f.cause) && f.severity != Severity::info) continue;
@@ -181,16 +190,39 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
     if (it == merged.end()) {
       merged.push_back(std::move(f));
     } else {
-      it->title += "; " + f.title;
-      it->evidence.insert(it->evidence.end(), f.evidence.begin(), f.evidence.end());
+      if (!f.title.empty() && it->title.find(f.title) == std::string::npos) it->title += "; " + f.title;
+      for (auto& e : f.evidence)
+        if (std::find_if(it->evidence.begin(), it->evidence.end(), [&](const Source& x) { return x.where == e.where && x.said == e.said; }) ==
+            it->evidence.end())
+          it->evidence.push_back(std::move(e));
       for (auto& x : f.fix)
         if (std::find(it->fix.begin(), it->fix.end(), x) == it->fix.end()) it->fix.push_back(x);
+      for (auto& x : f.explains)
+        if (std::find(it->explains.begin(), it->explains.end(), x) == it->explains.end()) it->explains.push_back(x);
     }
   }
-  std::stable_sort(merged.begin(), merged.end(), [](const Finding& a, const Finding& b) {
+  auto hint = [](const auto& map, const std::string& cause, auto none) {
+    auto it = map.find(cause);
+    return it == map.end() ? none : it->second;
+  };
+  std::stable_sort(merged.begin(), merged.end(), [&](const Finding& a, const Finding& b) {
     if (severity_rank(a.severity) != severity_rank(b.severity)) return severity_rank(a.severity) < severity_rank(b.severity);
-    return rank(a.layer) < rank(b.layer);
+    bool sa = hints.symptom_only.count(a.cause) > 0, sb = hints.symptom_only.count(b.cause) > 0;
+    if (sa != sb) return !sa;
+    if (rank(a.layer) != rank(b.layer)) return rank(a.layer) < rank(b.layer);
+    int la = hint(hints.loudness, a.cause, 0), lb = hint(hints.loudness, b.cause, 0);
+    if (la != lb) return la > lb;
+    return hint(hints.first_seen, a.cause, std::size_t{0}) < hint(hints.first_seen, b.cause, std::size_t{0});
   });
+  std::pair<std::vector<Finding>, std::vector<Finding>> out;
+  for (auto& f : merged) (f.severity == Severity::error ? out.first : out.second).push_back(std::move(f));
+  return out;
+}
+
+Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
+  RuleContext ctx(snapshot, kb);
+  const auto& prog = snapshot.program;
+  auto [causes, warnings] = rank_findings(rule_findings(snapshot, kb));
 
   Diagnosis d;
   d.frameworks = snapshot.frameworks;
@@ -198,10 +230,8 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
   d.installs = snapshot.framework_installs;
   d.gpus = probe_verdicts(ctx);
   d.probe_notes = probe_notes(ctx);
-  for (auto& f : merged) {
-    if (f.severity == Severity::error) d.causes.push_back(std::move(f));
-    else d.warnings.push_back(std::move(f));
-  }
+  d.causes = std::move(causes);
+  d.warnings = std::move(warnings);
   d.healthy = d.causes.empty();
   if (prog.watched) {
     d.program_verdict = program_verdict(ctx, d.causes);

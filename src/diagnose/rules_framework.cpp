@@ -10,6 +10,7 @@
 #include "core/requirement.hpp"
 #include "core/version.hpp"
 #include "core/escape.hpp"
+#include "diagnose/install_fixes.hpp"
 #include "diagnose/rule_context.hpp"
 
 namespace gpudoctor {
@@ -36,6 +37,14 @@ std::optional<std::pair<std::string, std::string>> driver_cuda(const RuleContext
   return std::nullopt;
 }
 
+// How to activate an environment: `conda activate PREFIX` for a conda environment (conda-meta/),
+// `source PREFIX/bin/activate` for a venv and everything else.
+std::string activate_command(const RuleContext& ctx, const std::string& prefix) {
+  for (const auto& e : ctx.s.python_envs)
+    if (e.prefix == prefix && e.kind == "conda") return "conda activate " + escape::shell(prefix);
+  return "source " + escape::shell(prefix + "/bin/activate");
+}
+
 bool has_cuda_build_elsewhere(const RuleContext& ctx, const std::string& framework, const FrameworkInstall** where) {
   for (const auto& f : ctx.s.framework_installs) {
     if (f.framework == framework && !f.environment_in_use && f.cuda_build.is(true)) {
@@ -50,9 +59,8 @@ std::string gpu_install_fix(const RuleContext& ctx, const FrameworkInstall& f) {
   auto cuda = driver_cuda(ctx);
   int driver_major = cuda ? parse_dotted_version(cuda->first).value_or(std::vector<int>{12}).front() : 12;
   if (f.framework == "tensorflow") {
-    std::string v = f.version.value_or("");
-    return fmt::format("pip uninstall -y {} && pip install {}", escape::shell(f.distribution),
-                       escape::shell("tensorflow[and-cuda]" + (v.empty() ? "" : "==" + v)));
+    return fmt::format("pip uninstall -y {} && {}", escape::shell(f.distribution),
+                       tensorflow_gpu_install(ctx.kb, f.version.value_or("")));
   }
   if (f.framework == "torch") {
     std::string idx = driver_major >= 13 ? "cu130" : "cu126";
@@ -61,6 +69,30 @@ std::string gpu_install_fix(const RuleContext& ctx, const FrameworkInstall& f) {
                        idx, cuda ? cuda->first : "12.x");
   }
   return fmt::format("pip install -U \"jax[cuda{}]\"", driver_major >= 13 ? 13 : 12);
+}
+
+// The fix for `p` pinning `other` to another version. torch's companions (torchvision,
+// torchaudio) follow the torch that is installed: torch carries the CUDA build, so the companion
+// is changed to torch's pair (pytorch.toml companions), never torch to the companion's.
+std::string package_mismatch_fix(const RuleContext& ctx, const InstalledPackage& p, const InstalledPackage& other,
+                                 const Requirement& req) {
+  if (other.name == "torch" && (p.name == "torchvision" || p.name == "torchaudio")) {
+    std::string pair = ctx.kb.torch_companion(p.name, other.version);
+    auto plus = other.version.find('+');
+    std::string index = plus == std::string::npos ? std::string()
+                                                  : " --index-url https://download.pytorch.org/whl/" + other.version.substr(plus + 1);
+    if (!pair.empty())
+      return fmt::format("pip install {}{}   (the {} release made for torch {})", escape::shell(p.name + "==" + pair), index,
+                         p.name, other.version);
+    return fmt::format("Install the {} release made for torch {} (its METADATA requires torch=={}){}, keeping torch, "
+                       "which carries the CUDA build: pip install {}",
+                       p.name, other.version, other.version.substr(0, plus), index.empty() ? "" : " from the same index",
+                       escape::shell(p.name + "==VERSION") + index);
+  }
+  std::string spec;
+  for (const auto& [op, v] : req.specifiers) spec += (spec.empty() ? "" : ",") + op + v;
+  return fmt::format("pip install {}   (or upgrade {} to a release that matches {} {})", escape::shell(req.name + spec), p.name,
+                     other.name, other.version);
 }
 
 }  // namespace
@@ -81,7 +113,7 @@ void rule_framework_build(const RuleContext& ctx, std::vector<Finding>& out) {
         w.evidence.push_back({f.site_packages, label(f) + ": CPU-only build"});
         w.evidence.push_back({other->site_packages, label(*other) + ": CUDA " + other->cuda_version.value_or("?") + " build"});
         w.fix.push_back("Run the program with " + escape::shell(other->environment + "/bin/python") +
-                        ", or activate that environment: source " + escape::shell(other->environment + "/bin/activate"));
+                        ", or activate that environment: " + activate_command(ctx, other->environment));
         out.push_back(std::move(w));
         continue;
       }
@@ -229,8 +261,7 @@ void rule_framework_packages(const RuleContext& ctx, std::vector<Finding>& out) 
                               other.version);
         f.evidence.push_back({p.site_packages + "/" + p.name + " METADATA", "Requires-Dist: " + text});
         f.evidence.push_back({p.site_packages, other.name + " " + other.version + " installed"});
-        f.fix.push_back(fmt::format("pip install {}   (or upgrade {} to a release that matches {} {})", escape::shell(req->text),
-                                    p.name, other.name, other.version));
+        f.fix.push_back(package_mismatch_fix(ctx, p, other, *req));
         out.push_back(std::move(f));
       }
     }
@@ -306,9 +337,8 @@ void rule_framework_environment(const RuleContext& ctx, std::vector<Finding>& ou
     w.title = fmt::format("{} is installed in {}, not in the Python in use ({})", label(f), f.environment, in_use->prefix);
     w.evidence.push_back({f.site_packages, label(f) + ", CUDA " + f.cuda_version.value_or("?")});
     w.evidence.push_back({in_use->python.value_or(in_use->prefix), "the Python in use (" + in_use->found_by + ") has no " + f.framework});
-    w.fix.push_back("Run with " + escape::shell(f.environment + "/bin/python") + ", or activate it: source " +
-                    escape::shell(f.environment + "/bin/activate") + " (conda: conda activate " +
-                    escape::shell(path_basename(f.environment)) + ")");
+    w.fix.push_back("Run with " + escape::shell(f.environment + "/bin/python") + ", or activate it: " +
+                    activate_command(ctx, f.environment));
     out.push_back(std::move(w));
   }
   // Frameworks asked for with --framework and found nowhere.
@@ -321,7 +351,7 @@ void rule_framework_environment(const RuleContext& ctx, std::vector<Finding>& ou
     f.layer = Layer::framework;
     f.title = fmt::format("{} is not installed in any Python environment found", name);
     for (const auto& e : s.python_envs) f.evidence.push_back({e.prefix, "no " + name + " (" + e.found_by + ")"});
-    f.fix.push_back(name == "tensorflow" ? "pip install \"tensorflow[and-cuda]\"" : name == "torch" ? "pip install torch" : "pip install -U \"jax[cuda12]\"");
+    f.fix.push_back(name == "tensorflow" ? tensorflow_gpu_install(ctx.kb, "") : name == "torch" ? "pip install torch" : "pip install -U \"jax[cuda12]\"");
     out.push_back(std::move(f));
   }
   // Jupyter kernels that run a Python without the framework the other environments hold.

@@ -8,6 +8,7 @@
 #include "core/path.hpp"
 #include "core/version.hpp"
 #include "core/escape.hpp"
+#include "diagnose/install_fixes.hpp"
 #include "diagnose/rule_context.hpp"
 
 namespace gpudoctor {
@@ -41,7 +42,7 @@ std::optional<std::pair<int, int>> major_minor(const Fact<std::string>& v) {
   return std::make_pair((*parts)[0], (*parts)[1]);
 }
 
-std::string pip_fix(const FrameworkLibraries& fw, const std::string& role) {
+std::string pip_fix(const RuleContext& ctx, const FrameworkLibraries& fw, const std::string& role) {
   std::string cuda = fw.cuda_build.value_or("12");
   int major = parse_dotted_version(cuda).value_or(std::vector<int>{12}).front();
   std::string suffix = major >= 13 ? "" : fmt::format("-cu{}", major);
@@ -52,9 +53,11 @@ std::string pip_fix(const FrameworkLibraries& fw, const std::string& role) {
                        [&] { std::string c = cuda; c.erase(std::remove(c.begin(), c.end(), '.'), c.end()); return c; }());
   }
   if (fw.framework == "jax") return fmt::format("pip install -U \"jax[cuda{}]\"  (brings the nvidia-* wheels the plugin loads)", major);
-  if (fw.framework == "tensorflow")
-    return fmt::format("pip install {}  (brings the nvidia-* wheels this release was built for)",
-                       escape::shell("tensorflow[and-cuda]" + (fw.version.known() ? "==" + *fw.version : std::string())));
+  if (fw.framework == "tensorflow") {
+    std::string version = fw.version.value_or("");
+    if (!tensorflow_has_and_cuda(ctx.kb, version)) return tensorflow_gpu_install(ctx.kb, version);
+    return tensorflow_gpu_install(ctx.kb, version) + "  (brings the nvidia-* wheels this release was built for)";
+  }
   std::string wheel = role.rfind("cudnn", 0) == 0 ? "nvidia-cudnn-cu" + std::to_string(major)
                       : role == "nccl" ? "nvidia-nccl-cu" + std::to_string(major)
                                        : "nvidia-" + role + suffix;
@@ -63,8 +66,27 @@ std::string pip_fix(const FrameworkLibraries& fw, const std::string& role) {
 
 }  // namespace
 
+// The winner came through LD_LIBRARY_PATH although the framework's own wheel has a copy of another
+// version that would have loaded otherwise: the copy of the wheel that it hides; nullptr when none.
+const LibraryCopy* hidden_wheel_copy(const ResolvedLibrary& lib) {
+  if (!lib.path.known() || lib.found_via.rfind("LD_LIBRARY_PATH", 0) != 0) return nullptr;
+  for (const auto& c : lib.others) {
+    if (c.origin.rfind("pip wheel", 0) != 0 || !c.version.known() || !lib.version.known() ||
+        major_minor(c.version) == major_minor(lib.version))
+      continue;
+    return &c;
+  }
+  return nullptr;
+}
+
 void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
   const auto& s = ctx.s;
+  // Folders of LD_LIBRARY_PATH that make some framework load the wrong copy: the fix removes them,
+  // so no fix of another finding may tell to add them (merged causes must not contradict).
+  std::vector<std::string> folders_to_remove;
+  for (const auto& fw : s.frameworks)
+    for (const auto& lib : fw.libraries)
+      if (hidden_wheel_copy(lib) != nullptr) folders_to_remove.push_back(path_dirname(*lib.path));
   for (const auto& fw : s.frameworks) {
     Severity sev = in_use(ctx, fw) ? Severity::error : Severity::warning;
     const std::string* ld = s.env_var("LD_LIBRARY_PATH");
@@ -94,11 +116,19 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
                               lib.name, path_dirname(same_name.front()->path));
         for (const auto* c : same_name) f.evidence.push_back({c->path, c->origin + ", not searched"});
         if (ld) f.evidence.push_back({"env LD_LIBRARY_PATH", *ld});
-        std::string dir = escape::shell(path_dirname(same_name.front()->path));
-        f.fix.push_back("export LD_LIBRARY_PATH=" + dir + "${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}");
-        f.fix.push_back("or for every program: echo " + dir +
-                        " | sudo tee /etc/ld.so.conf.d/cuda.conf && sudo ldconfig");
-        f.fix.push_back("or let pip provide it: " + pip_fix(fw, lib.role));
+        std::string folder = path_dirname(same_name.front()->path);
+        std::string dir = escape::shell(folder);
+        bool pip_brings = fw.framework != "tensorflow" || tensorflow_has_and_cuda(ctx.kb, fw.version.value_or(""));
+        if (std::find(folders_to_remove.begin(), folders_to_remove.end(), folder) != folders_to_remove.end()) {
+          // On LD_LIBRARY_PATH this folder hands another framework the wrong copies.
+          f.fix.push_back(pip_fix(ctx, fw, lib.role));
+          f.fix.push_back("not through LD_LIBRARY_PATH: " + folder + " on it makes another framework load the wrong copies");
+        } else {
+          f.fix.push_back("export LD_LIBRARY_PATH=" + dir + "${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}");
+          f.fix.push_back("or for every program: echo " + dir +
+                          " | sudo tee -a /etc/ld.so.conf.d/gpudoctor-cuda.conf && sudo ldconfig");
+          f.fix.push_back((pip_brings ? "or let pip provide it: " : "or ") + pip_fix(ctx, fw, lib.role));
+        }
       } else if (!other_version.empty()) {
         bool cudnn = role->role.rfind("cudnn", 0) == 0;
         f.cause = cudnn ? "cudnn_version_mismatch" : "cuda_version_mismatch";
@@ -113,13 +143,13 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
         f.title = fmt::format("{} was built for {} {} and needs {}, but only {} is installed", framework_title(fw),
                               cudnn ? "cuDNN" : "CUDA", cudnn ? std::to_string(wanted.value_or(0)) : fw.cuda_build.value_or("?"),
                               lib.name, list);
-        f.fix.push_back(pip_fix(fw, lib.role));
+        f.fix.push_back(pip_fix(ctx, fw, lib.role));
         f.fix.push_back(fmt::format("or install the {} matching the framework's build ({}), or a framework build for the "
                                     "installed one", cudnn ? "cuDNN" : "CUDA toolkit", lib.name));
       } else {
         f.cause = role->missing;
         f.title = fmt::format("{} needs {} ({}), and no copy of it is installed", framework_title(fw), lib.name, role->label);
-        f.fix.push_back(pip_fix(fw, lib.role));
+        f.fix.push_back(pip_fix(ctx, fw, lib.role));
       }
       out.push_back(std::move(f));
     }
@@ -130,11 +160,9 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
       if (!lib.path.known()) continue;
       // The winner came through LD_LIBRARY_PATH although the framework's own wheel has a copy of
       // another version that would have loaded otherwise.
-      if (lib.found_via.rfind("LD_LIBRARY_PATH", 0) == 0) {
-        for (const auto& c : lib.others) {
-          if (c.origin.rfind("pip wheel", 0) != 0 || !c.version.known() || !lib.version.known() ||
-              major_minor(c.version) == major_minor(lib.version))
-            continue;
+      if (const LibraryCopy* hidden = hidden_wheel_copy(lib)) {
+        {
+          const LibraryCopy& c = *hidden;
           Finding f;
           f.cause = "ld_library_path_wrong";
           f.layer = Layer::libraries;
@@ -147,7 +175,6 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
           f.fix.push_back("Remove " + path_dirname(*lib.path) + " from LD_LIBRARY_PATH (check ~/.bashrc and the job script): "
                           "the framework finds its own CUDA libraries without it.");
           out.push_back(std::move(f));
-          break;
         }
       }
     }

@@ -11,8 +11,10 @@
 #include <stdexcept>
 #include <toml++/toml.h>
 
+#include "core/requirement.hpp"
 #include "core/version.hpp"
 #include "diagnose/diagnose.hpp"
+#include "diagnose/install_fixes.hpp"
 #include "kb/embedded.hpp"
 #include "kb/knowledge_base.hpp"
 
@@ -27,12 +29,13 @@ struct BuiltinFact {
   const char* id;
   const char* pattern;
   const char* fact;
+  bool success = false;  ///< the output lists a GPU in use (nvidia-smi's table: the driver holds it)
 };
 constexpr BuiltinFact k_builtin_facts[] = {
     {"nvidia_smi_header_driver", R"(Driver Version:\s*([0-9]+\.[0-9.]+))", "driver_version"},
     {"nvidia_smi_header_cuda", R"(CUDA Version:\s*([0-9]+\.[0-9]+))", "driver_cuda_version"},
-    {"nvidia_smi_gpu_row", R"(^\|\s+\d+\s+(NVIDIA [^|]*?|Tesla [^|]*?|Quadro [^|]*?)\s+(?:On|Off)\s+\|)", "gpu_model"},
-    {"nvidia_smi_list", R"(^GPU \d+: (.+?) \(UUID:)", "gpu_model"},
+    {"nvidia_smi_gpu_row", R"(^\|\s+\d+\s+(NVIDIA [^|]*?|Tesla [^|]*?|Quadro [^|]*?)\s+(?:On|Off)\s+\|)", "gpu_model", true},
+    {"nvidia_smi_list", R"(^GPU \d+: (.+?) \(UUID:)", "gpu_model", true},
     {"pip_tensorflow", R"(^(tensorflow(?:-cpu|-gpu|-intel|-macos)?|tf-nightly)\s*(?:==|\s)\s*([0-9][0-9a-z.+]*)\s*$)", "pip_package"},
     {"pip_torch", R"(^(torch|torchvision|torchaudio)\s*(?:==|\s)\s*([0-9][0-9a-z.+]*)\s*$)", "pip_package"},
     {"pip_jax", R"(^(jax|jaxlib|jax-cuda1[0-9]-plugin|jax-cuda1[0-9]-pjrt)\s*(?:==|\s)\s*([0-9][0-9a-z.+]*)\s*$)", "pip_package"},
@@ -57,6 +60,16 @@ constexpr BuiltinFact k_builtin_facts[] = {
     {"prose_os_windows", R"((?i)\b(?:my (?:system|os|machine|computer|laptop|pc) is|i(?:'m| am) (?:on|using)|running on|os is)\s+(windows (?:7|8|8\.1|10|11|server \d+))\b)", "os"},
     {"prose_tensorflow_version", R"((?i)\bmy tensorflow(?:-gpu)? version is\s+v?(\d+\.\d+(?:\.\d+)?))", "tensorflow_version"},
     {"prose_installed_cuda", R"((?i)\b(?:i )?(?:have )?installed cuda(?: toolkit)?\s+v?(\d+\.\d+))", "cuda_version"},
+    // More of what people write in sentences: "I have CUDA 11.2 and cuDNN 8.1", "GTX 1050 Ti",
+    // "driver 470", "Windows 10", "on WSL2". The CUDA forms need a verb before them, so that
+    // nvidia-smi's "CUDA Version: 12.2" (what the driver supports) is never read as an install;
+    // cuDNN after a slash ("CUDA/cuDNN version: 11.8") is the template's field, not a cuDNN version.
+    {"prose_have_cuda", R"((?i)\b(?:i have|i've got|i've|i am using|i'm using|using|with|have)\s+(?:the\s+)?(?:nvidia\s+)?cuda(?:\s+toolkit)?\s+v?(\d+\.\d+))", "cuda_version"},
+    {"prose_cudnn", R"((?i)(?:^|[^/\w])cudnn(?:\s+version)?\s*(?:is\s+)?[v:=]?\s*(\d+\.\d+(?:\.\d+)*))", "cudnn_version"},
+    {"prose_gpu_model", R"((?i)\b((?:nvidia\s+)?(?:geforce\s+)?(?:gtx|rtx)\s*\d{3,4}(?:\s*(?:ti|super))?|(?:tesla|quadro)\s+[a-z]{0,2}\d{2,4}[a-z]?|rtx\s+a\d{4}|geforce\s+(?:gt|mx)\s*\d{3})\b)", "gpu_model"},
+    {"prose_driver", R"((?i)\b(?:nvidia\s+)?driver(?:\s+version)?\s*(?:is\s+|of\s+)?[:=]?\s*v?(\d{3}(?:\.\d{1,3}){0,2})\b)", "driver_version"},
+    {"prose_windows", R"((?i)\b(windows\s*(?:10|11|7|8\.1|server\s+20\d\d))\b)", "os"},
+    {"prose_wsl", R"((?i)\b(wsl\s*2?|microsoft-standard-wsl2)\b)", "platform_wsl"},
     {"path_cuda_toolkit_folder", R"(/usr/local/cuda-(\d+\.\d+)/)", "cuda_version"},
     {"pip_install_pinned_torch", R"(\bpip3? install\s+(?:-U\s+)?torch={2,3}(\d+\.\d+(?:\.\d+)?(?:\+\w+)?)\b)", "torch_version"},
 };
@@ -102,6 +115,9 @@ std::unique_ptr<Catalogue> Catalogue::parse(std::string_view toml_text) {
       if (const auto* ex = (*m)["examples"].as_array())
         for (const auto& e : *ex) msg.examples.push_back(e.value_or(std::string{}));
       msg.symptom = (*m)["symptom"].value_or(false);
+      if (const auto* ex = (*m)["explains"].as_array())
+        for (const auto& e : *ex) msg.explains.push_back(e.value_or(std::string{}));
+      msg.counter_example = (*m)["counter_example"].value_or(std::string{});
       msg.success = (*m)["success"].value_or(false);
       if (const auto* by = (*m)["cause_by"].as_table()) {
         for (const auto& [group, rules] : *by) {
@@ -113,6 +129,19 @@ std::unique_ptr<Catalogue> Catalogue::parse(std::string_view toml_text) {
               list.emplace_back((*pair)[0].value_or(std::string{}), (*pair)[1].value_or(std::string{}));
             }
           }
+          std::vector<std::shared_ptr<const RE2>> compiled;
+          for (const auto& [regex, cause] : list) {
+            RE2::Options o;
+            o.set_log_errors(false);
+            auto re = std::make_shared<const RE2>(regex, o);
+            if (!re->ok())
+              throw std::runtime_error("messages.toml: " + msg.id + ": cause_by " + std::string(group.str()) + " regex '" + regex +
+                                       "' does not compile: " + re->error());
+            if (kb::KnowledgeBase::get().cause(cause) == nullptr)
+              throw std::runtime_error("messages.toml: " + msg.id + ": cause_by names " + cause + ", no cause id of causes.md");
+            compiled.push_back(std::move(re));
+          }
+          msg.cause_by_compiled.push_back(std::move(compiled));
           msg.cause_by.emplace_back(std::string(group.str()), std::move(list));
         }
       }
@@ -138,6 +167,7 @@ std::unique_ptr<Catalogue> Catalogue::parse(std::string_view toml_text) {
     m.id = b.id;
     m.pattern = b.pattern;
     m.fact = b.fact;
+    m.success = b.success;
     m.severity = Severity::info;
     c->m_messages.push_back(std::move(m));
   }
@@ -242,11 +272,15 @@ std::optional<std::map<std::string, std::string>> Catalogue::captures(int index,
 
 std::string decide_cause(const Message& m, const std::map<std::string, std::string>& values) {
   if (m.cause != "depends") return m.cause;
-  for (const auto& [group, rules] : m.cause_by) {
+  for (std::size_t g = 0; g < m.cause_by.size(); ++g) {
+    const auto& [group, rules] = m.cause_by[g];
     auto it = values.find(group);
     if (it == values.end()) continue;
-    for (const auto& [regex, cause] : rules)
-      if (RE2::PartialMatch(it->second, regex)) return cause;
+    for (std::size_t r = 0; r < rules.size(); ++r) {
+      bool compiled = g < m.cause_by_compiled.size() && r < m.cause_by_compiled[g].size();
+      if (compiled ? RE2::PartialMatch(it->second, *m.cause_by_compiled[g][r]) : RE2::PartialMatch(it->second, rules[r].first))
+        return rules[r].second;
+    }
   }
   return "other";
 }
@@ -270,7 +304,9 @@ void build_snapshot(TextReading& r) {
     std::string lower;
     for (char c : *os) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     s.host.os_pretty = *os;
-    if (lower.find("windows") != std::string::npos && lower.find("wsl") == std::string::npos) s.host.os = std::string("windows");
+    // "Windows 10" in a text that also says WSL is the host of a Linux under WSL.
+    bool wsl = lower.find("wsl") != std::string::npos || fact("platform_wsl") != nullptr;
+    if (lower.find("windows") != std::string::npos && !wsl) s.host.os = std::string("windows");
     else if (lower.find("mac") != std::string::npos || lower.find("darwin") != std::string::npos) s.host.os = std::string("macos");
     else s.host.os = std::string("linux");
   }
@@ -363,25 +399,6 @@ std::string first_sentence(const std::string& meaning) {
   return out;
 }
 
-// Steps for a cause named from a text alone (kb/data/fixes.toml).
-const std::map<std::string, std::vector<std::string>>& text_fixes() {
-  static const std::map<std::string, std::vector<std::string>> fixes = [] {
-    std::map<std::string, std::vector<std::string>> out;
-    toml::table t = toml::parse(kb::embedded_file("fixes.toml"), std::string_view("fixes.toml"));
-    if (const auto* arr = t["fix"].as_array())
-      for (const auto& n : *arr) {
-        const auto* e = n.as_table();
-        if (e == nullptr) continue;
-        std::vector<std::string> steps;
-        if (const auto* st = (*e)["steps"].as_array())
-          for (const auto& x : *st) steps.push_back(x.value_or(std::string{}));
-        out[(*e)["cause"].value_or(std::string{})] = std::move(steps);
-      }
-    return out;
-  }();
-  return fixes;
-}
-
 // The CUDA version a library file name asks for: libcudart.so.10.1 -> 10.1, libcublas.so.11 -> 11,
 // cudart64_101.dll -> 10.1, cudart64_110.dll -> 11.0, cudart64_12.dll -> 12. Empty when none.
 std::string cuda_version_in_name(const std::string& library) {
@@ -396,31 +413,104 @@ std::string cuda_version_in_name(const std::string& library) {
   return {};
 }
 
-// A failed CUDA library load names the version the framework was built for; when the text also
-// states the CUDA the user installed (nvcc, the template's CUDA/cuDNN field) and it is another
-// one, the library is not missing: the versions do not match.
+// "8.1.0" -> "8.1", "8" -> "8", "5105" (TF 1.x's cuDNN form) -> "5.1"; empty when not a version.
+std::string major_minor(const std::string& v) {
+  if (v.find('.') == std::string::npos && v.size() == 4 && v.find_first_not_of("0123456789") == std::string::npos)
+    return v.substr(0, 1) + "." + v.substr(1, 1);
+  auto dot = v.find('.');
+  return dot == std::string::npos ? v : v.substr(0, v.find('.', dot + 1));
+}
+std::string major_of(const std::string& v) { return major_minor(v).substr(0, major_minor(v).find('.')); }
+
+const std::string* stated(const std::map<std::string, std::string>& facts, std::initializer_list<const char*> keys) {
+  for (const char* k : keys)
+    if (auto it = facts.find(k); it != facts.end() && !it->second.empty()) return &it->second;
+  return nullptr;
+}
+
+// Versions reasoned with: what a line asks for against what the text states installed.
+// - A CUDA library of one version fails to load while the text states another CUDA installed
+//   (nvcc, the template's CUDA field, prose): not missing, the versions do not match. The same for
+//   cuDNN (libcudnn.so.8 or cudnn64_8.dll against "cuDNN 7.6").
+// - "Loaded runtime CuDNN library: X but source was compiled with Y" while the stated cuDNN is Y:
+//   the installed copy is right, another one won (conflicting installs).
+// - pip's "Could not find a version that satisfies the requirement NAME==X (from versions: ...)"
+//   where X is not among the versions the index offers this Python: the release does not support
+//   this Python (or platform).
 std::pair<std::string, std::string> refine_cause(const AnnotatedLine& a, const std::map<std::string, std::string>& facts) {
-  if (a.cause != "cuda_runtime_missing" && a.cause != "cuda_math_library_missing") return {a.cause, ""};
-  auto lib = a.values.find("library");
-  if (lib == a.values.end()) return {a.cause, ""};
-  std::string wanted = cuda_version_in_name(lib->second);
-  std::string stated;
-  for (const char* k : {"toolkit_version", "cuda_version"})
-    if (auto it = facts.find(k); it != facts.end() && stated.empty()) stated = it->second;
-  if (wanted.empty() || stated.empty()) return {a.cause, ""};
-  auto major = [](const std::string& v) { return v.substr(0, v.find('.')); };
-  auto major_minor = [](const std::string& v) {
-    auto dot = v.find('.');
-    return dot == std::string::npos ? v : v.substr(0, v.find('.', dot + 1));
+  auto value = [&](const char* k) -> std::string {
+    auto it = a.values.find(k);
+    return it == a.values.end() ? std::string{} : it->second;
   };
-  // CUDA 11 and later keep one soname per major (libcudart.so.11.0 serves every 11.x); before 11,
-  // every minor had its own.
-  bool per_major = std::atoi(major(wanted).c_str()) >= 11 || wanted.find('.') == std::string::npos;
-  bool differs = per_major ? major(wanted) != major(stated) : major_minor(wanted) != major_minor(stated);
-  if (!differs) return {a.cause, ""};
-  return {"cuda_version_mismatch",
-          fmt::format("The framework loads {}, the CUDA {} library it was built for; the text says CUDA {} is installed, "
-                      "which does not provide it", lib->second, wanted, stated)};
+  if (a.cause == "cuda_runtime_missing" || a.cause == "cuda_math_library_missing") {
+    std::string lib = value("library");
+    std::string wanted = cuda_version_in_name(lib);
+    const std::string* have = stated(facts, {"toolkit_version", "cuda_version"});
+    if (wanted.empty() || have == nullptr) return {a.cause, ""};
+    // CUDA 11 and later keep one soname per major (libcudart.so.11.0 serves every 11.x); before 11,
+    // every minor had its own.
+    bool per_major = std::atoi(major_of(wanted).c_str()) >= 11 || wanted.find('.') == std::string::npos;
+    bool differs = per_major ? major_of(wanted) != major_of(*have) : major_minor(wanted) != major_minor(*have);
+    if (!differs) return {a.cause, ""};
+    return {"cuda_version_mismatch",
+            fmt::format("The framework loads {}, the CUDA {} library it was built for; the text says CUDA {} is installed, "
+                        "which does not provide it", lib, wanted, *have)};
+  }
+  if (a.cause == "cudnn_missing") {
+    std::string lib = value("library");
+    static const RE2 so(R"(cudnn[a-z_]*\.so\.(\d+))");
+    static const RE2 dll(R"(cudnn[a-z_]*64_(\d+)\.dll)");
+    std::string wanted;
+    if (!RE2::PartialMatch(lib, so, &wanted)) RE2::PartialMatch(lib, dll, &wanted);
+    const std::string* have = stated(facts, {"cudnn_version"});
+    if (wanted.empty() || have == nullptr || major_of(*have) == wanted) return {a.cause, ""};
+    return {"cudnn_version_mismatch",
+            fmt::format("The framework loads {}, cuDNN {}; the text says cuDNN {} is installed, another major version", lib,
+                        wanted, *have)};
+  }
+  if (a.message == "xla_cudnn_version_mismatch") {
+    const std::string* have = stated(facts, {"cudnn_version"});
+    std::string compiled = value("compiled"), loaded = value("loaded");
+    if (have != nullptr && !compiled.empty() && major_minor(*have) == major_minor(compiled) &&
+        major_minor(loaded) != major_minor(compiled))
+      return {"conflicting_cuda_installs",
+              fmt::format("cuDNN {} was loaded, though the text says cuDNN {} (the version the build needs) is installed: "
+                          "another copy of cuDNN comes first on the library path", major_minor(loaded), *have)};
+    return {a.cause, ""};
+  }
+  if (a.message == "pip_no_version_satisfies") {
+    // No version at all, or none listed: the index has nothing for this interpreter (a Python
+    // newer or older than every release, 32-bit Python, a platform without wheels).
+    if (value("versions").empty() || value("versions") == "none")
+      return {"framework_version_incompatible_python", ""};
+    static const RE2 pinned(R"(^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([0-9][0-9a-z.]*)$)");
+    std::string name, version;
+    std::string versions = value("versions");
+    if (!RE2::FullMatch(value("requirement"), pinned, &name, &version))
+      return {a.cause, ""};
+    std::vector<std::string> offered;
+    for (std::size_t i = 0; i < versions.size();) {
+      std::size_t j = versions.find(',', i);
+      std::string v = versions.substr(i, j == std::string::npos ? std::string::npos : j - i);
+      v.erase(0, v.find_first_not_of(' '));
+      v.erase(v.find_last_not_of(' ') + 1);
+      if (!v.empty()) offered.push_back(v);
+      if (j == std::string::npos) break;
+      i = j + 1;
+    }
+    if (offered.empty() ||
+        std::any_of(offered.begin(), offered.end(), [&](const std::string& v) { return compare_versions(v, version) == 0; }))
+      return {a.cause, ""};
+    // A version the index has for other Pythons but not this one (X older than all offered: the
+    // Python is too new; newer than all: too old or another platform).
+    std::string why = compare_versions(version, offered.front()) < 0
+                          ? fmt::format("{} {} has no build for this Python: the index offers {} {} to {} only, so the Python "
+                                        "is newer than that release supports", name, version, name, offered.front(), offered.back())
+                          : fmt::format("{} {} is not offered for this Python or platform (the index offers {} {} to {})", name,
+                                        version, name, offered.front(), offered.back());
+    return {"framework_version_incompatible_python", why};
+  }
+  return {a.cause, ""};
 }
 
 // A library failure in a text that also states the TensorFlow version: name what that release
@@ -441,18 +531,17 @@ void add_what_the_framework_needs(const TextReading& text, std::vector<Finding>&
   if (rel == nullptr || rel->cuda.empty()) return;
   static const std::set<std::string> library_causes = {"cuda_runtime_missing", "cudnn_missing", "cuda_math_library_missing",
                                                        "cuda_version_mismatch", "cudnn_version_mismatch"};
-  int minor = std::atoi(series.c_str() + first + 1);
   for (auto& f : findings) {
     if (!library_causes.count(f.cause) || f.severity != Severity::error) continue;
     f.title += fmt::format(" (TensorFlow {} was built with CUDA {} and cuDNN {})", series, rel->cuda, rel->cudnn);
     f.evidence.push_back({"tensorflow.toml", fmt::format("TensorFlow {}: CUDA {}, cuDNN {}, Python {} (tested build configurations)",
                                                           series, rel->cuda, rel->cudnn, rel->python)});
-    if (series.rfind("2.", 0) == 0 && minor >= 14)
-      f.fix.push_back(fmt::format("On Linux or WSL2: python -m pip install \"tensorflow[and-cuda]=={}.*\" (installs CUDA {} and cuDNN {} "
-                                  "as pip packages)", series, rel->cuda, rel->cudnn));
+    if (tensorflow_has_and_cuda(kb::KnowledgeBase::get(), series))
+      f.fix.push_back(fmt::format("On Linux or WSL2: {} (installs CUDA {} and cuDNN {} as pip packages)",
+                                  tensorflow_gpu_install(kb::KnowledgeBase::get(), series + ".*", "python -m pip"), rel->cuda,
+                                  rel->cudnn));
     else
-      f.fix.push_back(fmt::format("Install CUDA {} and cuDNN {} (the versions TensorFlow {} was built with) and put their lib "
-                                  "folders on the library path", rel->cuda, rel->cudnn, series));
+      f.fix.push_back(tensorflow_gpu_install(kb::KnowledgeBase::get(), version, "python -m pip"));
   }
 }
 
@@ -464,6 +553,7 @@ struct TextReader::State {
   std::string pending_heading_id;
   std::string pip_show_name;  // `pip show`: the Name: line seen, its Version: line to come
   std::set<std::string> kept_messages;  // message/cause pairs with a kept line
+  bool blank = true;                    // no line with more than white space yet
 };
 
 TextReader::TextReader(const Catalogue& catalogue, std::size_t max_kept_lines)
@@ -471,6 +561,7 @@ TextReader::TextReader(const Catalogue& catalogue, std::size_t max_kept_lines)
 TextReader::~TextReader() = default;
 
 bool TextReader::may_match(std::string_view run) const {
+  if (m_state->blank && run.find_first_not_of(" \t\r\n\f\v") != std::string_view::npos) m_state->blank = false;
   return !m_state->pending_heading.empty() || m_catalogue.may_match(run);
 }
 
@@ -484,6 +575,7 @@ void TextReader::line(std::size_t n, std::string_view raw) {
   auto& pip_show_name = m_state->pip_show_name;
   auto& kept_messages = m_state->kept_messages;
   const std::size_t max_kept_lines = m_max_kept;
+  if (m_state->blank && raw.find_first_not_of(" \t\r\n\f\v") != std::string_view::npos) m_state->blank = false;
   // Counts a significant line; keeps it while under the limit, and always the first line of each
   // message (so a cause that first shows late in a long log still has its line).
   auto annotate = [&](AnnotatedLine&& a) {
@@ -559,12 +651,14 @@ void TextReader::line(std::size_t n, std::string_view raw) {
         stated = values->count("$1") ? (*values)["$1"] : "";
         set_fact(r, m.fact, stated);
       }
+      if (m.success) r.gpu_created = true;
       if (m.cause.empty()) {
         AnnotatedLine a;
         a.line = n;
         a.text = text;
         a.message = m.id;
         a.severity = Severity::info;
+        a.success = m.success;
         bool package = m.fact == "pip_package" || m.fact == "pip_show_version";
         a.meaning = "states " + (package ? std::string("an installed package")
                                  : m.fact == "ldconfig_library" ? std::string("a library in the loader cache")
@@ -583,6 +677,8 @@ void TextReader::line(std::size_t n, std::string_view raw) {
     a.severity = m.severity;
     a.meaning = m.meaning;
     a.symptom = m.symptom;
+    a.success = m.success;
+    a.explains = m.explains;
     a.level = log_level(text);
     for (auto& [k, v] : *values)
       if (k.empty() || k[0] != '$') a.values[k] = v;
@@ -592,6 +688,10 @@ void TextReader::line(std::size_t n, std::string_view raw) {
 
 TextReading TextReader::finish(const ReadStats& stats) {
   m_reading.stats = stats;
+  m_reading.blank = m_state->blank;
+  // collect_env's "Is CUDA available: True": PyTorch reached the GPU.
+  if (auto it = m_reading.facts.find("cuda_available"); it != m_reading.facts.end() && it->second == "True")
+    m_reading.gpu_created = true;
   build_snapshot(m_reading);
   return std::move(m_reading);
 }
@@ -606,9 +706,10 @@ TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max
 Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
   const auto& kb = kb::KnowledgeBase::get();
   std::vector<Finding> found;
+  RankHints hints;
   // Findings from the lines: one per cause, its first line first.
-  std::map<std::string, size_t> first_line;
   std::map<std::string, bool> only_symptoms;  // every line of the cause is a consequence of another
+  auto weight = [](char l) { return l == 'F' ? 4 : l == 'E' ? 3 : l == 'W' ? 2 : l == 'I' ? 1 : 0; };
   for (const auto& a : text.lines) {
     if (a.cause.empty()) continue;
     auto [cause, why] = refine_cause(a, text.facts);
@@ -621,7 +722,7 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
       bool benign = cause.find("_harmless") != std::string::npos;
       f.severity = benign ? Severity::info : a.severity;
       f.title = !why.empty() ? why : first_sentence(a.meaning.empty() ? (info ? info->meaning : cause) : a.meaning);
-      first_line[cause] = a.line;
+      hints.first_seen[cause] = a.line;
       only_symptoms[cause] = true;
       found.push_back(std::move(f));
       it = found.end() - 1;
@@ -629,104 +730,68 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
       it->severity = Severity::error;
     }
     if (!a.symptom) only_symptoms[cause] = false;
+    for (const auto& e : a.explains)
+      if (std::find(it->explains.begin(), it->explains.end(), e) == it->explains.end()) it->explains.push_back(e);
+    hints.loudness[cause] = std::max(hints.loudness[cause], weight(a.level));
     std::string where = fmt::format("line {}", a.line);
     bool seen = std::any_of(it->evidence.begin(), it->evidence.end(), [&](const Source& e) { return e.where == where; });
     if (!seen && it->evidence.size() < 6) it->evidence.push_back({where, a.text});
   }
-  // The rules over the facts the text states (and this host's, with --host).
-  Diagnosis from_facts = diagnose(text.snapshot, kb);
-  for (auto& c : from_facts.causes)
-    if (c.cause != "healthy") found.push_back(std::move(c));
-  for (auto& w : from_facts.warnings) found.push_back(std::move(w));
-  if (host != nullptr) {
-    Diagnosis h = diagnose(*host, kb);
-    for (auto& c : h.causes) {
-      if (c.cause == "healthy") continue;
-      for (auto& e : c.evidence) e.where = "this host: " + e.where;
-      found.push_back(std::move(c));
+  for (const auto& [cause, only] : only_symptoms)
+    if (only) hints.symptom_only.insert(cause);
+  // The rules over the facts the text states (and this host's, with --host), ranked with the
+  // lines' findings by the one ranking check uses.
+  for (auto& f : rule_findings(text.snapshot, kb)) found.push_back(std::move(f));
+  if (host != nullptr)
+    for (auto& f : rule_findings(*host, kb)) {
+      if (f.severity != Severity::error) continue;
+      for (auto& e : f.evidence) e.where = "this host: " + e.where;
+      found.push_back(std::move(f));
     }
-  }
-  // One finding per cause (the text's and the rules' evidence together).
-  std::vector<Finding> merged;
-  for (auto& f : found) {
-    auto it = std::find_if(merged.begin(), merged.end(), [&](const Finding& m) { return m.cause == f.cause; });
-    if (it == merged.end()) {
-      merged.push_back(std::move(f));
-      continue;
-    }
-    if (f.severity == Severity::error) it->severity = Severity::error;
-    it->evidence.insert(it->evidence.end(), f.evidence.begin(), f.evidence.end());
-    for (auto& x : f.fix) it->fix.push_back(x);
-  }
-  add_what_the_framework_needs(text, merged);
-  for (auto& f : merged) {
-    if (!f.fix.empty() || f.severity == Severity::info) continue;
-    auto it = text_fixes().find(f.cause);
-    if (it != text_fixes().end()) f.fix = it->second;
-  }
-  std::set<std::string> explained;
-  for (const auto& f : merged)
-    if (f.severity == Severity::error)
-      for (const auto& e : f.explains) explained.insert(e);
-  // A cause seen only in consequence lines ("Cannot dlopen some GPU libraries" after the library
-  // that failed) is explained by a failure the text names directly.
-  bool direct_failure = std::any_of(merged.begin(), merged.end(), [&](const Finding& f) {
-    auto it = only_symptoms.find(f.cause);
-    return f.severity == Severity::error && (it == only_symptoms.end() || !it->second);
-  });
-  if (direct_failure)
-    for (const auto& f : merged)
-      if (auto it = only_symptoms.find(f.cause); it != only_symptoms.end() && it->second) explained.insert(f.cause);
+  auto [causes, rest] = rank_findings(std::move(found), hints);
   Diagnosis d;
-  for (auto& f : merged) {
-    if (explained.count(f.cause)) continue;
-    if (f.severity == Severity::error) d.causes.push_back(std::move(f));
-    else d.warnings.push_back(std::move(f));
-  }
-  // The lowest layer first; in one layer, the failure that comes first in the text.
-  auto line_of = [&](const Finding& f) {
-    auto it = first_line.find(f.cause);
-    return it == first_line.end() ? std::size_t{0} : it->second;
-  };
-  auto symptom_only = [&](const Finding& f) {
-    auto it = only_symptoms.find(f.cause);
-    return it != only_symptoms.end() && it->second;
-  };
-  std::stable_sort(d.causes.begin(), d.causes.end(), [&](const Finding& a, const Finding& b) {
-    if (symptom_only(a) != symptom_only(b)) return !symptom_only(a);
-    if (rank(a.layer) != rank(b.layer)) return rank(a.layer) < rank(b.layer);
-    return line_of(a) < line_of(b);
-  });
+  d.causes = std::move(causes);
+  add_what_the_framework_needs(text, d.causes);
+  std::vector<Finding> benign;
+  for (auto& w : rest) (w.severity == Severity::info && d.causes.empty() ? benign : d.warnings).push_back(std::move(w));
+  for (auto* list : {&d.causes, &d.warnings})
+    for (auto& f : *list)
+      if (f.fix.empty() && f.severity != Severity::info) f.fix = kb.text_fix(f.cause);
   if (d.causes.empty()) {
-    // Benign explanations first, then the ordinary information lines.
-    std::vector<Finding> benign;
-    for (auto& w : d.warnings)
-      if (w.severity == Severity::info && w.cause != "healthy") benign.push_back(w);
-    // The harmless line that looks worst (E before W before I) is the one the user asks about.
-    std::map<std::string, int> loudest;
-    auto weight = [](char l) { return l == 'F' ? 4 : l == 'E' ? 3 : l == 'W' ? 2 : l == 'I' ? 1 : 0; };
-    for (const auto& a : text.lines)
-      if (!a.cause.empty()) loudest[a.cause] = std::max(loudest[a.cause], weight(a.level));
-    std::stable_sort(benign.begin(), benign.end(), [&](const Finding& a, const Finding& b) {
-      if (loudest[a.cause] != loudest[b.cause]) return loudest[a.cause] > loudest[b.cause];
-      return line_of(a) < line_of(b);
-    });
-    d.warnings.erase(std::remove_if(d.warnings.begin(), d.warnings.end(),
-                                    [](const Finding& w) { return w.severity == Severity::info; }),
-                     d.warnings.end());
-    if (benign.empty() || text.gpu_created) {
+    // Healthy only when the text shows the GPU in use and nothing blocks it. A text of harmless
+    // lines alone, or of nothing gpudoctor knows, is no verdict of health: its benign
+    // explanations lead (the verdict says unknown), or `other` says what the text held.
+    std::erase_if(benign, [](const Finding& f) { return f.cause == "healthy"; });
+    if (text.gpu_created) {
       Finding f;
-      f.cause = text.gpu_created ? "healthy" : "other";
+      f.cause = "healthy";
       f.layer = Layer::benign;
       f.severity = Severity::info;
-      f.title = text.gpu_created ? "The text shows the framework creating its GPU device, and no failure"
-                                 : "Nothing in this text shows a GPU problem gpudoctor knows, nor a working GPU";
+      f.title = "The text shows the framework using the GPU, and no failure";
+      for (const auto& a : text.lines)
+        if (a.success && f.evidence.size() < 3) f.evidence.push_back({fmt::format("line {}", a.line), a.text});
+      if (f.evidence.empty()) f.evidence.push_back({"the text", "Is CUDA available: True (PyTorch's collect_env)"});
+      // A harmless line that looks like a failure (logged at W, E or F) is what the user asks
+      // about: its explanation leads, the healthy verdict follows it.
+      auto loud = [&](const Finding& b) { return hints.loudness.count(b.cause) && hints.loudness.at(b.cause) >= 2; };
+      bool asks_about_one = !benign.empty() && loud(benign.front());
+      benign.insert(asks_about_one ? benign.begin() + 1 : benign.begin(), std::move(f));
+    } else if (benign.empty()) {
+      Finding f;
+      f.cause = "other";
+      f.layer = Layer::benign;
+      f.severity = Severity::info;
+      f.title = "Nothing in this text shows a GPU problem gpudoctor knows, nor the GPU in use";
+      for (const auto& a : text.lines)
+        if (f.evidence.size() < 6) f.evidence.push_back({fmt::format("line {}", a.line), a.meaning.empty() ? a.text : a.meaning});
+      f.evidence.push_back({"the text", fmt::format("{} lines read, {} of them known to the catalogue (messages and tool outputs); "
+                                                    "none shows a failure or a GPU in use", text.stats.lines, text.significant)});
+      f.fix.push_back("Paste the framework's whole output from its start (import and first GPU use), or run gpudoctor check on the "
+                      "machine itself.");
       benign.insert(benign.begin(), std::move(f));
     }
     d.causes = std::move(benign);
-    // Healthy when the text shows the GPU working, or when all it shows is known harmless noise;
-    // a text that shows nothing gpudoctor knows is no verdict of health.
-    d.healthy = d.causes.front().cause != "other";
+    d.healthy = text.gpu_created;
   }
   for (const auto& a : text.lines)
     d.annotations.push_back({a.line, a.text, a.message, a.cause, a.severity, a.meaning});

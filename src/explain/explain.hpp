@@ -15,6 +15,10 @@
 #include "core/snapshot.hpp"
 #include "explain/line_reader.hpp"
 
+namespace re2 {
+class RE2;
+}
+
 namespace gpudoctor::explain {
 
 /// One message of the catalogue.
@@ -25,6 +29,9 @@ struct Message {
   std::string cause;  ///< a cause id, or "depends" (then cause_by decides)
   /// capture name -> (regex on the captured value, cause) tried in order.
   std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> cause_by;
+  /// The cause_by regexes compiled at load, in the same order (a pattern that does not compile, or
+  /// a cause that is no id of causes.md, fails the load).
+  std::vector<std::vector<std::shared_ptr<const re2::RE2>>> cause_by_compiled;
   Severity severity = Severity::warning;
   std::string meaning;
   std::string source;
@@ -33,6 +40,8 @@ struct Message {
   std::vector<std::string> examples;  ///< more real lines (other releases, other prefixes)
   bool symptom = false;  ///< a consequence of an earlier failure: ranked below the line that caused it
   bool success = false;  ///< shows the GPU working ("Created device ... GPU:0"): `success = true`
+  std::vector<std::string> explains;  ///< causes this line makes mere symptoms (the other process explains the exhaustion)
+  std::string counter_example;  ///< a near text the pattern must not match (tested)
   bool heading = false;  ///< an issue-form heading ("### TensorFlow Version"): the value is the next non-empty line
 };
 
@@ -75,6 +84,8 @@ struct AnnotatedLine {
   Severity severity = Severity::info;
   std::string meaning;
   bool symptom = false;
+  bool success = false;  ///< the line shows the GPU in use
+  std::vector<std::string> explains;  ///< the message's `explains`
   char level = 0;  ///< the log level of the line's prefix (I, W, E, F), 0 when it has none
   std::map<std::string, std::string> values;
 };
@@ -86,6 +97,7 @@ struct TextReading {
   std::map<std::string, std::string> facts;  ///< fact name -> value stated by the text (first wins)
   Snapshot snapshot;                       ///< the facts as a partial snapshot
   bool gpu_created = false;                ///< a line shows a framework using the GPU
+  bool blank = true;                       ///< no line holds anything but white space (nothing to explain)
 };
 
 /// Reads text line by line as it comes (explain's files, a running program's output).
@@ -116,8 +128,11 @@ class TextReader {
 /// Reads `in` to the end.
 TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max_kept_lines = 400);
 
-/// The verdict: findings from the annotated lines (the first failure outranks what follows it)
-/// together with the rules run over the text's facts (and this host's snapshot, with --host).
+/// The verdict: findings from the annotated lines together with the rules run over the text's
+/// facts (and this host's errors, with --host), ranked by diagnose's `rank_findings` (in one layer,
+/// the failure the text shows first leads). Healthy only when the text shows the GPU in use and
+/// nothing blocks; harmless lines alone lead with their benign causes but are no verdict of health;
+/// a text with neither is `other`, with what it held as evidence.
 Diagnosis diagnose_text(const TextReading& text, const Snapshot* host);
 
 }  // namespace gpudoctor::explain

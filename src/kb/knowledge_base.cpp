@@ -152,7 +152,9 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
   }
 
   if (files.count("tensorflow.toml")) {
-    auto tf = parse_file(files, "tensorflow.toml");
+    const auto tf = parse_file(files, "tensorflow.toml");
+    kb.m_tf_and_cuda_first = need_string(tf["and_cuda_first"], "tensorflow.toml and_cuda_first");
+    kb.m_tf_tested_builds_url = need_string(tf["tested_builds_url"], "tensorflow.toml tested_builds_url");
     if (const auto* arr = tf["dso"].as_array()) {
       for (const auto& n : *arr) {
         const auto* d = n.as_table();
@@ -167,7 +169,7 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
         if (r == nullptr) continue;
         TfRelease rel{need_string((*r)["series"], "release series"), (*r)["cuda"].value_or(std::string{}),
                       (*r)["cudnn"].value_or(std::string{}), (*r)["python"].value_or(std::string{}),
-                      (*r)["windows_native_gpu"].value_or(false)};
+                      (*r)["windows_native_gpu"].value_or(false), (*r)["linux_gpu_package"].value_or(std::string{})};
         kb.m_tf_releases[rel.series] = rel;
       }
     }
@@ -190,6 +192,17 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
           pos = semi + 1;
         }
         for (const auto& series : string_array(*a, "series")) kb.m_torch_arch[{tag, series}] = archs;
+      }
+    }
+    if (const auto* arr = pt["companions"].as_array()) {
+      for (const auto& n : *arr) {
+        const auto* c = n.as_table();
+        if (c == nullptr) continue;
+        std::string torch = need_string((*c)["torch"], "companions torch");
+        for (const char* companion : {"torchvision", "torchaudio"}) {
+          std::string v = (*c)[companion].value_or(std::string{});
+          if (!v.empty()) kb.m_torch_companions[{companion, torch}] = v;
+        }
       }
     }
   }
@@ -387,6 +400,12 @@ const XidInfo* KnowledgeBase::xid(int number) const {
 std::vector<std::string> KnowledgeBase::torch_arch_list(std::string_view tag, std::string_view series) const {
   auto it = m_torch_arch.find({std::string(tag), std::string(series)});
   return it == m_torch_arch.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::string KnowledgeBase::torch_companion(std::string_view companion, std::string_view torch_version) const {
+  std::string_view release = torch_version.substr(0, torch_version.find('+'));
+  auto it = m_torch_companions.find({std::string(companion), std::string(release)});
+  return it == m_torch_companions.end() ? std::string() : it->second;
 }
 
 const GpuModelFigures* KnowledgeBase::gpu_model(std::optional<unsigned> pci_device_id, std::string_view name) const {

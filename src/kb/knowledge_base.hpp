@@ -88,6 +88,7 @@ struct TfRelease {
   std::string cudnn;           ///< "8.9"
   std::string python;          ///< "3.9-3.11"
   bool windows_native_gpu = false;
+  std::string linux_gpu_package;  ///< the PyPI package of the Linux GPU build: "tensorflow", "tensorflow-gpu" (2.0)
 };
 
 /// What one GPU model should deliver (gpu_performance.toml [[model]]); datasheet figures.
@@ -198,10 +199,17 @@ class KnowledgeBase {
   /// The GPU architectures ("5.0", "9.0+PTX") of torch's official wheels for a CUDA tag ("cu121")
   /// and release series ("2.3") (pytorch.toml [[arch_list]]); empty when not in the table.
   [[nodiscard]] std::vector<std::string> torch_arch_list(std::string_view tag, std::string_view series) const;
+  /// The release of a torch companion ("torchvision", "torchaudio") whose METADATA pins torch
+  /// `torch_version` ("2.9.0", local tag ignored) (pytorch.toml companions); empty when unknown.
+  [[nodiscard]] std::string torch_companion(std::string_view companion, std::string_view torch_version) const;
   /// TensorFlow's dso names for a release series ("2.15"); nullptr when not in the table.
   [[nodiscard]] const TfDso* tf_dso(std::string_view series) const;
   /// TensorFlow's tested build configuration for a release series; nullptr when not in the table.
   [[nodiscard]] const TfRelease* tf_release(std::string_view series) const;
+  /// The first TensorFlow release with the `and-cuda` extra ("2.14.0", tensorflow.toml and_cuda_first).
+  [[nodiscard]] const std::string& tf_and_cuda_first() const { return m_tf_and_cuda_first; }
+  /// The page of TensorFlow's tested build configurations (tensorflow.toml tested_builds_url).
+  [[nodiscard]] const std::string& tf_tested_builds_url() const { return m_tf_tested_builds_url; }
   /// The model row for a GPU: by PCI device id; by exact name when the id is unknown (or the row
   /// lists none); nullptr when none.
   [[nodiscard]] const GpuModelFigures* gpu_model(std::optional<unsigned> pci_device_id, std::string_view name) const;
@@ -241,9 +249,11 @@ class KnowledgeBase {
   std::map<int, std::map<std::string, std::string>> m_sonames;
   std::vector<DlopenRule> m_dlopen;
   std::map<std::string, TfRelease> m_tf_releases;
+  std::string m_tf_and_cuda_first, m_tf_tested_builds_url;
   std::vector<FrameworkLoading> m_frameworks;
   std::map<std::string, TfDso> m_tf_dso;
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> m_torch_arch;
+  std::map<std::pair<std::string, std::string>, std::string> m_torch_companions;  ///< (companion, torch) -> release
   std::vector<std::string> m_env_prefixes;
   std::vector<std::string> m_env_names;
   std::vector<std::string> m_env_deny;

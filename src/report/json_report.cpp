@@ -22,7 +22,10 @@ nlohmann::ordered_json finding_json(const Finding& f) {
 
 nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
   nlohmann::ordered_json j;
-  j["verdict"] = d.healthy ? "healthy" : "problem";
+  // "unknown": nothing blocks, but nothing shows the GPU in use either (explain on a text of harmless
+  // lines, or of nothing it knows): the first cause is then no error.
+  bool unknown = !d.healthy && !d.causes.empty() && d.causes.front().severity != Severity::error;
+  j["verdict"] = d.healthy ? "healthy" : unknown ? "unknown" : "problem";
   j["tool"] = "gpudoctor";
   j["version"] = h.version;
   j["command"] = h.command;

@@ -56,7 +56,9 @@ void finding(std::ostream& out, const Finding& f, const Values& v) {
 void render(std::ostream& out, const Diagnosis& d, const ReportHeader& h, const Values& v) {
   auto cell = [&](const std::string& x) { return v.cell(x); };
   auto code = [&](const std::string& x, bool in_table = false) { return v.code(x, in_table); };
+  const bool unknown = !d.healthy && !d.causes.empty() && d.causes.front().severity != Severity::error;
   if (d.healthy) fmt::print(out, "### gpudoctor {}: healthy\n\n", cell(h.command));
+  else if (unknown) fmt::print(out, "### gpudoctor {}: unknown (nothing blocks the GPU, nothing shows it in use)\n\n", cell(h.command));
   else fmt::print(out, "### gpudoctor {}: problem, root cause {}\n\n", cell(h.command), code(d.causes.front().cause));
   fmt::print(out, "gpudoctor {}, {} of {} ({}){}\n\n", cell(h.version), cell(h.command), code(h.root), cell(h.source),
              h.collected_at.empty() ? "" : ", " + cell(h.collected_at));
@@ -98,7 +100,7 @@ void render(std::ostream& out, const Diagnosis& d, const ReportHeader& h, const 
   }
   for (size_t i = 0; i < d.causes.size(); ++i) {
     const auto& c = d.causes[i];
-    fmt::print(out, "\n**{}: {}** ({} layer): {}\n", i == 0 ? (d.healthy ? "Verdict" : "Root cause") : "Also found",
+    fmt::print(out, "\n**{}: {}** ({} layer): {}\n", i == 0 ? (d.healthy ? "Verdict" : unknown ? "Seen" : "Root cause") : unknown ? "Seen" : "Also found",
                code(c.cause), to_string(c.layer), cell(c.title));
     finding(out, c, v);
   }

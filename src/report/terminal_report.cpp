@@ -104,6 +104,14 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
   if (d.healthy) {
     fmt::print(out, "{} {}\n", st.paint("Verdict: healthy.", fg(fmt::terminal_color::green) | fmt::emphasis::bold),
                t(d.causes.front().title));
+  } else if (d.causes.front().severity != Severity::error) {
+    // Nothing blocks, but nothing shows the GPU in use either (explain).
+    fmt::print(out, "{} {}\n", st.paint("Verdict: unknown.", fg(fmt::terminal_color::yellow) | fmt::emphasis::bold),
+               "nothing here blocks the GPU, and nothing shows it in use");
+    for (const auto& c : d.causes) {
+      fmt::print(out, "  {} ({} layer): {}\n", st.paint(t(c.cause), fmt::emphasis::bold), to_string(c.layer), t(c.title));
+      print_finding(out, c, st, "    ");
+    }
   } else {
     const auto& root = d.causes.front();
     fmt::print(out, "{} root cause {} ({} layer)\n",

@@ -244,14 +244,19 @@ TEST(CliExplain, RealTensorFlowRunOnAMachineWithoutDriver) {
   EXPECT_GE(j["significant_lines"].get<int>(), 6);
 }
 
-// The real output of tensorflow-cpu 2.18.0 on the same machine: only CPU notices, all harmless.
-TEST(CliExplain, RealTensorFlowCpuRunIsOnlyHarmlessNotices) {
+// The real output of tensorflow-cpu 2.18.0 on the same machine: only CPU notices, then the empty
+// GPU list. A CUDA build of TensorFlow would have tried its CUDA libraries (the cudart stub's
+// line): with nothing of that, the build has no CUDA.
+TEST(CliExplain, RealTensorFlowCpuRunIsACpuOnlyBuild) {
   auto r = run({"explain", data_file("explain_tensorflow_cpu_2.18_run.txt"), "--json"});
+  EXPECT_EQ(r.code, 1) << r.err;
   auto j = nlohmann::json::parse(r.out);
   auto causes = cause_ids(j, "causes");
   ASSERT_FALSE(causes.empty());
-  for (const auto& c : causes) EXPECT_NE(c.find("_harmless"), std::string::npos) << c;
-  EXPECT_EQ(j["verdict"], "healthy");
+  EXPECT_EQ(causes[0], "cpu_only_framework_build");
+  EXPECT_EQ(j["verdict"], "problem");
+  auto warnings = cause_ids(j, "warnings");
+  EXPECT_NE(std::find(warnings.begin(), warnings.end(), "cpu_feature_notice_harmless"), warnings.end());
 }
 
 TEST(CliExplain, TextWithNothingKnownIsNoVerdictOfHealth) {
@@ -260,8 +265,34 @@ TEST(CliExplain, TextWithNothingKnownIsNoVerdictOfHealth) {
   fs::remove(p);
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["causes"][0]["id"], "other");
-  EXPECT_EQ(j["verdict"], "problem");
+  EXPECT_EQ(j["verdict"], "unknown");
+  EXPECT_FALSE(j["causes"][0]["evidence"].empty());
   EXPECT_EQ(r.code, 1);
+}
+
+// Harmless lines alone show no failure and no GPU in use: the verdict is unknown, not healthy.
+TEST(CliExplain, HarmlessLinesAloneAreNoVerdictOfHealth) {
+  auto p = temp_file("trt.txt",
+                     "2024-05-10 11:33:15.185131: W tensorflow/compiler/tf2tensorrt/utils/py_utils.cc:38] TF-TRT Warning: "
+                     "Could not find TensorRT\n");
+  auto r = run({"explain", p.string(), "--json"});
+  auto text = run({"explain", p.string()});
+  fs::remove(p);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["verdict"], "unknown");
+  EXPECT_EQ(j["causes"][0]["id"], "tensorrt_missing_harmless");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(text.out.find("Verdict: unknown."), std::string::npos) << text.out;
+}
+
+TEST(CliExplain, EmptyInputIsNothingToExplain) {
+  for (const char* body : {"", "\n  \n\t\n"}) {
+    auto p = temp_file("empty.txt", body);
+    auto r = run({"explain", p.string(), "--json"});
+    fs::remove(p);
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.err.find("nothing to explain"), std::string::npos) << r.err;
+  }
 }
 
 TEST(CliExplain, BadInputIsAClearUsageError) {

@@ -9,6 +9,10 @@
 //   also = ["cause_id", ...]    (further causes or warnings the text shows; each must be named)
 //   verdict = "problem" | "healthy"
 //   known_gap = "why"          (the text alone cannot show the cause: explain must then name no wrong one)
+//
+// heldout.txt lists the held-out part of the corpus (drawn once at random): bench/explain_accuracy.py
+// measures explain on it, and no rule is tuned on it, so its cases are not held to their root cause
+// here (that would be tuning on them); they must still give a well-formed verdict.
 
 #include <gtest/gtest.h>
 
@@ -16,6 +20,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
@@ -44,6 +49,14 @@ std::string run_explain(const fs::path& input, int& status) {
   return out;
 }
 
+bool held_out(const std::string& name) {
+  std::ifstream in(fs::path(GPUDOCTOR_EXPLAIN_CASES) / "heldout.txt");
+  std::string line;
+  while (std::getline(in, line))
+    if (line == name) return true;
+  return false;
+}
+
 class ExplainCase : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ExplainCase, NamesTheRootCauseTheThreadFound) {
@@ -61,6 +74,11 @@ TEST_P(ExplainCase, NamesTheRootCauseTheThreadFound) {
   ASSERT_FALSE(j.is_discarded()) << "not JSON: " << out.substr(0, 500);
   ASSERT_TRUE(j.contains("causes") && j["causes"].is_array() && !j["causes"].empty()) << out.substr(0, 2000);
 
+  if (held_out(GetParam())) {
+    EXPECT_TRUE(j.contains("verdict")) << out.substr(0, 500);
+    EXPECT_TRUE(status != -1);
+    return;
+  }
   std::vector<std::string> named;
   for (const auto& c : j["causes"]) named.push_back(c.value("id", ""));
   for (const auto& w : j.value("warnings", nlohmann::json::array())) named.push_back(w.value("id", ""));

@@ -335,6 +335,16 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
       EXPECT_NE(all_evidence.find(needle), std::string::npos) << "root cause evidence lacks \"" << needle << "\":\n" << all_evidence;
     }
   }
+  // The causes' fixes: lines that must be there, and texts no line may hold.
+  std::string all_fix;
+  for (const auto& c : j["causes"])
+    for (const auto& x : c["fix"]) all_fix += x.template get<std::string>() + "\n";
+  if (const auto* fc = expect["fix_contains"].as_array())
+    for (const auto& x : *fc)
+      EXPECT_NE(all_fix.find(x.value_or(std::string{})), std::string::npos) << "the fixes lack \"" << x.value_or(std::string{}) << "\":\n" << all_fix;
+  if (const auto* fl = expect["fix_lacks"].as_array())
+    for (const auto& x : *fl)
+      EXPECT_EQ(all_fix.find(x.value_or(std::string{})), std::string::npos) << "a fix holds \"" << x.value_or(std::string{}) << "\":\n" << all_fix;
   if (auto t = expect["title_contains"].value<std::string>()) {
     ASSERT_FALSE(j["causes"].empty());
     EXPECT_NE(j["causes"][0]["title"].template get<std::string>().find(*t), std::string::npos) << j["causes"][0]["title"];

@@ -63,6 +63,12 @@ TEST(ExplainCatalogue, EveryMessageMatchesItsOwnRealExample) {
       auto values = cat.captures(static_cast<int>(i), example);
       ASSERT_TRUE(values.has_value()) << m.id;
     }
+    // A near text (another module, a wording one step off) that must not match.
+    if (!m.counter_example.empty()) {
+      cat.match(m.counter_example, hits);
+      EXPECT_EQ(std::find(hits.begin(), hits.end(), static_cast<int>(i)), hits.end())
+          << m.id << " matches its counter_example: " << m.counter_example;
+    }
     if (m.cause == "depends" && !m.example.empty()) {
       auto values = cat.captures(static_cast<int>(i), m.example);
       EXPECT_NE(decide_cause(m, *values), "other") << m.id << ": its first example decides nothing";
@@ -103,6 +109,26 @@ TEST(ExplainCatalogue, RejectsMalformedDataWithAClearError) {
     EXPECT_NE(std::string(e.what()).find("bad"), std::string::npos);
   }
   EXPECT_THROW(Catalogue::parse("[[message]]\nid = \"nopattern\"\ncause = \"other\"\n"), std::runtime_error);
+  // cause_by patterns are compiled, and their causes checked against causes.md, once at load.
+  const char* bad_regex = R"toml([[message]]
+id = "bad_cause_by"
+pattern = "lib (?P<library>\\S+)"
+cause = "depends"
+cause_by = { library = [["(unclosed", "cudnn_missing"]] }
+)toml";
+  try {
+    Catalogue::parse(bad_regex);
+    FAIL() << "a cause_by regex RE2 cannot compile must be refused at load";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad_cause_by"), std::string::npos) << e.what();
+  }
+  const char* unknown_cause = R"toml([[message]]
+id = "made_up_cause"
+pattern = "lib (?P<library>\\S+)"
+cause = "depends"
+cause_by = { library = [["^libcudnn", "cudnn_is_sad"]] }
+)toml";
+  EXPECT_THROW(Catalogue::parse(unknown_cause), std::runtime_error);
 }
 
 TEST(ExplainReadText, TurnsPastedToolOutputIntoSnapshotFacts) {
