@@ -170,6 +170,22 @@ struct EnvForcesCpu {
   std::string fix;
 };
 
+/// Where the environment search looks beyond the interpreter in use (kb/data/python_envs.toml).
+struct PythonEnvSearch {
+  struct Tool {
+    std::string name;                   ///< "Poetry"
+    std::vector<std::string> patterns;  ///< "~/.cache/pypoetry/virtualenvs/*": ~ each home, * one name
+  };
+  std::vector<std::string> project_dirs;      ///< ".venv", "venv", "env": in the working folder and above
+  std::vector<std::string> outside_home;      ///< "/workspace", "/data": searched two levels down
+  std::vector<std::string> skip_names;        ///< folder names never looked into
+  std::vector<std::string> not_environments;  ///< path parts that are no framework environment ("/pipx/venvs/")
+  std::vector<Tool> tools;
+  std::size_t max_environments = 64;
+  std::size_t max_folders_listed = 512;
+  std::size_t max_entries = 8000;
+};
+
 class KnowledgeBase {
  public:
   /// The compiled-in knowledge base, parsed on first use. Throws std::runtime_error if the
@@ -231,8 +247,11 @@ class KnowledgeBase {
   [[nodiscard]] const PythonCodeNames& python_code() const { return m_python_code; }
   /// Variables that make a framework skip the GPU (environment.toml [[forces_cpu]]).
   [[nodiscard]] const std::vector<EnvForcesCpu>& env_forces_cpu() const { return m_env_forces_cpu; }
+  /// Where Python environments are looked for (python_envs.toml).
+  [[nodiscard]] const PythonEnvSearch& python_env_search() const { return m_python_env_search; }
 
  private:
+  PythonEnvSearch m_python_env_search;
   std::vector<EnvForcesCpu> m_env_forces_cpu;
   std::vector<CauseInfo> m_causes;
   std::map<int, ErrorCode> m_cuda_errors;
