@@ -134,6 +134,11 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
         if (auto v = name.value<std::string>()) kb.m_sonames[m][std::string(role.str())] = *v;
     }
   }
+  if (const auto* wr = libs["wheel_roles"].as_table())
+    for (const auto& [dist, roles] : *wr)
+      if (const auto* arr = roles.as_array())
+        for (const auto& r : *arr)
+          if (auto v = r.value<std::string>()) kb.m_wheel_roles[std::string(dist.str())].push_back(*v);
   if (const auto* arr = libs["dlopen"].as_array()) {
     for (const auto& n : *arr) {
       const auto* d = n.as_table();
@@ -476,6 +481,16 @@ const LibraryRole* KnowledgeBase::role_for_file(std::string_view file_name) cons
       return &r;
   }
   return nullptr;
+}
+
+std::vector<std::string> KnowledgeBase::wheel_roles(std::string_view dist) const {
+  std::string base(dist);
+  // "nvidia-nccl-cu13" -> "nvidia-nccl"
+  if (size_t cu = base.rfind("-cu"); cu != std::string::npos && cu + 3 < base.size() &&
+                                       base.find_first_not_of("0123456789", cu + 3) == std::string::npos)
+    base.resize(cu);
+  auto it = m_wheel_roles.find(base);
+  return it == m_wheel_roles.end() ? std::vector<std::string>{} : it->second;
 }
 
 std::optional<std::string> KnowledgeBase::soname_for(int cuda_major, std::string_view role) const {

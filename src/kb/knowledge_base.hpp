@@ -211,6 +211,9 @@ class KnowledgeBase {
   /// The SONAME of `role` in CUDA major release `cuda_major` ("libcufft.so.12" for 13).
   [[nodiscard]] std::optional<std::string> soname_for(int cuda_major, std::string_view role) const;
   [[nodiscard]] const std::vector<DlopenRule>& dlopen_rules() const { return m_dlopen; }
+  /// The library roles an nvidia-* wheel carries ("nvidia-nccl-cu13" -> nccl; libraries.toml
+  /// [wheel_roles], the -cuNN suffix ignored); empty for other distributions.
+  [[nodiscard]] std::vector<std::string> wheel_roles(std::string_view dist) const;
   [[nodiscard]] const std::vector<FrameworkLoading>& framework_loading() const { return m_frameworks; }
   /// The GPU architectures ("5.0", "9.0+PTX") of torch's official wheels for a CUDA tag ("cu121")
   /// and release series ("2.3") (pytorch.toml [[arch_list]]); empty when not in the table.
@@ -267,6 +270,7 @@ class KnowledgeBase {
   std::vector<LibraryRole> m_roles;
   std::map<int, std::map<std::string, std::string>> m_sonames;
   std::vector<DlopenRule> m_dlopen;
+  std::map<std::string, std::vector<std::string>> m_wheel_roles;
   std::map<std::string, TfRelease> m_tf_releases;
   std::string m_tf_and_cuda_first, m_tf_tested_builds_url;
   std::vector<FrameworkLoading> m_frameworks;
