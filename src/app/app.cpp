@@ -700,7 +700,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
       ->check(CLI::Range(0.05, 1.0));
   auto* fleet_cmd = app.add_subcommand(
       "fleet", "a snapshot of every node through Slurm (one srun step, a task per node), in merge's report, with the nodes that did not answer");
-  fleet_cmd->add_option("-p,--partition", o.partition, "the Slurm partition (default: Slurm's default; without --nodes, its every node)");
+  fleet_cmd->add_option("-p,--partition", o.partition, "the Slurm partition (default: Slurm's default partition; without --nodes, all its nodes)");
   fleet_cmd->add_option("-w,--nodes", o.nodes, "the nodes, a Slurm host list such as gpu[01-16],gpu20 (default: every node of the partition)");
   fleet_cmd->add_flag("--probe-quick", o.quick, "each node also runs the quick probe on every GPU (a few seconds)");
   fleet_cmd->add_option("--timeout", o.fleet_timeout_s, "seconds for the whole srun step; nodes without a snapshot by then did not answer (default 120)")
@@ -709,7 +709,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
                         "copy this binary to the nodes with srun --bcast first: auto (when it is not on NFS, Lustre, GPFS, BeeGFS, "
                         "CephFS or another file system nodes share), yes, no")
       ->check(CLI::IsMember({"auto", "yes", "no"}));
-  fleet_cmd->add_option("--bcast-dir", o.bcast_dir, "node-local folder the copy goes to, removed once it runs (default /tmp)");
+  fleet_cmd->add_option("--bcast-dir", o.bcast_dir, "node-local folder for the copy (default /tmp); each copy removes itself once it runs");
   fleet_cmd->add_option("--lag", o.lag, "a probe figure below this fraction of the fleet's median for its GPU model lags (default 0.8)")
       ->check(CLI::Range(0.05, 1.0));
 

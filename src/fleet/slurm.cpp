@@ -408,8 +408,16 @@ FleetReport run_fleet(const FleetOptions& o, const SnapshotLoader& load) {
       if (requested.size() > k_max_snapshots) throw FleetError(2, fmt::format("--nodes: more than {} nodes", k_max_snapshots));
     }
   }
+  // Without --nodes, the nodes of the partition srun would use: the one named, else Slurm's
+  // default (sinfo marks it with '*').
+  std::string partition = o.partition;
+  if (o.nodes.empty() && partition.empty()) {
+    for (auto& p : split_lines(run_tool({"sinfo", "--noheader", "--format=%P"}, tool_time).out))
+      if (p.size() > 1 && p.back() == '*') partition = p.substr(0, p.size() - 1);
+    if (partition.empty()) throw FleetError(2, "Slurm has no default partition: name one with --partition, or the nodes with --nodes");
+  }
   std::vector<std::string> sinfo{"sinfo", "--noheader", "--Node", "--format=%N|%T|%E"};
-  if (!o.partition.empty()) sinfo.push_back("--partition=" + o.partition);
+  if (!partition.empty()) sinfo.push_back("--partition=" + partition);
   if (!o.nodes.empty()) sinfo.push_back("--nodes=" + o.nodes);
   auto states = parse_sinfo(run_tool(sinfo, tool_time).out);
   std::map<std::string, NodeState> state_of;
@@ -417,7 +425,7 @@ FleetReport run_fleet(const FleetOptions& o, const SnapshotLoader& load) {
   if (o.nodes.empty())
     for (const auto& s : states) requested.push_back(s.name);
   if (requested.empty())
-    throw FleetError(2, o.partition.empty() ? std::string("sinfo lists no node") : fmt::format("sinfo lists no node in partition {}", o.partition));
+    throw FleetError(2, partition.empty() ? std::string("sinfo lists no node") : fmt::format("sinfo lists no node in partition {}", partition));
   if (requested.size() > k_max_snapshots) throw FleetError(2, fmt::format("more than {} nodes", k_max_snapshots));
 
   FleetReport r;
@@ -427,7 +435,7 @@ FleetReport run_fleet(const FleetOptions& o, const SnapshotLoader& load) {
   for (const auto& n : requested) {
     auto it = state_of.find(n);
     if (it == state_of.end()) {
-      r.not_answered_why[n] = o.partition.empty() ? "not a node sinfo lists" : "not a node of partition " + o.partition;
+      r.not_answered_why[n] = partition.empty() ? "not a node sinfo lists" : "not a node of partition " + partition;
     } else if (!usable_state(it->second.state)) {
       r.not_answered_why[n] = "Slurm state " + it->second.state + (it->second.reason.empty() ? "" : ": " + it->second.reason);
     } else {

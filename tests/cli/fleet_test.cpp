@@ -100,6 +100,15 @@ TEST(FleetSrun, AFailedLaunchIsNamedAndTheOthersReported) {
   for (const auto& a : argv) EXPECT_EQ(a.rfind("--bcast", 0), std::string::npos) << a;
 }
 
+TEST(FleetSrun, WithoutNodesEveryNodeOfTheDefaultPartition) {
+  FakeCluster c("n1|idle|none\nn2|idle|none\n");
+  auto r = run({"--json", "fleet", "--bcast", "no"}, c.env());
+  ASSERT_LE(r.code, 1) << r.err;  // 1 on a machine without a GPU
+  EXPECT_EQ(hosts_of(json::parse(r.out)), (std::vector<std::string>{"n1", "n2"}));
+  auto argv = c.srun_argv();
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "--nodelist=n1,n2"), argv.end());
+}
+
 TEST(FleetSrun, NoNodeAnsweringIsAFailureWithWhatSrunSaid) {
   FakeCluster c(k_four_nodes);
   auto r = run({"fleet", "--nodes", "n[1-3]", "--bcast", "no"}, c.env({{"FAKE_SRUN_DOWN", "n1,n2,n3"}}));
@@ -151,6 +160,9 @@ TEST(FleetSrun, UsageErrorsExitTwo) {
   EXPECT_NE(bad.err.find("--nodes n[a-b]: Slurm does not read it as a host list: scontrol: error: _parse_single_range"),
             std::string::npos)
       << bad.err;
+  auto partition = run({"fleet", "--partition", "nosuch"}, c.env());
+  EXPECT_EQ(partition.code, 2) << partition.err;
+  EXPECT_NE(partition.err.find("sinfo lists no node in partition nosuch"), std::string::npos) << partition.err;
   auto option = run({"fleet", "--bcast", "sometimes"}, c.env());
   EXPECT_EQ(option.code, 2);
 }
