@@ -8,7 +8,8 @@
 #   3. `gpudoctor health --drain` as HealthCheckProgram: a faked fault on n2 (the AWS g5 image
 #      without its driver) drains n2 with Reason "gpudoctor: driver_not_installed", the fit nodes
 #      (the captured H200 host on the fake driver) stay up;
-#   4. fleet again: the drained node is listed as not answering, with its Slurm state and reason.
+#   4. fleet again: the drained node is listed as not answering, with its Slurm state and reason;
+#   5. a node whose slurmd is gone: its launch fails, named with srun's message.
 # Usage: slurm_fleet.sh GPUDOCTOR FAKES_DIR TESTS_DIR. Exit 125 (skipped, saying why) without
 # Slurm's packages, without root, or when slurmctld cannot start here.
 set -euo pipefail
@@ -18,6 +19,7 @@ skip() {
   echo "SKIPPED: $*"
   exit 125
 }
+export PATH=$PATH:/usr/sbin:/sbin  # the daemons live in sbin, not on every user's PATH
 for tool in slurmctld slurmd munged srun sinfo scontrol python3; do
   command -v "$tool" >/dev/null ||
     skip "$tool is not installed (apt-get install slurmctld slurmd slurm-client munge): the real Slurm test did not run"
@@ -29,11 +31,19 @@ chmod 755 "$work"
 export SLURM_CONF=$work/slurm.conf
 cleanup() {
   rm -f "$work"/hang.* "$work"/fault.*
-  for f in "$work"/slurmd-*.pid "$work"/slurmctld.pid; do
-    [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+  local pids=()
+  for f in "$work"/slurmd-*.pid "$work"/slurmctld.pid "$work"/munge/munged.pid; do
+    [ -s "$f" ] && pids+=("$(cat "$f")")
   done
-  [ -S "$work/munge/socket" ] && munged --stop --socket="$work/munge/socket" >/dev/null 2>&1 || true
-  sleep 0.5
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # The daemons write their state as they stop: their folder goes once they are gone (at most 10 s).
+  for _ in $(seq 100); do
+    alive=""
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ -z "$alive" ] && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -221,5 +231,19 @@ assert sorted(hosts) == ["n1", "n3"], sorted(hosts)
 assert j["not_answered"] == ["n2"], j["not_answered"]
 why = j["not_answered_why"]["n2"]
 assert why.startswith("Slurm state drain") and "gpudoctor: driver_not_installed" in why, why
+'
+
+# 5. n1's slurmd is gone (slurmctld still lists it idle): its launch fails, srun says so, n3 answers.
+n1_pid=$(cat "$work/slurmd-n1.pid")
+kill "$n1_pid"
+for _ in $(seq 50); do kill -0 "$n1_pid" 2>/dev/null || break; sleep 0.1; done
+rc=0
+"$gpudoctor" fleet --nodes 'n[1-3]' --bcast no --json >"$work/lost.json" 2>"$work/lost.err" || rc=$?
+[ "$rc" = 1 ] || fail "fleet with a lost slurmd exited $rc, not 1: $(cat "$work/lost.err")"
+check "$work/lost.json" '
+assert sorted(hosts) == ["n3"], sorted(hosts)
+assert j["not_answered"] == ["n1", "n2"], j["not_answered"]
+assert j["not_answered_why"]["n1"].startswith("srun: task launch failed: "), j["not_answered_why"]
+assert j["not_answered_why"]["n2"].startswith("Slurm state drain"), j["not_answered_why"]
 '
 echo "PASSED"
