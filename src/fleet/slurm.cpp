@@ -106,7 +106,7 @@ std::vector<NodeState> parse_sinfo(std::string_view text) {
 bool usable_state(const std::string& state) {
   // slurm's long state names (sinfo %T); a flag character after the name marks a node that is
   // not responding or powered down (sinfo(1), NODE STATE CODES).
-  static const std::set<std::string> usable{"idle", "mixed", "allocated", "completing", "planned"};
+  static const std::set<std::string> usable{"idle", "mixed", "completing", "planned"};
   return usable.count(state) > 0;
 }
 
@@ -436,6 +436,9 @@ FleetReport run_fleet(const FleetOptions& o, const SnapshotLoader& load) {
     auto it = state_of.find(n);
     if (it == state_of.end()) {
       r.not_answered_why[n] = partition.empty() ? "not a node sinfo lists" : "not a node of partition " + partition;
+    } else if (it->second.state == "allocated") {
+      // Slurm starts a step on all its nodes at once: one full node would hold back the others.
+      r.not_answered_why[n] = "Slurm state allocated: busy with other jobs, not asked (the step would wait for it)";
     } else if (!usable_state(it->second.state)) {
       r.not_answered_why[n] = "Slurm state " + it->second.state + (it->second.reason.empty() ? "" : ": " + it->second.reason);
     } else {

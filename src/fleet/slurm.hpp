@@ -48,9 +48,10 @@ struct NodeState {
 /// partitions) once; names that are no node name are dropped.
 std::vector<NodeState> parse_sinfo(std::string_view text);
 
-/// Whether Slurm can start a step on a node in this state now or soon: idle, mixed, allocated,
-/// completing, and no flag (`*` not responding, `~` powered off, `#` powering up, `!`, `%`, `@`,
-/// `$`, `^`, `-`); drained, down, failing, future, maintenance nodes cannot.
+/// Whether Slurm can start a step on a node in this state now or soon: idle, mixed (CPUs left),
+/// completing, with no flag (`*` not responding, `~` powered off, `#` powering up, `!`, `%`, `@`,
+/// `$`, `^`, `-`); drained, down, failing, future, maintenance nodes cannot, and an allocated
+/// (full) one would make the whole step wait for its jobs to end.
 bool usable_state(const std::string& state);
 
 /// Whether `path` lies on a file system that cluster nodes share (NFS, Lustre, GPFS, BeeGFS,

@@ -48,7 +48,7 @@ struct FakeCluster {
 const char* k_four_nodes =
     "n1|idle|none\n"
     "n2|mixed|none\n"
-    "n3|allocated|none\n"
+    "n3|allocated|none\n"  // full: not asked
     "n4|drained|gpudoctor: driver_not_installed\n";
 
 std::vector<std::string> hosts_of(const json& j) {
@@ -66,11 +66,12 @@ TEST(FleetSrun, EveryUsableNodeAnswersThroughLabelledPieces) {
                c.env({{"LD_LIBRARY_PATH", GPUDOCTOR_FAKES_DIR},
                       {"GPUDOCTOR_FAKE_DRIVER", (k_hosts / "h200-captured" / "driver.json").string()},
                       {"FAKE_SRUN_PIECE", "16"}}));
-  ASSERT_EQ(r.code, 1) << r.err << r.out;  // n4 did not answer
+  ASSERT_EQ(r.code, 1) << r.err << r.out;  // n3 and n4 did not answer
   auto j = json::parse(r.out);
   EXPECT_EQ(j["command"], "fleet");
-  EXPECT_EQ(hosts_of(j), (std::vector<std::string>{"n1", "n2", "n3"}));
-  EXPECT_EQ(j["not_answered"], json::array({"n4"}));
+  EXPECT_EQ(hosts_of(j), (std::vector<std::string>{"n1", "n2"}));
+  EXPECT_EQ(j["not_answered"], json::array({"n3", "n4"}));
+  EXPECT_EQ(j["not_answered_why"]["n3"], "Slurm state allocated: busy with other jobs, not asked (the step would wait for it)");
   EXPECT_EQ(j["not_answered_why"]["n4"], "Slurm state drained: gpudoctor: driver_not_installed");
   EXPECT_EQ(j["unreadable"], json::array());
   EXPECT_EQ(j["verdict"], "problem");
@@ -79,7 +80,7 @@ TEST(FleetSrun, EveryUsableNodeAnswersThroughLabelledPieces) {
   // copy removes itself.
   auto argv = c.srun_argv();
   auto has = [&](const std::string& a) { return std::find(argv.begin(), argv.end(), a) != argv.end(); };
-  EXPECT_TRUE(has("--nodes=3") && has("--ntasks=3") && has("--ntasks-per-node=1") && has("--nodelist=n1,n2,n3") && has("--label"))
+  EXPECT_TRUE(has("--nodes=2") && has("--ntasks=2") && has("--ntasks-per-node=1") && has("--nodelist=n1,n2") && has("--label"))
       << r.out;
   EXPECT_TRUE(has("--bcast=" + (c.dir / "bcast").string() + "/"));
   EXPECT_TRUE(has("snapshot") && has("--remove-bcast-copy"));
@@ -93,7 +94,9 @@ TEST(FleetSrun, AFailedLaunchIsNamedAndTheOthersReported) {
   ASSERT_EQ(r.code, 1) << r.err << r.out;
   EXPECT_NE(r.out.find("`n2`: srun: task launch failed: Communication connection failure"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("`n4`: Slurm state drained: gpudoctor: driver_not_installed"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("`n1`, `n3`"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\n1 nodes, "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(", 3 nodes did not answer."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("`n3`: Slurm state allocated: busy with other jobs"), std::string::npos) << r.out;
   auto argv = c.srun_argv();
   EXPECT_NE(std::find(argv.begin(), argv.end(), "--partition=gpu"), argv.end());
   EXPECT_NE(std::find(argv.begin(), argv.end(), "--probe"), argv.end());
