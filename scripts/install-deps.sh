@@ -3,7 +3,8 @@
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libcli11-dev nlohmann-json3-dev libfmt-dev libre2-dev
           libtomlplusplus-dev libelf-dev libgtest-dev libgmock-dev
-          prometheus prometheus-node-exporter curl)  # the last three: tests of check --prometheus
+          prometheus prometheus-node-exporter curl   # tests of check --prometheus
+          slurmctld slurmd slurm-client munge)       # the real Slurm test of fleet and health
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
