@@ -52,6 +52,7 @@ struct Options {
   std::string driver = "auto";
   double timeout_s = 20;
   bool library_versions = false;
+  bool verbose = false;      ///< check: every library, environment and piece of evidence in the terminal report
   std::string from;
   std::string output;
   std::vector<std::string> frameworks;
@@ -235,6 +236,7 @@ int check(const Options& o, std::ostream& out, std::ostream& err, bool color) {
   }
   h.root = snap.host.root;
   h.collected_at = snap.collected_at;
+  h.verbose = o.verbose;
   Diagnosis d = diagnose(snap);
   if (!o.prometheus_file.empty()) {
     std::ostringstream metrics;
@@ -662,6 +664,8 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   check_cmd->add_option("--framework", o.frameworks, "narrow to tensorflow, torch or jax")
       ->check(CLI::IsMember({"tensorflow", "torch", "jax"}));
   check_cmd->add_option("--python", o.python, "the Python interpreter whose environment matters");
+  check_cmd->add_flag("--verbose", o.verbose,
+                      "the terminal report lists every library of every framework, every environment and all the evidence");
   check_cmd->add_flag("--prometheus", o.prometheus, "Prometheus text format on standard output (verdict, layers, causes, versions, probe figures)");
   check_cmd->add_option("--prometheus-file", o.prometheus_file,
                         "also write the Prometheus text format to FILE, atomically (for node_exporter's textfile collector)");
