@@ -457,8 +457,9 @@ FleetReport run_fleet(const FleetOptions& o, const SnapshotLoader& load) {
   bool shared = on_shared_filesystem(o.binary, &fs_name);
   if (o.bcast == Bcast::automatic) bcast = !shared;
   if (bcast && o.bcast == Bcast::automatic)
-    r.notes.push_back(fmt::format("{} is not on a file system nodes share (statfs type {}): srun --bcast copies it to {} on each node",
-                                  o.binary, fs_name, o.bcast_dir));
+    r.notes.push_back(fmt::format("gpudoctor's binary is not on a file system nodes share (statfs type {}): srun --bcast copied it "
+                                  "to {} on each node",
+                                  fs_name, o.bcast_dir));
 
   TempDir temp;
   int tasks = static_cast<int>(usable.size());
