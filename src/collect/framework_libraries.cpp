@@ -128,8 +128,24 @@ class FrameworkResolver {
       for (auto& e : expand_glob(m_ctx.fs, m_sp, pattern)) entries.push_back(std::move(e));
     if (entries.empty()) return std::nullopt;
     out.entries = entries;
-    if (fw.preload_wheel_libraries) preload_wheels(fw);
-    for (const auto& e : entries) load(e, {});
+    // The framework's own by-path loads (kb [[preload]]), before the entries or after one of them.
+    const kb::FrameworkPreload* preload = out.version.known() ? m_kb.framework_preload(fw.name, *out.version) : nullptr;
+    if (preload == nullptr && out.version.known() && (fw.name == "torch" || fw.name == "jax"))
+      out.notes.push_back(fw.name + " " + *out.version +
+                          ": what its Python code loads by path first is not modelled for this release "
+                          "(kb/data/libraries.toml [[preload]])");
+    bool preload_done = preload == nullptr || preload->libraries.empty();
+    if (!preload_done && preload->after.empty()) {
+      run_preload(*preload);
+      preload_done = true;
+    }
+    for (const auto& e : entries) {
+      load(e, {});
+      if (!preload_done && e == m_sp + "/" + preload->after) {
+        run_preload(*preload);
+        preload_done = true;
+      }
+    }
     // dlopen calls, breadth first over every object loaded so far (and those they bring in).
     for (size_t i = 0; i < m_objects.size(); ++i) {
       std::string base(path_basename(m_objects[i].self.path));
@@ -209,23 +225,54 @@ class FrameworkResolver {
     return out;
   }
 
-  // jax_plugins/cuda/__init__.py: the nvidia wheels' libraries are dlopened by path first.
-  void preload_wheels(const kb::FrameworkLoading& fw) {
-    for (const auto& role : fw.preload_roles)
-      if (auto soname = m_kb.soname_for(m_cuda_major, role)) preload_wheel(*soname);
-    for (const auto& name : fw.preload_names) preload_wheel(name);
+  // The framework's Python code dlopens these by full path (ctypes.CDLL), in order: torch's
+  // _load_global_deps, jax's _load_nvidia_libraries (kb/data/libraries.toml [[preload]]).
+  void run_preload(const kb::FrameworkPreload& p) {
+    if (!p.when_mapped.empty()) {
+      bool mapped = std::any_of(m_out->load_order.begin(), m_out->load_order.end(),
+                                [&](const std::string& f) { return f.find(p.when_mapped) != std::string::npos; });
+      if (!mapped) return;  // torch: "if "libcudart.so" not in _maps: return"
+    }
+    for (const auto& [folder, pattern] : p.libraries) {
+      auto file = preload_file(p, folder, pattern);
+      if (!file) {
+        if (!p.stop_on_missing) continue;
+        m_out->notes.push_back(p.by + ": " + pattern + " not found in nvidia/" + folder +
+                               "/lib of any site-packages folder, so the libraries after it are not preloaded");
+        return;
+      }
+      load(*file, "preloaded by path (" + p.by + ")", std::nullopt, p.by);
+    }
+    for (const auto& [folder, pattern] : p.optional)
+      if (auto file = preload_file(p, folder, pattern)) load(*file, "preloaded by path (" + p.by + ")", std::nullopt, p.by);
   }
 
-  void preload_wheel(const std::string& soname) {
-    for (const auto& [file, wheel] : m_wheels) {
-      if (path_basename(file) != soname) continue;
-      load(file, "preloaded by path from the " + wheel.dist + " wheel (jax_plugins/cuda/__init__.py)");
-      return;
+  // The file a preload opens: in each site-packages folder (sys.path order), each folder of the
+  // list; the first folder holding a match decides, its first match by name (glob's order is the
+  // folder's; the wheels ship one file per pattern).
+  std::optional<std::string> preload_file(const kb::FrameworkPreload& p, const std::string& folder,
+                                          const std::string& pattern) const {
+    for (const auto& sp : m_env.site_packages) {
+      if (p.first_package_only && !m_ctx.fs.exists(sp + "/nvidia/" + folder)) continue;
+      for (auto dir : p.folders) {
+        for (auto [token, value] : {std::pair<std::string, std::string>{"{folder}", folder}, {"{cuda}", std::to_string(m_cuda_major)}}) {
+          size_t at = dir.find(token);
+          if (at != std::string::npos) dir.replace(at, token.size(), value);
+        }
+        std::string base = sp + "/" + dir;
+        std::vector<std::string> names;
+        for (const auto& name : m_ctx.fs.list_dir(base))
+          if (::fnmatch(pattern.c_str(), name.c_str(), FNM_PERIOD) == 0) names.push_back(name);
+        if (!names.empty()) return base + "/" + *std::min_element(names.begin(), names.end());
+      }
+      if (p.first_package_only) return std::nullopt;  // nvidia.<folder> imported from here: no other tried
     }
+    return std::nullopt;
   }
 
   // Loads `path` and its NEEDED tree into the process model; records CUDA libraries met.
-  void load(const std::string& path, const std::string& preload_reason, std::optional<size_t> parent = std::nullopt) {
+  void load(const std::string& path, const std::string& preload_reason, std::optional<size_t> parent = std::nullopt,
+            const std::string& preloaded_by = {}) {
     std::vector<LoaderObject> root_loaders;
     if (parent) {
       root_loaders.push_back(m_objects[*parent].self);
@@ -249,17 +296,22 @@ class FrameworkResolver {
       l.path = o.path;
       l.soname = o.soname;
       l.names = {std::string(path_basename(o.path))};
+      // glibc knows a file again by its device and inode (_dl_map_object_from_fd), whatever its name.
+      if (auto st = m_ctx.fs.stat(o.resolved_path.value_or(o.path))) l.file_id = std::make_pair(st->st_dev, st->st_ino);
       m_loaded.push_back(l);
       m_out->load_order.push_back(o.resolved_path.value_or(o.path));
     }
     if (!preload_reason.empty() && !tree.objects.empty()) {
       const auto& root = tree.objects[tree.root];
       ResolvedLibrary r;
-      r.name = std::string(path_basename(path));
+      r.name = root.soname.value_or(std::string(path_basename(path)));
       r.how = "dlopen";
-      r.requested_by = "jax's CUDA plugin";
+      r.requested_by = preloaded_by.empty() ? m_sp : preloaded_by;
       r.path = root.resolved_path.value_or(root.path);
       r.found_via = preload_reason;
+      // A file already in the process under another name is reused; a new file of a SONAME
+      // already mapped is a second copy (glibc matches a path by its file, not its SONAME).
+      if (!root.preloaded && root.elf) second_copy(r);
       record(r, nullptr);
     }
     for (const auto& link : tree.links) {
@@ -343,6 +395,22 @@ class FrameworkResolver {
       r.others.push_back(std::move(copy));
     }
     record(r, role);
+  }
+
+  // `r`, loaded by path, as a further copy of a library a row already holds from another file.
+  void second_copy(const ResolvedLibrary& r) {
+    for (auto& existing : m_out->libraries) {
+      if (existing.name != r.name || !existing.path.known() || *existing.path == *r.path) continue;
+      LibraryCopy c;
+      c.path = *r.path;
+      c.resolved = *r.path;
+      c.found_via = r.found_via;
+      c.status = "also mapped: a second copy in the same process";
+      c.reached = true;
+      if (const auto* role = m_kb.role_for_file(r.name)) describe_file(c.resolved, role->stem, c.version, c.origin);
+      if (existing.also_mapped.size() < 8) existing.also_mapped.push_back(std::move(c));
+      return;
+    }
   }
 
   void record(ResolvedLibrary r, const kb::LibraryRole* role) {

@@ -406,6 +406,9 @@ struct ResolvedLibrary {
   Fact<std::string> reported_version;
   std::string origin;            ///< "pip wheel nvidia-cudnn-cu13 9.19.0.56", "system", ...
   std::vector<LibraryCopy> others;  ///< every other copy of the library seen on the search path
+  /// Further files of this SONAME mapped into the same process: the framework loads one by path
+  /// after a NEEDED brought `path` in from another folder (two cuBLASLt in one process).
+  std::vector<LibraryCopy> also_mapped;
   std::string error;             ///< what dlopen would say when nothing is found
 };
 

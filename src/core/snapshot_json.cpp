@@ -142,7 +142,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(JupyterKernel, name, spec_path, 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LibraryCopy, path, resolved, found_via, status, reached, version,
                                                 origin)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ResolvedLibrary, role, name, requested_by, how, optional, path, found_via,
-                                                version, reported_version, origin, others, error)
+                                                version, reported_version, origin, others, also_mapped, error)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FrameworkLibraries, framework, site_packages, version, cuda_build,
                                                 entries, libraries, load_order, notes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Snapshot, schema, tool_version, collected_at, label, host, pci_scanned, pci_gpus,

@@ -166,9 +166,9 @@ void rule_library_pins(const RuleContext& ctx, const FrameworkLibraries& fw, Sev
 const LibraryCopy* hidden_wheel_copy(const ResolvedLibrary& lib) {
   if (!lib.path.known() || lib.found_via.rfind("LD_LIBRARY_PATH", 0) != 0) return nullptr;
   for (const auto& c : lib.others) {
-    if (c.origin.rfind("pip wheel", 0) != 0 || !c.version.known() || !lib.version.known() ||
-        major_minor(c.version) == major_minor(lib.version))
-      continue;
+    // A version that is only the SONAME's ("13" of libcublasLt.so.13) says nothing of the minor.
+    auto theirs = major_minor(c.version), ours = major_minor(lib.version);
+    if (c.origin.rfind("pip wheel", 0) != 0 || !theirs || !ours || theirs == ours) continue;
     return &c;
   }
   return nullptr;
@@ -181,7 +181,8 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
   std::vector<std::string> folders_to_remove;
   for (const auto& fw : s.frameworks)
     for (const auto& lib : fw.libraries)
-      if (hidden_wheel_copy(lib) != nullptr) folders_to_remove.push_back(path_dirname(*lib.path));
+      if (hidden_wheel_copy(lib) != nullptr || (!lib.also_mapped.empty() && lib.found_via.rfind("LD_LIBRARY_PATH", 0) == 0))
+        folders_to_remove.push_back(path_dirname(*lib.path));
   for (const auto& fw : s.frameworks) {
     Severity sev = in_use(ctx, fw) ? Severity::error : Severity::warning;
     const std::string* ld = s.env_var("LD_LIBRARY_PATH");
@@ -274,6 +275,36 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
           out.push_back(std::move(f));
         }
       }
+    }
+    // Two files of one SONAME in the process: a NEEDED brought one in, then the framework's Python
+    // code loaded its own by path (glibc matches a path by its file): two cuBLASLt, say, whose
+    // symbols the objects bind to whichever came first. A warning: the import works, and which
+    // copy serves a call depends on the binding order.
+    for (const auto& lib : fw.libraries) {
+      if (!lib.path.known() || lib.also_mapped.empty()) continue;
+      bool through_ld = lib.found_via.rfind("LD_LIBRARY_PATH", 0) == 0;
+      const LibraryCopy& second = lib.also_mapped.front();
+      Finding f;
+      f.cause = through_ld ? "ld_library_path_wrong" : "conflicting_cuda_installs";
+      f.layer = Layer::libraries;
+      f.severity = Severity::warning;
+      f.title = fmt::format("{} maps two copies of {}: {} ({}) and its own {} ({})", framework_title(fw), lib.name,
+                            *lib.path, through_ld ? "through LD_LIBRARY_PATH" : lib.found_via, second.resolved,
+                            second.origin.empty() ? "loaded by path" : second.origin);
+      f.evidence.push_back({*lib.path, "loads first: " + lib.requested_by + " " + lib.how + " " + lib.name + ", found via " +
+                                           lib.found_via + (lib.origin.empty() ? "" : ", " + lib.origin)});
+      for (const auto& c : lib.also_mapped)
+        f.evidence.push_back({c.resolved, "loads too: " + c.found_via + (c.origin.empty() ? "" : ", " + c.origin) +
+                                              (c.version.known() ? " " + *c.version : "")});
+      if (ld && through_ld) f.evidence.push_back({"env LD_LIBRARY_PATH", *ld});
+      if (through_ld)
+        f.fix.push_back("Remove " + path_dirname(*lib.path) + " from LD_LIBRARY_PATH, or unset it (check ~/.bashrc and the "
+                        "job script): " + fw.framework + " loads its own CUDA libraries by path, and a NEEDED found "
+                        "through LD_LIBRARY_PATH adds a second copy.");
+      else
+        f.fix.push_back("Keep one copy of " + lib.name + ": remove the one in " + path_dirname(*lib.path) +
+                        " from the loader's path, or the framework's wheel copy.");
+      out.push_back(std::move(f));
     }
     rule_library_pins(ctx, fw, sev, out);
     // cuDNN's sub-libraries from another cuDNN than libcudnn.so itself.

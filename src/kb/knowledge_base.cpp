@@ -150,9 +150,33 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
     for (const auto& n : *arr) {
       const auto* f = n.as_table();
       if (f == nullptr) continue;
-      kb.m_frameworks.push_back({need_string((*f)["name"], "framework name"), string_array(*f, "entries"),
-                                 (*f)["preload_wheel_libraries"].value_or(false), string_array(*f, "preload_roles"),
-                                 string_array(*f, "preload_names")});
+      kb.m_frameworks.push_back({need_string((*f)["name"], "framework name"), string_array(*f, "entries")});
+    }
+  }
+  if (const auto* arr = libs["preload"].as_array()) {
+    auto pairs = [](const toml::table& t, const char* key) {
+      std::vector<std::pair<std::string, std::string>> out;
+      if (const auto* list = t[key].as_array())
+        for (const auto& e : *list)
+          if (const auto* pair = e.as_array(); pair && pair->size() == 2)
+            out.emplace_back((*pair)[0].value_or(std::string{}), (*pair)[1].value_or(std::string{}));
+      return out;
+    };
+    for (const auto& n : *arr) {
+      const auto* t = n.as_table();
+      if (t == nullptr) continue;
+      FrameworkPreload p;
+      p.framework = need_string((*t)["framework"], "preload framework");
+      p.versions = string_array(*t, "versions");
+      p.by = need_string((*t)["by"], "preload by");
+      p.after = (*t)["after"].value_or(std::string{});
+      p.when_mapped = (*t)["when_mapped"].value_or(std::string{});
+      p.folders = string_array(*t, "folders");
+      p.first_package_only = (*t)["first_package_only"].value_or(false);
+      p.stop_on_missing = (*t)["stop_on_missing"].value_or(false);
+      p.libraries = pairs(*t, "libraries");
+      p.optional = pairs(*t, "optional");
+      kb.m_preloads.push_back(std::move(p));
     }
   }
 
@@ -473,6 +497,14 @@ const TfRelease* KnowledgeBase::tf_release(std::string_view series) const {
 const TfDso* KnowledgeBase::tf_dso(std::string_view series) const {
   auto it = m_tf_dso.find(std::string(series));
   return it == m_tf_dso.end() ? nullptr : &it->second;
+}
+
+const FrameworkPreload* KnowledgeBase::framework_preload(std::string_view framework, std::string_view version) const {
+  std::string_view public_version = version.substr(0, version.find('+'));
+  for (const auto& p : m_preloads)
+    if (p.framework == framework && std::find(p.versions.begin(), p.versions.end(), public_version) != p.versions.end())
+      return &p;
+  return nullptr;
 }
 
 const LibraryRole* KnowledgeBase::role_for_file(std::string_view file_name) const {

@@ -51,9 +51,23 @@ struct DlopenRule {
 struct FrameworkLoading {
   std::string name;                  ///< "torch", "jax", "tensorflow"
   std::vector<std::string> entries;  ///< relative to site-packages; '*' globs a file name
-  bool preload_wheel_libraries = false;
-  std::vector<std::string> preload_roles;  ///< preloaded by path from the nvidia wheels, by role
-  std::vector<std::string> preload_names;  ///< and by file name
+};
+
+/// What a framework's own Python code dlopens by full path before its extension modules load
+/// (kb/data/libraries.toml [[preload]]): torch's _load_global_deps, jax's _load_nvidia_libraries.
+struct FrameworkPreload {
+  std::string framework;              ///< "torch", "jax"
+  std::vector<std::string> versions;  ///< the releases whose source was read ("2.11.0"; local tag ignored)
+  std::string by;                     ///< the code that does it: "torch/__init__.py _load_global_deps"
+  std::string after;                  ///< the entry (relative to site-packages) after which it runs; empty: first
+  std::string when_mapped;            ///< only when a mapped file's path holds this ("libcudart.so"); empty: always
+  /// Folders tried in each site-packages folder, in order ("nvidia/{folder}/lib", "nvidia/cu{cuda}/lib");
+  /// the first site-packages folder with a match wins, then the first folder of this list.
+  std::vector<std::string> folders;
+  bool first_package_only = false;  ///< the first site-packages holding nvidia/{folder} decides (a Python import)
+  bool stop_on_missing = false;     ///< a library not found ends the preload (torch's ValueError, caught)
+  std::vector<std::pair<std::string, std::string>> libraries;  ///< (folder, file name or fnmatch pattern), in order
+  std::vector<std::pair<std::string, std::string>> optional;   ///< after them, never stopping it
 };
 
 /// A secret by its documented shape (kb/data/redaction.toml [[secret]]).
@@ -215,6 +229,9 @@ class KnowledgeBase {
   /// [wheel_roles], the -cuNN suffix ignored); empty for other distributions.
   [[nodiscard]] std::vector<std::string> wheel_roles(std::string_view dist) const;
   [[nodiscard]] const std::vector<FrameworkLoading>& framework_loading() const { return m_frameworks; }
+  /// The preload of a framework release ("2.11.0+cu130": the local tag is ignored); nullptr when
+  /// that release's source was not read (libraries.toml [[preload]]).
+  [[nodiscard]] const FrameworkPreload* framework_preload(std::string_view framework, std::string_view version) const;
   /// The GPU architectures ("5.0", "9.0+PTX") of torch's official wheels for a CUDA tag ("cu121")
   /// and release series ("2.3") (pytorch.toml [[arch_list]]); empty when not in the table.
   [[nodiscard]] std::vector<std::string> torch_arch_list(std::string_view tag, std::string_view series) const;
@@ -274,6 +291,7 @@ class KnowledgeBase {
   std::map<std::string, TfRelease> m_tf_releases;
   std::string m_tf_and_cuda_first, m_tf_tested_builds_url;
   std::vector<FrameworkLoading> m_frameworks;
+  std::vector<FrameworkPreload> m_preloads;
   std::map<std::string, TfDso> m_tf_dso;
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> m_torch_arch;
   std::map<std::pair<std::string, std::string>, std::string> m_torch_companions;  ///< (companion, torch) -> release

@@ -100,6 +100,12 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
       l["other_copies"] = nlohmann::ordered_json::array();
       for (const auto& c : lib.others)
         l["other_copies"].push_back({{"path", c.resolved}, {"origin", c.origin}, {"status", c.status}, {"reached", c.reached}});
+      // A second file of this SONAME mapped into the same process (a by-path preload).
+      if (!lib.also_mapped.empty()) {
+        l["also_mapped"] = nlohmann::ordered_json::array();
+        for (const auto& c : lib.also_mapped)
+          l["also_mapped"].push_back({{"path", c.resolved}, {"origin", c.origin}, {"found_via", c.found_via}});
+      }
       f["libraries"].push_back(std::move(l));
     }
     j["frameworks"].push_back(std::move(f));

@@ -65,6 +65,9 @@ void print_library(std::ostream& out, const ResolvedLibrary& lib, const Style& s
   else if (lib.reported_version.known() && !lib.version.known())
     version = t(*lib.reported_version);
   fmt::print(out, "  {:<40} {:<12} {:<40} {}\n", t(lib.name), version, lib.path.known() ? t(lib.origin) : std::string("-"), where);
+  for (const auto& c : lib.also_mapped)
+    fmt::print(out, "  {:<40} and {} ({}{}, {}): two copies in one process\n", "", t(short_path(c.resolved)), t(c.origin),
+               c.version.known() ? " " + t(*c.version) : "", t(c.found_via));
   size_t shown = 0;
   for (const auto& c : lib.others) {
     if (shown++ == 2) {

@@ -185,5 +185,52 @@ TEST(Diagnosis, MergedTitlesSayTheirSentenceOnce) {
   EXPECT_EQ(rank_findings({a, b}).first[0].title, "torch finds no NCCL; jax finds no cuDNN");
 }
 
+
+// Two copies of one SONAME in the process (jax 0.11.2 on the H200 host, LD_LIBRARY_PATH at a CUDA
+// 13.0 toolkit: libcublas.so.13's NEEDED found the toolkit's libcublasLt.so.13, then the plugin
+// loaded the wheel's by path): a warning naming both files, the fix takes the folder off
+// LD_LIBRARY_PATH. Near cases: one copy only, and a second copy whose first came another way.
+TEST(LibraryCopies, ASecondCopyMappedThroughLdLibraryPathIsAWarning) {
+  const std::string tk = "/usr/local/cuda-13.0/targets/x86_64-linux/lib";
+  auto host = [&](bool second, const std::string& found_via) {
+    Snapshot s = torch_host(k_sp + "/nvidia/nccl/lib/libnccl.so.2", "2.30.7", "RPATH of " + k_sp + "/torch/lib/libtorch_cuda.so");
+    ResolvedLibrary lt;
+    lt.role = "cublasLt";
+    lt.name = "libcublasLt.so.13";
+    lt.requested_by = k_sp + "/nvidia/cu13/lib/libcublas.so.13";
+    lt.how = "NEEDED";
+    lt.path = tk + "/libcublasLt.so.13.1.0.3";
+    lt.found_via = found_via;
+    lt.version = std::string("13.1.0.3");
+    lt.origin = "CUDA toolkit";
+    if (second) {
+      LibraryCopy c;
+      c.path = c.resolved = k_sp + "/nvidia/cu13/lib/libcublasLt.so.13";
+      c.found_via = "preloaded by path (jax_plugins/xla_cuda13/__init__.py _load_nvidia_libraries)";
+      c.origin = "pip wheel nvidia-cublas 13.1.0.3";
+      c.status = "also mapped: a second copy in the same process";
+      lt.also_mapped.push_back(c);
+    }
+    s.frameworks[0].libraries.push_back(lt);
+    s.env.vars["LD_LIBRARY_PATH"] = tk;
+    return s;
+  };
+  auto findings = rule_findings(host(true, "LD_LIBRARY_PATH"));
+  const Finding* f = find(findings, "ld_library_path_wrong");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->severity, Severity::warning);
+  EXPECT_NE(f->title.find("maps two copies of libcublasLt.so.13"), std::string::npos) << f->title;
+  ASSERT_GE(f->evidence.size(), 2u);
+  EXPECT_EQ(f->evidence[0].where, tk + "/libcublasLt.so.13.1.0.3");
+  EXPECT_EQ(f->evidence[1].where, k_sp + "/nvidia/cu13/lib/libcublasLt.so.13");
+  ASSERT_FALSE(f->fix.empty());
+  EXPECT_EQ(f->fix[0].rfind("Remove " + tk + " from LD_LIBRARY_PATH, or unset it", 0), 0u) << f->fix[0];
+  EXPECT_EQ(find(rule_findings(host(false, "LD_LIBRARY_PATH")), "ld_library_path_wrong"), nullptr);
+  auto other = rule_findings(host(true, "ld.so.cache"));
+  EXPECT_EQ(find(other, "ld_library_path_wrong"), nullptr);
+  ASSERT_NE(find(other, "conflicting_cuda_installs"), nullptr);
+  EXPECT_EQ(find(other, "conflicting_cuda_installs")->severity, Severity::warning);
+}
+
 }  // namespace
 }  // namespace gpudoctor

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -76,6 +77,58 @@ TEST(KnowledgeBase, MalformedDataIsAnError) {
   EXPECT_THROW(kb::KnowledgeBase::parse(files), std::runtime_error);
   files = {{"causes.toml", "this is = = not toml"}};
   EXPECT_THROW(kb::KnowledgeBase::parse(files), std::runtime_error);
+}
+
+
+// The preloads as read from each release's source (libraries.toml [[preload]]): torch 2.11 loads
+// libcublasLt before libcublas and stops at a missing one; 2.14 goes on; 2.15 dropped curand; jax
+// loads libcublas.so.13 before libcublasLt.so.13 and never nvJitLink. A release not read is none.
+TEST(KnowledgeBase, FrameworkPreloadPerRelease) {
+  const auto& kb = kb::KnowledgeBase::get();
+  auto names = [](const kb::FrameworkPreload* p) {
+    std::vector<std::string> out;
+    for (const auto& [folder, name] : p->libraries) out.push_back(name);
+    return out;
+  };
+  const auto* t211 = kb.framework_preload("torch", "2.11.0+cu130");
+  ASSERT_NE(t211, nullptr);
+  EXPECT_EQ(t211->after, "torch/lib/libtorch_global_deps.so");
+  EXPECT_EQ(t211->when_mapped, "libcudart.so");
+  EXPECT_TRUE(t211->stop_on_missing);
+  ASSERT_GE(names(t211).size(), 2u);
+  EXPECT_EQ(names(t211)[0], "libcublasLt.so.*[0-9]");
+  EXPECT_EQ(names(t211)[1], "libcublas.so.*[0-9]");
+  auto has = [&](const kb::FrameworkPreload* p, const std::string& n) {
+    auto v = names(p);
+    return std::find(v.begin(), v.end(), n) != v.end();
+  };
+  EXPECT_TRUE(has(t211, "libcurand.so.*[0-9]"));
+  const auto* t214 = kb.framework_preload("torch", "2.14.1");
+  ASSERT_NE(t214, nullptr);
+  EXPECT_FALSE(t214->stop_on_missing);
+  const auto* t215 = kb.framework_preload("torch", "2.15.0+cu132");
+  ASSERT_NE(t215, nullptr);
+  EXPECT_FALSE(has(t215, "libcurand.so.*[0-9]"));
+  EXPECT_TRUE(has(t215, "libnvJitLink.so.*[0-9]"));
+  const auto* t28 = kb.framework_preload("torch", "2.8.0");
+  ASSERT_NE(t28, nullptr);
+  EXPECT_EQ(t28->when_mapped, "nvidia/cuda_runtime/lib/libcudart.so");
+  EXPECT_EQ(names(t28), (std::vector<std::string>{"libnvrtc.so.*[0-9]", "libnvJitLink.so.*[0-9]"}));
+  const auto* t251 = kb.framework_preload("torch", "2.5.1");
+  ASSERT_NE(t251, nullptr);
+  EXPECT_TRUE(t251->libraries.empty());
+  EXPECT_EQ(kb.framework_preload("torch", "2.16.0"), nullptr);
+  EXPECT_EQ(kb.framework_preload("torch", "1.13.1"), nullptr);
+  const auto* jax = kb.framework_preload("jax", "0.11.2");
+  ASSERT_NE(jax, nullptr);
+  EXPECT_TRUE(jax->after.empty());
+  EXPECT_TRUE(jax->first_package_only);
+  auto j = names(jax);
+  auto at = [&](const std::string& n) { return std::find(j.begin(), j.end(), n) - j.begin(); };
+  EXPECT_LT(at("libcublas.so.13"), at("libcublasLt.so.13"));
+  EXPECT_LT(at("libcusparse.so.12"), at("libcusolver.so.12"));
+  EXPECT_EQ(at("libnvJitLink.so.13"), static_cast<long>(j.size()));
+  EXPECT_EQ(kb.framework_preload("jax", "0.4.30"), nullptr);
 }
 
 }  // namespace
