@@ -98,6 +98,11 @@ CollectOptions collect_options(const Options& o) {
   c.driver = o.driver == "host" ? DriverProbeMode::host : o.driver == "none" ? DriverProbeMode::none : DriverProbeMode::automatic;
   c.driver_timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout_s * 1000));
   c.environment = process_environment();
+  if (fs.is_host()) {
+    std::error_code ec;
+    auto cwd = std::filesystem::current_path(ec);
+    if (!ec) c.cwd = cwd.string();
+  }
   c.ask_library_versions = o.library_versions;
   c.python_environments = !o.node_only;
   return c;

@@ -28,6 +28,9 @@ struct CollectOptions {
   bool ask_library_versions = false;
   /// The Python interpreter whose environment matters (--python); empty: the one on PATH.
   std::string python;
+  /// The working folder, whose project environment (.venv, venv, env in it or a folder above it)
+  /// is looked for; empty: none. The app sets it for the root "/" only: an inspected image has none.
+  std::string cwd;
   /// The environment of the invoking user (all of it; collectors keep only the allow-list).
   std::map<std::string, std::string> environment;
   /// false for `gpudoctor health`: only the node's own layers (no Python environment, framework

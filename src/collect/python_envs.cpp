@@ -1,5 +1,6 @@
 // Python environments, found the way the user's shell would run Python: --python, the active
-// virtualenv (VIRTUAL_ENV), the active conda environment (CONDA_PREFIX), then python3 on PATH.
+// virtualenv (VIRTUAL_ENV), the active conda environment (CONDA_PREFIX), then python3 on PATH;
+// then the others the user has (EnvironmentSearch).
 // Read from disk only (pyvenv.cfg, the lib/pythonX.Y folders); Python is never run.
 
 #include <pwd.h>
@@ -10,10 +11,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "collect/collect.hpp"
 #include "collect/parsers.hpp"
 #include "core/version.hpp"
+#include "kb/knowledge_base.hpp"
 
 namespace gpudoctor {
 
@@ -152,68 +155,180 @@ void add_interpreter(CollectContext& ctx, const std::string& python, const std::
   add_environment(ctx, path_dirname(path_dirname(*real)), found_by, real, in_use);
 }
 
-// The other environments a user has, which are not the one in use: conda's own list of its
-// environments (~/.conda/environments.txt) and the usual conda installs, pyenv's versions, and
-// virtualenvs up to two folders deep in the home folders (~/venv, ~/project/.venv,
-// ~/.virtualenvs/NAME). Bounded: a few thousand stat calls at most.
-void discover_other_environments(CollectContext& ctx) {
-  const auto& fs = ctx.fs;
-  std::vector<std::string> homes;
-  if (fs.is_host()) {
-    if (auto it = ctx.options.environment.find("CONDA_EXE"); it != ctx.options.environment.end()) {
-      std::string base = path_dirname(path_dirname(it->second));
-      homes.push_back(base);  // not a home, but its envs/ are looked at below
+// The other environments a user has, which are not the one in use, in the order they matter:
+// the project's own (.venv, venv or env in the working folder or above it), conda's own list of
+// its environments (~/.conda/environments.txt), the tools' default folders (Poetry, PDM, Hatch,
+// virtualenvwrapper, pipenv, pyenv: kb/data/python_envs.toml), virtualenvs up to two folders
+// deep in the home folders (~/venv, ~/project/.venv) and in the folders outside them where
+// images and servers keep theirs (/workspace, /data, /opt, /srv), then the usual conda installs.
+// Bounded (python_envs.toml): the environments judged, the folders listed, the names looked at;
+// a bound reached is a note in the snapshot.
+class EnvironmentSearch {
+ public:
+  explicit EnvironmentSearch(CollectContext& ctx)
+      : m_ctx(ctx), m_fs(ctx.fs), m_rules(kb::KnowledgeBase::get().python_env_search()) {}
+
+  void run() {
+    std::vector<std::string> homes;
+    std::vector<std::string> conda_roots = {"/opt/conda", "/opt/miniconda3", "/opt/anaconda3", "/opt/miniforge3"};
+    if (m_fs.is_host()) {
+      if (auto it = m_ctx.options.environment.find("CONDA_EXE"); it != m_ctx.options.environment.end())
+        conda_roots.insert(conda_roots.begin(), path_dirname(path_dirname(it->second)));
+      if (const passwd* pw = ::getpwuid(::geteuid())) homes.emplace_back(pw->pw_dir);
+    } else {
+      for (const auto& user : list("/home")) homes.push_back("/home/" + user);
+      homes.emplace_back("/root");
     }
-    if (const passwd* pw = ::getpwuid(::geteuid())) homes.emplace_back(pw->pw_dir);
-  } else {
-    for (const auto& user : fs.list_dir("/home")) homes.push_back("/home/" + user);
-    homes.emplace_back("/root");
+    project_environments();
+    for (const auto& home : homes) {
+      conda_list(home);
+      for (const char* c : {"/miniconda3", "/anaconda3", "/miniforge3", "/mambaforge", "/micromamba"}) conda_roots.push_back(home + c);
+    }
+    for (const auto& tool : m_rules.tools)
+      for (const auto& pattern : tool.patterns)
+        for (const auto& home : homes) expand(home + pattern.substr(1), tool.name + " (" + pattern + ")");
+    for (const auto& home : homes) two_levels(home, "virtualenv in " + home, false);
+    for (const auto& top : m_rules.outside_home) two_levels(top, "virtualenv in " + top, true);
+    for (const auto& root : conda_roots) {
+      if (!m_fs.is_dir(root + "/conda-meta")) continue;
+      offer(root, "conda base", false);
+      for (const auto& e : list(root + "/envs")) offer(root + "/envs/" + e, "conda environment", false);
+    }
+    auto& notes = m_ctx.snapshot.python_env_notes;
+    if (m_not_judged > 0)
+      notes.push_back(fmt::format("the environment search judged {} environments and stopped there: {} more found were not read "
+                                  "(name the one that matters with --python)",
+                                  m_rules.max_environments, m_not_judged));
+    if (m_listing_stopped)
+      notes.push_back(fmt::format("the environment search stopped after {} folders ({} names): environments further in were not "
+                                  "looked for (name the one that matters with --python)",
+                                  m_folders_listed, m_entries));
   }
-  auto try_env = [&](const std::string& prefix, const std::string& why) {
-    if (fs.exists(prefix + "/pyvenv.cfg") || fs.is_dir(prefix + "/conda-meta")) {
-      auto python = fs.resolve(prefix + "/bin/python3");
-      add_environment(ctx, prefix, why, python, false);
+
+ private:
+  // The names in a folder, counted against the bounds; empty once they are spent.
+  std::vector<std::string> list(const std::string& dir) {
+    if (m_folders_listed >= m_rules.max_folders_listed || m_entries >= m_rules.max_entries) {
+      if (m_fs.is_dir(dir)) m_listing_stopped = true;
+      return {};
     }
-  };
-  std::vector<std::string> conda_roots = {"/opt/conda", "/opt/miniconda3", "/opt/anaconda3", "/opt/miniforge3"};
-  for (const auto& home : homes) {
-    if (auto list = fs.read_text(home + "/.conda/environments.txt", 64 * 1024)) {
-      size_t pos = 0;
-      while (pos < list->size()) {
-        size_t nl = list->find('\n', pos);
-        if (nl == std::string::npos) nl = list->size();
-        std::string line(parse::trim(std::string_view(*list).substr(pos, nl - pos)));
-        if (!line.empty() && line.front() == '/') try_env(line, "conda (~/.conda/environments.txt)");
-        pos = nl + 1;
+    ++m_folders_listed;
+    auto names = m_fs.list_dir(dir);
+    size_t left = m_rules.max_entries - m_entries;
+    if (names.size() > left) {
+      names.resize(left);
+      m_listing_stopped = true;
+    }
+    m_entries += names.size();
+    return names;
+  }
+
+  bool skipped(const std::string& name) const {
+    return std::find(m_rules.skip_names.begin(), m_rules.skip_names.end(), name) != m_rules.skip_names.end();
+  }
+
+  // A folder is an environment when it holds pyvenv.cfg (or conda-meta/, unless `strict`, which
+  // also asks for bin/python: outside the places made for environments, a stray pyvenv.cfg is not one).
+  bool is_environment(const std::string& prefix, bool strict) const {
+    if (!strict && m_fs.is_dir(prefix + "/conda-meta")) return true;
+    if (!m_fs.exists(prefix + "/pyvenv.cfg")) return false;
+    return !strict || m_fs.lstat(prefix + "/bin/python").has_value() || m_fs.lstat(prefix + "/bin/python3").has_value();
+  }
+
+  void offer(const std::string& prefix, const std::string& why, bool strict) {
+    for (const auto& part : m_rules.not_environments)
+      if ((prefix + "/").find(part) != std::string::npos) return;
+    if (!m_offered.insert(prefix).second || !is_environment(prefix, strict)) return;
+    auto& envs = m_ctx.snapshot.python_envs;
+    for (const auto& e : envs)
+      if (e.prefix == prefix) return;
+    if (m_judged >= m_rules.max_environments) {
+      ++m_not_judged;
+      return;
+    }
+    size_t before = envs.size();
+    add_environment(m_ctx, prefix, why, m_fs.resolve(prefix + "/bin/python3"), false);
+    if (envs.size() > before) ++m_judged;
+  }
+
+  // .venv, venv, env in the working folder and each folder above it (this machine only).
+  void project_environments() {
+    std::string dir = m_ctx.options.cwd;
+    if (!m_fs.is_host() || dir.empty() || dir.front() != '/') return;
+    for (int depth = 0; depth < 64; ++depth) {
+      for (const auto& name : m_rules.project_dirs) {
+        std::string prefix = (dir == "/" ? "" : dir) + "/" + name;
+        offer(prefix, depth == 0 ? "project environment in the working folder" : "project environment in " + dir +
+                                                                                      " (above the working folder)",
+              true);
+      }
+      if (dir == "/") break;
+      dir = path_dirname(dir);
+      if (dir.empty()) break;
+    }
+  }
+
+  void conda_list(const std::string& home) {
+    auto text = m_fs.read_text(home + "/.conda/environments.txt", 64 * 1024);
+    if (!text) return;
+    size_t pos = 0;
+    while (pos < text->size()) {
+      size_t nl = text->find('\n', pos);
+      if (nl == std::string::npos) nl = text->size();
+      std::string line(parse::trim(std::string_view(*text).substr(pos, nl - pos)));
+      if (!line.empty() && line.front() == '/') offer(line, "conda (~/.conda/environments.txt)", false);
+      pos = nl + 1;
+    }
+  }
+
+  // A pattern's folders: '*' is every name in the folder so far.
+  void expand(const std::string& pattern, const std::string& why) {
+    std::vector<std::string> at = {""};
+    size_t pos = 1;
+    while (pos <= pattern.size() && !at.empty()) {
+      size_t slash = pattern.find('/', pos);
+      std::string part = pattern.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+      std::vector<std::string> next;
+      for (const auto& base : at) {
+        if (part == "*") {
+          for (const auto& name : list(base.empty() ? "/" : base))
+            if (!skipped(name)) next.push_back(base + "/" + name);
+        } else if (!part.empty()) {
+          next.push_back(base + "/" + part);
+        }
+      }
+      at = std::move(next);
+      if (slash == std::string::npos) break;
+      pos = slash + 1;
+    }
+    for (const auto& prefix : at) offer(prefix, why, false);
+  }
+
+  // TOP/NAME and TOP/NAME/NAME2 holding an environment.
+  void two_levels(const std::string& top, const std::string& why, bool strict) {
+    if (!m_fs.is_dir(top)) return;
+    for (const auto& a : list(top)) {
+      std::string d1 = top + "/" + a;
+      if (!m_fs.is_dir(d1)) continue;
+      if (is_environment(d1, strict)) {
+        offer(d1, why, strict);
+        continue;  // an environment's own folders hold no other
+      }
+      if (skipped(a)) continue;
+      for (const auto& b : list(d1)) {
+        if (skipped(b)) continue;
+        offer(d1 + "/" + b, why, strict);
       }
     }
-    for (const char* c : {"/miniconda3", "/anaconda3", "/miniforge3", "/mambaforge", "/micromamba"}) conda_roots.push_back(home + c);
-    for (const auto& v : fs.list_dir(home + "/.pyenv/versions")) try_env(home + "/.pyenv/versions/" + v, "pyenv");
-    for (const auto& v : fs.list_dir(home + "/.virtualenvs")) try_env(home + "/.virtualenvs/" + v, "virtualenvwrapper");
-    for (const auto& v : fs.list_dir(home + "/.local/share/virtualenvs")) try_env(home + "/.local/share/virtualenvs/" + v, "pipenv");
-    // ~/NAME and ~/NAME/NAME2 holding a pyvenv.cfg.
-    size_t budget = 4000;
-    for (const auto& a : fs.list_dir(home)) {
-      if (budget == 0) break;
-      std::string d1 = home + "/" + a;
-      --budget;
-      if (!fs.is_dir(d1)) continue;
-      try_env(d1, "virtualenv in " + home);
-      if (a == ".cache" || a == ".local" || a == "node_modules" || a == ".git") continue;
-      for (const auto& b : fs.list_dir(d1)) {
-        if (budget == 0) break;
-        --budget;
-        std::string d2 = d1 + "/" + b;
-        if (fs.exists(d2 + "/pyvenv.cfg")) try_env(d2, "virtualenv in " + home);
-      }
-    }
   }
-  for (const auto& root : conda_roots) {
-    if (!fs.is_dir(root + "/conda-meta")) continue;
-    try_env(root, "conda base");
-    for (const auto& e : fs.list_dir(root + "/envs")) try_env(root + "/envs/" + e, "conda environment");
-  }
-}
+
+  CollectContext& m_ctx;
+  const RootFs& m_fs;
+  const kb::PythonEnvSearch& m_rules;
+  size_t m_judged = 0, m_not_judged = 0, m_folders_listed = 0, m_entries = 0;
+  bool m_listing_stopped = false;
+  std::set<std::string> m_offered;
+};
 
 }  // namespace
 
@@ -258,7 +373,7 @@ void collect_python_envs(CollectContext& ctx) {
       }
     }
   }
-  discover_other_environments(ctx);
+  EnvironmentSearch(ctx).run();
 }
 
 }  // namespace gpudoctor

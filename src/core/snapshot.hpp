@@ -549,6 +549,8 @@ struct Snapshot {
   ComputeProbe compute;  ///< filled by `gpudoctor probe` only
   Program program;       ///< filled by `gpudoctor run` and `gpudoctor inspect` only
   std::vector<PythonEnvironment> python_envs;
+  /// Where the environment search stopped at a bound ("64 environments judged; more in ... not read").
+  std::vector<std::string> python_env_notes;
   std::vector<InstalledPackage> packages;        ///< frameworks and their companions, every environment
   std::vector<FrameworkInstall> framework_installs;
   std::vector<JupyterKernel> jupyter_kernels;

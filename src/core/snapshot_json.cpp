@@ -148,7 +148,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FrameworkLibraries, framework, s
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Snapshot, schema, tool_version, collected_at, label, host, pci_scanned, pci_gpus,
                                                 pci_other_display, modules, nvidia_proc, device_nodes, user,
                                                 secure_boot, platform, driver_files, kernel_log, suspend_count, env, driver, compute, program,
-                                                python_envs, packages, framework_installs, jupyter_kernels,
+                                                python_envs, python_env_notes, packages, framework_installs, jupyter_kernels,
                                                 frameworks, requested_frameworks, collector_errors, redacted)
 
 nlohmann::json to_json(const Snapshot& snapshot) {

@@ -351,6 +351,7 @@ void rule_framework_environment(const RuleContext& ctx, std::vector<Finding>& ou
     f.layer = Layer::framework;
     f.title = fmt::format("{} is not installed in any Python environment found", name);
     for (const auto& e : s.python_envs) f.evidence.push_back({e.prefix, "no " + name + " (" + e.found_by + ")"});
+    for (const auto& note : s.python_env_notes) f.evidence.push_back({"environment search", note});
     f.fix.push_back(name == "tensorflow" ? tensorflow_gpu_install(ctx.kb, "") : name == "torch" ? "pip install torch" : "pip install -U \"jax[cuda12]\"");
     out.push_back(std::move(f));
   }

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/path.hpp"
+#include "core/requirement.hpp"
 #include "core/version.hpp"
 #include "core/escape.hpp"
 #include "diagnose/install_fixes.hpp"
@@ -64,7 +65,101 @@ std::string pip_fix(const RuleContext& ctx, const FrameworkLibraries& fw, const 
   return "pip install " + wheel;
 }
 
+// Whether `have` ("2.28.9") is older than `floor` ("2.30.7") on the numbers both give: a pin of
+// "9.26.0.51" is met by a file named 9.26.0. nullopt when either is no dotted version.
+std::optional<bool> older_than(const std::string& have, const std::string& floor) {
+  auto h = parse_dotted_version(have.substr(0, have.find_first_not_of("0123456789.")));
+  auto f = parse_dotted_version(floor.substr(0, floor.find_first_not_of("0123456789.")));
+  if (!h || !f || h->empty() || f->empty()) return std::nullopt;
+  size_t n = std::min(h->size(), f->size());
+  for (size_t i = 0; i < n; ++i)
+    if ((*h)[i] != (*f)[i]) return (*h)[i] < (*f)[i];
+  return false;
+}
+
+// The lowest version a requirement allows (==, ===, >=, ~=); empty when it sets none.
+std::string requirement_floor(const Requirement& r) {
+  std::string floor;
+  for (const auto& [op, v] : r.specifiers) {
+    if (op != "==" && op != "===" && op != ">=" && op != "~=") continue;
+    std::string x = v.substr(0, v.find(".*"));
+    if (floor.empty() || older_than(floor, x).value_or(false)) floor = x;
+  }
+  return floor;
+}
+
+// The distributions whose METADATA pins the libraries a framework loads: the framework's own, and
+// for JAX its CUDA plugin and PJRT packages (jax-cuda12-plugin, jax-cuda13-pjrt).
+bool pins_for(const FrameworkLibraries& fw, const InstalledPackage& p) {
+  if (p.site_packages != fw.site_packages) return false;
+  if (fw.framework == "jax") return p.name == "jax" || p.name == "jaxlib" || p.name.rfind("jax-cuda", 0) == 0;
+  return p.name == fw.framework;
+}
+
+std::string dist_info_folder(const InstalledPackage& p) {
+  std::string n = p.name;
+  std::replace(n.begin(), n.end(), '-', '_');
+  return p.site_packages + "/" + n + "-" + p.version + ".dist-info";
+}
+
 }  // namespace
+
+// A library found, but older than the nvidia-* wheel the framework's METADATA pins: torch
+// installed with --no-deps, its nvidia-nccl-cu13==2.30.7 missing, so libnccl.so.2 resolves
+// through ld.so.cache to a toolkit's NCCL 2.28.9 ("undefined symbol: ncclCommResume" at import).
+const LibraryCopy* hidden_wheel_copy(const ResolvedLibrary& lib);
+
+namespace {
+
+void rule_library_pins(const RuleContext& ctx, const FrameworkLibraries& fw, Severity sev, std::vector<Finding>& out) {
+  for (const auto& p : ctx.s.packages) {
+    if (!pins_for(fw, p)) continue;
+    for (const auto& line : p.requires_dist) {
+      auto req = parse_requirement(line);
+      if (!req) continue;
+      auto roles = ctx.kb.wheel_roles(req->name);
+      std::string floor = requirement_floor(*req);
+      if (roles.empty() || floor.empty()) continue;
+      std::string pin = req->name;  // without its markers: "nvidia-nccl-cu13==2.30.7"
+      for (size_t i = 0; i < req->specifiers.size(); ++i)
+        pin += (i ? "," : "") + req->specifiers[i].first + req->specifiers[i].second;
+      for (const auto& lib : fw.libraries) {
+        if (!lib.path.known() || std::find(roles.begin(), roles.end(), lib.role) == roles.end()) continue;
+        if (hidden_wheel_copy(lib) != nullptr) continue;  // ld_library_path_wrong says it
+        const Fact<std::string>& v = lib.reported_version.known() ? lib.reported_version : lib.version;
+        if (!v.known() || !older_than(*v, floor).value_or(false)) continue;
+        bool cudnn = lib.role.rfind("cudnn", 0) == 0;
+        const auto* role = ctx.kb.role_for_file(lib.name);
+        std::string label = role ? role->label : lib.role;
+        Finding f;
+        f.cause = cudnn ? "cudnn_version_mismatch" : "cuda_version_mismatch";
+        f.layer = Layer::libraries;
+        f.severity = sev;
+        f.title = fmt::format("{} pins {} {} ({}), but {} resolves to {} {}", framework_title(fw), label, floor, pin,
+                              lib.name, label, *v);
+        f.evidence.push_back({dist_info_folder(p) + "/METADATA",
+                              fmt::format("{} {} pins {}; {} resolves to {} ({})", p.name, p.version, pin, lib.name,
+                                          *lib.path, *v)});
+        f.evidence.push_back({*lib.path, lib.origin + ", found via " + lib.found_via +
+                                             (lib.reported_version.known() ? ", the library reports " + *lib.reported_version : "")});
+        f.fix.push_back("pip install " + escape::shell(pin) + fmt::format("   (the {} wheel {} {} pins; {} finds it "
+                                                                                  "before {})",
+                                                                                  label, p.name, p.version, fw.framework,
+                                                                                  path_dirname(*lib.path)));
+        if (lib.found_via.rfind("LD_LIBRARY_PATH", 0) == 0)
+          f.fix.push_back("and remove " + path_dirname(*lib.path) + " from LD_LIBRARY_PATH (check ~/.bashrc and the job script)");
+        else
+          f.fix.push_back("or reinstall " + p.name + " with its dependencies (not --no-deps): pip install --force-reinstall " +
+                          escape::shell(p.name + "==" + p.version));
+        out.push_back(std::move(f));
+        break;  // one finding per pin
+      }
+    }
+  }
+}
+
+}  // namespace
+
 
 // The winner came through LD_LIBRARY_PATH although the framework's own wheel has a copy of another
 // version that would have loaded otherwise: the copy of the wheel that it hides; nullptr when none.
@@ -178,6 +273,7 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
         }
       }
     }
+    rule_library_pins(ctx, fw, sev, out);
     // cuDNN's sub-libraries from another cuDNN than libcudnn.so itself.
     auto main = by_role.find("cudnn");
     if (main != by_role.end() && main->second->path.known()) {

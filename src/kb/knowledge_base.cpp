@@ -134,6 +134,11 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
         if (auto v = name.value<std::string>()) kb.m_sonames[m][std::string(role.str())] = *v;
     }
   }
+  if (const auto* wr = libs["wheel_roles"].as_table())
+    for (const auto& [dist, roles] : *wr)
+      if (const auto* arr = roles.as_array())
+        for (const auto& r : *arr)
+          if (auto v = r.value<std::string>()) kb.m_wheel_roles[std::string(dist.str())].push_back(*v);
   if (const auto* arr = libs["dlopen"].as_array()) {
     for (const auto& n : *arr) {
       const auto* d = n.as_table();
@@ -269,6 +274,30 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
   kb.m_env_names = string_array(env, "names");
   kb.m_env_deny = string_array(env, "deny_substrings");
 
+  if (files.count("python_envs.toml")) {
+    auto pe = parse_file(files, "python_envs.toml");
+    auto& search = kb.m_python_env_search;
+    search.project_dirs = string_array(pe, "project_dirs");
+    search.outside_home = string_array(pe, "outside_home");
+    search.skip_names = string_array(pe, "skip_names");
+    search.not_environments = string_array(pe, "not_environments");
+    auto bound = [&](const char* key, std::size_t fallback) {
+      auto v = pe[key].value<int64_t>();
+      if (v && (*v < 1 || *v > 1000000)) throw std::runtime_error(fmt::format("knowledge base: python_envs.toml {} out of range", key));
+      return v ? static_cast<std::size_t>(*v) : fallback;
+    };
+    search.max_environments = bound("max_environments", search.max_environments);
+    search.max_folders_listed = bound("max_folders_listed", search.max_folders_listed);
+    search.max_entries = bound("max_entries", search.max_entries);
+    if (const auto* arr = pe["tool"].as_array())
+      for (const auto& n : *arr)
+        if (const auto* t = n.as_table()) {
+          PythonEnvSearch::Tool tool{need_string((*t)["name"], "tool name"), string_array(*t, "patterns")};
+          for (const auto& p : tool.patterns)
+            if (p.rfind("~/", 0) != 0) throw std::runtime_error("knowledge base: python_envs.toml pattern not under ~/: " + p);
+          search.tools.push_back(std::move(tool));
+        }
+  }
   if (files.count("fixes.toml")) {
     auto fixes = parse_file(files, "fixes.toml");
     if (const auto* arr = fixes["fix"].as_array())
@@ -453,6 +482,16 @@ const LibraryRole* KnowledgeBase::role_for_file(std::string_view file_name) cons
       return &r;
   }
   return nullptr;
+}
+
+std::vector<std::string> KnowledgeBase::wheel_roles(std::string_view dist) const {
+  std::string base(dist);
+  // "nvidia-nccl-cu13" -> "nvidia-nccl"
+  if (size_t cu = base.rfind("-cu"); cu != std::string::npos && cu + 3 < base.size() &&
+                                       base.find_first_not_of("0123456789", cu + 3) == std::string::npos)
+    base.resize(cu);
+  auto it = m_wheel_roles.find(base);
+  return it == m_wheel_roles.end() ? std::vector<std::string>{} : it->second;
 }
 
 std::optional<std::string> KnowledgeBase::soname_for(int cuda_major, std::string_view role) const {

@@ -171,6 +171,22 @@ struct EnvForcesCpu {
   std::string fix;
 };
 
+/// Where the environment search looks beyond the interpreter in use (kb/data/python_envs.toml).
+struct PythonEnvSearch {
+  struct Tool {
+    std::string name;                   ///< "Poetry"
+    std::vector<std::string> patterns;  ///< "~/.cache/pypoetry/virtualenvs/*": ~ each home, * one name
+  };
+  std::vector<std::string> project_dirs;      ///< ".venv", "venv", "env": in the working folder and above
+  std::vector<std::string> outside_home;      ///< "/workspace", "/data": searched two levels down
+  std::vector<std::string> skip_names;        ///< folder names never looked into
+  std::vector<std::string> not_environments;  ///< path parts that are no framework environment ("/pipx/venvs/")
+  std::vector<Tool> tools;
+  std::size_t max_environments = 64;
+  std::size_t max_folders_listed = 512;
+  std::size_t max_entries = 8000;
+};
+
 class KnowledgeBase {
  public:
   /// The compiled-in knowledge base, parsed on first use. Throws std::runtime_error if the
@@ -196,6 +212,9 @@ class KnowledgeBase {
   /// The SONAME of `role` in CUDA major release `cuda_major` ("libcufft.so.12" for 13).
   [[nodiscard]] std::optional<std::string> soname_for(int cuda_major, std::string_view role) const;
   [[nodiscard]] const std::vector<DlopenRule>& dlopen_rules() const { return m_dlopen; }
+  /// The library roles an nvidia-* wheel carries ("nvidia-nccl-cu13" -> nccl; libraries.toml
+  /// [wheel_roles], the -cuNN suffix ignored); empty for other distributions.
+  [[nodiscard]] std::vector<std::string> wheel_roles(std::string_view dist) const;
   [[nodiscard]] const std::vector<FrameworkLoading>& framework_loading() const { return m_frameworks; }
   /// The GPU architectures ("5.0", "9.0+PTX") of torch's official wheels for a CUDA tag ("cu121")
   /// and release series ("2.3") (pytorch.toml [[arch_list]]); empty when not in the table.
@@ -232,8 +251,11 @@ class KnowledgeBase {
   [[nodiscard]] const PythonCodeNames& python_code() const { return m_python_code; }
   /// Variables that make a framework skip the GPU (environment.toml [[forces_cpu]]).
   [[nodiscard]] const std::vector<EnvForcesCpu>& env_forces_cpu() const { return m_env_forces_cpu; }
+  /// Where Python environments are looked for (python_envs.toml).
+  [[nodiscard]] const PythonEnvSearch& python_env_search() const { return m_python_env_search; }
 
  private:
+  PythonEnvSearch m_python_env_search;
   std::vector<EnvForcesCpu> m_env_forces_cpu;
   std::vector<CauseInfo> m_causes;
   std::map<int, ErrorCode> m_cuda_errors;
@@ -249,6 +271,7 @@ class KnowledgeBase {
   std::vector<LibraryRole> m_roles;
   std::map<int, std::map<std::string, std::string>> m_sonames;
   std::vector<DlopenRule> m_dlopen;
+  std::map<std::string, std::vector<std::string>> m_wheel_roles;
   std::map<std::string, TfRelease> m_tf_releases;
   std::string m_tf_and_cuda_first, m_tf_tested_builds_url;
   std::vector<FrameworkLoading> m_frameworks;

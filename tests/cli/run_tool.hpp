@@ -22,9 +22,10 @@ struct Run {
 
 /// Runs the binary; `alarm_s` > 0 ends it with SIGALRM (code 142) after that many seconds, so
 /// that a test of "never hangs" fails instead of hanging; `address_space_mib` > 0 limits its
-/// virtual memory as `ulimit -v` does (a larger allocation fails in it).
+/// virtual memory as `ulimit -v` does (a larger allocation fails in it); a non-empty `cwd` is the
+/// working folder it runs in.
 inline Run run(const std::vector<std::string>& args, std::map<std::string, std::string> env = {},
-               unsigned alarm_s = 0, std::size_t address_space_mib = 0) {
+               unsigned alarm_s = 0, std::size_t address_space_mib = 0, const std::string& cwd = "") {
   int o[2], e[2];
   if (pipe(o) != 0 || pipe(e) != 0) return {};
   pid_t pid = fork();
@@ -35,6 +36,7 @@ inline Run run(const std::vector<std::string>& args, std::map<std::string, std::
     close(e[0]);
     close(o[1]);
     close(e[1]);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(124);
     if (alarm_s > 0) alarm(alarm_s);  // survives execve
     if (address_space_mib > 0) {
       rlimit limit{address_space_mib << 20, address_space_mib << 20};

@@ -1,0 +1,144 @@
+// rules_libraries.cpp on hand-built snapshots: the libraries a framework loads against the
+// nvidia-* wheels its METADATA pins (the scenario torch215_no_deps_toolkit_nccl runs the case end
+// to end on a tree).
+#include <gtest/gtest.h>
+
+#include "diagnose/diagnose.hpp"
+#include "unit/gpu_host_snapshot.hpp"
+
+namespace gpudoctor {
+namespace {
+
+const std::string k_sp = "/home/alice/venv/lib/python3.11/site-packages";
+
+// torch 2.15.0+cu132 in the venv in use, with its real Requires-Dist lines for the nvidia wheels
+// (tests/fixtures/wheels/torch-2.15.0 METADATA), and libnccl.so.2 resolved to `nccl_path` with
+// the version its file name gives.
+Snapshot torch_host(const std::string& nccl_path, const std::string& nccl_version, const std::string& found_via,
+                    const std::string& nccl_pin = "nvidia-nccl-cu13==2.30.7; platform_system == \"Linux\"") {
+  Snapshot s = fixtures::gpu_host_snapshot(fixtures::k_h200);
+  PythonEnvironment env;
+  env.prefix = "/home/alice/venv";
+  env.kind = "venv";
+  env.version = std::string("3.11");
+  env.site_packages = {k_sp};
+  env.in_use = true;
+  s.python_envs.push_back(env);
+  InstalledPackage torch;
+  torch.name = "torch";
+  torch.version = "2.15.0";
+  torch.site_packages = k_sp;
+  torch.requires_dist = {
+      "cuda-toolkit[cublas,cudart,cufft,cufile,cupti,cusolver,cusparse,nvjitlink,nvrtc,nvtx]==13.2.2; platform_system == \"Linux\"",
+      "nvidia-cudnn-cu13==9.26.0.51; platform_system == \"Linux\"",
+      nccl_pin,
+      "nvidia-nvshmem-cu13==3.7.2; platform_system == \"Linux\""};
+  s.packages.push_back(torch);
+  FrameworkLibraries fw;
+  fw.framework = "torch";
+  fw.site_packages = k_sp;
+  fw.version = std::string("2.15.0+cu132");
+  fw.cuda_build = std::string("13.2");
+  ResolvedLibrary nccl;
+  nccl.role = "nccl";
+  nccl.name = "libnccl.so.2";
+  nccl.requested_by = k_sp + "/torch/lib/libtorch_cuda.so";
+  nccl.how = "NEEDED";
+  nccl.path = nccl_path;
+  nccl.found_via = found_via;
+  nccl.version = nccl_version;
+  nccl.origin = nccl_path.find("site-packages") != std::string::npos ? "pip wheel nvidia-nccl-cu13 " + nccl_version : "system package";
+  fw.libraries.push_back(nccl);
+  ResolvedLibrary cudnn;
+  cudnn.role = "cudnn";
+  cudnn.name = "libcudnn.so.9";
+  cudnn.requested_by = k_sp + "/torch/lib/libtorch_python.so";
+  cudnn.how = "NEEDED";
+  cudnn.path = k_sp + "/nvidia/cudnn/lib/libcudnn.so.9";
+  cudnn.found_via = "RPATH of " + k_sp + "/torch/lib/libtorch_python.so";
+  cudnn.version = std::string("9.26.0.51");
+  cudnn.origin = "pip wheel nvidia-cudnn-cu13 9.26.0.51";
+  fw.libraries.push_back(cudnn);
+  s.frameworks.push_back(fw);
+  return s;
+}
+
+const Finding* find(const std::vector<Finding>& v, const std::string& id) {
+  for (const auto& f : v)
+    if (f.cause == id) return &f;
+  return nullptr;
+}
+
+// The case: torch installed with --no-deps, libnccl.so.2 from the CUDA toolkit's NCCL
+// 2.28.9 through ld.so.cache; `import torch` fails with "undefined symbol: ncclCommResume".
+TEST(LibraryPins, ToolkitNcclOlderThanTorchsPinIsAVersionMismatch) {
+  auto findings = rule_findings(torch_host("/usr/lib/x86_64-linux-gnu/libnccl.so.2.28.9", "2.28.9", "ld.so.cache"));
+  const Finding* f = find(findings, "cuda_version_mismatch");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->layer, Layer::libraries);
+  EXPECT_EQ(f->severity, Severity::error);
+  ASSERT_FALSE(f->evidence.empty());
+  EXPECT_EQ(f->evidence[0].said,
+            "torch 2.15.0 pins nvidia-nccl-cu13==2.30.7; libnccl.so.2 resolves to /usr/lib/x86_64-linux-gnu/libnccl.so.2.28.9 (2.28.9)");
+  ASSERT_EQ(f->fix.size(), 2u);
+  EXPECT_EQ(f->fix[0].rfind("pip install nvidia-nccl-cu13==2.30.7   ", 0), 0u) << f->fix[0];
+  EXPECT_EQ(f->fix[1], "or reinstall torch with its dependencies (not --no-deps): pip install --force-reinstall torch==2.15.0");
+  // cuDNN is the pinned wheel's own: nothing said of it.
+  EXPECT_EQ(find(findings, "cudnn_version_mismatch"), nullptr);
+  // And the diagnosis leads with it: the libraries layer fails.
+  auto d = diagnose(torch_host("/usr/lib/x86_64-linux-gnu/libnccl.so.2.28.9", "2.28.9", "ld.so.cache"));
+  ASSERT_FALSE(d.causes.empty());
+  EXPECT_EQ(d.causes[0].cause, "cuda_version_mismatch");
+}
+
+// Through LD_LIBRARY_PATH the fix names the folder to take off it.
+TEST(LibraryPins, ThroughLdLibraryPathTheFixRemovesTheFolder) {
+  auto findings = rule_findings(torch_host("/usr/local/cuda-13.0/lib64/libnccl.so.2.28.9", "2.28.9", "LD_LIBRARY_PATH (/usr/local/cuda-13.0/lib64)"));
+  const Finding* f = find(findings, "cuda_version_mismatch");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(f->fix.size(), 2u);
+  EXPECT_EQ(f->fix[1], "and remove /usr/local/cuda-13.0/lib64 from LD_LIBRARY_PATH (check ~/.bashrc and the job script)");
+}
+
+// Near cases that must not fire: the pinned version itself (from the wheel, or a system copy of
+// the same release), a newer NCCL than the pin, a ">=" pin that the copy meets, a version the file
+// name does not give.
+TEST(LibraryPins, APinThatIsMetIsNoFinding) {
+  const std::string wheel = k_sp + "/nvidia/nccl/lib/libnccl.so.2";
+  for (const auto& s : {torch_host(wheel, "2.30.7", "RPATH of " + k_sp + "/torch/lib/libtorch_cuda.so"),
+                        torch_host("/usr/lib/x86_64-linux-gnu/libnccl.so.2.30.7", "2.30.7", "ld.so.cache"),
+                        torch_host("/usr/lib/x86_64-linux-gnu/libnccl.so.2.31.1", "2.31.1", "ld.so.cache"),
+                        torch_host("/usr/lib/x86_64-linux-gnu/libnccl.so.2.28.9", "2.28.9", "ld.so.cache",
+                                   "nvidia-nccl-cu12>=2.21.5; platform_system == \"Linux\""),
+                        torch_host("/usr/lib/x86_64-linux-gnu/libnccl.so.2.28.9", "2.28.9", "ld.so.cache",
+                                   "nvidia-nccl-cu13==2.30.7; extra == \"distributed\"")}) {
+    auto findings = rule_findings(s);
+    EXPECT_EQ(find(findings, "cuda_version_mismatch"), nullptr) << s.frameworks[0].libraries[0].path.value_or("");
+  }
+  Snapshot unknown = torch_host("/usr/lib/x86_64-linux-gnu/libnccl.so.2", "", "ld.so.cache");
+  unknown.frameworks[0].libraries[0].version = Fact<std::string>::unknown("the file name carries only the SONAME version");
+  EXPECT_EQ(find(rule_findings(unknown), "cuda_version_mismatch"), nullptr);
+  // What the library itself reports wins over its file name (--library-versions).
+  Snapshot reported = torch_host("/usr/lib/x86_64-linux-gnu/libnccl.so.2", "", "ld.so.cache");
+  reported.frameworks[0].libraries[0].version = Fact<std::string>::unknown("the file name carries only the SONAME version");
+  reported.frameworks[0].libraries[0].reported_version = std::string("2.28.9");
+  EXPECT_NE(find(rule_findings(reported), "cuda_version_mismatch"), nullptr);
+}
+
+// A cuDNN older than the pin is cuDNN's own cause.
+TEST(LibraryPins, CudnnOlderThanItsPinIsACudnnMismatch) {
+  Snapshot s = torch_host("/usr/lib/x86_64-linux-gnu/libnccl.so.2.30.7", "2.30.7", "ld.so.cache");
+  auto& cudnn = s.frameworks[0].libraries[1];
+  cudnn.path = std::string("/usr/lib/x86_64-linux-gnu/libcudnn.so.9.14.0");
+  cudnn.found_via = "ld.so.cache";
+  cudnn.version = std::string("9.14.0");
+  cudnn.origin = "system package";
+  auto findings = rule_findings(s);
+  const Finding* f = find(findings, "cudnn_version_mismatch");
+  ASSERT_NE(f, nullptr);
+  EXPECT_NE(f->title.find("cuDNN 9.26.0.51"), std::string::npos) << f->title;
+  EXPECT_EQ(find(findings, "cuda_version_mismatch"), nullptr);
+}
+
+}  // namespace
+}  // namespace gpudoctor
