@@ -125,7 +125,6 @@ Kernels::Kernels(const Cuda& cuda) : m_cuda(cuda) {
   cuda.check(get(&m_fill, m_module, "gd_fill"), "cuModuleGetFunction(gd_fill)");
   cuda.check(get(&m_copy, m_module, "gd_copy"), "cuModuleGetFunction(gd_copy)");
   cuda.check(get(&m_copy4, m_module, "gd_copy4"), "cuModuleGetFunction(gd_copy4)");
-  cuda.check(get(&m_copy4cs, m_module, "gd_copy4cs"), "cuModuleGetFunction(gd_copy4cs)");
 }
 
 Kernels::~Kernels() {
@@ -160,7 +159,6 @@ void Kernels::copy(cuda::Stream s, cuda::DevicePtr dst, cuda::DevicePtr src, std
   switch (kind) {
     case Copy::one: launch(m_copy, s, params, "cuLaunchKernel(gd_copy)", grid); break;
     case Copy::four: launch(m_copy4, s, params, "cuLaunchKernel(gd_copy4)", grid); break;
-    case Copy::four_streaming: launch(m_copy4cs, s, params, "cuLaunchKernel(gd_copy4cs)", grid); break;
   }
 }
 

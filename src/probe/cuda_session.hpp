@@ -114,9 +114,8 @@ class Kernels {
   void axpi(cuda::Stream s, cuda::DevicePtr x, cuda::DevicePtr y, std::uint32_t n, float a) const;
   /// p[i] = fill_value(seed, i, bits), stored as `kind`.
   void fill(cuda::Stream s, cuda::DevicePtr p, std::uint32_t n, std::uint32_t seed, FillKind kind, unsigned bits) const;
-  /// Our device copy kernels: one 16-byte load per thread at a time, four in flight, four with the
-  /// streaming cache hint.
-  enum class Copy { one, four, four_streaming };
+  /// Our device copy kernels: one 16-byte load per thread at a time, or four in flight.
+  enum class Copy { one, four };
   /// dst = src, `bytes` a multiple of 16, on a grid of `blocks_per_sm` blocks of 256 threads per
   /// multiprocessor (0: the grid of the other kernels).
   void copy(cuda::Stream s, cuda::DevicePtr dst, cuda::DevicePtr src, std::uint64_t bytes, Copy kind = Copy::one,
@@ -130,7 +129,7 @@ class Kernels {
   void launch(cuda::Function f, cuda::Stream s, void** params, const char* name, unsigned grid = 0) const;
   const Cuda& m_cuda;
   cuda::Module m_module = nullptr;
-  cuda::Function m_axpi = nullptr, m_fill = nullptr, m_copy = nullptr, m_copy4 = nullptr, m_copy4cs = nullptr;
+  cuda::Function m_axpi = nullptr, m_fill = nullptr, m_copy = nullptr, m_copy4 = nullptr;
   unsigned m_grid = 1024, m_sms = 128;
 };
 
