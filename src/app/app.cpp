@@ -31,6 +31,7 @@
 #include "explain/explain.hpp"
 #include "fleet/health.hpp"
 #include "fleet/merge.hpp"
+#include "fleet/slurm.hpp"
 #include "kb/knowledge_base.hpp"
 #include "probe/compute_probe.hpp"
 #include "program/launcher.hpp"
@@ -51,6 +52,7 @@ struct Options {
   std::string driver = "auto";
   double timeout_s = 20;
   bool library_versions = false;
+  bool verbose = false;      ///< check: every library, environment and piece of evidence in the terminal report
   std::string from;
   std::string output;
   std::vector<std::string> frameworks;
@@ -74,6 +76,12 @@ struct Options {
   std::string label;         ///< snapshot: the node's name in fleet reports
   std::vector<std::string> inputs;  ///< merge: snapshot files and folders
   double lag = 0.8;          ///< merge: a figure below this fraction of the fleet's median lags
+  std::string partition;     ///< fleet: srun --partition
+  std::string nodes;         ///< fleet: a Slurm host list
+  double fleet_timeout_s = 120;  ///< fleet: the whole srun step's time limit
+  std::string bcast = "auto";    ///< fleet: copy the binary with srun --bcast (auto, yes, no)
+  std::string bcast_dir = "/tmp";
+  bool remove_bcast_copy = false;  ///< snapshot (hidden): this binary is srun --bcast's copy; remove it once loaded
 };
 
 struct UsageError : std::runtime_error {
@@ -228,6 +236,7 @@ int check(const Options& o, std::ostream& out, std::ostream& err, bool color) {
   }
   h.root = snap.host.root;
   h.collected_at = snap.collected_at;
+  h.verbose = o.verbose;
   Diagnosis d = diagnose(snap);
   if (!o.prometheus_file.empty()) {
     std::ostringstream metrics;
@@ -370,7 +379,17 @@ std::string short_host_name() {
   return name.substr(0, name.find('.'));
 }
 
+/// The copy srun --bcast made of this binary (slurm_bcast_<job>.<step>_<node>), removed once it
+/// runs: a running program keeps its image. Anything else of that name is left alone.
+void remove_bcast_copy() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec || self.filename().string().rfind("slurm_bcast_", 0) != 0) return;
+  ::unlink(self.c_str());
+}
+
 int snapshot(const Options& o, std::ostream& out, std::ostream& err) {
+  if (o.remove_bcast_copy) remove_bcast_copy();
   Snapshot snap = o.with_probe ? collect_with_probe(o, err) : collect(collect_options(o));
   // The node's name: --label, else the name Slurm gave it (slurmd sets SLURMD_NODENAME for its
   // jobs), else the short host name.
@@ -444,6 +463,35 @@ int merge_command(const Options& o, std::ostream& out, bool color) {
   else if (o.markdown) fleet::fleet_markdown(out, report);
   else fleet::fleet_terminal(out, report, color);
   bool all_fit = report.lagging.empty();
+  for (const auto& n : report.nodes) all_fit = all_fit && n.healthy;
+  return all_fit ? k_exit_healthy : k_exit_problem;
+}
+
+/// `gpudoctor fleet`: every node's snapshot through srun, in merge's report.
+int fleet_command(const Options& o, std::ostream& out, std::ostream& err, bool color) {
+  fleet::FleetOptions f;
+  f.partition = o.partition;
+  f.nodes = o.nodes;
+  f.probe_quick = o.quick;
+  f.timeout = std::chrono::milliseconds(static_cast<long long>(o.fleet_timeout_s * 1000));
+  f.bcast = o.bcast == "yes" ? fleet::Bcast::always : o.bcast == "no" ? fleet::Bcast::never : fleet::Bcast::automatic;
+  f.bcast_dir = o.bcast_dir;
+  f.lag = o.lag;
+  std::error_code ec;
+  f.binary = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) throw std::runtime_error(fmt::format("cannot read /proc/self/exe: {}", ec.message()));
+  fleet::FleetReport report;
+  try {
+    report = fleet::run_fleet(f, [](const std::string& p) { return load_snapshot(p); });
+  } catch (const fleet::FleetError& e) {
+    if (e.exit_code == k_exit_usage) throw UsageError(e.what());
+    err << "gpudoctor: fleet: " << escape::terminal(e.what()) << "\n";
+    return k_exit_failure;
+  }
+  if (o.json) out << json_text(fleet::fleet_json(report), 2) << "\n";
+  else if (o.markdown) fleet::fleet_markdown(out, report);
+  else fleet::fleet_terminal(out, report, color);
+  bool all_fit = report.lagging.empty() && report.not_answered.empty() && report.unreadable.empty();
   for (const auto& n : report.nodes) all_fit = all_fit && n.healthy;
   return all_fit ? k_exit_healthy : k_exit_problem;
 }
@@ -616,6 +664,8 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   check_cmd->add_option("--framework", o.frameworks, "narrow to tensorflow, torch or jax")
       ->check(CLI::IsMember({"tensorflow", "torch", "jax"}));
   check_cmd->add_option("--python", o.python, "the Python interpreter whose environment matters");
+  check_cmd->add_flag("--verbose", o.verbose,
+                      "the terminal report lists every library of every framework, every environment and all the evidence");
   check_cmd->add_flag("--prometheus", o.prometheus, "Prometheus text format on standard output (verdict, layers, causes, versions, probe figures)");
   check_cmd->add_option("--prometheus-file", o.prometheus_file,
                         "also write the Prometheus text format to FILE, atomically (for node_exporter's textfile collector)");
@@ -641,6 +691,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
                      "also run `gpudoctor probe` and keep its figures (check --from judges them elsewhere)");
   snap_cmd->add_flag("--quick", o.quick, "with --probe: the quick probe");
   snap_cmd->add_option("--label", o.label, "the node's name in fleet reports (default: the short host name)");
+  snap_cmd->add_flag("--remove-bcast-copy", o.remove_bcast_copy)->group("");  // fleet's srun --bcast copy
   auto* health_cmd = app.add_subcommand(
       "health", "Slurm HealthCheckProgram/Prolog mode: the node's own layers only; exit 0 fit, 1 a fault of the node; one line");
   health_cmd->add_flag("--probe-quick", [&o](std::int64_t) { o.with_probe = o.quick = true; },
@@ -650,6 +701,20 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   auto* merge_cmd = app.add_subcommand("merge", "one report of many nodes' snapshots (files, or folders of *.json)");
   merge_cmd->add_option("snapshots", o.inputs, "snapshot files written by `gpudoctor snapshot`, or folders of them");
   merge_cmd->add_option("--lag", o.lag, "a probe figure below this fraction of the fleet's median for its GPU model lags (default 0.8)")
+      ->check(CLI::Range(0.05, 1.0));
+  auto* fleet_cmd = app.add_subcommand(
+      "fleet", "a snapshot of every node through Slurm (one srun step, a task per node), in merge's report, with the nodes that did not answer");
+  fleet_cmd->add_option("-p,--partition", o.partition, "the Slurm partition (default: Slurm's default partition; without --nodes, all its nodes)");
+  fleet_cmd->add_option("-w,--nodes", o.nodes, "the nodes, a Slurm host list such as gpu[01-16],gpu20 (default: every node of the partition)");
+  fleet_cmd->add_flag("--probe-quick", o.quick, "each node also runs the quick probe on every GPU (a few seconds)");
+  fleet_cmd->add_option("--timeout", o.fleet_timeout_s, "seconds for the whole srun step; nodes without a snapshot by then did not answer (default 120)")
+      ->check(CLI::Range(1.0, 86400.0));
+  fleet_cmd->add_option("--bcast", o.bcast,
+                        "copy this binary to the nodes with srun --bcast first: auto (when it is not on NFS, Lustre, GPFS, BeeGFS, "
+                        "CephFS or another file system nodes share), yes, no")
+      ->check(CLI::IsMember({"auto", "yes", "no"}));
+  fleet_cmd->add_option("--bcast-dir", o.bcast_dir, "node-local folder for the copy (default /tmp); each copy removes itself once it runs");
+  fleet_cmd->add_option("--lag", o.lag, "a probe figure below this fraction of the fleet's median for its GPU model lags (default 0.8)")
       ->check(CLI::Range(0.05, 1.0));
 
   auto* run_cmd = app.add_subcommand(
@@ -692,6 +757,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
     else if (snap_cmd->parsed()) code = snapshot(o, out, err);
     else if (health_cmd->parsed()) code = health_command(o, out, err);
     else if (merge_cmd->parsed()) code = merge_command(o, out, color);
+    else if (fleet_cmd->parsed()) code = fleet_command(o, out, err, color);
     else if (explain_cmd->parsed()) code = explain_command(o, out, color);
     else if (probe_cmd->parsed()) code = probe_command(o, out, err, color);
     else code = check(o, out, err, color);

@@ -185,8 +185,19 @@ class EnvironmentSearch {
       for (const char* c : {"/miniconda3", "/anaconda3", "/miniforge3", "/mambaforge", "/micromamba"}) conda_roots.push_back(home + c);
     }
     for (const auto& tool : m_rules.tools)
-      for (const auto& pattern : tool.patterns)
-        for (const auto& home : homes) expand(home + pattern.substr(1), tool.name + " (" + pattern + ")");
+      for (const auto& pattern : tool.patterns) {
+        if (pattern.front() == '~') {
+          for (const auto& home : homes) expand(home + pattern.substr(1), tool.name + " (" + pattern + ")");
+          continue;
+        }
+        // "$NAME/...": the user's variable on this machine, an absolute folder.
+        size_t slash = pattern.find('/');
+        auto it = m_ctx.options.environment.find(pattern.substr(1, slash - 1));
+        if (!m_fs.is_host() || it == m_ctx.options.environment.end() || it->second.size() < 2 || it->second.front() != '/') continue;
+        std::string base = it->second;
+        while (base.size() > 1 && base.back() == '/') base.pop_back();
+        expand(base + pattern.substr(slash), tool.name + " (" + pattern.substr(0, slash) + "=" + it->second + ")");
+      }
     for (const auto& home : homes) two_levels(home, "virtualenv in " + home, false);
     for (const auto& top : m_rules.outside_home) two_levels(top, "virtualenv in " + top, true);
     for (const auto& root : conda_roots) {

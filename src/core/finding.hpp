@@ -35,6 +35,9 @@ struct LayerStatus {
   Layer layer = Layer::hardware;
   LayerState state = LayerState::not_checked;
   std::string summary;  ///< one line: what was seen ("1 NVIDIA GPU: NVIDIA H200 at 0000:00:06.0")
+  /// passed its own checks while a layer below fails (shown "passed (above a failure)"): once the
+  /// failure below is fixed, this layer holds.
+  bool above_failure = false;
 };
 
 /// A line of pasted text and what it means (gpudoctor explain).

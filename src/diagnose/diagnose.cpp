@@ -148,6 +148,58 @@ std::string driver_summary(const RuleContext& ctx) {
   return out.empty() ? "no driver found" : out;
 }
 
+// Whether a layer's own checks mean something while a layer below fails: the files-only layers
+// (libraries, framework, environment) do; the driver and platform only when a GPU is there to
+// drive; the program's verdict never (it ran on the failing stack).
+bool judged_above_a_failure(const RuleContext& ctx, Layer l) {
+  switch (l) {
+    case Layer::libraries:
+    case Layer::framework:
+    case Layer::environment: return true;
+    case Layer::driver:
+    case Layer::platform: return ctx.gpu_seen();
+    default: return false;
+  }
+}
+
+// Titles of one cause merged into one sentence: the words they all start with once, then what
+// differs, as a list ("jax 0.4.30 was built for CUDA 12.5.1 and needs libcublas.so.12, ...;
+// libcufft.so.11, ..."), instead of the sentence repeated for each library.
+std::string merge_titles(const std::vector<std::string>& titles) {
+  if (titles.size() < 2) return titles.empty() ? std::string() : titles.front();
+  size_t common = titles.front().size();
+  for (const auto& t : titles) {
+    size_t i = 0;
+    while (i < common && i < t.size() && t[i] == titles.front()[i]) ++i;
+    common = i;
+  }
+  while (common > 0 && titles.front()[common - 1] != ' ') --common;  // at a word's start
+  std::string out;
+  if (common < 16) {
+    for (const auto& t : titles) out += (out.empty() ? "" : "; ") + t;
+    return out;
+  }
+  std::vector<std::string> parts;
+  for (const auto& t : titles) parts.push_back(t.substr(common));
+  // The words they all end with, once at the end (", and no copy of it is installed").
+  size_t tail = parts.front().size();
+  for (const auto& p : parts) {
+    size_t i = 0;
+    while (i < tail && i < p.size() && p[p.size() - 1 - i] == parts.front()[parts.front().size() - 1 - i]) ++i;
+    tail = i;
+  }
+  while (tail > 0 && parts.front()[parts.front().size() - tail] != ' ' && parts.front()[parts.front().size() - tail] != ',') --tail;
+  std::string suffix;
+  if (tail >= 12) {
+    suffix = parts.front().substr(parts.front().size() - tail);
+    for (auto& p : parts) p.resize(p.size() - tail);
+  }
+  bool commas = std::any_of(parts.begin(), parts.end(), [](const std::string& p) { return p.find(',') != std::string::npos; });
+  out = titles.front().substr(0, common);
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? (commas ? "; " : ", ") : "") + parts[i];
+  return out + suffix;
+}
+
 }  // namespace
 
 std::span<const RuleEntry> rules() { return k_rules; }
@@ -182,15 +234,18 @@ std::pair<std::vector<Finding>, std::vector<Finding>> rank_findings(std::vector<
   if (direct_failure) explained.insert(hints.symptom_only.begin(), hints.symptom_only.end());
   // Merge findings of the same cause and severity.
   std::vector<Finding> merged;
+  std::vector<std::vector<std::string>> titles;  // per merged finding
   for (auto& f : found) {
     if (explained.count(f.cause) && f.severity != Severity::info) continue;
     auto it = std::find_if(merged.begin(), merged.end(), [&](const Finding& m) {
       return m.cause == f.cause && m.severity == f.severity;
     });
     if (it == merged.end()) {
+      titles.push_back({f.title});
       merged.push_back(std::move(f));
     } else {
-      if (!f.title.empty() && it->title.find(f.title) == std::string::npos) it->title += "; " + f.title;
+      auto& mine = titles[static_cast<size_t>(it - merged.begin())];
+      if (!f.title.empty() && std::find(mine.begin(), mine.end(), f.title) == mine.end()) mine.push_back(f.title);
       for (auto& e : f.evidence)
         if (std::find_if(it->evidence.begin(), it->evidence.end(), [&](const Source& x) { return x.where == e.where && x.said == e.said; }) ==
             it->evidence.end())
@@ -201,6 +256,7 @@ std::pair<std::vector<Finding>, std::vector<Finding>> rank_findings(std::vector<
         if (std::find(it->explains.begin(), it->explains.end(), x) == it->explains.end()) it->explains.push_back(x);
     }
   }
+  for (size_t i = 0; i < merged.size(); ++i) merged[i].title = merge_titles(titles[i]);
   auto hint = [](const auto& map, const std::string& cause, auto none) {
     auto it = map.find(cause);
     return it == map.end() ? none : it->second;
@@ -222,7 +278,12 @@ std::pair<std::vector<Finding>, std::vector<Finding>> rank_findings(std::vector<
 Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
   RuleContext ctx(snapshot, kb);
   const auto& prog = snapshot.program;
-  auto [causes, warnings] = rank_findings(rule_findings(snapshot, kb));
+  auto raw = rule_findings(snapshot, kb);
+  // The layers where a rule found anything, even what a cause below explains away.
+  std::set<Layer> layers_with_findings;
+  for (const auto& f : raw)
+    if (f.severity != Severity::info) layers_with_findings.insert(f.layer);
+  auto [causes, warnings] = rank_findings(std::move(raw));
 
   Diagnosis d;
   d.frameworks = snapshot.frameworks;
@@ -269,7 +330,8 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
                    : l == Layer::libraries ? "no CUDA build of TensorFlow, PyTorch or JAX found in the Python environments"
                    : l == Layer::framework ? "no TensorFlow, PyTorch or JAX found in the Python environments"
                                            : "not checked by this version of gpudoctor";
-    } else if (lowest_failure && rank(l) > *lowest_failure) {
+    } else if (lowest_failure && rank(l) > *lowest_failure &&
+               (layers_with_findings.count(l) || !judged_above_a_failure(ctx, l))) {
       st.state = LayerState::not_reached;
       st.summary = l == Layer::program && prog.watched ? d.program_summary : "not reached: a layer below fails";
     } else if (warn_here != d.warnings.end()) {
@@ -316,6 +378,8 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
         st.state = LayerState::not_checked;
         st.summary = "no PCI bus or driver to read under this root";
       }
+      // Its own checks passed although a layer below fails: once that is fixed, this one holds.
+      st.above_failure = st.state == LayerState::passed && lowest_failure && rank(l) > *lowest_failure;
     }
     d.layers.push_back(std::move(st));
   }

@@ -239,8 +239,10 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
                               cudnn ? "cuDNN" : "CUDA", cudnn ? std::to_string(wanted.value_or(0)) : fw.cuda_build.value_or("?"),
                               lib.name, list);
         f.fix.push_back(pip_fix(ctx, fw, lib.role));
-        f.fix.push_back(fmt::format("or install the {} matching the framework's build ({}), or a framework build for the "
-                                    "installed one", cudnn ? "cuDNN" : "CUDA toolkit", lib.name));
+        // Named by the build's version, not the library's, so that the merged finding says it once.
+        f.fix.push_back(fmt::format("or install the {} matching the framework's build ({} {}), or a framework build for the "
+                                    "installed one", cudnn ? "cuDNN" : "CUDA toolkit", cudnn ? "cuDNN" : "CUDA",
+                                    cudnn ? std::to_string(wanted.value_or(0)) : fw.cuda_build.value_or("?")));
       } else {
         f.cause = role->missing;
         f.title = fmt::format("{} needs {} ({}), and no copy of it is installed", framework_title(fw), lib.name, role->label);

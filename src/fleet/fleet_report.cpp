@@ -32,9 +32,9 @@ std::size_t healthy_count(const FleetReport& r) {
 nlohmann::ordered_json fleet_json(const FleetReport& r) {
   nlohmann::ordered_json j;
   std::size_t healthy = healthy_count(r);
-  j["verdict"] = !r.nodes.empty() && healthy == r.nodes.size() && r.lagging.empty() ? "healthy" : "problem";
+  j["verdict"] = !r.nodes.empty() && healthy == r.nodes.size() && r.lagging.empty() && r.not_answered.empty() ? "healthy" : "problem";
   j["tool"] = "gpudoctor";
-  j["command"] = "merge";
+  j["command"] = r.command;
   j["nodes"] = r.nodes.size();
   j["healthy_nodes"] = healthy;
   j["causes"] = nlohmann::ordered_json::array();
@@ -59,6 +59,9 @@ nlohmann::ordered_json fleet_json(const FleetReport& r) {
   j["unreadable"] = nlohmann::ordered_json::array();
   for (const auto& [file, why] : r.unreadable) j["unreadable"].push_back({{"file", file}, {"error", why}});
   j["not_answered"] = r.not_answered;
+  j["not_answered_why"] = nlohmann::ordered_json::object();
+  for (const auto& [host, why] : r.not_answered_why) j["not_answered_why"][host] = why;
+  j["notes"] = r.notes;
   return j;
 }
 
@@ -98,8 +101,16 @@ void fleet_terminal(std::ostream& out, const FleetReport& r, bool color) {
       out << "\n";
     }
   }
-  if (!r.not_answered.empty())
+  if (!r.not_answered.empty()) {
     out << fmt::format("\n{}[?]{} no snapshot in time from: {}\n", yellow, off, host_list(r.not_answered, esc));
+    std::size_t shown = 0;
+    for (const auto& h : r.not_answered) {
+      auto it = r.not_answered_why.find(h);
+      if (it == r.not_answered_why.end() || shown++ >= k_hosts_shown) continue;
+      out << "    " << esc(h) << ": " << esc(it->second) << "\n";
+    }
+  }
+  for (std::size_t i = 0; i < r.notes.size() && i < k_hosts_shown; ++i) out << "note: " << esc(r.notes[i]) << "\n";
   if (!r.unreadable.empty()) {
     out << fmt::format("\n{}[?]{} unreadable snapshots:\n", yellow, off);
     for (std::size_t i = 0; i < r.unreadable.size() && i < k_hosts_shown; ++i)
@@ -136,7 +147,20 @@ void fleet_markdown(std::ostream& out, const FleetReport& r) {
       for (const auto& [version, hosts] : v.values)
         out << fmt::format("| {} | {} | {} | {} |\n", code(v.what), code(version), hosts.size(), host_list(hosts, code));
   }
-  if (!r.not_answered.empty()) out << "\nNo snapshot in time from: " << host_list(r.not_answered, code) << "\n";
+  if (!r.not_answered.empty()) {
+    out << "\nNo snapshot in time from: " << host_list(r.not_answered, code) << "\n";
+    std::size_t shown = 0;
+    for (const auto& h : r.not_answered) {
+      auto it = r.not_answered_why.find(h);
+      if (it == r.not_answered_why.end() || shown++ >= k_hosts_shown) continue;
+      out << "\n- " << code(h) << ": " << escape::markdown(it->second);
+    }
+    if (shown > 0) out << "\n";
+  }
+  if (!r.notes.empty()) {
+    out << "\nNotes:\n\n";
+    for (std::size_t i = 0; i < r.notes.size() && i < k_hosts_shown; ++i) out << "- " << escape::markdown(r.notes[i]) << "\n";
+  }
   if (!r.unreadable.empty()) {
     out << "\n### Unreadable snapshots\n\n";
     for (std::size_t i = 0; i < r.unreadable.size() && i < k_hosts_shown; ++i)

@@ -65,6 +65,9 @@ struct FleetReport {
   std::vector<VersionSpread> versions;  ///< only what differs between nodes
   std::vector<std::pair<std::string, std::string>> unreadable;  ///< file -> why
   std::vector<std::string> not_answered;  ///< `fleet`: nodes that sent no snapshot in time
+  std::map<std::string, std::string> not_answered_why;  ///< `fleet`: node -> why (its Slurm state, srun's message)
+  std::vector<std::string> notes;  ///< `fleet`: what srun and the tasks said besides snapshots (bounded)
+  std::string command = "merge";
   double lag_fraction = 0.8;
 };
 
@@ -84,7 +87,7 @@ FleetReport merge(const std::vector<std::string>& files, const SnapshotLoader& l
 void analyze(FleetReport& r);
 
 /// JSON: causes[] {id, layer, title, fix, hosts[]}, hosts[] {host, file, verdict, root_cause},
-/// lagging[], version_differences[], unreadable[], not_answered[].
+/// lagging[], version_differences[], unreadable[], not_answered[], not_answered_why{}, notes[].
 nlohmann::ordered_json fleet_json(const FleetReport& r);
 void fleet_terminal(std::ostream& out, const FleetReport& r, bool color);
 void fleet_markdown(std::ostream& out, const FleetReport& r);

@@ -294,7 +294,8 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
         if (const auto* t = n.as_table()) {
           PythonEnvSearch::Tool tool{need_string((*t)["name"], "tool name"), string_array(*t, "patterns")};
           for (const auto& p : tool.patterns)
-            if (p.rfind("~/", 0) != 0) throw std::runtime_error("knowledge base: python_envs.toml pattern not under ~/: " + p);
+            if (p.rfind("~/", 0) != 0 && (p.size() < 3 || p[0] != '$' || p.find('/') == std::string::npos))
+              throw std::runtime_error("knowledge base: python_envs.toml pattern neither under ~/ nor $NAME/: " + p);
           search.tools.push_back(std::move(tool));
         }
   }

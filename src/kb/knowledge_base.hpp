@@ -175,7 +175,7 @@ struct EnvForcesCpu {
 struct PythonEnvSearch {
   struct Tool {
     std::string name;                   ///< "Poetry"
-    std::vector<std::string> patterns;  ///< "~/.cache/pypoetry/virtualenvs/*": ~ each home, * one name
+    std::vector<std::string> patterns;  ///< "~/.cache/pypoetry/virtualenvs/*": ~ each home, * one name; "$WORKON_HOME/*": below a variable's folder (this machine)
   };
   std::vector<std::string> project_dirs;      ///< ".venv", "venv", "env": in the working folder and above
   std::vector<std::string> outside_home;      ///< "/workspace", "/data": searched two levels down

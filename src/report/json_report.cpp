@@ -105,8 +105,10 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
     j["frameworks"].push_back(std::move(f));
   }
   j["layers"] = nlohmann::ordered_json::array();
-  for (const auto& l : d.layers)
+  for (const auto& l : d.layers) {
     j["layers"].push_back({{"layer", std::string(to_string(l.layer))}, {"status", std::string(to_string(l.state))}, {"summary", l.summary}});
+    if (l.above_failure) j["layers"].back()["above_failure"] = true;
+  }
   return j;
 }
 

@@ -64,7 +64,8 @@ void render(std::ostream& out, const Diagnosis& d, const ReportHeader& h, const 
              h.collected_at.empty() ? "" : ", " + cell(h.collected_at));
   out << "| Layer | Status | What was seen |\n|---|---|---|\n";
   for (const auto& l : d.layers)
-    fmt::print(out, "| {} | {} | {} |\n", layer_title(l.layer), status_text(l.state), cell(l.summary));
+    fmt::print(out, "| {} | {} | {} |\n", layer_title(l.layer), l.above_failure ? "✅ passed (above a failure)" : status_text(l.state),
+               cell(l.summary));
   if (!d.annotations.empty()) {
     fmt::print(out, "\n**Significant lines** ({} of {} shown)\n\n| line | text | means |\n|---|---|---|\n", d.annotations.size(),
                d.annotated_total);

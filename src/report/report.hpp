@@ -16,11 +16,17 @@ struct ReportHeader {
   std::string root = "/";
   std::string collected_at;
   std::string source;  ///< "this host", "snapshot FILE"
+  /// Terminal: every library of every framework, every environment and every finding's evidence
+  /// (check --verbose); otherwise only the failing libraries and the environments that matter.
+  bool verbose = false;
 };
 
 /// The JSON contract: verdict, causes[] (id, layer, severity, title, meaning, evidence, fix), warnings[], layers[].
 nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h);
-/// flutter-doctor style: one line per layer, then the root cause, its evidence and its fix.
+/// The verdict first (a problem: its root cause, evidence and fix), then one line per layer and a
+/// legend of the marks, the environments that matter, the libraries that fail (all with verbose),
+/// the other causes and the warnings. No sentence twice: a layer that a cause or warning fails
+/// names it, and its title is printed once, where its evidence is.
 void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& h, bool color);
 class Redactor;
 

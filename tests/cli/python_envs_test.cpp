@@ -214,3 +214,35 @@ TEST(EnvironmentSearch, AtMost64EnvironmentsAreJudgedAndTheCapIsSaid) {
     EXPECT_TRUE(said) << c.out.substr(0, 3000);
   }
 }
+
+// The tools' documented overrides, on this machine: WORKON_HOME (virtualenvwrapper, pipenv) and
+// POETRY_VIRTUALENVS_PATH name where the environments are. Near: without the variables they are not
+// looked for there, and under --root the variables (this user's, not the image's) are not used.
+TEST(EnvironmentSearch, TheToolsFolderVariablesOnThisMachine) {
+  TempDir t("vars");
+  std::string workon = (t.path / "envs").string(), poetry = (t.path / "poetry-venvs").string();
+  make_env(fs::path(workon) / "tf", virtualenv_cfg(workon + "/tf", "tf"));
+  make_env(fs::path(poetry) / "tfproj-Xb3kL9aQ-py3.11", virtualenv_cfg(poetry + "/tfproj-Xb3kL9aQ-py3.11", "tfproj-py3.11"));
+  auto snapshot_envs = [&](std::map<std::string, std::string> env, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"snapshot", "--no-redact", "--driver", "none"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = run(args, std::move(env), 120, 0, t.path.string());
+    EXPECT_EQ(r.code, 0) << r.err;
+    return nlohmann::json::parse(r.out)["python_envs"];
+  };
+  auto with = snapshot_envs({{"WORKON_HOME", workon}, {"POETRY_VIRTUALENVS_PATH", poetry + "/"}});
+  const auto* w = env_of(with, workon + "/tf");
+  ASSERT_NE(w, nullptr) << with.dump(1);
+  EXPECT_NE((*w)["found_by"].get<std::string>().find("$WORKON_HOME=" + workon), std::string::npos) << (*w)["found_by"];
+  const auto* p = env_of(with, poetry + "/tfproj-Xb3kL9aQ-py3.11");
+  ASSERT_NE(p, nullptr) << with.dump(1);
+  EXPECT_NE((*p)["found_by"].get<std::string>().find("Poetry"), std::string::npos);
+  auto without = snapshot_envs({});
+  EXPECT_EQ(env_of(without, workon + "/tf"), nullptr);
+  EXPECT_EQ(env_of(without, poetry + "/tfproj-Xb3kL9aQ-py3.11"), nullptr);
+  // Under --root: an image whose own home has nothing there; the variable points into this machine.
+  fs::path root = t.path / "root";
+  fs::copy(k_host_root, root, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  auto image = snapshot_envs({{"WORKON_HOME", workon}}, {"--root", root.string()});
+  for (const auto& e : image) EXPECT_EQ(e["found_by"].get<std::string>().find("WORKON_HOME"), std::string::npos) << e.dump();
+}

@@ -17,6 +17,8 @@
 //   [[chmod]] path = "dev/nvidia0"; mode = "0660"; uid = 0; gid = 44
 //   [expect] verdict = "problem"; causes = ["root_cause", "..."]; warnings = ["..."];
 //            evidence_contains = ["..."]; title_contains = "..."; layers = { hardware = "passed" }
+//   [expect.terminal] the report a person reads: max_lines = 15; verdict_by_line = 12;
+//            contains = ["..."]; lacks = ["..."]; once = ["..."] (exactly once); verbose_contains (with --verbose)
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -336,6 +338,18 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
     for (const fs::path& d : {copies, copies / "fakes"}) fs::permissions(d, fs::perms::all);
   }
   BinaryRun r = run_binary(binary, args, env, as_user);
+    // [expect.terminal]: the report a person reads, from the same tree (check without --json).
+  const toml::table* term_expect = spec["expect"]["terminal"].as_table();
+  std::string term, term_verbose;
+  if (term_expect != nullptr) {
+    std::vector<std::string> targs = args;
+    targs[1] = "--no-color";
+    term = run_binary(binary, targs, env, as_user).out;
+    if (term_expect->contains("verbose_contains")) {
+      targs.push_back("--verbose");
+      term_verbose = run_binary(binary, targs, env, as_user).out;
+    }
+  }
   if (std::getenv("GPUDOCTOR_KEEP_SCENARIO_TREE") == nullptr) fs::remove_all(tmp);
   ASSERT_NE(r.exit_code, 125) << "could not switch user";
   auto j = nlohmann::json::parse(r.out, nullptr, false);
@@ -390,6 +404,39 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
       }
       EXPECT_TRUE(found) << "no layer " << name.str();
     }
+  }
+  if (term_expect != nullptr) {
+    const auto& te = *term_expect;
+    std::vector<std::string> lines;
+    for (size_t pos = 0; pos < term.size();) {
+      size_t nl = term.find('\n', pos);
+      if (nl == std::string::npos) nl = term.size();
+      lines.push_back(term.substr(pos, nl - pos));
+      pos = nl + 1;
+    }
+    if (auto max = te["max_lines"].value<int64_t>()) EXPECT_LE(lines.size(), static_cast<size_t>(*max)) << term;
+    if (auto by = te["verdict_by_line"].value<int64_t>()) {
+      size_t at = 0;
+      for (size_t i = 0; i < lines.size() && at == 0; ++i)
+        if (lines[i].rfind("Verdict: ", 0) == 0) at = i + 1;
+      EXPECT_NE(at, 0u) << term;
+      EXPECT_LE(at, static_cast<size_t>(*by)) << term;
+    }
+    auto texts = [&](const char* key) {
+      std::vector<std::string> out;
+      if (const auto* a = te[key].as_array())
+        for (const auto& x : *a) out.push_back(x.value_or(std::string{}));
+      return out;
+    };
+    for (const auto& x : texts("contains")) EXPECT_NE(term.find(x), std::string::npos) << "lacks \"" << x << "\":\n" << term;
+    for (const auto& x : texts("lacks")) EXPECT_EQ(term.find(x), std::string::npos) << "holds \"" << x << "\":\n" << term;
+    for (const auto& x : texts("once")) {
+      size_t n = 0;
+      for (size_t at = term.find(x); at != std::string::npos; at = term.find(x, at + 1)) ++n;
+      EXPECT_EQ(n, 1u) << "\"" << x << "\" " << n << " times:\n" << term;
+    }
+    for (const auto& x : texts("verbose_contains"))
+      EXPECT_NE(term_verbose.find(x), std::string::npos) << "--verbose lacks \"" << x << "\":\n" << term_verbose;
   }
 }
 

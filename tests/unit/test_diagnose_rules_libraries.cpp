@@ -140,5 +140,50 @@ TEST(LibraryPins, CudnnOlderThanItsPinIsACudnnMismatch) {
   EXPECT_EQ(find(findings, "cuda_version_mismatch"), nullptr);
 }
 
+
+// The layers above the failing libraries layer that passed their own checks say so ("passed (above
+// a failure)"), instead of "not reached": once the library is fixed, they hold.
+TEST(Diagnosis, LayersAboveAFailurePassedTheirOwnChecks) {
+  auto d = diagnose(torch_host("/usr/lib/x86_64-linux-gnu/libnccl.so.2.28.9", "2.28.9", "ld.so.cache"));
+  bool seen = false;
+  for (const auto& l : d.layers) {
+    if (l.layer == Layer::libraries) EXPECT_EQ(l.state, LayerState::failed);
+    if (l.layer == Layer::environment) {
+      seen = true;
+      EXPECT_EQ(l.state, LayerState::passed);
+      EXPECT_TRUE(l.above_failure);
+    }
+    if (l.layer == Layer::driver) EXPECT_FALSE(l.above_failure);
+  }
+  EXPECT_TRUE(seen);
+}
+
+// Findings of one cause merged into one sentence: the issue's jax case said "was built for CUDA
+// 12.5.1 and needs" once per library in a 600-character title.
+TEST(Diagnosis, MergedTitlesSayTheirSentenceOnce) {
+  std::vector<Finding> found;
+  for (const auto& [need, have] : std::vector<std::pair<std::string, std::string>>{
+           {"libcublas.so.12", "libcublas.so.13"}, {"libcufft.so.11", "libcufft.so.12"}, {"libcusolver.so.11", "libcusolver.so.12"},
+           {"libcusparse.so.12", "libcusparse.so.12.6"}, {"libnvJitLink.so.12", "libnvJitLink.so.13"}}) {
+    Finding f;
+    f.cause = "cuda_version_mismatch";
+    f.layer = Layer::libraries;
+    f.title = "jax 0.4.30 was built for CUDA 12.5.1 and needs " + need + ", but only " + have + " is installed";
+    found.push_back(f);
+  }
+  auto [causes, warnings] = rank_findings(found);
+  ASSERT_EQ(causes.size(), 1u);
+  const std::string& t = causes[0].title;
+  EXPECT_EQ(t, "jax 0.4.30 was built for CUDA 12.5.1 and needs libcublas.so.12, but only libcublas.so.13; libcufft.so.11, but only "
+               "libcufft.so.12; libcusolver.so.11, but only libcusolver.so.12; libcusparse.so.12, but only libcusparse.so.12.6; "
+               "libnvJitLink.so.12, but only libnvJitLink.so.13 is installed");
+  // Titles with little in common are kept whole.
+  Finding a, b;
+  a.cause = b.cause = "other";
+  a.title = "torch finds no NCCL";
+  b.title = "jax finds no cuDNN";
+  EXPECT_EQ(rank_findings({a, b}).first[0].title, "torch finds no NCCL; jax finds no cuDNN");
+}
+
 }  // namespace
 }  // namespace gpudoctor
