@@ -6,8 +6,9 @@
 #     loop reading its watcher's CPU and memory at its end (train_torch.py --report-parent);
 #  4. LD_LIBRARY_PATH at the CUDA toolkit's folder: each framework's predicted libraries against
 #     what it mapped (libraries_ground_truth.py);
-#  5. cudaMemcpyAsync under the probe's conditions (copy_conditions.py).
-# SECTIONS="1b 4" runs only those (1a 1b 2 3 4 5).
+#  5. cudaMemcpyAsync under the probe's conditions (copy_conditions.py);
+#  6. the CPU each NVML call of the watcher costs beside a training loop (nvml_call_cost.py).
+# SECTIONS="1b 4" runs only those (1a 1b 2 3 4 5 6).
 #  3. a computing tenant: the loop's steps/s bare and beside a process running products at 100%,
 #     and what `gpudoctor check` says meanwhile.
 # Expects the stripped binary at $GPUDOCTOR (default .device/lead/gpudoctor).
@@ -43,6 +44,9 @@ PY
   python3 "$here/torch_reference.py" --skip h2d,matmul,p2p,allreduce 2>&1 | grep -iE "GB/s|copy" | head -6
 done
 cp /tmp/probe1.json "$OUT/probe1.json"
+TIMEFORMAT="probe --quick wall %R s"; time "$B" probe --quick --json > /tmp/probeq.json
+python3 -c 'import json,sys; j=json.load(open("/tmp/probeq.json")); c=j["probe"]["gpus"][0]["device_copy"]; print("quick device copy:", round(c.get("value",0),1), "|", c.get("what"))'
+
 
 fi
 if want 2; then
@@ -113,5 +117,13 @@ fi
 if want 5; then
 section "5 the device copy under the probe's conditions (CuPy)"
 python3 "$here/copy_conditions.py" || echo "copy_conditions failed: $?"
+fi
+if want 6; then
+section "6 CPU per NVML call beside a training loop"
+python3 "$here/programs/train_torch.py" --seconds 25 > /tmp/loop6.txt &
+loop=$!
+sleep 8
+python3 "$here/nvml_call_cost.py" 200
+wait $loop; tail -1 /tmp/loop6.txt
 fi
 echo done
