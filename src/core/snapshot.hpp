@@ -184,6 +184,8 @@ struct NvmlDevice {
   Fact<int> pcie_width_max;
   Fact<unsigned> remapped_rows_pending;
   Fact<unsigned> remapped_rows_failure;
+  /// nvmlDeviceGetUtilizationRates gpu: the share of the last sample period with a kernel running.
+  Fact<unsigned> utilization_percent;
   std::vector<NvmlProcess> processes;
 };
 

@@ -58,7 +58,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NvmlDevice, index, handle, name,
                                                 cc_major, cc_minor, compute_mode, mig_current, mig_pending,
                                                 mig_devices, pcie_gen_current, pcie_gen_max, pcie_width_current,
                                                 pcie_width_max, remapped_rows_pending, remapped_rows_failure,
-                                                processes)
+                                                utilization_percent, processes)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(NvmlProbe, attempted, library, load_error, init, driver_version,
                                                 nvml_version, cuda_driver_version, device_count_call,
                                                 device_count, devices, in_call)

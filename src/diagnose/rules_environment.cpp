@@ -186,15 +186,19 @@ void rule_gpu_held_by_others(const RuleContext& ctx, std::vector<Finding>& out) 
       pids += (pids.empty() ? "" : ", ") + std::to_string(p.pid);
     }
     if (pids.empty()) continue;
+    // Only other processes are on the GPU while check runs (it holds no context itself).
+    bool busy = d.utilization_percent.known() && *d.utilization_percent >= th.busy_by_others_percent;
     double total = static_cast<double>(*d.memory_total_bytes);
     double free_gib = d.memory_free_bytes.known() ? static_cast<double>(*d.memory_free_bytes) / 1073741824.0
                                                   : (total - static_cast<double>(held)) / 1073741824.0;
     bool low = free_gib < th.min_free_to_start_gib;
-    if (!low && static_cast<double>(held) <= th.memory_held_fraction * total) continue;
+    if (!low && !busy && static_cast<double>(held) <= th.memory_held_fraction * total) continue;
     if (low) ++starved;
-    titles.push_back(fmt::format("GPU {} ({}): PID {} hold{} {:.1f} of {:.1f} GiB, {:.1f} GiB free", d.index,
-                                 d.name.value_or("?"), pids, pids.find(',') == std::string::npos ? "s" : "",
-                                 static_cast<double>(held) / 1073741824.0, total / 1073741824.0, free_gib));
+    const bool one = pids.find(',') == std::string::npos;
+    titles.push_back(fmt::format("GPU {} ({}): PID {} hold{} {:.1f} of {:.1f} GiB, {:.1f} GiB free{}", d.index,
+                                 d.name.value_or("?"), pids, one ? "s" : "",
+                                 static_cast<double>(held) / 1073741824.0, total / 1073741824.0, free_gib,
+                                 busy ? fmt::format(", and keep{} it {}% busy", one ? "s" : "", *d.utilization_percent) : ""));
     for (const auto& p : d.processes)
       if (p.kind == "compute")
         f.evidence.push_back({fmt::format("nvmlDeviceGetComputeRunningProcesses_v3({})", d.index),
@@ -203,6 +207,9 @@ void rule_gpu_held_by_others(const RuleContext& ctx, std::vector<Finding>& out) 
                                   : fmt::format("pid {} (its memory is not reported here)", p.pid)});
     f.evidence.push_back({fmt::format("nvmlDeviceGetMemoryInfo({})", d.index),
                           fmt::format("{:.1f} GiB free of {:.1f} GiB", free_gib, total / 1073741824.0)});
+    if (d.utilization_percent.known())
+      f.evidence.push_back({fmt::format("nvmlDeviceGetUtilizationRates({})", d.index),
+                            fmt::format("a kernel ran {}% of the last sample period", *d.utilization_percent)});
     if (f.fix.empty())
       f.fix.push_back("See who holds it: nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv");
     f.fix.push_back(fmt::format("Wait for PID {} to finish (or stop it if it is yours: kill {}), or choose a free GPU "

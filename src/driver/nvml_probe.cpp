@@ -179,6 +179,12 @@ class Prober {
         d.remapped_rows_failure = d.remapped_rows_pending;
       }
     }
+    if (fn.device_utilization) {
+      nvml::Utilization u{};
+      int code = fn.device_utilization(handle, &u);
+      if (code == 0) d.utilization_percent = std::min(u.gpu, 100u);
+      else d.utilization_percent = Fact<unsigned>::unknown("nvmlDeviceGetUtilizationRates -> " + nvml_error_name(code));
+    }
     processes(handle, fn.device_compute_processes, "compute", d);
     processes(handle, fn.device_graphics_processes, "graphics", d);
   }

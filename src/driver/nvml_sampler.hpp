@@ -2,7 +2,8 @@
 // The NVML sampler of `gpudoctor run` and `inspect`: a child process (ChildStream) that loads
 // libnvidia-ml.so.1, and every interval reads, for each GPU, its compute processes with their
 // memory (nvmlDeviceGetComputeRunningProcesses_v3), the per-process SM utilization samples since
-// the last reading (nvmlDeviceGetProcessUtilization with its timestamps), and the device's
+// the last time it asked (nvmlDeviceGetProcessUtilization with its timestamps; asked at most every
+// k_process_utilization_period, it costs a hundred times the other calls), and the device's
 // utilization and memory. A hung or crashing NVML stops the readings, never gpudoctor.
 
 #include <chrono>
@@ -14,6 +15,10 @@
 #include "driver/child_process.hpp"
 
 namespace gpudoctor {
+
+/// How often the sampler asks nvmlDeviceGetProcessUtilization (every reading when the interval is
+/// longer).
+inline constexpr std::chrono::milliseconds k_process_utilization_period{500};
 
 /// A GPU as the sampler found it once, at the start.
 struct SampledGpu {
@@ -42,6 +47,9 @@ struct GpuReading {
   /// Samples newer than the previous reading's; an empty list when NVML has none (NOT_FOUND:
   /// nothing ran), absent when the call is not supported or failed.
   std::optional<std::vector<SampledProcessUtilization>> process_utilization;
+  /// False on the readings between two asks of nvmlDeviceGetProcessUtilization: the samples of the
+  /// last ask still stand.
+  bool process_utilization_asked = true;
 };
 
 struct NvmlReading {

@@ -286,6 +286,7 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
       t.memory_held_fraction = (*v)["memory_held_fraction"].value_or(t.memory_held_fraction);
       t.gpu_lag_fraction = (*v)["gpu_lag_fraction"].value_or(t.gpu_lag_fraction);
       t.min_free_to_start_gib = (*v)["min_free_to_start_gib"].value_or(t.min_free_to_start_gib);
+      t.busy_by_others_percent = (*v)["busy_by_others_percent"].value_or(t.busy_by_others_percent);
       if (const auto* lim = (*v)["gemm_error_limit"].as_table())
         for (const auto& [k, val] : *lim)
           if (auto d = val.value<double>()) t.gemm_error_limit[std::string(k.str())] = *d;

@@ -130,6 +130,7 @@ struct ProbeThresholds {
   double memory_fraction = 0.6, tensor_fraction = 0.45, fp32_fraction = 0.45, pcie_fraction = 0.5;
   double peer_lag_fraction = 0.6, memory_held_fraction = 0.1, gpu_lag_fraction = 0.8;
   double min_free_to_start_gib = 2.0;
+  double busy_by_others_percent = 50.0;  ///< check: another process keeps the GPU at least this busy
   std::map<std::string, double> gemm_error_limit;  ///< by precision
 };
 

@@ -335,11 +335,6 @@ class ChildRun {
       publish(g, fmt::format("GPU {}: stopped", ordinal));
       return;
     }
-    if (m_plan.quick)
-      g.allocated_bytes = Fact<std::uint64_t>::unknown("not in --quick");
-    else
-      attempt("allocating most of the free memory", [&] { allocate_most(gpu, g); },
-              [&](const std::string& why) { g.allocated_bytes = Fact<std::uint64_t>::unknown(why); });
     attempt("device copy", [&] { device_copy(gpu, g); },
             [&](const std::string& why) { g.device_copy = Fact<Measured>::unknown(why); });
     attempt("host copies", [&] { host_copies(gpu, g); }, [&](const std::string& why) {
@@ -363,6 +358,14 @@ class ChildRun {
     else
       attempt("cuDNN convolution", [&] { g.cudnn = convolution(gpu, *m_libs.cudnn); },
               [&](const std::string& why) { g.cudnn = Fact<std::string>::unknown(why); });
+    // Last: once most of an H200's memory has been allocated and freed, every later copy in the
+    // process ran 10% slower (4215 -> 3788 GB/s, bench/RESULTS.md 2026-12-03), so nothing is
+    // measured after it.
+    if (m_plan.quick)
+      g.allocated_bytes = Fact<std::uint64_t>::unknown("not in --quick");
+    else
+      attempt("allocating most of the free memory", [&] { allocate_most(gpu, g); },
+              [&](const std::string& why) { g.allocated_bytes = Fact<std::uint64_t>::unknown(why); });
     g.telemetry = m_telemetry.result(slot);
     publish(g, fmt::format("GPU {}: done", ordinal));
   }

@@ -124,15 +124,16 @@ Kernels::Kernels(const Cuda& cuda) : m_cuda(cuda) {
   cuda.check(get(&m_axpi, m_module, "gd_axpi"), "cuModuleGetFunction(gd_axpi)");
   cuda.check(get(&m_fill, m_module, "gd_fill"), "cuModuleGetFunction(gd_fill)");
   cuda.check(get(&m_copy, m_module, "gd_copy"), "cuModuleGetFunction(gd_copy)");
+  cuda.check(get(&m_copy4, m_module, "gd_copy4"), "cuModuleGetFunction(gd_copy4)");
 }
 
 Kernels::~Kernels() {
   if (m_module != nullptr && m_cuda.fn().module_unload != nullptr) m_cuda.fn().module_unload(m_module);
 }
 
-void Kernels::launch(cuda::Function f, cuda::Stream s, void** params, const char* name) const {
+void Kernels::launch(cuda::Function f, cuda::Stream s, void** params, const char* name, unsigned grid) const {
   auto* launch = m_cuda.need(m_cuda.fn().launch_kernel, "cuLaunchKernel");
-  m_cuda.check(launch(f, m_grid, 1, 1, 256, 1, 1, 0, s, params, nullptr), name);
+  m_cuda.check(launch(f, grid != 0 ? grid : m_grid, 1, 1, 256, 1, 1, 0, s, params, nullptr), name);
 }
 
 void Kernels::axpi(cuda::Stream s, cuda::DevicePtr x, cuda::DevicePtr y, std::uint32_t n, float a) const {
@@ -150,10 +151,15 @@ void Kernels::fill(cuda::Stream s, cuda::DevicePtr p, std::uint32_t n, std::uint
   launch(m_fill, s, params, "cuLaunchKernel(gd_fill)");
 }
 
-void Kernels::copy(cuda::Stream s, cuda::DevicePtr dst, cuda::DevicePtr src, std::uint64_t bytes) const {
+void Kernels::copy(cuda::Stream s, cuda::DevicePtr dst, cuda::DevicePtr src, std::uint64_t bytes, Copy kind,
+                   unsigned blocks_per_sm) const {
   std::uint64_t n16 = bytes / 16;
   void* params[] = {&dst, &src, &n16};
-  launch(m_copy, s, params, "cuLaunchKernel(gd_copy)");
+  unsigned grid = blocks_per_sm == 0 ? 0 : m_sms * blocks_per_sm;
+  switch (kind) {
+    case Copy::one: launch(m_copy, s, params, "cuLaunchKernel(gd_copy)", grid); break;
+    case Copy::four: launch(m_copy4, s, params, "cuLaunchKernel(gd_copy4)", grid); break;
+  }
 }
 
 }  // namespace gpudoctor::probe

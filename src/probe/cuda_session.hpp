@@ -114,15 +114,23 @@ class Kernels {
   void axpi(cuda::Stream s, cuda::DevicePtr x, cuda::DevicePtr y, std::uint32_t n, float a) const;
   /// p[i] = fill_value(seed, i, bits), stored as `kind`.
   void fill(cuda::Stream s, cuda::DevicePtr p, std::uint32_t n, std::uint32_t seed, FillKind kind, unsigned bits) const;
-  void copy(cuda::Stream s, cuda::DevicePtr dst, cuda::DevicePtr src, std::uint64_t bytes) const;
-  void set_grid(unsigned multiprocessors) { m_grid = multiprocessors * 8U; }
+  /// Our device copy kernels: one 16-byte load per thread at a time, or four in flight.
+  enum class Copy { one, four };
+  /// dst = src, `bytes` a multiple of 16, on a grid of `blocks_per_sm` blocks of 256 threads per
+  /// multiprocessor (0: the grid of the other kernels).
+  void copy(cuda::Stream s, cuda::DevicePtr dst, cuda::DevicePtr src, std::uint64_t bytes, Copy kind = Copy::one,
+            unsigned blocks_per_sm = 0) const;
+  void set_grid(unsigned multiprocessors) {
+    m_sms = multiprocessors;
+    m_grid = multiprocessors * 8U;
+  }
 
  private:
-  void launch(cuda::Function f, cuda::Stream s, void** params, const char* name) const;
+  void launch(cuda::Function f, cuda::Stream s, void** params, const char* name, unsigned grid = 0) const;
   const Cuda& m_cuda;
   cuda::Module m_module = nullptr;
-  cuda::Function m_axpi = nullptr, m_fill = nullptr, m_copy = nullptr;
-  unsigned m_grid = 1024;
+  cuda::Function m_axpi = nullptr, m_fill = nullptr, m_copy = nullptr, m_copy4 = nullptr;
+  unsigned m_grid = 1024, m_sms = 128;
 };
 
 }  // namespace gpudoctor::probe

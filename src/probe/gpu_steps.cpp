@@ -83,8 +83,34 @@ void device_copy(const Gpu& gpu, GpuProbe& out) {
   UnderLoad load(gpu, Load::compute);
   auto engine = time_on_stream(gpu.cuda, s, 2, repeats,
                                [&] { gpu.cuda.check(copy(dst.ptr(), src.ptr(), bytes, s), "cuMemcpyDtoDAsync_v2"); });
-  auto kernel = time_on_stream(gpu.cuda, s, 2, repeats, [&] { gpu.kernels.copy(s, dst.ptr(), src.ptr(), bytes); });
-  // Both copied the same data: check a few thousand words at each end.
+  // Our kernels in three shapes (on the H200 the fastest reached 94% of the driver's copy, on the
+  // H100 the one-load kernel matched it): the fastest way counts.
+  struct Shape {
+    Kernels::Copy kind;
+    unsigned blocks_per_sm;
+    const char* text;
+  };
+  static constexpr Shape k_shapes[] = {
+      {Kernels::Copy::one, 8, "our copy kernel, one 16-byte load per thread, 8 blocks of 256 per SM"},
+      {Kernels::Copy::four, 2, "our copy kernel, four 16-byte loads in flight per thread, 2 blocks of 256 per SM"},
+      {Kernels::Copy::four, 8, "our copy kernel, four 16-byte loads in flight per thread, 8 blocks of 256 per SM"},
+  };
+  std::vector<double> best = engine;
+  const Shape* best_shape = nullptr;
+  for (const auto& shape : k_shapes) {
+    auto ms = time_on_stream(gpu.cuda, s, 2, repeats,
+                             [&] { gpu.kernels.copy(s, dst.ptr(), src.ptr(), bytes, shape.kind, shape.blocks_per_sm); });
+    if (median(ms) < median(best)) {
+      best = std::move(ms);
+      best_shape = &shape;
+    }
+  }
+  // What is checked is what the fastest way copied: the destination cleared, copied once more.
+  auto* memset = gpu.cuda.need(fn.memset_d8_async, "cuMemsetD8Async");
+  gpu.cuda.check(memset(dst.ptr(), 0, bytes, s), "cuMemsetD8Async");
+  if (best_shape != nullptr) gpu.kernels.copy(s, dst.ptr(), src.ptr(), bytes, best_shape->kind, best_shape->blocks_per_sm);
+  else gpu.cuda.check(copy(dst.ptr(), src.ptr(), bytes, s), "cuMemcpyDtoDAsync_v2");
+  // Check a few thousand words at each end.
   std::vector<float> head(4096), tail(4096);
   auto* d2h = gpu.cuda.need(fn.memcpy_dtoh_async, "cuMemcpyDtoHAsync_v2");
   gpu.cuda.check(d2h(head.data(), dst.ptr(), head.size() * sizeof(float), s), "cuMemcpyDtoHAsync_v2");
@@ -96,11 +122,10 @@ void device_copy(const Gpu& gpu, GpuProbe& out) {
     if (head[i] != fill_value(3, i, 24) || tail[i] != fill_value(3, j, 24))
       throw StepError(fmt::format("device copy of {} returned wrong data", size_text(bytes)));
   }
-  bool kernel_faster = median(kernel) < median(engine);
-  out.device_copy = rate_of(kernel_faster ? kernel : engine, 2.0 * static_cast<double>(bytes), 1e6,
+  out.device_copy = rate_of(best, 2.0 * static_cast<double>(bytes), 1e6,
                              fmt::format("{}, bytes read + written, {}", size_text(bytes),
-                                         kernel_faster ? "our 16-byte copy kernel (faster than cuMemcpyDtoDAsync here)"
-                                                       : "cuMemcpyDtoDAsync"));
+                                         best_shape != nullptr ? fmt::format("{} (faster than cuMemcpyDtoDAsync here)", best_shape->text)
+                                                               : std::string("cuMemcpyDtoDAsync")));
 }
 
 void host_copies(const Gpu& gpu, GpuProbe& out) {

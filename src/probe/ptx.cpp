@@ -165,6 +165,73 @@ COPY_LOOP:
 COPY_DONE:
 	ret;
 }
+
+// gd_copy4: four 16-byte loads in flight per thread (elements i, i+T, i+2T, i+3T of a grid of T
+// threads), then their four stores; the rest one at a time. (A variant with the .cs streaming
+// hint was slower than this one at every grid on the H200: bench/RESULTS.md 2026-12-03.)
+.visible .entry gd_copy4(
+	.param .u64 gd_copy4_dst,
+	.param .u64 gd_copy4_src,
+	.param .u64 gd_copy4_n
+)
+{
+	.reg .pred %p<3>;
+	.reg .b32 %r<24>;
+	.reg .b64 %rd<24>;
+
+	ld.param.u64 %rd1, [gd_copy4_dst];
+	ld.param.u64 %rd2, [gd_copy4_src];
+	ld.param.u64 %rd3, [gd_copy4_n];
+	cvta.to.global.u64 %rd1, %rd1;
+	cvta.to.global.u64 %rd2, %rd2;
+	mov.u32 %r1, %ctaid.x;
+	mov.u32 %r2, %ntid.x;
+	mov.u32 %r3, %tid.x;
+	mul.wide.u32 %rd4, %r1, %r2;
+	cvt.u64.u32 %rd5, %r3;
+	add.s64 %rd4, %rd4, %rd5;
+	mov.u32 %r4, %nctaid.x;
+	mul.wide.u32 %rd6, %r4, %r2;
+	shl.b64 %rd10, %rd6, 4;
+	mul.lo.u64 %rd11, %rd6, 3;
+	shl.b64 %rd12, %rd6, 2;
+GD_COPY4_LOOP4:
+	add.s64 %rd13, %rd4, %rd11;
+	setp.ge.u64 %p1, %rd13, %rd3;
+	@%p1 bra GD_COPY4_TAIL;
+	shl.b64 %rd7, %rd4, 4;
+	add.s64 %rd8, %rd2, %rd7;
+	add.s64 %rd14, %rd8, %rd10;
+	add.s64 %rd15, %rd14, %rd10;
+	add.s64 %rd16, %rd15, %rd10;
+	ld.global.v4.u32 {%r5, %r6, %r7, %r8}, [%rd8];
+	ld.global.v4.u32 {%r9, %r10, %r11, %r12}, [%rd14];
+	ld.global.v4.u32 {%r13, %r14, %r15, %r16}, [%rd15];
+	ld.global.v4.u32 {%r17, %r18, %r19, %r20}, [%rd16];
+	add.s64 %rd9, %rd1, %rd7;
+	add.s64 %rd17, %rd9, %rd10;
+	add.s64 %rd18, %rd17, %rd10;
+	add.s64 %rd19, %rd18, %rd10;
+	st.global.v4.u32 [%rd9], {%r5, %r6, %r7, %r8};
+	st.global.v4.u32 [%rd17], {%r9, %r10, %r11, %r12};
+	st.global.v4.u32 [%rd18], {%r13, %r14, %r15, %r16};
+	st.global.v4.u32 [%rd19], {%r17, %r18, %r19, %r20};
+	add.s64 %rd4, %rd4, %rd12;
+	bra.uni GD_COPY4_LOOP4;
+GD_COPY4_TAIL:
+	setp.ge.u64 %p2, %rd4, %rd3;
+	@%p2 bra GD_COPY4_DONE;
+	shl.b64 %rd7, %rd4, 4;
+	add.s64 %rd8, %rd2, %rd7;
+	ld.global.v4.u32 {%r5, %r6, %r7, %r8}, [%rd8];
+	add.s64 %rd9, %rd1, %rd7;
+	st.global.v4.u32 [%rd9], {%r5, %r6, %r7, %r8};
+	add.s64 %rd4, %rd4, %rd6;
+	bra.uni GD_COPY4_TAIL;
+GD_COPY4_DONE:
+	ret;
+}
+
 )PTX";
 
 }  // namespace

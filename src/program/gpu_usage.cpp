@@ -75,11 +75,14 @@ void GpuUsage::reading(const NvmlReading& r, double t_s, const PidMatch& match) 
       if (our_memory_known) s.memory_bytes = our_memory;
       else s.memory_bytes = Fact<std::uint64_t>::unknown("NVML_VALUE_NOT_AVAILABLE");
       if (!ours.empty() && !g.first_use_s) g.first_use_s = t_s;
-      if (gr.process_utilization) {
+      const bool held = !gr.process_utilization_asked && g.per_process_util && g.putil_asked_us.has_value();
+      if (gr.process_utilization || held) {
         // NVML keeps one sample per process and period (its timestamps tell the period); a reading
         // between two samples holds the last one while it is younger than the period. The
         // program's share is the sum over its processes.
-        for (const auto& u : *gr.process_utilization) {
+        if (gr.process_utilization) g.putil_asked_us = r.realtime_us;
+        const std::uint64_t as_of = held ? *g.putil_asked_us : r.realtime_us;
+        for (const auto& u : gr.process_utilization ? *gr.process_utilization : std::vector<SampledProcessUtilization>{}) {
           std::uint32_t mine = 0;
           if (auto d = match.direct.find(u.pid); d != match.direct.end()) mine = d->second;
           else if (auto n = match.nspid.find(u.pid); n != match.nspid.end()) mine = n->second;
@@ -95,7 +98,7 @@ void GpuUsage::reading(const NvmlReading& r, double t_s, const PidMatch& match) 
           auto gap = g.sample_gap_us.find(pid);
           std::uint64_t hold = std::clamp<std::uint64_t>(gap == g.sample_gap_us.end() ? 1000000 : gap->second * 3 / 2,
                                                          100000, 2000000);
-          if (r.realtime_us == 0 || r.realtime_us <= ts_value.first + hold) sum += ts_value.second;
+          if (as_of == 0 || as_of <= ts_value.first + hold) sum += ts_value.second;
         }
         s.utilization_percent = std::min(sum, 100u);
         g.per_process_util = true;

@@ -53,6 +53,9 @@ class GpuUsage {
     /// their last two samples: NVML samples each process every so often, not at every reading.
     std::map<std::uint32_t, std::pair<std::uint64_t, unsigned>> last_sample;
     std::map<std::uint32_t, std::uint64_t> sample_gap_us;
+    /// The clock (realtime µs) of the last reading that asked for per-process samples: readings
+    /// between two asks judge the held samples as of then.
+    std::optional<std::uint64_t> putil_asked_us;
   };
   std::vector<PerGpu> m_gpus;
   bool m_matched_direct = false, m_matched_nspid = false, m_unmatched_invisible = false, m_listed = false;

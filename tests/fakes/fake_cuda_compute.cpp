@@ -8,7 +8,7 @@
 // advances its stream's clock by bytes / the rate the scenario gives, and events read the clock.
 //
 // "cuda": { ..., "devices": [ { ..., "attributes": { "16": 132, ... }, "free_mem": bytes,
-//             "timing": { "d2d_gbs", "h2d_gbs", "d2h_gbs", "copy_kernel_gbs" }, "context_error": code } ],
+//             "timing": { "d2d_gbs", "h2d_gbs", "d2h_gbs", "copy_kernel_gbs", "copy4_kernel_gbs" }, "context_error": code } ],
 //           "timing": { same keys, for every device }, "peer_gbs": { "0>1": 397 } or a number,
 //           "can_access_peer": true, "module_error": code, "jit_log": "...", "kernel_wrong": true }
 
@@ -168,8 +168,8 @@ struct Module {
   int id = 0;
 };
 Module g_module;
-enum class Kernel { axpi = 1, fill, copy };
-Kernel g_kernels[] = {Kernel::axpi, Kernel::fill, Kernel::copy};
+enum class Kernel { axpi = 1, fill, copy, copy4 };
+Kernel g_kernels[] = {Kernel::axpi, Kernel::fill, Kernel::copy, Kernel::copy4};
 
 }  // namespace
 
@@ -330,6 +330,7 @@ EXPORT int cuModuleGetFunction(void** f, void*, const char* name) {
   if (n == "gd_axpi") *f = &g_kernels[0];
   else if (n == "gd_fill") *f = &g_kernels[1];
   else if (n == "gd_copy") *f = &g_kernels[2];
+  else if (n == "gd_copy4") *f = &g_kernels[3];
   else return k_not_found;
   return 0;
 }
@@ -389,11 +390,16 @@ EXPORT int cuLaunchKernel(void* f, unsigned, unsigned, unsigned, unsigned, unsig
         }
       return 0;
     }
-    case Kernel::copy: {
+    case Kernel::copy:
+    case Kernel::copy4: {
       auto dst = *static_cast<DevicePtr*>(arg(0)), src = *static_cast<DevicePtr*>(arg(1));
       auto n16 = *static_cast<std::uint64_t*>(arg(2));
       copy_bytes(static_cast<std::uintptr_t>(dst), static_cast<std::uintptr_t>(src), n16 * 16);
-      advance(s, 2.0 * static_cast<double>(n16 * 16), rate("copy_kernel_gbs", 2900));
+      // Each kernel its own rate (default: the one-load kernel's), whatever the grid.
+      Kernel k = *static_cast<Kernel*>(f);
+      double gbs = rate("copy_kernel_gbs", 2900);
+      if (k == Kernel::copy4) gbs = rate("copy4_kernel_gbs", gbs);
+      advance(s, 2.0 * static_cast<double>(n16 * 16), gbs);
       return 0;
     }
   }

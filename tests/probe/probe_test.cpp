@@ -98,6 +98,23 @@ TEST(Probe, QuickRunsOnlyTheShortSteps) {
   EXPECT_TRUE(p.out["probe"]["all_reduce"].empty());
 }
 
+// A card on which our kernel with four loads in flight copies faster than the driver's copy: the
+// fastest way counts, and its name is in the figure's basis; on the H100 recording the driver's
+// copy stays the fastest.
+TEST(Probe, TheFastestOfTheCopyShapesCountsAndIsNamed) {
+  json d = recorded();
+  for (auto& dev : d["cuda"]["devices"])
+    dev["timing"].update(json{{"d2d_gbs", 3815.0}, {"copy_kernel_gbs", 3790.0}, {"copy4_kernel_gbs", 4250.0}});
+  auto p = probe(d);
+  ASSERT_FALSE(p.out.is_discarded()) << p.text;
+  const auto& copy = p.out["probe"]["gpus"][0]["device_copy"];
+  EXPECT_NEAR(copy["value"].get<double>(), 4250, 5) << copy.dump();
+  EXPECT_NE(copy["what"].get<std::string>().find("four 16-byte loads in flight per thread"), std::string::npos) << copy.dump();
+  auto h100 = probe(recorded());
+  EXPECT_NE(h100.out["probe"]["gpus"][0]["device_copy"]["what"].get<std::string>().find("cuMemcpyDtoDAsync"),
+            std::string::npos);
+}
+
 TEST(Probe, LinkTrainedDownToX8UnderLoadIsNamed) {
   // A card in a slot (or riser) that carries 8 lanes: NVML reports x8 while copies run, and the
   // host copies move half of what gen 5 x16 allows.

@@ -53,8 +53,9 @@ struct BinaryRun {
   std::string err;
 };
 
-BinaryRun run_binary(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-               std::optional<std::pair<uid_t, std::vector<gid_t>>> as_user) {
+BinaryRun run_binary(const std::string& binary, const std::vector<std::string>& args,
+                     const std::map<std::string, std::string>& env,
+                     std::optional<std::pair<uid_t, std::vector<gid_t>>> as_user) {
   int out_pipe[2], err_pipe[2];
   if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) return {};
   pid_t pid = fork();
@@ -69,13 +70,13 @@ BinaryRun run_binary(const std::vector<std::string>& args, const std::map<std::s
     }
     std::vector<std::string> envs;
     for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
-    std::vector<char*> argv{const_cast<char*>(GPUDOCTOR_BINARY)};
+    std::vector<char*> argv{const_cast<char*>(binary.c_str())};
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     std::vector<char*> envp;
     for (auto& e : envs) envp.push_back(e.data());
     envp.push_back(nullptr);
-    execve(GPUDOCTOR_BINARY, argv.data(), envp.data());
+    execve(binary.c_str(), argv.data(), envp.data());
     _exit(126);
   }
   close(out_pipe[1]);
@@ -307,17 +308,46 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
   if (const auto* a = spec["run"]["args"].as_array())
     for (const auto& x : *a) args.push_back(x.value_or(std::string{}));
 
-  BinaryRun r = run_binary(args, env, as_user);
-  // [expect.terminal]: the report a person reads, from the same tree (check without --json).
+  // Another user may not reach the build folder (a checkout under /root, mode 0700): the binary, the
+  // fake driver libraries and driver.json are copied into the scenario's own folder, open to all.
+  std::string binary = GPUDOCTOR_BINARY;
+  if (as_user) {
+    fs::path copies = tmp / "as-user";
+    fs::create_directories(copies / "fakes");
+    auto copy_open = [](const fs::path& from, const fs::path& to, fs::perms mode) {
+      fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+      fs::permissions(to, mode);
+    };
+    const auto readable = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read;
+    const auto runnable = readable | fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec;
+    copy_open(GPUDOCTOR_BINARY, copies / "gpudoctor", runnable);
+    binary = (copies / "gpudoctor").string();
+    for (const auto& e : fs::directory_iterator(GPUDOCTOR_FAKES_DIR))
+      if (e.is_regular_file() && e.path().filename().string().find(".so") != std::string::npos)
+        copy_open(e.path(), copies / "fakes" / e.path().filename(), runnable);
+    // The fakes' soname links (libcuda.so.1 -> ...) are made again beside the copies.
+    for (const auto& e : fs::directory_iterator(GPUDOCTOR_FAKES_DIR))
+      if (e.is_symlink() && !fs::exists(copies / "fakes" / e.path().filename()))
+        fs::create_symlink(fs::read_symlink(e.path()), copies / "fakes" / e.path().filename());
+    std::string ld = env["LD_LIBRARY_PATH"];
+    if (ld.rfind(GPUDOCTOR_FAKES_DIR, 0) == 0) env["LD_LIBRARY_PATH"] = (copies / "fakes").string() + ld.substr(std::string(GPUDOCTOR_FAKES_DIR).size());
+    if (has_driver) {
+      copy_open(driver_json, copies / "driver.json", readable);
+      env["GPUDOCTOR_FAKE_DRIVER"] = (copies / "driver.json").string();
+    }
+    for (const fs::path& d : {copies, copies / "fakes"}) fs::permissions(d, fs::perms::all);
+  }
+  BinaryRun r = run_binary(binary, args, env, as_user);
+    // [expect.terminal]: the report a person reads, from the same tree (check without --json).
   const toml::table* term_expect = spec["expect"]["terminal"].as_table();
   std::string term, term_verbose;
   if (term_expect != nullptr) {
     std::vector<std::string> targs = args;
     targs[1] = "--no-color";
-    term = run_binary(targs, env, as_user).out;
+    term = run_binary(binary, targs, env, as_user).out;
     if (term_expect->contains("verbose_contains")) {
       targs.push_back("--verbose");
-      term_verbose = run_binary(targs, env, as_user).out;
+      term_verbose = run_binary(binary, targs, env, as_user).out;
     }
   }
   if (std::getenv("GPUDOCTOR_KEEP_SCENARIO_TREE") == nullptr) fs::remove_all(tmp);

@@ -231,5 +231,27 @@ TEST(Rules, ASmallOrNoTenantIsNoFinding) {
   EXPECT_EQ(find(diagnose(desktop).warnings, "gpu_in_use_by_other_process"), nullptr);
 }
 
+// The lent H200 beside a PyTorch loop of products holding 2 GiB: NVML said 100% busy; check said
+// healthy. A computing tenant takes SMs from the user's program whatever memory it holds.
+TEST(Rules, AnotherProcessComputingOnTheGpuIsReportedWhateverMemoryItHolds) {
+  Snapshot s = h200_shared(2, 137);
+  s.driver.nvml.devices[0].utilization_percent = 100u;
+  auto d = diagnose(s);
+  EXPECT_TRUE(d.healthy);  // it can still start: a warning
+  const Finding* w = find(d.warnings, "gpu_in_use_by_other_process");
+  ASSERT_NE(w, nullptr);
+  EXPECT_NE(w->title.find("and keeps it 100% busy"), std::string::npos) << w->title;
+  bool cited = false;
+  for (const auto& e : w->evidence) cited = cited || e.where == "nvmlDeviceGetUtilizationRates(0)";
+  EXPECT_TRUE(cited);
+  // Near cases: a tenant that idles (10%), and a busy GPU with no compute process listed (the
+  // utilization of a display, or of a process in another container the driver does not list).
+  s.driver.nvml.devices[0].utilization_percent = 10u;
+  EXPECT_EQ(find(diagnose(s).warnings, "gpu_in_use_by_other_process"), nullptr);
+  Snapshot alone = h200_shared(0, 139);
+  alone.driver.nvml.devices[0].utilization_percent = 100u;
+  EXPECT_EQ(find(diagnose(alone).warnings, "gpu_in_use_by_other_process"), nullptr);
+}
+
 }  // namespace
 }  // namespace gpudoctor

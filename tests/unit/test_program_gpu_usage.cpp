@@ -67,6 +67,50 @@ TEST(GpuUsage, ProgramsProcessMatchedByPidWithItsSamplesHeldBetweenNvmlPeriods) 
   EXPECT_EQ(g.samples, 20);
 }
 
+// The sampler asks nvmlDeviceGetProcessUtilization every fifth reading (every 500 ms at 100 ms):
+// the readings between hold what the last ask returned, judged as of that ask; NVML itself keeps a
+// sample per process every ~166 ms, so an ask returns the three taken since the one before.
+TEST(GpuUsage, SamplesAskedForEveryFifthReadingHoldAcrossTheReadingsBetween) {
+  auto u = one_gpu();
+  auto match = pid_match(tree({{101, {101}}}), [](std::uint32_t) { return true; });
+  const std::uint64_t t0 = 1'800'000'000'000'000ull;
+  for (int i = 0; i < 40; ++i) {
+    std::uint64_t now = t0 + static_cast<std::uint64_t>(i) * 100'000;
+    bool ask = i % 5 == 0;
+    std::optional<std::vector<SampledProcessUtilization>> util;
+    if (ask) {
+      util.emplace();
+      if (i > 0 && i < 20)  // the program computes for the first two seconds, then idles
+        for (std::uint64_t back : {333'000ull, 166'000ull, 0ull}) util->push_back({101, 80, now - back});
+    }
+    auto r = reading(i * 0.1, now, {{101, 2ull << 30}}, util, 5);
+    r.gpus[0].process_utilization_asked = ask;
+    u.reading(r, i * 0.1, match);
+  }
+  Program p;
+  u.finish(p, 4.0);
+  const auto& g = p.gpus[0];
+  EXPECT_EQ(g.utilization_basis, "per process (nvmlDeviceGetProcessUtilization)");
+  EXPECT_EQ(*g.peak_utilization_percent, 80U);
+  // Readings 5..19 (15 of 40) are within a sample of the computing second and a half, judged as of
+  // their ask; the idle readings after 20 are not held from the last busy ask.
+  EXPECT_NEAR(*g.busy_share, 15.0 / 40.0 * 0.8, 1e-9);
+  EXPECT_EQ(g.samples, 40);
+}
+
+// Near case: a reading without samples that was asked for (the call failed) holds nothing: with
+// another process on the GPU, its utilization is not attributable to the program.
+TEST(GpuUsage, AFailedAskIsNotAHeldReading) {
+  auto u = one_gpu();
+  auto match = pid_match(tree({{101, {101}}}), [](std::uint32_t) { return true; });
+  const std::uint64_t t0 = 1'800'000'000'000'000ull;
+  u.reading(reading(0, t0, {{101, 1}, {555, 1}}, std::vector<SampledProcessUtilization>{{101, 60, t0}}), 0, match);
+  u.reading(reading(0.1, t0 + 100'000, {{101, 1}, {555, 1}}, std::nullopt), 0.1, match);
+  Program p;
+  u.finish(p, 0.2);
+  EXPECT_NEAR(*p.gpus[0].busy_share, 0.6, 1e-9);  // one known reading, 60%; the failed one unknown
+}
+
 TEST(GpuUsage, IdleAfterTheLastSampleAged) {
   auto u = one_gpu();
   auto match = pid_match(tree({{101, {101}}}), [](std::uint32_t) { return true; });
@@ -123,6 +167,11 @@ TEST(GpuUsage, SamplerMessagesAreBoundedAndHostileLinesRejected) {
   EXPECT_EQ(g.processes->size(), 2U);
   EXPECT_FALSE((*g.processes)[1].memory_bytes);
   EXPECT_EQ((*g.process_utilization)[0].sm_percent, 40U);
+  EXPECT_TRUE(g.process_utilization_asked);
+  auto held = parse_sampler_message(R"({"reading":{"t":1,"now_us":5,"gpus":[{"index":0,"util":3,"putil_asked":false}]}})");
+  ASSERT_TRUE(held && held->reading);
+  EXPECT_FALSE(held->reading->gpus.at(0).process_utilization_asked);
+  EXPECT_FALSE(held->reading->gpus.at(0).process_utilization);
   EXPECT_FALSE(parse_sampler_message("not json"));
   EXPECT_FALSE(parse_sampler_message("[1,2]"));
   EXPECT_FALSE(parse_sampler_message(R"({"other":1})"));
