@@ -45,7 +45,9 @@ def loaded(framework):
         if len(parts) >= 6 and parts[5].startswith("/"):
             m = CUDA_LIB.search(parts[5])
             if m:
-                paths[os.path.basename(parts[5])] = parts[5]
+                # Keyed by SONAME: two files of one SONAME (a by-path load after a NEEDED found
+                # another copy) are both kept.
+                paths.setdefault(soname_key(os.path.basename(parts[5])), set()).add(os.path.realpath(parts[5]))
     if not paths:
         print(out.stderr[-2000:])
     return paths
@@ -70,21 +72,22 @@ def main():
         for lib in fw["libraries"]:
             p = lib["path"]
             if isinstance(p, str):
-                predicted[soname_key(lib["name"])] = (p, lib.get("found_via", ""), lib.get("version"))
+                files = {os.path.realpath(p)} | {os.path.realpath(c["resolved"]) for c in lib.get("also_mapped", [])}
+                predicted[soname_key(lib["name"])] = files
         real = loaded(name)
         print(f"\n## {name} {fw.get('version')} (CUDA {fw.get('cuda_build')}) in {fw['site_packages']}")
         print(f"| library | predicted | loaded | same |")
         print(f"|---|---|---|---|")
-        for base, path in sorted(real.items()):
-            key = soname_key(base)
-            if base.startswith("libcuda.so") or base.startswith("libnvidia-ml"):
+        for key, paths in sorted(real.items()):
+            if key.startswith("libcuda.so") or key.startswith("libnvidia-ml"):
                 continue  # the driver: loaded by the probe, not part of the framework's resolution
             pred = predicted.get(key)
-            same = pred is not None and os.path.realpath(pred[0]) == os.path.realpath(path)
+            same = pred == paths
             total += 1
             exact += same
-            print(f"| {key} | {pred[0] if pred else '(not predicted)'} | {path} | {'yes' if same else 'NO'} |")
-        extra = sorted(k for k in predicted if not any(soname_key(b) == k for b in real))
+            print(f"| {key} | {'<br>'.join(sorted(pred)) if pred else '(not predicted)'} | {'<br>'.join(sorted(paths))} | "
+                  f"{'yes' if same else 'NO'} |")
+        extra = sorted(k for k in predicted if k not in real)
         print(f"predicted but not loaded by this workload: {', '.join(extra) or 'none'}")
     print(f"\nexact: {exact} of {total} libraries the frameworks really loaded")
     # The versions the libraries themselves reported, against the version gpudoctor read from files.
