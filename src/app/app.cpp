@@ -1,4 +1,5 @@
 #include "app/app.hpp"
+#include "app/docs.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -106,6 +107,8 @@ CollectOptions collect_options(const Options& o) {
   c.driver = o.driver == "host" ? DriverProbeMode::host : o.driver == "none" ? DriverProbeMode::none : DriverProbeMode::automatic;
   c.driver_timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout_s * 1000));
   c.environment = process_environment();
+  std::error_code exe_error;
+  c.own_executable = std::filesystem::read_symlink("/proc/self/exe", exe_error).string();
   if (fs.is_host()) {
     std::error_code ec;
     auto cwd = std::filesystem::current_path(ec);
@@ -637,7 +640,15 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   Options o;
   CLI::App app{"gpudoctor: why isn't my framework using the GPU? Checks every layer, names the root cause, says the fix.",
                "gpudoctor"};
-  app.set_version_flag("--version", GPUDOCTOR_VERSION);
+  app.set_version_flag("--version", "gpudoctor " GPUDOCTOR_VERSION " (commit " GPUDOCTOR_COMMIT ")");
+  app.footer("Exit codes: 0 the GPU path is healthy, 1 a problem was found, 2 usage error or unreadable input, "
+             "3 gpudoctor itself failed (run: the program's own exit code).");
+  std::string completion_shell;
+  bool help_man = false;
+  app.add_flag("--help-man", help_man, "print the man page (roff) and exit")->group("");
+  app.add_option("--completion", completion_shell, "print the completion script for bash, zsh or fish and exit")
+      ->check(CLI::IsMember({"bash", "zsh", "fish"}))
+      ->group("");
   app.fallthrough();
   app.require_subcommand(0, 1);
   auto* json = app.add_flag("--json", o.json, "JSON output: verdict, causes[] (id, layer, evidence, fix), layers[]");
@@ -746,6 +757,14 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
     out << o_out.str();
     err << o_err.str();
     return code == 0 ? k_exit_healthy : k_exit_usage;
+  }
+  if (help_man) {
+    write_man_page(out, app, GPUDOCTOR_VERSION);
+    return k_exit_healthy;
+  }
+  if (!completion_shell.empty()) {
+    write_completion(out, app, completion_shell);
+    return k_exit_healthy;
   }
   const char* no_color_env = std::getenv("NO_COLOR");
   bool color = out_is_terminal && !o.no_color && (no_color_env == nullptr || *no_color_env == '\0');

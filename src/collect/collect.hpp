@@ -28,6 +28,9 @@ struct CollectOptions {
   bool ask_library_versions = false;
   /// The Python interpreter whose environment matters (--python); empty: the one on PATH.
   std::string python;
+  /// This program's own file (/proc/self/exe). Installed from the wheel it is VENV/bin/gpudoctor,
+  /// beside VENV/pyvenv.cfg: then that venv is judged first (after --python).
+  std::string own_executable;
   /// The working folder, whose project environment (.venv, venv, env in it or a folder above it)
   /// is looked for; empty: none. The app sets it for the root "/" only: an inspected image has none.
   std::string cwd;

@@ -1,6 +1,6 @@
-// Python environments, found the way the user's shell would run Python: --python, the active
-// virtualenv (VIRTUAL_ENV), the active conda environment (CONDA_PREFIX), then python3 on PATH;
-// then the others the user has (EnvironmentSearch).
+// Python environments, found the way the user's shell would run Python: --python, the venv
+// gpudoctor's wheel is installed in, the active virtualenv (VIRTUAL_ENV), the active conda
+// environment (CONDA_PREFIX), then python3 on PATH; then the others the user has (EnvironmentSearch).
 // Read from disk only (pyvenv.cfg, the lib/pythonX.Y folders); Python is never run.
 
 #include <pwd.h>
@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <set>
 
 #include "collect/collect.hpp"
@@ -364,6 +365,15 @@ void collect_python_envs(CollectContext& ctx) {
   if (!ctx.options.python.empty()) {
     add_interpreter(ctx, ctx.options.python, "--python", true);
     chosen = true;
+  }
+  // gpudoctor installed from its wheel into a venv (VENV/bin/gpudoctor, VENV/pyvenv.cfg): that venv.
+  if (const auto& exe = ctx.options.own_executable; !chosen && ctx.fs.is_host() && !exe.empty()) {
+    std::string venv = std::filesystem::path(exe).parent_path().parent_path().string();
+    if (std::filesystem::path(exe).parent_path().filename() == "bin" && venv != "/" &&
+        ctx.fs.stat(venv + "/pyvenv.cfg")) {
+      add_environment(ctx, venv, "the venv gpudoctor is installed in", ctx.fs.resolve(venv + "/bin/python"), true);
+      chosen = !ctx.snapshot.python_envs.empty();
+    }
   }
   if (auto it = env.find("VIRTUAL_ENV"); it != env.end() && ctx.fs.is_host() && !it->second.empty())
     add_environment(ctx, it->second, "VIRTUAL_ENV", ctx.fs.resolve(it->second + "/bin/python"), !chosen);

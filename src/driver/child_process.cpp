@@ -1,8 +1,10 @@
 #include "driver/child_process.hpp"
+#include "core/signal_name.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +19,20 @@
 namespace gpudoctor {
 
 namespace {
+
+// Closes every descriptor from `first` on, in a forked child. close_range(2) through syscall():
+// glibc wraps it only from 2.34 (the release binary runs on 2.28), and kernels before 5.9 lack it
+// (RHEL 8's 4.18): then each descriptor up to the limit is closed.
+#ifndef SYS_close_range
+#define SYS_close_range 436  // the same number on every architecture
+#endif
+void close_from(int first) {
+  if (::syscall(SYS_close_range, static_cast<unsigned>(first), ~0U, 0U) == 0) return;
+  long limit = ::sysconf(_SC_OPEN_MAX);
+  if (limit < 0 || limit > 1048576) limit = 1048576;
+  for (long fd = first; fd < limit; ++fd) ::close(static_cast<int>(fd));
+}
+
 
 // Messages are lines: the state, JSON with no raw newline, then '\n'.
 void write_all(int fd, const std::string& data) {
@@ -109,7 +125,7 @@ std::string start_child(const ChildWork& job, pid_t& pid_out, int& fd_out, bool 
       ::dup2(devnull, STDERR_FILENO);
     }
     if (out >= 0 && out != 3) out = ::dup3(out, 3, O_CLOEXEC);
-    if (out == 3) ::close_range(4, ~0U, 0);
+    if (out == 3) close_from(4);
     else out = fds[1];
     // A reader gone away is the end of the work, not a signal death.
     ::signal(SIGPIPE, SIG_IGN);
@@ -255,7 +271,7 @@ std::vector<ChildReport> ChildGroup::wait(std::chrono::milliseconds limit, const
         r.report.outcome = {"timeout", fmt::format("did not finish within {} ms and was killed", limit.count()), ms};
       } else if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
-        const char* name = ::sigabbrev_np(sig);
+        const char* name = signal_abbrev(sig);
         r.report.outcome = {"crashed", fmt::format("killed by signal {} (SIG{})", sig, name ? name : "?"), ms};
       } else if (WIFEXITED(status) && WEXITSTATUS(status) == 70) {
         r.report.outcome = {"failed", "the driver library threw a C++ exception into the probe", ms};

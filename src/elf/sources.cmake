@@ -3,5 +3,5 @@
 add_library(gd_elf STATIC
   ${CMAKE_CURRENT_LIST_DIR}/elf_file.cpp
   ${CMAKE_CURRENT_LIST_DIR}/dynamic_string_tokens.cpp)
-target_link_libraries(gd_elf PUBLIC gd_sys gd_core PRIVATE PkgConfig::LIBELF gpudoctor_warnings)
+target_link_libraries(gd_elf PUBLIC gd_sys gd_core PRIVATE gd_libelf gpudoctor_warnings)
 target_link_libraries(gd_all INTERFACE gd_elf)

@@ -1,4 +1,5 @@
 #include "program/launcher.hpp"
+#include "core/signal_name.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -95,7 +96,7 @@ Pty open_pty(int like) {
 }
 
 const char* signal_name(int sig) {
-  const char* n = ::sigabbrev_np(sig);
+  const char* n = signal_abbrev(sig);
   return n != nullptr ? n : "?";
 }
 

@@ -51,7 +51,9 @@ TEST(Cli, JsonAndMarkdownExcludeEachOther) { EXPECT_EQ(run({"--json", "--markdow
 TEST(Cli, VersionPrintsTheVersion) {
   auto r = run({"--version"});
   EXPECT_EQ(r.code, 0);
-  EXPECT_NE(r.out.find("0."), std::string::npos);
+  EXPECT_NE(r.out.find("gpudoctor 0."), std::string::npos) << r.out;
+  // The commit it was built from (git describe at configure time), or "unknown" outside a checkout.
+  EXPECT_NE(r.out.find(" (commit "), std::string::npos) << r.out;
 }
 
 TEST(Cli, HealthyHostExitsZeroWithJsonContract) {
@@ -646,3 +648,95 @@ TEST(CliDriver, AChildThatSurvivesSigkillIsLeftBehindAndReported) {
 }
 
 }  // namespace
+
+namespace {
+
+// Runs `BIN snapshot` in an empty environment (no VIRTUAL_ENV, no CONDA_PREFIX); its python_envs.
+nlohmann::json own_snapshot_envs(const fs::path& bin) {
+  std::string cmd = fmt::format("env -i PATH=/usr/bin:/bin '{}' snapshot --driver none --no-redact", bin.string());
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return nullptr;
+  std::string out;
+  char buf[65536];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << cmd;
+  return nlohmann::json::parse(out)["python_envs"];
+}
+
+}  // namespace
+
+// The wheel installs gpudoctor as VENV/bin/gpudoctor: with neither --python nor an active venv,
+// that venv is judged first. A copy in a bin/ folder without pyvenv.cfg is no venv.
+TEST(Cli, BinaryInstalledInAVenvJudgesThatVenvFirst) {
+  fs::path base = fs::temp_directory_path() / fmt::format("gpudoctor-cli-{}-own-venv", getpid());
+  fs::remove_all(base);
+  for (const char* kind : {"venv", "plain"}) {
+    fs::create_directories(base / kind / "bin");
+    fs::create_directories(base / kind / "lib/python3.11/site-packages");
+    fs::copy_file(GPUDOCTOR_BINARY, base / kind / "bin/gpudoctor");
+  }
+  std::ofstream(base / "venv/pyvenv.cfg") << "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.2\n";
+  auto envs = own_snapshot_envs(base / "venv/bin/gpudoctor");
+  ASSERT_TRUE(envs.is_array() && !envs.empty()) << envs.dump();
+  EXPECT_EQ(envs[0]["prefix"], (base / "venv").string()) << envs.dump();
+  EXPECT_EQ(envs[0]["found_by"], "the venv gpudoctor is installed in");
+  EXPECT_EQ(envs[0]["in_use"], true);
+  EXPECT_EQ(envs[0]["kind"], "venv");
+  for (size_t i = 1; i < envs.size(); ++i) EXPECT_EQ(envs[i]["in_use"], false) << envs[i].dump();
+
+  auto plain = own_snapshot_envs(base / "plain/bin/gpudoctor");
+  ASSERT_TRUE(plain.is_array()) << plain.dump();
+  for (const auto& e : plain) {
+    EXPECT_NE(e["found_by"], "the venv gpudoctor is installed in") << e.dump();
+    EXPECT_NE(e["prefix"], (base / "plain").string()) << e.dump();
+  }
+  fs::remove_all(base);
+}
+
+// The man page and the completions come from the same definition as --help: every long option
+// --help lists (top level and each command's) is in them; the bash script parses.
+TEST(Cli, ManPageAndCompletionsNameEveryOptionOfHelp) {
+  auto man = run({"--help-man"});
+  ASSERT_EQ(man.code, 0) << man.err;
+  EXPECT_EQ(man.out.rfind(".\\\" Generated", 0), 0u) << man.out.substr(0, 200);
+  EXPECT_NE(man.out.find(".SH EXIT STATUS"), std::string::npos);
+  auto bash = run({"--completion", "bash"});
+  auto fish = run({"--completion", "fish"});
+  auto zsh = run({"--completion", "zsh"});
+  ASSERT_EQ(bash.code, 0);
+  ASSERT_EQ(fish.code, 0);
+  ASSERT_EQ(zsh.code, 0);
+  EXPECT_EQ(run({"--completion", "tcsh"}).code, 2);
+  std::vector<std::vector<std::string>> helps{{"--help"}};
+  for (const char* c : {"check", "explain", "probe", "snapshot", "health", "merge", "fleet", "run", "inspect"})
+    helps.push_back({c, "--help"});
+  size_t seen = 0;
+  for (const auto& args : helps) {
+    auto h = run(args);
+    ASSERT_EQ(h.code, 0) << args[0];
+    for (size_t at = h.out.find("--"); at != std::string::npos; at = h.out.find("--", at + 2)) {
+      size_t end = h.out.find_first_not_of("abcdefghijklmnopqrstuvwxyz-", at + 2);
+      std::string name = h.out.substr(at, end - at);
+      if (name.size() < 3 || name.back() == '-') continue;
+      ++seen;
+      std::string roff_name;
+      for (char ch : name) roff_name += ch == '-' ? std::string("\\-") : std::string(1, ch);
+      EXPECT_NE(man.out.find("\\fB" + roff_name + "\\fR"), std::string::npos) << name << " missing from the man page";
+      EXPECT_NE(bash.out.find(name), std::string::npos) << name << " missing from the bash completion";
+      EXPECT_NE(fish.out.find("-l " + name.substr(2)), std::string::npos) << name << " missing from the fish completion";
+      EXPECT_NE(zsh.out.find(name), std::string::npos) << name << " missing from the zsh completion";
+    }
+    if (args.size() == 2) {
+      EXPECT_NE(man.out.find(".SS " + args[0]), std::string::npos) << args[0];
+    }
+  }
+  EXPECT_GT(seen, 30u);
+  // Hidden options stay out of --help and the man page.
+  EXPECT_EQ(man.out.find("help\\-man"), std::string::npos);
+  auto file = temp_file("completion.bash", bash.out);
+  std::string cmd = "bash -n '" + file.string() + "'";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << bash.out;
+  fs::remove(file);
+}
