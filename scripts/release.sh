@@ -149,7 +149,7 @@ newest=$(readelf -V -W "$out" | grep -o 'GLIBC_[0-9][0-9.]*' | sort -t. -k2,2n -
 if [ "$(printf '%s\nGLIBC_2.28\n' "$newest" | sort -t. -k2,2n -k3,3n | tail -1)" != "GLIBC_2.28" ]; then
   echo "$out needs $newest, newer than glibc 2.28" >&2; exit 1
 fi
-if readelf -S "$out" | grep -q '\.symtab'; then echo "$out is not stripped" >&2; exit 1; fi
+if grep -q '\.symtab' <<<"$(readelf -S "$out")"; then echo "$out is not stripped" >&2; exit 1; fi
 size=$(stat -c %s "$out")
 if [ "$size" -ge 10000000 ]; then echo "$out is $size bytes, not under 10 MB" >&2; exit 1; fi
 echo "$out: $size bytes, needs only ${needed}(newest symbol $newest), stripped;" \

@@ -212,11 +212,11 @@ for _ in $(seq 100); do
 done
 [ "$reason" = "gpudoctor: driver_not_installed" ] ||
   fail "n2 not drained by gpudoctor health --drain (Reason '$reason'): $(scontrol show node n2 | tr '\n' ' '); $(cat "$work"/log/health-n2.out 2>/dev/null)"
-scontrol show node n2 | grep -q 'State=[A-Z+]*DRAIN' || fail "n2 has a Reason but is not draining: $(scontrol show node n2)"
+grep -q 'State=[A-Z+]*DRAIN' <<<"$(scontrol show node n2)" || fail "n2 has a Reason but is not draining: $(scontrol show node n2)"
 grep -q '^ERROR: gpudoctor: Health check failed: driver_not_installed: ' "$work/log/health-n2.out" ||
   fail "n2's health line: $(cat "$work/log/health-n2.out")"
 for n in n1 n3; do
-  scontrol show node "$n" | grep -q 'State=[A-Z+]*DRAIN' && fail "fit node $n drained: $(scontrol show node "$n")"
+  grep -q 'State=[A-Z+]*DRAIN' <<<"$(scontrol show node "$n")" && fail "fit node $n drained: $(scontrol show node "$n")"
   grep -q '^OK: gpudoctor: node fit: 1 NVIDIA GPU(s): NVIDIA H200' "$work/log/health-$n.out" ||
     fail "$n's health line: $(cat "$work/log/health-$n.out" 2>/dev/null)"
 done

@@ -22,7 +22,10 @@ rm -rf "$work/wheel-out" "$work/wheel-venv"
 PYTHON=$tools/bin/python "$repo/scripts/wheel.sh" --binary "$bin" --plat "$plat" --outdir "$work/wheel-out" || exit 1
 whl=$(ls "$work"/wheel-out/gpudoctor-*-py3-none-"$plat".whl) || { echo "no wheel named py3-none-$plat"; exit 1; }
 echo "wheel: $whl"
-python3 -m zipfile -l "$whl" | grep -q 'gpudoctor-[0-9.]*\.data/scripts/gpudoctor' || { echo "the executable is not in the wheel's scripts"; exit 1; }
+# The listing is read whole first: `grep -q` stops at its first match, and under pipefail the
+# writer's broken pipe would fail the test however right the wheel is.
+listing=$(python3 -m zipfile -l "$whl") || { echo "cannot list the wheel"; exit 1; }
+grep -q 'gpudoctor-[0-9.]*\.data/scripts/gpudoctor' <<<"$listing" || { echo "the executable is not in the wheel's scripts"; exit 1; }
 python3 -m venv "$work/wheel-venv" || exit 1
 venv=$work/wheel-venv
 "$venv/bin/pip" install -q --no-index --disable-pip-version-check "$whl" || { echo "pip install of the wheel failed"; exit 1; }
