@@ -8,7 +8,8 @@
 #     what it mapped (libraries_ground_truth.py);
 #  5. cudaMemcpyAsync under the probe's conditions (copy_conditions.py);
 #  6. the CPU each NVML call of the watcher costs beside a training loop (nvml_call_cost.py).
-# SECTIONS="1b 4" runs only those (1a 1b 2 3 4 5 6).
+#  7. README's samples: a venv holding torch without its nvidia-* wheels, and this healthy host.
+# SECTIONS="1b 4" runs only those (1a 1b 2 3 4 5 6 7).
 #  3. a computing tenant: the loop's steps/s bare and beside a process running products at 100%,
 #     and what `gpudoctor check` says meanwhile.
 # Expects the stripped binary at $GPUDOCTOR (default .device/lead/gpudoctor).
@@ -125,5 +126,22 @@ loop=$!
 sleep 8
 python3 "$here/nvml_call_cost.py" 200
 wait $loop; tail -1 /tmp/loop6.txt
+fi
+if want 7; then
+section "7 README's sample: a venv holding torch without its nvidia-* wheels, and the healthy host"
+site=$(python3 -c 'import torch, os; print(os.path.dirname(os.path.dirname(torch.__file__)))')
+rm -rf /tmp/bare; python3 -m venv --without-pip /tmp/bare
+bare_site=$(/tmp/bare/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+# torch and its pure-Python requirements, not one nvidia-* wheel
+for d in "$site"/torch "$site"/torch-*.dist-info "$site"/torchgen "$site"/functorch \
+         "$site"/typing_extensions.py "$site"/typing_extensions-*.dist-info "$site"/sympy "$site"/sympy-*.dist-info \
+         "$site"/mpmath "$site"/mpmath-*.dist-info "$site"/filelock "$site"/filelock-*.dist-info \
+         "$site"/fsspec "$site"/fsspec-*.dist-info "$site"/jinja2 "$site"/jinja2-*.dist-info \
+         "$site"/markupsafe "$site"/MarkupSafe-*.dist-info "$site"/networkx "$site"/networkx-*.dist-info; do
+  [ -e "$d" ] && ln -s "$d" "$bare_site/"
+done
+/tmp/bare/bin/python -c 'import torch' 2>&1 | tail -1
+"$B" check --python /tmp/bare/bin/python --no-color; echo "check exit $?"
+"$B" check --no-color; echo "check exit $?"
 fi
 echo done

@@ -36,24 +36,37 @@ samples = (ProcUtil * 64)()
 
 def compute_procs():
     n = ctypes.c_uint(64)
-    nvml.nvmlDeviceGetComputeRunningProcesses_v3(dev, ctypes.byref(n), procs)
+    rc = nvml.nvmlDeviceGetComputeRunningProcesses_v3(dev, ctypes.byref(n), procs)
+    return rc, n.value
 
 
 def proc_util():
+    # As the sampler asks: the samples since one second ago (a timestamp of 0 makes the driver
+    # return its whole buffer, the costly case).
     n = ctypes.c_uint(64)
-    nvml.nvmlDeviceGetProcessUtilization(dev, samples, ctypes.byref(n), ctypes.c_ulonglong(0))
+    since = int(time.time() * 1e6) - 1_000_000
+    rc = nvml.nvmlDeviceGetProcessUtilization(dev, samples, ctypes.byref(n), ctypes.c_ulonglong(since))
+    return rc, n.value
+
+
+def proc_util_all():
+    n = ctypes.c_uint(64)
+    rc = nvml.nvmlDeviceGetProcessUtilization(dev, samples, ctypes.byref(n), ctypes.c_ulonglong(0))
+    return rc, n.value
 
 
 calls = [
-    ("nvmlDeviceGetUtilizationRates", lambda: nvml.nvmlDeviceGetUtilizationRates(dev, util)),
-    ("nvmlDeviceGetMemoryInfo_v2", lambda: nvml.nvmlDeviceGetMemoryInfo_v2(dev, ctypes.byref(mem))),
+    ("nvmlDeviceGetUtilizationRates", lambda: (nvml.nvmlDeviceGetUtilizationRates(dev, util), 1)),
+    ("nvmlDeviceGetMemoryInfo_v2", lambda: (nvml.nvmlDeviceGetMemoryInfo_v2(dev, ctypes.byref(mem)), 1)),
     ("nvmlDeviceGetComputeRunningProcesses_v3", compute_procs),
-    ("nvmlDeviceGetProcessUtilization", proc_util),
+    ("nvmlDeviceGetProcessUtilization (last 1 s)", proc_util),
+    ("nvmlDeviceGetProcessUtilization (since 0)", proc_util_all),
 ]
 for name, f in calls:
-    f()
+    rc, count = f()
     c0, w0 = time.process_time(), time.perf_counter()
     for _ in range(N):
         f()
     c1, w1 = time.process_time(), time.perf_counter()
-    print(f"{name:42s} CPU {1e6 * (c1 - c0) / N:9.1f} us/call   wall {1e6 * (w1 - w0) / N:9.1f} us/call   ({N} calls)")
+    print(f"{name:44s} CPU {1e6 * (c1 - c0) / N:9.1f} us/call   wall {1e6 * (w1 - w0) / N:9.1f} us/call"
+          f"   ({N} calls; first: return {rc}, {count} entries)")
