@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "core/library_copy_text.hpp"
 #include "core/path.hpp"
 #include "core/requirement.hpp"
 #include "core/version.hpp"
@@ -294,8 +295,7 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
       f.evidence.push_back({*lib.path, "loads first: " + lib.requested_by + " " + lib.how + " " + lib.name + ", found via " +
                                            lib.found_via + (lib.origin.empty() ? "" : ", " + lib.origin)});
       for (const auto& c : lib.also_mapped)
-        f.evidence.push_back({c.resolved, "loads too: " + c.found_via + (c.origin.empty() ? "" : ", " + c.origin) +
-                                              (c.version.known() ? " " + *c.version : "")});
+        f.evidence.push_back({c.resolved, "loads too: " + c.found_via + (origin_and_version(c).empty() ? "" : ", " + origin_and_version(c))});
       if (ld && through_ld) f.evidence.push_back({"env LD_LIBRARY_PATH", *ld});
       if (through_ld)
         f.fix.push_back("Remove " + path_dirname(*lib.path) + " from LD_LIBRARY_PATH, or unset it (check ~/.bashrc and the "

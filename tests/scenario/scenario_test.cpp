@@ -18,7 +18,8 @@
 //   [expect] verdict = "problem"; causes = ["root_cause", "..."]; warnings = ["..."];
 //            evidence_contains = ["..."]; title_contains = "..."; layers = { hardware = "passed" }
 //   [expect.terminal] the report a person reads: max_lines = 15; verdict_by_line = 12;
-//            contains = ["..."]; lacks = ["..."]; once = ["..."] (exactly once); verbose_contains (with --verbose)
+//            contains = ["..."]; lacks = ["..."]; once = ["..."] (exactly once); verbose_contains (with --verbose);
+//            markdown_contains (check --markdown, redacted as it is shared)
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -340,7 +341,7 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
   BinaryRun r = run_binary(binary, args, env, as_user);
     // [expect.terminal]: the report a person reads, from the same tree (check without --json).
   const toml::table* term_expect = spec["expect"]["terminal"].as_table();
-  std::string term, term_verbose;
+  std::string term, term_verbose, markdown;
   if (term_expect != nullptr) {
     std::vector<std::string> targs = args;
     targs[1] = "--no-color";
@@ -348,6 +349,11 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
     if (term_expect->contains("verbose_contains")) {
       targs.push_back("--verbose");
       term_verbose = run_binary(binary, targs, env, as_user).out;
+    }
+    if (term_expect->contains("markdown_contains")) {
+      std::vector<std::string> margs = args;
+      margs[1] = "--markdown";
+      markdown = run_binary(binary, margs, env, as_user).out;
     }
   }
   if (std::getenv("GPUDOCTOR_KEEP_SCENARIO_TREE") == nullptr) fs::remove_all(tmp);
@@ -437,6 +443,8 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
     }
     for (const auto& x : texts("verbose_contains"))
       EXPECT_NE(term_verbose.find(x), std::string::npos) << "--verbose lacks \"" << x << "\":\n" << term_verbose;
+    for (const auto& x : texts("markdown_contains"))
+      EXPECT_NE(markdown.find(x), std::string::npos) << "--markdown lacks \"" << x << "\":\n" << markdown;
   }
 }
 
