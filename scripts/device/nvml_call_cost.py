@@ -30,12 +30,12 @@ class ProcUtil(ctypes.Structure):  # nvmlProcessUtilizationSample_t
 util = (ctypes.c_uint * 2)()
 mem = MemV2()
 mem.version = ctypes.sizeof(MemV2) | (2 << 24)
-procs = (ProcInfo * 64)()
-samples = (ProcUtil * 64)()
+procs = (ProcInfo * 1024)()
+samples = (ProcUtil * 1024)()
 
 
 def compute_procs():
-    n = ctypes.c_uint(64)
+    n = ctypes.c_uint(1024)
     rc = nvml.nvmlDeviceGetComputeRunningProcesses_v3(dev, ctypes.byref(n), procs)
     return rc, n.value
 
@@ -43,14 +43,14 @@ def compute_procs():
 def proc_util():
     # As the sampler asks: the samples since one second ago (a timestamp of 0 makes the driver
     # return its whole buffer, the costly case).
-    n = ctypes.c_uint(64)
+    n = ctypes.c_uint(1024)
     since = int(time.time() * 1e6) - 1_000_000
     rc = nvml.nvmlDeviceGetProcessUtilization(dev, samples, ctypes.byref(n), ctypes.c_ulonglong(since))
     return rc, n.value
 
 
 def proc_util_all():
-    n = ctypes.c_uint(64)
+    n = ctypes.c_uint(1024)
     rc = nvml.nvmlDeviceGetProcessUtilization(dev, samples, ctypes.byref(n), ctypes.c_ulonglong(0))
     return rc, n.value
 

@@ -1,6 +1,7 @@
 // Libraries layer: the CUDA libraries each framework will load, as the loader resolves them.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
@@ -97,6 +98,19 @@ bool pins_for(const FrameworkLibraries& fw, const InstalledPackage& p) {
   return p.name == fw.framework;
 }
 
+// The first n release segments of a dotted version ("2.28.9", 2 -> "2.28"); empty when it has fewer.
+std::string leading_segments(const std::string& version, int n) {
+  auto parts = parse_dotted_version(version);
+  if (!parts || parts->size() < static_cast<size_t>(n)) return {};
+  std::vector<int> head(parts->begin(), parts->begin() + n);
+  return fmt::format("{}", fmt::join(head, "."));
+}
+
+bool same_leading_segments(const std::string& a, const std::string& b, int n) {
+  std::string x = leading_segments(a, n);
+  return !x.empty() && x == leading_segments(b, n);
+}
+
 std::string dist_info_folder(const InstalledPackage& p) {
   std::string n = p.name;
   std::replace(n.begin(), n.end(), '-', '_');
@@ -132,12 +146,17 @@ void rule_library_pins(const RuleContext& ctx, const FrameworkLibraries& fw, Sev
         bool cudnn = lib.role.rfind("cudnn", 0) == 0;
         const auto* role = ctx.kb.role_for_file(lib.name);
         std::string label = role ? role->label : lib.role;
+        // Older only in the patch (2.28.3 where 2.28.9 is pinned): it loads and works, a warning.
+        bool patch_only = same_leading_segments(*v, floor, ctx.kb.pin_error_segments());
         Finding f;
         f.cause = cudnn ? "cudnn_version_mismatch" : "cuda_version_mismatch";
         f.layer = Layer::libraries;
-        f.severity = sev;
-        f.title = fmt::format("{} pins {} {} ({}), but {} resolves to {} {}", framework_title(fw), label, floor, pin,
-                              lib.name, label, *v);
+        f.severity = patch_only ? Severity::warning : sev;
+        f.title = fmt::format("{} pins {} {} ({}), but {} resolves to {} {}{}", framework_title(fw), label, floor, pin,
+                              lib.name, label, *v,
+                              patch_only ? fmt::format(": an older patch of the same {} release, which loads", 
+                                                       leading_segments(floor, ctx.kb.pin_error_segments()))
+                                         : "");
         f.evidence.push_back({dist_info_folder(p) + "/METADATA",
                               fmt::format("{} {} pins {}; {} resolves to {} ({})", p.name, p.version, pin, lib.name,
                                           *lib.path, *v)});

@@ -139,6 +139,10 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
       if (const auto* arr = roles.as_array())
         for (const auto& r : *arr)
           if (auto v = r.value<std::string>()) kb.m_wheel_roles[std::string(dist.str())].push_back(*v);
+  if (auto n = libs["pin_check"]["error_segments"].value<int64_t>()) {
+    if (*n < 1 || *n > 4) throw std::runtime_error("libraries.toml [pin_check] error_segments must be 1 to 4");
+    kb.m_pin_error_segments = static_cast<int>(*n);
+  }
   if (const auto* ct = libs["cuda_targets"].as_table())
     for (const auto& [machine, folder] : *ct)
       if (auto v = folder.value<std::string>()) kb.m_cuda_targets[std::string(machine.str())] = *v;

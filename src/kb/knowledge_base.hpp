@@ -229,6 +229,9 @@ class KnowledgeBase {
   /// The library roles an nvidia-* wheel carries ("nvidia-nccl-cu13" -> nccl; libraries.toml
   /// [wheel_roles], the -cuNN suffix ignored); empty for other distributions.
   [[nodiscard]] std::vector<std::string> wheel_roles(std::string_view dist) const;
+  /// How many leading release segments make a library older than its pin an error (libraries.toml
+  /// [pin_check]; 2: major.minor; older only in the patch is a warning).
+  [[nodiscard]] int pin_error_segments() const { return m_pin_error_segments; }
   /// The CUDA toolkit's folder under targets/ for a CPU (uname(2) name: "x86_64" ->
   /// "x86_64-linux", "aarch64" -> "sbsa-linux"; libraries.toml [cuda_targets]); empty when unknown.
   [[nodiscard]] std::string cuda_target(std::string_view machine) const;
@@ -292,6 +295,7 @@ class KnowledgeBase {
   std::map<int, std::map<std::string, std::string>> m_sonames;
   std::vector<DlopenRule> m_dlopen;
   std::map<std::string, std::vector<std::string>> m_wheel_roles;
+  int m_pin_error_segments = 2;
   std::map<std::string, std::string, std::less<>> m_cuda_targets;
   std::map<std::string, TfRelease> m_tf_releases;
   std::string m_tf_and_cuda_first, m_tf_tested_builds_url;

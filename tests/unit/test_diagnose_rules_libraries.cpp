@@ -91,6 +91,36 @@ TEST(LibraryPins, ToolkitNcclOlderThanTorchsPinIsAVersionMismatch) {
   EXPECT_EQ(d.causes[0].cause, "cuda_version_mismatch");
 }
 
+// The lent H200 (2026-12-03, bench/device-2026-12-03-h200-library-pins.txt): torch 2.11.0+cu130
+// pins nvidia-nccl-cu13==2.28.9; without that wheel libnccl.so.2 resolved to the system's NCCL
+// 2.28.3, which /proc/self/maps showed mapped while `import torch` and torch.cuda.is_available()
+// worked. An older patch of the pinned major.minor is a warning, not the root cause; one minor
+// older (2.27.7 against 2.28.9) stays the error.
+TEST(LibraryPins, AnOlderPatchOfThePinnedReleaseIsAWarning) {
+  auto h200 = [](const std::string& file, const std::string& version) {
+    Snapshot s = torch_host("/usr/lib/x86_64-linux-gnu/" + file, version, "ld.so.cache",
+                            "nvidia-nccl-cu13==2.28.9; platform_system == \"Linux\"");
+    s.packages[0].version = "2.11.0";
+    s.frameworks[0].version = std::string("2.11.0+cu130");
+    s.frameworks[0].cuda_build = std::string("13.0");
+    return s;
+  };
+  auto findings = rule_findings(h200("libnccl.so.2.28.3", "2.28.3"));
+  const Finding* f = find(findings, "cuda_version_mismatch");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->severity, Severity::warning);
+  EXPECT_EQ(f->title, "torch 2.11.0+cu130 pins NCCL 2.28.9 (nvidia-nccl-cu13==2.28.9), but libnccl.so.2 resolves to NCCL "
+                      "2.28.3: an older patch of the same 2.28 release, which loads");
+  EXPECT_EQ(f->fix[0].rfind("pip install nvidia-nccl-cu13==2.28.9   ", 0), 0u) << f->fix[0];
+  auto d = diagnose(h200("libnccl.so.2.28.3", "2.28.3"));
+  ASSERT_FALSE(d.causes.empty());
+  EXPECT_NE(d.causes[0].cause, "cuda_version_mismatch");
+  const Finding* minor = find(rule_findings(h200("libnccl.so.2.27.7", "2.27.7")), "cuda_version_mismatch");
+  ASSERT_NE(minor, nullptr);
+  EXPECT_EQ(minor->severity, Severity::error);
+  EXPECT_EQ(minor->title.find("older patch"), std::string::npos) << minor->title;
+}
+
 // Through LD_LIBRARY_PATH the fix names the folder to take off it.
 TEST(LibraryPins, ThroughLdLibraryPathTheFixRemovesTheFolder) {
   auto findings = rule_findings(torch_host("/usr/local/cuda-13.0/lib64/libnccl.so.2.28.9", "2.28.9", "LD_LIBRARY_PATH (/usr/local/cuda-13.0/lib64)"));
