@@ -152,6 +152,10 @@ void host_copies(const Gpu& gpu, GpuProbe& out) {
   auto up = time_on_stream(gpu.cuda, s, warmup, repeats,
                            [&] { gpu.cuda.check(h2d(dev.ptr(), host.data(), bytes, s), "cuMemcpyHtoDAsync_v2"); });
   out.host_to_device = rate_of(up, static_cast<double>(bytes), 1e6, size_text(bytes) + " from pinned host memory");
+  // The link read with one more copy in flight, whatever the sampling thread saw meanwhile.
+  gpu.cuda.check(h2d(dev.ptr(), host.data(), bytes, s), "cuMemcpyHtoDAsync_v2");
+  gpu.telemetry.read_link_now(gpu.telemetry_slot);
+  gpu.stream.sync();
 }
 
 }  // namespace gpudoctor::probe

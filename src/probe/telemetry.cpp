@@ -86,6 +86,23 @@ void Telemetry::set_load(int slot, Load load) {
   if (slot >= 0 && static_cast<std::size_t>(slot) < m_loads.size()) m_loads[static_cast<std::size_t>(slot)] = load;
 }
 
+void Telemetry::read_link_now(int slot) {
+  nvml::Device dev = nullptr;
+  {
+    std::lock_guard lock(m_mutex);
+    if (slot < 0 || static_cast<std::size_t>(slot) >= m_devices.size()) return;
+    dev = m_devices[static_cast<std::size_t>(slot)];
+  }
+  unsigned gen = 0, width = 0;
+  if (!m_fn.device_pcie_gen_current || !m_fn.device_pcie_width_current || m_fn.device_pcie_gen_current(dev, &gen) != 0 ||
+      m_fn.device_pcie_width_current(dev, &width) != 0)
+    return;
+  std::lock_guard lock(m_mutex);
+  auto& t = m_results[static_cast<std::size_t>(slot)];
+  keep_max(t.pcie_gen_under_load, static_cast<int>(gen));
+  keep_max(t.pcie_width_under_load, static_cast<int>(width));
+}
+
 LoadTelemetry Telemetry::result(int slot) const {
   std::lock_guard lock(m_mutex);
   if (slot < 0 || static_cast<std::size_t>(slot) >= m_results.size()) return {};

@@ -34,6 +34,11 @@ class Telemetry {
   int track(const std::string& uuid);
   /// The load now running on `slot` (Load::none between steps); each GPU has its own.
   void set_load(int slot, Load load);
+  /// Reads the PCIe link of `slot` now, from the calling thread, while it has a host copy in
+  /// flight: a copy can end between two of the sampling thread's 20 ms readings (a quick probe's
+  /// 32 MiB copies take a few ms; on a loaded machine the thread may not run at all meanwhile), so
+  /// the copy step takes one reading itself and the link under load is never left unknown.
+  void read_link_now(int slot);
   [[nodiscard]] LoadTelemetry result(int slot) const;
   [[nodiscard]] Fact<unsigned> pci_device_id(int slot) const;
   /// Compute processes on the GPU other than this one.

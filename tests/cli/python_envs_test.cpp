@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 
 #include "cli/run_tool.hpp"
@@ -213,6 +214,49 @@ TEST(EnvironmentSearch, AtMost64EnvironmentsAreJudgedAndTheCapIsSaid) {
         for (const auto& ev : cause["evidence"]) said = said || ev.dump().find("6 more") != std::string::npos;
     EXPECT_TRUE(said) << c.out.substr(0, 3000);
   }
+}
+
+// Thousands of environments: 2,000 virtualenvwrapper venvs, 6,500 in /workspace/envs (more names
+// than the search looks at) and a conda list naming 2,000 more that are not there. The search
+// judges 64, stops listing at its bounds and says both; the run stays within 1 GiB of address
+// space (a bound not kept fails the allocation, not a timing) and the snapshot stays small.
+// Near: the 64 judged are real environments of the tree, each judged once.
+TEST(EnvironmentSearch, ThousandsOfEnvironmentsCostABoundedSearchThatSaysItStopped) {
+  TempDir t("thousands");
+  fs::path root = t.path / "root";
+  fs::copy(k_host_root, root, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  // pyvenv.cfg and bin/python: what makes a folder an environment to the search.
+  auto light_env = [&](const std::string& prefix, const std::string& cfg) {
+    write(root / prefix.substr(1) / "pyvenv.cfg", cfg);
+    fs::create_directories(root / prefix.substr(1) / "bin");
+    fs::create_symlink("/usr/bin/python3.11", root / prefix.substr(1) / "bin/python");
+  };
+  for (int i = 0; i < 2000; ++i) {
+    std::string a = fmt::format("/home/alice/.virtualenvs/env{:04}", i);
+    light_env(a, virtualenv_cfg(a, fmt::format("env{:04}", i)));
+  }
+  for (int i = 0; i < 6500; ++i) {
+    std::string b = fmt::format("/workspace/envs/ws{:04}", i);
+    light_env(b, venv_cfg(b));
+  }
+  std::string conda_list;
+  for (int i = 0; i < 2000; ++i) conda_list += fmt::format("/home/alice/miniconda3/envs/c{:04}\n", i);
+  write(root / "home/alice/.conda/environments.txt", conda_list);
+  auto r = run({"snapshot", "--no-redact", "--root", root.string(), "--driver", "none"}, {}, 300, 1024);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_LT(r.out.size(), std::size_t{4} << 20) << "the snapshot grows with the environments not judged";
+  auto snap = nlohmann::json::parse(r.out);
+  std::set<std::string> judged;
+  for (const auto& e : snap["python_envs"]) {
+    std::string prefix = e["prefix"];
+    if (!prefix.starts_with("/home/alice/.virtualenvs/env") && !prefix.starts_with("/workspace/envs/ws")) continue;
+    EXPECT_TRUE(judged.insert(prefix).second) << prefix << " judged twice";
+    EXPECT_TRUE(fs::exists(root / prefix.substr(1) / "pyvenv.cfg")) << prefix;
+  }
+  EXPECT_EQ(judged.size(), 64u);
+  std::string notes = snap["python_env_notes"].dump();
+  EXPECT_NE(notes.find("judged 64 environments and stopped there"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("the environment search stopped after"), std::string::npos) << notes;
 }
 
 // The tools' documented overrides, on this machine: WORKON_HOME (virtualenvwrapper, pipenv) and
