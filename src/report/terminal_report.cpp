@@ -1,8 +1,10 @@
+#include <algorithm>
 #include <fmt/color.h>
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
 #include "core/escape.hpp"
+#include "core/library_copy_text.hpp"
 #include "core/utf8.hpp"
 #include "kb/knowledge_base.hpp"
 #include "report/report.hpp"
@@ -80,18 +82,24 @@ void print_library(std::ostream& out, const ResolvedLibrary& lib, const Style& s
     version = t(*lib.reported_version);
   fmt::print(out, "  {:<40} {:<12} {:<40} {}\n", t(lib.name), version, lib.path.known() ? t(lib.origin) : std::string("-"), where);
   for (const auto& c : lib.also_mapped)
-    fmt::print(out, "  {:<40} and {} ({}{}, {}): two copies in one process\n", "", t(short_path(c.resolved)), t(c.origin),
-               c.version.known() ? " " + t(*c.version) : "", t(c.found_via));
+    fmt::print(out, "  {:<40} and {} ({}, {}): two copies in one process\n", "", t(short_path(c.resolved)),
+               t(origin_and_version(c)), t(c.found_via));
+  // A copy mapped beside the one found is not also "not reached".
+  std::vector<const LibraryCopy*> others;
+  for (const auto& c : lib.others)
+    if (std::none_of(lib.also_mapped.begin(), lib.also_mapped.end(),
+                     [&](const LibraryCopy& m) { return m.resolved == c.resolved; }))
+      others.push_back(&c);
   size_t shown = 0;
-  for (const auto& c : lib.others) {
+  for (const LibraryCopy* cp : others) {
+    const LibraryCopy& c = *cp;
     if (shown++ == 2) {
-      fmt::print(out, "  {:<40} … {} more copies\n", "", lib.others.size() - 2);
+      fmt::print(out, "  {:<40} … {} more copies\n", "", others.size() - 2);
       break;
     }
     std::string state = c.status == "accepted" ? (c.reached ? "reached, not loaded" : "not reached: the one above loads first")
                                                : c.status;
-    fmt::print(out, "  {:<40} also {} ({}{}, {})\n", "", t(short_path(c.resolved)), t(c.origin),
-               c.version.known() ? " " + t(*c.version) : "", t(state));
+    fmt::print(out, "  {:<40} also {} ({}, {})\n", "", t(short_path(c.resolved)), t(origin_and_version(c)), t(state));
   }
 }
 
