@@ -269,17 +269,20 @@ int explain_command(const Options& o, std::ostream& out, bool color) {
     for (const auto& m : catalogue.messages()) out << m.pattern << "\n";
     return k_exit_healthy;
   }
+  // The file is closed on every way out, a throw of read_text included; standard input is not ours.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(nullptr, std::fclose);
   std::FILE* in = stdin;
   if (o.input != "-") {
     std::error_code ec;
     if (std::filesystem::is_directory(o.input, ec)) throw UsageError(fmt::format("cannot read {}: it is a directory", o.input));
-    in = std::fopen(o.input.c_str(), "rb");
-    if (in == nullptr) throw UsageError(fmt::format("cannot read {}: {}", o.input, std::strerror(errno)));
+    file.reset(std::fopen(o.input.c_str(), "rb"));
+    if (!file) throw UsageError(fmt::format("cannot read {}: {}", o.input, std::strerror(errno)));
+    in = file.get();
   }
   auto reading = explain::read_text(in, catalogue);
   bool failed = std::ferror(in) != 0;
   int read_errno = errno;
-  if (in != stdin) std::fclose(in);
+  file.reset();
   if (failed)
     throw std::runtime_error(fmt::format("reading {} failed after {} bytes: {}", o.input == "-" ? "standard input" : o.input,
                                          reading.stats.bytes, std::strerror(read_errno)));
@@ -325,19 +328,8 @@ Snapshot collect_with_probe(const Options& o, std::ostream& err) {
   Snapshot snap = collect(options);
   snap.requested_frameworks = o.frameworks;
   // Real work needs a driver that initialized and found a device; otherwise the lower layers' verdict is the answer.
-  const auto& cuda = snap.driver.cuda;
-  if (o.root != "/") {
-    snap.compute.why_not = "--root inspects another system: nothing is loaded from it or run on it";
-  } else if (snap.driver.mode != "host") {
-    snap.compute.why_not = "the driver probe did not run (" + snap.driver.why_not + "), so no work is run either";
-  } else if (!cuda.library.known()) {
-    snap.compute.why_not = "libcuda.so.1 could not be loaded (" + cuda.load_error.value_or(cuda.library.reason) +
-                           "), so no work can run on a GPU";
-  } else if (!cuda.init.known() || !cuda.init->ok()) {
-    snap.compute.why_not = "cuInit " + (cuda.init.known() ? "returned " + cuda.init->name : cuda.init.reason) +
-                           ", so no work can run on a GPU";
-  } else if (cuda.device_count.value_or(0) == 0) {
-    snap.compute.why_not = "the driver reports no CUDA device";
+  if (auto why = why_no_compute_probe(snap, o.root != "/")) {
+    snap.compute.why_not = *why;
   } else if (inflight) {
     bool show = !o.json && !o.markdown && ::isatty(STDERR_FILENO) != 0;
     auto started = std::chrono::steady_clock::now();
@@ -634,9 +626,24 @@ int inspect_command(const Options& o, std::ostream& out, bool color) {
   return d.healthy ? k_exit_healthy : k_exit_problem;
 }
 
+// GPUDOCTOR_TEST_RULE_LOG=DIR (the tests only, tests/rules/): each rule's findings appended to
+// DIR/rules-PID.log as "rule<TAB>cause<TAB>severity" lines, for the rule-table test.
+void log_rules_for_tests() {
+  const char* dir = std::getenv("GPUDOCTOR_TEST_RULE_LOG");
+  if (dir == nullptr || *dir == '\0') return;
+  std::string path = fmt::format("{}/rules-{}.log", dir, ::getpid());
+  set_rule_observer([path](std::string_view rule, const Finding& f) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (!fd.valid()) return;
+    std::string line = fmt::format("{}\t{}\t{}\n", rule, f.cause, to_string(f.severity));
+    (void)!::write(fd.get(), line.data(), line.size());
+  });
+}
+
 }  // namespace
 
 int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err, bool out_is_terminal) {
+  log_rules_for_tests();
   Options o;
   CLI::App app{"gpudoctor: why isn't my framework using the GPU? Checks every layer, names the root cause, says the fix.",
                "gpudoctor"};

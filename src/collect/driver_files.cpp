@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "collect/collect.hpp"
+#include "core/path.hpp"
 #include "collect/parsers.hpp"
 #include "core/version.hpp"
 #include "kb/knowledge_base.hpp"
@@ -27,19 +28,6 @@ void add_conf(const RootFs& fs, const std::string& path, std::vector<std::string
   }
 }
 
-std::vector<std::string> split_path_list(const std::string& s) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    size_t colon = s.find(':', pos);
-    std::string part = s.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
-    if (!part.empty() && part.front() == '/') out.push_back(part);
-    if (colon == std::string::npos) break;
-    pos = colon + 1;
-  }
-  return out;
-}
-
 }  // namespace
 
 void collect_driver_files(CollectContext& ctx) {
@@ -49,7 +37,7 @@ void collect_driver_files(CollectContext& ctx) {
   const auto& env = ctx.options.environment;
   if (fs.is_host()) {
     if (auto it = env.find("LD_LIBRARY_PATH"); it != env.end())
-      for (auto& d : split_path_list(it->second)) dirs.push_back(d);
+      for (auto& d : absolute_folders(it->second)) dirs.push_back(d);
   }
   add_conf(fs, "/etc/ld.so.conf", dirs, 0);
   for (const auto& d : kb::KnowledgeBase::get().library_dirs()) dirs.push_back(d);
@@ -87,7 +75,7 @@ void collect_driver_files(CollectContext& ctx) {
 
   std::vector<std::string> bin_dirs;
   if (fs.is_host()) {
-    if (auto it = env.find("PATH"); it != env.end()) bin_dirs = split_path_list(it->second);
+    if (auto it = env.find("PATH"); it != env.end()) bin_dirs = absolute_folders(it->second);
   }
   for (const char* d : {"/usr/bin", "/usr/sbin", "/bin", "/usr/local/bin", "/usr/local/nvidia/bin", "/usr/lib/wsl/lib"})
     bin_dirs.emplace_back(d);

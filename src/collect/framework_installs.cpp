@@ -10,6 +10,7 @@
 #include <set>
 
 #include "collect/collect.hpp"
+#include "core/path.hpp"
 #include "collect/parsers.hpp"
 
 namespace gpudoctor {
@@ -34,17 +35,6 @@ std::string normalize(std::string name) {
   return name;
 }
 
-template <typename Fn>
-void lines(std::string_view text, Fn&& fn) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    fn(text.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
-}
-
 void read_packages(CollectContext& ctx, const std::string& sp) {
   for (const auto& entry : ctx.fs.list_dir(sp)) {
     if (entry.size() < 11 || entry.substr(entry.size() - 10) != ".dist-info") continue;
@@ -60,7 +50,7 @@ void read_packages(CollectContext& ctx, const std::string& sp) {
       p.requires_python = Fact<std::string>::unknown("no Requires-Python in METADATA");
       if (auto meta = ctx.fs.read_text(sp + "/" + entry + "/METADATA", 256 * 1024)) {
         bool in_headers = true;
-        lines(*meta, [&](std::string_view line) {
+        for_each_line(*meta, [&](std::string_view line) {
           if (!in_headers) return;
           if (line.empty() || line == "\r") {
             in_headers = false;  // the description follows
@@ -80,7 +70,7 @@ void read_packages(CollectContext& ctx, const std::string& sp) {
         });
       }
       if (auto wheel = ctx.fs.read_text(sp + "/" + entry + "/WHEEL", 16 * 1024)) {
-        lines(*wheel, [&](std::string_view line) {
+        for_each_line(*wheel, [&](std::string_view line) {
           if (line.rfind("Tag: ", 0) == 0 && p.wheel_tags.size() < k_max_requirements)
             p.wheel_tags.push_back(parse::cut_value(parse::trim(line.substr(5))));
         });

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "collect/collect.hpp"
+#include "core/path.hpp"
 
 namespace gpudoctor {
 
@@ -100,16 +101,11 @@ bool read_kmsg(Kept& lines) {
 
 std::vector<std::string> kernel_log_lines_of_file(std::string_view text) {
   Kept kept;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = text.substr(pos, nl - pos);
+  for_each_line(text, [&](std::string_view line) {
     // A log file spans boots: what an earlier boot said is not the state of this one.
     if (re2::RE2::PartialMatch(line, boot_pattern())) kept.clear();
     kept.add(line);
-    pos = nl + 1;
-  }
+  });
   return kept.lines();
 }
 

@@ -1,4 +1,5 @@
 #include "collect/collect.hpp"
+#include "core/path.hpp"
 #include "collect/parsers.hpp"
 
 #include <algorithm>
@@ -18,17 +19,10 @@ bool is_nvidia_module_path(std::string_view path) {
 // Paths of nvidia.ko* in a modules.dep text ("kernel/nvidia-580/nvidia.ko: ..." per line).
 std::vector<std::string> nvidia_modules_in_dep(std::string_view dep) {
   std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < dep.size()) {
-    size_t nl = dep.find('\n', pos);
-    if (nl == std::string_view::npos) nl = dep.size();
-    std::string_view line = dep.substr(pos, nl - pos);
+  for_each_line(dep, [&](std::string_view line) {
     size_t colon = line.find(':');
-    if (colon != std::string_view::npos && is_nvidia_module_path(line.substr(0, colon))) {
-      out.emplace_back(line.substr(0, colon));
-    }
-    pos = nl + 1;
-  }
+    if (colon != std::string_view::npos && is_nvidia_module_path(line.substr(0, colon))) out.emplace_back(line.substr(0, colon));
+  });
   return out;
 }
 

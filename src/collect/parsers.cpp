@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "core/path.hpp"
 #include "core/version.hpp"
 
 namespace gpudoctor::parse {
@@ -11,17 +12,6 @@ namespace gpudoctor::parse {
 namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
-
-template <typename Fn>
-void for_each_line(std::string_view text, Fn&& fn) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    fn(text.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
-}
 
 std::vector<std::string_view> words(std::string_view line) {
   std::vector<std::string_view> out;

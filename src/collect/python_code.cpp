@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 
+#include "core/path.hpp"
 #include "core/utf8.hpp"
 #include "sys/root_fs.hpp"
 
@@ -1436,16 +1437,11 @@ struct Finder {
     if (prog.find('/') != std::string::npos) {
       path = absolute(cwd, prog);
     } else {
-      std::size_t b = 0;
-      while (b <= path_env.size() && path.empty()) {
-        std::size_t e = path_env.find(':', b);
-        if (e == std::string::npos) e = path_env.size();
-        std::string dir = path_env.substr(b, e - b);
-        if (!dir.empty()) {
-          std::string cand = absolute(cwd, dir + "/" + prog);
-          if (regular(f, cand)) path = cand;
-        }
-        b = e + 1;
+      for (auto dir : split_path_list(path_env)) {
+        if (!path.empty()) break;
+        if (dir.empty()) continue;
+        std::string cand = absolute(cwd, std::string(dir) + "/" + prog);
+        if (regular(f, cand)) path = cand;
       }
     }
     if (path.empty() || !regular(f, path)) return none("");

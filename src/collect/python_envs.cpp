@@ -16,6 +16,7 @@
 
 #include "collect/collect.hpp"
 #include "collect/parsers.hpp"
+#include "core/path.hpp"
 #include "core/version.hpp"
 #include "kb/knowledge_base.hpp"
 
@@ -23,18 +24,6 @@ namespace gpudoctor {
 
 namespace {
 
-std::vector<std::string> split_colons(const std::string& s) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    size_t c = s.find(':', pos);
-    std::string part = s.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
-    if (!part.empty() && part.front() == '/') out.push_back(part);
-    if (c == std::string::npos) break;
-    pos = c + 1;
-  }
-  return out;
-}
 
 // pyvenv.cfg lines "key = value".
 std::map<std::string, std::string> pyvenv_cfg(std::string_view text) {
@@ -382,7 +371,7 @@ void collect_python_envs(CollectContext& ctx) {
   chosen = chosen || !ctx.snapshot.python_envs.empty();
   std::vector<std::string> path_dirs;
   if (ctx.fs.is_host()) {
-    if (auto it = env.find("PATH"); it != env.end()) path_dirs = split_colons(it->second);
+    if (auto it = env.find("PATH"); it != env.end()) path_dirs = absolute_folders(it->second);
   }
   for (const char* d : {"/usr/local/bin", "/usr/bin", "/opt/conda/bin"}) path_dirs.emplace_back(d);
   for (const auto& d : path_dirs) {

@@ -21,4 +21,25 @@ std::string path_dirname(std::string_view path) {
   return std::string(path.substr(0, slash));
 }
 
+std::vector<std::string_view> split_path_list(std::string_view list) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  while (true) {
+    std::size_t colon = list.find(':', start);
+    if (colon == std::string_view::npos) {
+      out.push_back(list.substr(start));
+      return out;
+    }
+    out.push_back(list.substr(start, colon - start));
+    start = colon + 1;
+  }
+}
+
+std::vector<std::string> absolute_folders(std::string_view list) {
+  std::vector<std::string> out;
+  for (auto part : split_path_list(list))
+    if (!part.empty() && part.front() == '/') out.emplace_back(part);
+  return out;
+}
+
 }  // namespace gpudoctor

@@ -1,6 +1,7 @@
 #include "diagnose/diagnose.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <set>
@@ -39,24 +40,34 @@ constexpr RuleEntry k_rules[] = {
     {"env_forces_cpu", rule_env_forces_cpu, "framework_env_forces_cpu"},
     {"gpu_held_by_others", rule_gpu_held_by_others, "gpu_in_use_by_other_process"},
     {"probe_gpus", rule_probe_gpus,
-     "gpu_in_bad_state, pcie_link_degraded, gpu_throttled, gpu_memory_exhausted, gpu_in_use_by_other_process, mig_or_compute_mode, other"},
+     "gpu_in_bad_state, pcie_link_degraded, gpu_throttled, gpu_memory_exhausted, gpu_in_use_by_other_process, mig_or_compute_mode, "
+     "cuda_math_library_missing (warning), other"},
     {"probe_multi_gpu", rule_probe_multi_gpu, "nccl_missing, gpu_in_bad_state, multi_gpu_path_degraded, gpu_in_use_by_other_process, other"},
     // The program layer last: what the run showed, then the program's code (a warning when a finding
     // above already explains the verdict), then program_gpu_use, which names a cause only when
     // nothing before it explains a GPU never used.
     {"program_environment", rule_program_environment, "cuda_visible_devices_hides_gpu, framework_env_forces_cpu"},
-    {"program_log", rule_program_log, ""},  // the causes of the message catalogue's lines (kb/data/messages.toml)
+    {"program_log", rule_program_log, "", true},
     {"program_libraries", rule_program_libraries, "other (warning)"},
     {"program_code", rule_program_code, "program_forces_cpu, memory_growth_misconfigured"},
     {"program_gpu_use", rule_program_gpu_use,
      "input_pipeline_bound, program_uses_one_of_many_gpus, gpu_in_use_by_other_process (warning), program_forces_cpu, other"},
+    {"unexplained_driver_failure", rule_unexplained_driver_failure, "other"},
 };
 
 int severity_rank(Severity s) { return s == Severity::error ? 0 : s == Severity::warning ? 1 : 2; }
 
-// An unexplained failure of the driver calls: reported as `other`, with what the driver said.
-void unexplained_driver_failure(const RuleContext& ctx, const std::vector<Finding>& found, std::vector<Finding>& out) {
-  bool have_error = std::any_of(found.begin(), found.end(), [](const Finding& f) { return f.severity == Severity::error; });
+RuleObserver& rule_observer() {
+  static RuleObserver observer;
+  return observer;
+}
+
+}  // namespace
+
+// An unexplained failure of the driver calls: reported as `other`, with what the driver said. Last
+// in the table: it reads what every rule before it found.
+void rule_unexplained_driver_failure(const RuleContext& ctx, std::vector<Finding>& out) {
+  bool have_error = std::any_of(out.begin(), out.end(), [](const Finding& f) { return f.severity == Severity::error; });
   if (have_error || !ctx.probed()) return;
   auto cuda = ctx.cuda_init_code();
   auto nvml = ctx.nvml_init_code();
@@ -76,6 +87,8 @@ void unexplained_driver_failure(const RuleContext& ctx, const std::vector<Findin
   out.push_back(std::move(f));
 }
 
+namespace {
+
 Finding healthy_finding(const RuleContext& ctx) {
   const auto& s = ctx.s;
   Finding f;
@@ -90,9 +103,7 @@ Finding healthy_finding(const RuleContext& ctx) {
   } else if (ctx.probed() && ctx.cuda_init_ok()) {
     std::vector<std::string> names;
     for (const auto& d : s.driver.cuda.devices) names.push_back(d.name.value_or("GPU"));
-    std::string list;
-    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-    f.title = fmt::format("{} GPU(s) usable through CUDA: {}", ctx.cuda_device_count(), list);
+    f.title = fmt::format("{} GPU(s) usable through CUDA: {}", ctx.cuda_device_count(), fmt::join(names, ", "));
     f.evidence.push_back(ctx.cuda_init_evidence());
     if (ctx.nvml_init_ok()) {
       f.evidence.push_back({"nvmlSystemGetDriverVersion", s.driver.nvml.driver_version.value_or("?")});
@@ -204,11 +215,18 @@ std::string merge_titles(const std::vector<std::string>& titles) {
 
 std::span<const RuleEntry> rules() { return k_rules; }
 
+void set_rule_observer(RuleObserver observer) { rule_observer() = std::move(observer); }
+
 std::vector<Finding> rule_findings(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
   RuleContext ctx(snapshot, kb);
   std::vector<Finding> found;
-  for (const auto& r : k_rules) r.run(ctx, found);
-  unexplained_driver_failure(ctx, found, found);
+  const RuleObserver& observe = rule_observer();
+  for (const auto& r : k_rules) {
+    size_t before = found.size();
+    r.run(ctx, found);
+    if (observe)
+      for (size_t i = before; i < found.size(); ++i) observe(r.name, found[i]);
+  }
   // A program seen using a GPU proves the layers below work for it: what they found is a warning.
   const auto& prog = snapshot.program;
   if (prog.watched && std::any_of(prog.gpus.begin(), prog.gpus.end(), [](const ProgramGpu& g) { return g.used; })) {

@@ -3,9 +3,11 @@
 // says, layer by layer, what passed, failed or was not reached.
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/finding.hpp"
@@ -19,6 +21,14 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb = kb::K
 /// What every rule found in `snapshot`, before ranking (a program seen using a GPU already turns the
 /// failures below the program layer into warnings).
 std::vector<Finding> rule_findings(const Snapshot& snapshot, const kb::KnowledgeBase& kb = kb::KnowledgeBase::get());
+
+/// For tests only: called with a rule's name and each finding it adds, as `rule_findings` runs them
+/// (before a program seen using a GPU turns failures into warnings). The rule-table test
+/// (tests/rules/) checks through it that every rule reports only the causes its row lists. The
+/// binary sets one only when GPUDOCTOR_TEST_RULE_LOG names a folder (app.cpp). Not thread-safe: set
+/// it before any diagnosis runs.
+using RuleObserver = std::function<void(std::string_view rule, const Finding& finding)>;
+void set_rule_observer(RuleObserver observer);
 
 /// What a text (gpudoctor explain) adds to the ranking of its findings; empty for check.
 struct RankHints {

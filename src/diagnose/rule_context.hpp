@@ -5,6 +5,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/finding.hpp"
@@ -30,6 +31,15 @@ class RuleContext {
   /// cuInit's result code when it returned.
   [[nodiscard]] std::optional<int> cuda_init_code() const;
   [[nodiscard]] std::optional<int> nvml_init_code() const;
+  /// cuInit / nvmlInit_v2 returned a code of this class (kb/data/cuda_errors.toml, nvml_errors.toml).
+  [[nodiscard]] bool cuda_init_is(std::string_view klass) const {
+    auto c = cuda_init_code();
+    return c && kb.cuda_error_is(*c, klass);
+  }
+  [[nodiscard]] bool nvml_init_is(std::string_view klass) const {
+    auto c = nvml_init_code();
+    return c && kb.nvml_error_is(*c, klass);
+  }
   [[nodiscard]] unsigned nvml_device_count() const { return s.driver.nvml.device_count.value_or(0); }
   [[nodiscard]] int cuda_device_count() const { return s.driver.cuda.device_count.value_or(0); }
 
@@ -60,7 +70,11 @@ using Rule = void (*)(const RuleContext& ctx, std::vector<Finding>& out);
 struct RuleEntry {
   const char* name;
   Rule run;
-  const char* causes;  ///< the cause ids it can report
+  /// The cause ids it can report, comma-separated; "id (warning)": that cause only as a warning.
+  /// tests/rules/ proves it: every cause a rule reports on any test input is listed in its row.
+  const char* causes;
+  /// It also reports the causes of the message catalogue's lines (kb/data/messages.toml).
+  bool message_causes = false;
 };
 
 /// Every rule, in the order they run (diagnose.cpp).
@@ -101,6 +115,9 @@ void rule_probe_multi_gpu(const RuleContext& ctx, std::vector<Finding>& out);
 std::vector<GpuVerdict> probe_verdicts(const RuleContext& ctx);
 /// Lines on what the probe used and saw across GPUs: libraries, peer copies, all-reduce.
 std::vector<std::string> probe_notes(const RuleContext& ctx);
+
+// diagnose.cpp: a driver call failed and no rule before it explains why (last in the table)
+void rule_unexplained_driver_failure(const RuleContext& ctx, std::vector<Finding>& out);
 
 // rules_program.cpp (what `gpudoctor run` and `inspect` saw the program do; these run last, so
 // that a finding of a lower layer, the environment or the log explains a GPU never used)

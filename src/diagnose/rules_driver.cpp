@@ -1,6 +1,7 @@
 // Driver layer: the kernel module, the user-space driver libraries, the device nodes.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -23,17 +24,11 @@ bool log_has(const Snapshot& s, std::initializer_list<const char*> needles, std:
   return false;
 }
 
-std::string join(const std::vector<std::string>& v, const char* sep) {
-  std::string out;
-  for (const auto& x : v) out += (out.empty() ? "" : sep) + x;
-  return out;
-}
-
 std::string install_driver_fix(const RuleContext& ctx) {
   auto pm = ctx.package_manager();
   std::string id = ctx.s.host.os_id.value_or("");
   if (id == "ubuntu" || ctx.s.host.os_id_like.value_or("").find("ubuntu") != std::string::npos)
-    return "sudo ubuntu-drivers install   (or: sudo apt install nvidia-driver-580-server), then reboot";
+    return fmt::format("sudo ubuntu-drivers install   (or: sudo apt install {}), then reboot", ctx.kb.ubuntu_driver_package());
   if (pm == "apt") return "sudo apt install nvidia-driver   (from the non-free component; or NVIDIA's CUDA repository: "
                           "sudo apt install cuda-drivers), then reboot";
   if (pm == "dnf") return "sudo dnf install nvidia-driver kmod-nvidia-open-dkms   (NVIDIA's CUDA repository; Fedora: "
@@ -125,7 +120,7 @@ void rule_driver_missing(const RuleContext& ctx, std::vector<Finding>& out) {
     add_module_evidence(ctx, f);
     f.evidence.push_back({"/lib/modules/" + (release.empty() ? std::string("*") : release),
                           "no nvidia.ko module file"});
-    f.evidence.push_back({"library folders", "no libcuda.so.1 or libnvidia-ml.so.1 in " + join(s.driver_files.library_dirs, ", ")});
+    f.evidence.push_back({"library folders", "no libcuda.so.1 or libnvidia-ml.so.1 in " + fmt::format("{}", fmt::join(s.driver_files.library_dirs, ", "))});
     f.fix.push_back(install_driver_fix(ctx));
     out.push_back(std::move(f));
     return;
@@ -152,7 +147,7 @@ void rule_driver_missing(const RuleContext& ctx, std::vector<Finding>& out) {
       f.fix.push_back("If modprobe says \"Key was rejected by service\", enroll the module key: sudo mokutil --import /var/lib/dkms/mok.pub, then reboot.");
   } else if (installed_elsewhere) {
     f.title = fmt::format("The NVIDIA module was built for {} but not for the running kernel {}",
-                          join(km.kernels_with_nvidia_module, ", "), release.empty() ? "(unknown)" : release);
+                          fmt::join(km.kernels_with_nvidia_module, ", "), release.empty() ? "(unknown)" : release);
     for (const auto& k : km.kernels_with_nvidia_module) f.evidence.push_back({"/lib/modules/" + k, "has an nvidia module"});
     f.evidence.push_back({"/lib/modules/" + release, "has no nvidia module"});
     for (const auto& d : km.dkms_status) f.evidence.push_back(d);
@@ -210,11 +205,11 @@ void rule_driver_version_mismatch(const RuleContext& ctx, std::vector<Finding>& 
   bool certain = false;
   auto module = ctx.module_version();
   auto lib = ctx.loaded_libcuda();
-  if (auto code = ctx.nvml_init_code(); code && *code == 18) {
+  if (ctx.nvml_init_is("driver_library_mismatch")) {
     certain = true;
     f.evidence.push_back(ctx.nvml_init_evidence());
   }
-  if (auto code = ctx.cuda_init_code(); code && *code == 803) {
+  if (ctx.cuda_init_is("driver_library_mismatch")) {
     certain = true;
     f.evidence.push_back(ctx.cuda_init_evidence());
   }
@@ -250,7 +245,7 @@ void rule_driver_version_mismatch(const RuleContext& ctx, std::vector<Finding>& 
   f.fix.push_back("The driver was upgraded while the old module stayed loaded: reboot.");
   f.fix.push_back("Without a reboot: stop every program that uses the GPU, then: sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia && sudo modprobe nvidia nvidia_uvm");
   if (versions.size() > 1) {
-    f.fix.push_back("Several driver versions are installed (" + join(versions, ", ") +
+    f.fix.push_back("Several driver versions are installed (" + fmt::format("{}", fmt::join(versions, ", ")) +
                     "): remove the packages of the one that does not match the module, then run sudo ldconfig.");
   }
   f.explains = {"uvm_module_missing"};
@@ -265,7 +260,7 @@ void rule_uvm(const RuleContext& ctx, std::vector<Finding>& out) {
   bool loaded = s.modules.loaded("nvidia_uvm");
   auto code = ctx.cuda_init_code();
 
-  if (code && *code == 999 && loaded && node_ok && s.suspend_count.value_or(0) > 0) {
+  if (ctx.cuda_init_is("unknown") && loaded && node_ok && s.suspend_count.value_or(0) > 0) {
     Finding f;
     f.cause = "uvm_broken_after_suspend";
     f.layer = Layer::driver;
@@ -314,11 +309,11 @@ void rule_device_permissions(const RuleContext& ctx, std::vector<Finding>& out) 
     if (n.accessible.is(false)) denied.push_back(&n);
   }
   auto nvml = ctx.nvml_init_code();
-  bool nvml_denied = nvml && *nvml == 4;
-  bool cgroup_denied = s.platform.container && nvml && (*nvml == 17 || *nvml == 999) && denied.empty() &&
+  bool nvml_denied = ctx.nvml_init_is("no_permission");
+  bool cgroup_denied = s.platform.container && (ctx.nvml_init_is("operating_system") || ctx.nvml_init_is("unknown")) && denied.empty() &&
                        !ctx.gpu_nodes().empty();
   if (denied.empty() && !nvml_denied && !cgroup_denied) return;
-  std::string groups = join(s.user.group_names, ", ");
+  std::string groups = fmt::format("{}", fmt::join(s.user.group_names, ", "));
   for (const auto* n : denied) {
     f.evidence.push_back({n->path, fmt::format("mode {:04o}, owner uid {}, group {}; not readable and writable by uid {} "
                                               "(groups: {})",
@@ -355,7 +350,7 @@ void rule_device_permissions(const RuleContext& ctx, std::vector<Finding>& out) 
 void rule_driver_call_failed(const RuleContext& ctx, std::vector<Finding>& out) {
   auto code = ctx.cuda_init_code();
   if (!code) return;
-  if (*code == 802) {
+  if (ctx.kb.cuda_error_is(*code, "system_not_ready")) {
     Finding f;
     f.cause = "fabric_manager_not_running";
     f.layer = Layer::driver;
@@ -366,17 +361,17 @@ void rule_driver_call_failed(const RuleContext& ctx, std::vector<Finding>& out) 
     f.fix.push_back("On a system without NVSwitch, 802 comes from a known KASLR+HMM issue: add 'options nvidia_uvm "
                     "uvm_disable_hmm=1' to /etc/modprobe.d and reboot.");
     out.push_back(std::move(f));
-  } else if (*code == 804 || *code == 34) {
+  } else if (bool stub = ctx.kb.cuda_error_is(*code, "stub_library"); stub || ctx.kb.cuda_error_is(*code, "compat_not_supported")) {
     auto lib = ctx.loaded_libcuda();
     Finding f;
     f.cause = "conflicting_cuda_installs";
     f.layer = Layer::libraries;
-    f.title = *code == 34 ? "The CUDA toolkit's stub libcuda is loaded instead of the driver's"
+    f.title = stub ? "The CUDA toolkit's stub libcuda is loaded instead of the driver's"
                           : "A forward-compatibility libcuda (cuda-compat) is loaded on a GPU that does not support it";
     f.evidence.push_back(ctx.cuda_init_evidence());
     if (lib) f.evidence.push_back({"libcuda.so.1", lib->path});
     if (const auto* ld = ctx.s.env_var("LD_LIBRARY_PATH")) f.evidence.push_back({"env LD_LIBRARY_PATH", *ld});
-    f.fix.push_back(*code == 34 ? "Remove the toolkit's stubs folder (…/lib64/stubs) from LD_LIBRARY_PATH and from /etc/ld.so.conf.d, then sudo ldconfig"
+    f.fix.push_back(stub ? "Remove the toolkit's stubs folder (…/lib64/stubs) from LD_LIBRARY_PATH and from /etc/ld.so.conf.d, then sudo ldconfig"
                                 : "Remove the compat folder (/usr/local/cuda*/compat) from LD_LIBRARY_PATH and /etc/ld.so.conf.d, "
                                   "or upgrade the host driver to one that supports this CUDA version");
     out.push_back(std::move(f));

@@ -1,6 +1,7 @@
 // Environment layer: the variables and GPU modes that keep a process off a working GPU.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cctype>
 
@@ -26,8 +27,7 @@ void rule_visible_devices(const RuleContext& ctx, std::vector<Finding>& out) {
     for (const auto& g : s.nvidia_proc.gpus) in.gpu_uuids.push_back(g.uuid.value_or(""));
   }
   auto r = evaluate_visible_devices(in);
-  auto code = ctx.cuda_init_code();
-  bool cuda_says_none = code && (*code == 100 || *code == 101) && ctx.nvml_device_count() > 0;
+  bool cuda_says_none = ctx.cuda_init_is("no_device") && ctx.nvml_device_count() > 0;
   // An invalid last entry ("0,-1") hides nothing; one before other entries hides those.
   bool hides_some = r.first_invalid && !r.ignored.empty();
   if (!r.all_hidden && !hides_some && !cuda_says_none) return;
@@ -41,14 +41,13 @@ void rule_visible_devices(const RuleContext& ctx, std::vector<Finding>& out) {
   f.evidence.push_back({"env CUDA_VISIBLE_DEVICES", "\"" + *cvd + "\""});
   f.evidence.push_back({"CUDA's rules for the variable", r.explanation});
   if (!r.ignored.empty()) {
-    std::string ign;
-    for (const auto& e : r.ignored) ign += (ign.empty() ? "" : ",") + e;
-    f.evidence.push_back({"ignored entries", ign});
+    f.evidence.push_back({"ignored entries", fmt::format("{}", fmt::join(r.ignored, ","))});
   }
-  if (code) f.evidence.push_back(ctx.cuda_init_evidence());
+  if (ctx.cuda_init_code()) f.evidence.push_back(ctx.cuda_init_evidence());
   if (ctx.nvml_init_ok()) f.evidence.push_back({"nvmlDeviceGetCount_v2", fmt::format("{} GPU(s) on this host (NVML ignores CUDA_VISIBLE_DEVICES)", ctx.nvml_device_count())});
-  std::string ids;
-  for (unsigned i = 0; i < in.device_count.value_or(0); ++i) ids += (ids.empty() ? "" : ",") + std::to_string(i);
+  std::vector<unsigned> indexes;
+  for (unsigned i = 0; i < in.device_count.value_or(0); ++i) indexes.push_back(i);
+  std::string ids = fmt::format("{}", fmt::join(indexes, ","));
   f.fix.push_back("unset CUDA_VISIBLE_DEVICES   (every GPU visible)");
   if (!ids.empty()) f.fix.push_back("or list valid GPUs: export CUDA_VISIBLE_DEVICES=" + ids + "   (indexes, or GPU-<uuid> from nvidia-smi -L)");
   f.fix.push_back("Find where it is set: grep -n CUDA_VISIBLE_DEVICES ~/.bashrc ~/.profile /etc/environment your job "
@@ -76,8 +75,7 @@ void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out) {
       std::vector<std::string> holders;
       for (const auto& p : d.processes) if (p.kind == "compute") holders.push_back(std::to_string(p.pid));
       if (!holders.empty()) {
-        std::string pids;
-        for (const auto& h : holders) pids += (pids.empty() ? "" : ", ") + h;
+        std::string pids = fmt::format("{}", fmt::join(holders, ", "));
         blocked.push_back(name + " is in exclusive-process mode and already used by PID " + pids);
         // nvml.h: 1 is NVML_COMPUTEMODE_EXCLUSIVE_THREAD (deprecated), 3 NVML_COMPUTEMODE_EXCLUSIVE_PROCESS.
         f.evidence.push_back({fmt::format("nvmlDeviceGetComputeMode({})", d.index),

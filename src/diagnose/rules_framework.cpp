@@ -2,6 +2,7 @@
 // files, against the driver, the GPU and each other.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <set>
@@ -55,6 +56,32 @@ bool has_cuda_build_elsewhere(const RuleContext& ctx, const std::string& framewo
   return false;
 }
 
+// What a fix installs for a driver of CUDA `driver_major`: the entry of the newest major the
+// driver runs, else the oldest entry (a driver older than every entry).
+template <typename T, typename MajorOf>
+const T* for_driver_major(const std::vector<T>& rows, int driver_major, MajorOf major_of) {
+  const T* best = nullptr;
+  const T* oldest = nullptr;
+  for (const auto& r : rows) {
+    auto m = major_of(r);
+    if (!m) continue;
+    if (oldest == nullptr || *m < *major_of(*oldest)) oldest = &r;
+    if (*m <= driver_major && (best == nullptr || *m > *major_of(*best))) best = &r;
+  }
+  return best != nullptr ? best : oldest;
+}
+
+std::optional<int> leading_number(const std::string& version) {
+  auto v = parse_dotted_version(version.substr(0, version.find('.')));
+  return v && !v->empty() ? std::optional<int>(v->front()) : std::nullopt;
+}
+
+std::string jax_install(const RuleContext& ctx, int driver_major) {
+  const auto* j = for_driver_major(ctx.kb.jax_cuda_majors(), driver_major,
+                                   [](const kb::JaxCudaMajor& m) { return leading_number(m.cuda); });
+  return fmt::format("pip install -U \"jax[{}]\"", j != nullptr ? j->extra : "cuda");
+}
+
 std::string gpu_install_fix(const RuleContext& ctx, const FrameworkInstall& f) {
   auto cuda = driver_cuda(ctx);
   int driver_major = cuda ? parse_dotted_version(cuda->first).value_or(std::vector<int>{12}).front() : 12;
@@ -63,12 +90,14 @@ std::string gpu_install_fix(const RuleContext& ctx, const FrameworkInstall& f) {
                        tensorflow_gpu_install(ctx.kb, f.version.value_or("")));
   }
   if (f.framework == "torch") {
-    std::string idx = driver_major >= 13 ? "cu130" : "cu126";
-    return fmt::format("pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/{}   (a CUDA "
-                       "build for a driver that supports CUDA {})",
-                       idx, cuda ? cuda->first : "12.x");
+    std::vector<kb::TorchVariant> suggested;
+    for (const auto& v : ctx.kb.torch_variants())
+      if (v.suggested) suggested.push_back(v);
+    const auto* v = for_driver_major(suggested, driver_major, [](const kb::TorchVariant& t) { return leading_number(t.cuda); });
+    return fmt::format("pip install --force-reinstall torch --index-url {}   (a CUDA build for a driver that supports CUDA {})",
+                       v != nullptr ? v->index_url : "https://download.pytorch.org/whl/", cuda ? cuda->first : "12.x");
   }
-  return fmt::format("pip install -U \"jax[cuda{}]\"", driver_major >= 13 ? 13 : 12);
+  return jax_install(ctx, driver_major);
 }
 
 // The fix for `p` pinning `other` to another version. torch's companions (torchvision,
@@ -123,7 +152,11 @@ void rule_framework_build(const RuleContext& ctx, std::vector<Finding>& out) {
       c.severity = sev;
       c.title = fmt::format("{} in {} is a CPU-only build: it never uses the GPU", label(f), f.environment);
       for (const auto& e : f.evidence) c.evidence.push_back({e, f.cuda_build.known() ? "no CUDA" : ""});
-      if (f.framework == "jax") c.evidence.push_back({f.site_packages, "no jax-cuda12-plugin or jax-cuda13-plugin installed"});
+      if (f.framework == "jax") {
+        std::vector<std::string> plugins;
+        for (const auto& m : ctx.kb.jax_cuda_majors()) plugins.push_back(m.plugin);
+        c.evidence.push_back({f.site_packages, fmt::format("no {} installed", fmt::join(plugins, " or "))});
+      }
       c.fix.push_back(gpu_install_fix(ctx, f));
       out.push_back(std::move(c));
       continue;
@@ -146,8 +179,12 @@ void rule_framework_build(const RuleContext& ctx, std::vector<Finding>& out) {
                                 *f.cuda_version, cuda->first);
           d.evidence.push_back({cuda->second, "CUDA " + cuda->first});
           for (const auto& e : f.evidence) d.evidence.push_back({e, "built for CUDA " + *f.cuda_version});
-          d.fix.push_back("Upgrade the NVIDIA driver to one for CUDA " + *f.cuda_version +
-                          " or newer (CUDA 12: R525+, CUDA 13: R580+), then reboot");
+          // The oldest driver of each CUDA major from the build's on (cuda.toml, minor-version compatibility).
+          std::vector<std::string> minimums;
+          for (int m = nm; auto min = ctx.kb.min_driver_for_cuda_major(m); ++m)
+            if (auto branch = driver_branch(*min)) minimums.push_back(fmt::format("CUDA {}: R{}+", m, *branch));
+          d.fix.push_back("Upgrade the NVIDIA driver to one for CUDA " + *f.cuda_version + " or newer" +
+                          (minimums.empty() ? std::string() : fmt::format(" ({})", fmt::join(minimums, ", "))) + ", then reboot");
           d.fix.push_back("or install a build of " + f.framework + " for CUDA " + cuda->first + " or older");
           out.push_back(std::move(d));
         }
@@ -207,9 +244,7 @@ void rule_framework_build(const RuleContext& ctx, std::vector<Finding>& out) {
         Finding g;
         g.layer = Layer::framework;
         g.severity = sev;
-        std::string list;
-        for (const auto& a : archs) list += (list.empty() ? "" : ", ") + a;
-        g.evidence.push_back({arch_source, "compiled for " + list});
+        g.evidence.push_back({arch_source, fmt::format("compiled for {}", fmt::join(archs, ", "))});
         g.evidence.push_back({fmt::format("nvmlDeviceGetCudaComputeCapability({})", d.index),
                               fmt::format("{} has compute capability {}.{}", d.name.value_or("GPU"), *d.cc_major, *d.cc_minor)});
         if (cc < lowest) {
@@ -269,12 +304,13 @@ void rule_framework_packages(const RuleContext& ctx, std::vector<Finding>& out) 
       }
     }
   }
-  // The jax CUDA plugin must be exactly jaxlib's version (jax/_src/lib/__init__.py, since jaxlib 0.5.3).
+  // The jax CUDA plugin must be exactly jaxlib's version (jax/_src/lib/__init__.py, since the jaxlib
+  // of jax.toml plugin_check_since_jaxlib).
   for (const auto& plugin : s.packages) {
     if (plugin.name.rfind("jax-cuda", 0) != 0 || plugin.name.find("-plugin") == std::string::npos) continue;
     for (const auto& jaxlib : s.packages) {
       if (jaxlib.site_packages != plugin.site_packages || jaxlib.name != "jaxlib") continue;
-      if (compare_versions(jaxlib.version, "0.5.3") < 0 || compare_versions(jaxlib.version, plugin.version) == 0) continue;
+      if (compare_versions(jaxlib.version, ctx.kb.jax_plugin_check_since()) < 0 || compare_versions(jaxlib.version, plugin.version) == 0) continue;
       Finding f;
       f.cause = "framework_package_mismatch";
       f.layer = Layer::framework;
@@ -355,7 +391,8 @@ void rule_framework_environment(const RuleContext& ctx, std::vector<Finding>& ou
     f.title = fmt::format("{} is not installed in any Python environment found", name);
     for (const auto& e : s.python_envs) f.evidence.push_back({e.prefix, "no " + name + " (" + e.found_by + ")"});
     for (const auto& note : s.python_env_notes) f.evidence.push_back({"environment search", note});
-    f.fix.push_back(name == "tensorflow" ? tensorflow_gpu_install(ctx.kb, "") : name == "torch" ? "pip install torch" : "pip install -U \"jax[cuda12]\"");
+    f.fix.push_back(name == "tensorflow" ? tensorflow_gpu_install(ctx.kb, "") : name == "torch" ? "pip install torch"
+                                                                                        : jax_install(ctx, 0));
     out.push_back(std::move(f));
   }
   // Jupyter kernels that run a Python without the framework the other environments hold.

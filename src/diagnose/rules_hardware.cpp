@@ -9,25 +9,6 @@
 
 namespace gpudoctor {
 
-namespace {
-
-std::string vendor_name(std::uint32_t vendor) {
-  switch (vendor) {
-    case 0x1002: return "AMD";
-    case 0x8086: return "Intel";
-    case 0x1414: return "Microsoft (a Hyper-V/WSL virtual adapter)";
-    case 0x1af4: return "Red Hat virtio";
-    case 0x1234: return "QEMU standard VGA";
-    case 0x15ad: return "VMware SVGA";
-    case 0x1013: return "Cirrus Logic (emulated VGA)";
-    case 0x102b: return "Matrox (server BMC)";
-    case 0x1a03: return "ASPEED (server BMC)";
-    default: return fmt::format("vendor 0x{:04x}", vendor);
-  }
-}
-
-}  // namespace
-
 void rule_no_nvidia_gpu(const RuleContext& ctx, std::vector<Finding>& out) {
   const auto& s = ctx.s;
   if (ctx.wsl() || ctx.gpu_seen()) return;
@@ -43,7 +24,7 @@ void rule_no_nvidia_gpu(const RuleContext& ctx, std::vector<Finding>& out) {
     f.evidence.push_back({"/sys/bus/pci/devices", "no device with vendor 0x10de and a display class (0x03xxxx)"});
     for (const auto& other : s.pci_other_display) {
       f.evidence.push_back({"/sys/bus/pci/devices/" + other.address,
-                            fmt::format("display device of {} (class 0x{:06x})", vendor_name(other.vendor_id),
+                            fmt::format("display device of {} (class 0x{:06x})", ctx.kb.pci_vendor_name(other.vendor_id),
                                         other.class_code)});
     }
   }
@@ -72,7 +53,7 @@ void rule_gpu_bad_state(const RuleContext& ctx, std::vector<Finding>& out) {
   for (const auto& d : s.driver.nvml.devices) {
     if (d.handle.known() && !d.handle->ok()) {
       int code = d.handle->code;
-      if (code == 15 || code == 16 || code == 11 || code == 8) {
+      if (ctx.kb.nvml_error_is(code, "gpu_lost") || ctx.kb.nvml_error_is(code, "gpu_power")) {
         titles.push_back(fmt::format("GPU {} does not answer: {}", d.index, d.handle->name));
         f.evidence.push_back({fmt::format("nvmlDeviceGetHandleByIndex_v2({})", d.index), ctx.describe_nvml_code(code)});
       }
@@ -82,7 +63,7 @@ void rule_gpu_bad_state(const RuleContext& ctx, std::vector<Finding>& out) {
       f.evidence.push_back({fmt::format("nvmlDeviceGetRemappedRows({})", d.index), "failureOccurred = 1"});
     }
   }
-  if (auto code = ctx.nvml_init_code(); code && (*code == 15 || *code == 16 || *code == 11)) {
+  if (ctx.nvml_init_is("gpu_lost")) {
     titles.push_back("NVML cannot reach the GPU");
     f.evidence.push_back(ctx.nvml_init_evidence());
   }
@@ -120,7 +101,7 @@ void rule_gpu_bad_state(const RuleContext& ctx, std::vector<Finding>& out) {
     f.evidence.push_back({where, c.outcome.detail});
   }
   // cuInit returned an unknown error with the UVM module in place and no suspend to blame.
-  if (auto code = ctx.cuda_init_code(); code && *code == 999) {
+  if (ctx.cuda_init_is("unknown")) {
     const DeviceNode* uvm = s.node("/dev/nvidia-uvm");
     bool uvm_ready = s.modules.loaded("nvidia_uvm") && uvm != nullptr && uvm->exists;
     bool suspended = s.suspend_count.value_or(0) > 0;

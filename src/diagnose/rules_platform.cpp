@@ -149,15 +149,21 @@ void rule_operating_system(const RuleContext& ctx, std::vector<Finding>& out) {
     for (const auto& fw : s.framework_installs) {
       if (fw.framework != "tensorflow" || !fw.version.known()) continue;
       auto v = parse_dotted_version(fw.version->substr(0, fw.version->find_first_not_of("0123456789.")));
-      if (!v || v->size() < 2 || ((*v)[0] == 2 && (*v)[1] <= 10) || (*v)[0] < 2) continue;
+      if (!v || v->size() < 2 || ctx.kb.tf_windows_native_gpu(fmt::format("{}.{}", (*v)[0], (*v)[1]))) continue;
       Finding f;
       f.cause = "windows_native_unsupported";
       f.layer = Layer::platform;
-      f.title = fmt::format("TensorFlow {} on native Windows: no GPU support after 2.10", *fw.version);
+      f.title = fmt::format("TensorFlow {} on native Windows: no GPU support after {}", *fw.version,
+                            ctx.kb.tf_last_windows_native_gpu());
       f.evidence.push_back({"operating system", s.host.os_pretty.value_or("Windows")});
       f.evidence.push_back({fw.site_packages, fw.distribution + " " + *fw.version});
       f.fix.push_back("Use WSL2 (wsl --install, then inside it: pip install \"tensorflow[and-cuda]\"), which has GPU support.");
-      f.fix.push_back("Or stay on native Windows with TensorFlow 2.10: pip install \"tensorflow<2.11\" (with CUDA 11.2 and cuDNN 8.1).");
+      const std::string& last = ctx.kb.tf_last_windows_native_gpu();
+      auto lv = parse_dotted_version(last).value_or(std::vector<int>{2, 10});
+      const kb::TfRelease* rel = ctx.kb.tf_release(last);
+      f.fix.push_back(fmt::format("Or stay on native Windows with TensorFlow {}: pip install \"tensorflow<{}.{}\"{}.", last,
+                                  lv.front(), lv.size() > 1 ? lv[1] + 1 : 0,
+                                  rel != nullptr ? fmt::format(" (with CUDA {} and cuDNN {})", rel->cuda, rel->cudnn) : ""));
       out.push_back(std::move(f));
       break;
     }

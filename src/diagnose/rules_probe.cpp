@@ -1,82 +1,21 @@
-// Rules over what `gpudoctor probe` measured (Snapshot::compute): each GPU's figures against what
-// the card and its link should deliver (kb/data/gpu_performance.toml), the evidence NVML gave
-// under load (link width and generation, clock-event reasons, power limit, other processes), and
-// the multi-GPU steps (peer copies, NCCL all-reduce).
+// Rules over what `gpudoctor probe` measured (Snapshot::compute), per GPU: each figure against what
+// the card and its link should deliver (probe_expected.cpp), with the evidence NVML gave under load
+// (link width and generation, clock-event reasons, power limit, other processes). What several
+// GPUs showed together: rules_probe_multi_gpu.cpp.
 #include <algorithm>
 #include <functional>
 #include <cstring>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "diagnose/probe_rules.hpp"
 #include "diagnose/rule_context.hpp"
 
 namespace gpudoctor {
 
 namespace {
 
-// nvmlClocksEventReasons bits (nvml.h) that mean the hardware or its cooling holds the clocks down.
-constexpr std::uint64_t k_sw_power_cap = 0x4, k_hw_slowdown = 0x8, k_sw_thermal = 0x20, k_hw_thermal = 0x40,
-                        k_hw_power_brake = 0x80, k_applications_clocks = 0x2;
-
-std::string reason_names(std::uint64_t bits) {
-  static const std::pair<std::uint64_t, const char*> k_names[] = {
-      {k_applications_clocks, "applications clocks setting"}, {k_sw_power_cap, "software power cap"},
-      {k_hw_slowdown, "hardware slowdown"},          {0x10, "sync boost"},
-      {k_sw_thermal, "software thermal slowdown"},   {k_hw_thermal, "hardware thermal slowdown"},
-      {k_hw_power_brake, "hardware power brake"},    {0x100, "display clocks setting"},
-  };
-  std::string out;
-  for (const auto& [bit, name] : k_names)
-    if ((bits & bit) != 0) out += (out.empty() ? "" : ", ") + std::string(name);
-  return out.empty() ? "none" : out;
-}
-
-struct Expected {
-  std::optional<double> memory_gbs, pcie_gbs;
-  std::map<std::string, double> tflops;  // by precision
-  std::string compute_basis, memory_basis, pcie_basis;
-};
-
-Expected expected_for(const GpuProbe& g, const kb::KnowledgeBase& kb) {
-  Expected e;
-  std::optional<unsigned> id;
-  if (g.pci_device_id.known()) id = *g.pci_device_id;
-  if (const auto* m = kb.gpu_model(id, g.name)) {
-    e.memory_gbs = m->memory_bandwidth_gbs;
-    if (m->bf16_tflops) e.tflops["bf16"] = *m->bf16_tflops;
-    if (m->fp16_tflops) e.tflops["fp16"] = *m->fp16_tflops;
-    if (m->tf32_tflops) e.tflops["tf32"] = *m->tf32_tflops;
-    if (m->fp32_tflops) e.tflops["fp32"] = *m->fp32_tflops;
-    e.compute_basis = e.memory_basis = m->name + " datasheet";
-  } else if (const auto* a = kb.arch_rates(g.cc_major, g.cc_minor);
-             a != nullptr && g.multiprocessors.known() && g.sm_clock_peak_khz.known()) {
-    double ghz = *g.sm_clock_peak_khz / 1e6;
-    double sms = *g.multiprocessors;
-    bool geforce = g.name.find("GeForce") != std::string::npos;
-    double tensor = geforce ? a->geforce_tensor_factor : 1.0;
-    auto rate = [&](std::optional<double> per_sm, double factor) { return sms * ghz * *per_sm * factor / 1e3; };
-    if (a->bf16) e.tflops["bf16"] = rate(a->bf16, tensor);
-    if (a->fp16) e.tflops["fp16"] = rate(a->fp16, tensor);
-    if (a->tf32) e.tflops["tf32"] = rate(a->tf32, tensor);
-    if (a->fp32) e.tflops["fp32"] = rate(a->fp32, 1.0);
-    e.compute_basis = fmt::format("{} SMs x {:.0f} MHz, {} rates{}", *g.multiprocessors, ghz * 1e3, a->name,
-                                  geforce && tensor != 1.0 ? " (GeForce tensor rate)" : "");
-  }
-  if (!e.memory_gbs && g.memory_clock_peak_khz.known() && g.memory_bus_width_bits.known() &&
-      *g.memory_clock_peak_khz > 0 && *g.memory_bus_width_bits > 0) {
-    // Double data rate: two transfers per reported memory clock (what NVIDIA's bandwidthTest assumes).
-    e.memory_gbs = 2.0 * *g.memory_clock_peak_khz * 1e3 * (*g.memory_bus_width_bits / 8.0) / 1e9;
-    e.memory_basis = fmt::format("{} MHz memory clock x {}-bit bus", *g.memory_clock_peak_khz / 1000,
-                                 *g.memory_bus_width_bits);
-  }
-  const auto& t = g.telemetry;
-  if (t.pcie_gen_max.known() && t.pcie_width_max.known()) {
-    if (auto lane = kb.pcie_lane_gbs(*t.pcie_gen_max)) {
-      e.pcie_gbs = *lane * *t.pcie_width_max;
-      e.pcie_basis = fmt::format("PCIe gen {} x{} (what the GPU supports)", *t.pcie_gen_max, *t.pcie_width_max);
-    }
-  }
-  return e;
-}
+using namespace probe_rules;
 
 ProbeFigure figure(std::string name, std::string unit, const Fact<Measured>& m, std::optional<double> expected,
                    const std::string& basis, double fraction) {
@@ -110,14 +49,6 @@ struct Assessment {
   std::vector<Finding> findings;
 };
 
-Finding make(const std::string& cause, Layer layer, Severity sev, std::string title) {
-  Finding f;
-  f.cause = cause;
-  f.layer = layer;
-  f.severity = sev;
-  f.title = std::move(title);
-  return f;
-}
 
 Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
   const auto& th = ctx.kb.probe_thresholds();
@@ -295,9 +226,9 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
     std::uint64_t r = t.clock_event_reasons;
     std::uint64_t hardware = r & (k_hw_slowdown | k_hw_thermal | k_hw_power_brake | k_sw_thermal);
     bool power_lowered = t.power_limit_w.known() && t.power_default_limit_w.known() &&
-                         *t.power_limit_w < 0.95 * *t.power_default_limit_w;
+                         *t.power_limit_w < th.power_limit_lowered_fraction * *t.power_default_limit_w;
     bool clocks_low = t.sm_clock_max_seen_mhz.known() && t.sm_clock_max_mhz.known() &&
-                      *t.sm_clock_max_seen_mhz < 0.8 * *t.sm_clock_max_mhz;
+                      *t.sm_clock_max_seen_mhz < th.clocks_held_fraction * *t.sm_clock_max_mhz;
     Finding f;
     if (hardware != 0) {
       f = make("gpu_throttled", Layer::hardware, Severity::error,
@@ -449,136 +380,6 @@ void rule_probe_gpus(const RuleContext& ctx, std::vector<Finding>& out) {
     auto f = make("gpu_in_bad_state", Layer::hardware, Severity::error, "no work could run on any GPU");
     for (const auto& e : c.errors) f.evidence.push_back({"probe", e});
     out.push_back(std::move(f));
-  }
-}
-
-void rule_probe_multi_gpu(const RuleContext& ctx, std::vector<Finding>& out) {
-  const auto& c = ctx.s.compute;
-  const auto& th = ctx.kb.probe_thresholds();
-  if (!c.attempted || c.gpus.size() < 2) return;
-  // A GPU that lags its identical neighbours (same model), though above the absolute thresholds:
-  // in a multi-GPU job the slowest GPU sets the pace of every step.
-  auto lagging = [&](const char* what, const std::function<const Fact<Measured>*(const GpuProbe&)>& pick) {
-    for (const auto& g : c.gpus) {
-      const auto* mine = pick(g);
-      if (mine == nullptr || !mine->known()) continue;
-      std::vector<double> same;
-      for (const auto& o : c.gpus)
-        if (o.name == g.name && pick(o) != nullptr && pick(o)->known()) same.push_back((*pick(o))->value);
-      if (same.size() < 2) continue;
-      std::sort(same.begin(), same.end());
-      double median = same[same.size() / 2];
-      if ((*mine)->value >= th.gpu_lag_fraction * median) continue;
-      const auto& t = g.telemetry;
-      bool shared = !g.other_processes.empty();
-      auto f = make(shared ? "gpu_in_use_by_other_process" : "other", shared ? Layer::program : Layer::hardware,
-                    Severity::warning,
-                    fmt::format("GPU {} lags the other {}: {} {:.1f}, {:.0f}% of their median {:.1f}{}", g.ordinal,
-                                g.name, what, (*mine)->value, 100.0 * (*mine)->value / median, median,
-                                shared ? "; other processes share it" : ""));
-      for (const auto& p : g.other_processes)
-        f.evidence.push_back({"nvmlDeviceGetComputeRunningProcesses_v3", fmt::format("pid {} runs on GPU {}", p.pid, g.ordinal)});
-      f.evidence.push_back({fmt::format("GPU {} {}", g.ordinal, what), (*mine)->what});
-      f.evidence.push_back({"NVML during the matrix products",
-                            fmt::format("SM clock up to {} MHz of {} MHz, {} C at most; clock-event reasons: {}",
-                                        t.sm_clock_max_seen_mhz.value_or(0), t.sm_clock_max_mhz.value_or(0),
-                                        t.temperature_max_c.value_or(0), reason_names(t.clock_event_reasons))});
-      if (shared)
-        f.fix.push_back("nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv lists them; in a "
-                        "multi-GPU job the slowest GPU sets the pace, so stop them or leave this GPU out (CUDA_VISIBLE_DEVICES).");
-      else
-        f.fix.push_back("In a multi-GPU job the slowest GPU sets the pace: compare its cooling, power cables and slot with "
-                        "the others (nvidia-smi -q -d TEMPERATURE,POWER,CLOCK,PERFORMANCE -i " + std::to_string(g.ordinal) + ").");
-      out.push_back(std::move(f));
-    }
-  };
-  // NVLinks down: a GPU with fewer active links than another of its model in the same machine.
-  for (const auto& g : c.gpus) {
-    const auto& t = g.telemetry;
-    if (!t.nvlinks_active.known()) continue;
-    int most = 0;
-    for (const auto& o : c.gpus)
-      if (o.name == g.name && o.telemetry.nvlinks_active.known()) most = std::max(most, *o.telemetry.nvlinks_active);
-    if (*t.nvlinks_active >= most) continue;
-    std::string down;
-    for (int l : t.nvlinks_inactive) down += (down.empty() ? "" : ", ") + std::to_string(l);
-    auto f = make("multi_gpu_path_degraded", Layer::hardware, Severity::warning,
-                  fmt::format("GPU {} has {} of its NVLinks active where the other {} have {}{}", g.ordinal,
-                              *t.nvlinks_active, g.name, most, down.empty() ? "" : " (inactive: " + down + ")"));
-    f.evidence.push_back({"nvmlDeviceGetNvLinkState",
-                          fmt::format("GPU {}: {} active, inactive links [{}]", g.ordinal, *t.nvlinks_active, down)});
-    f.fix.push_back(fmt::format("nvidia-smi nvlink --status -i {} shows each link; a link that stays down after a "
-                                "reboot needs service (on NVSwitch systems check nvidia-fabricmanager too).",
-                                g.ordinal));
-    out.push_back(std::move(f));
-  }
-  lagging("bf16 matrix product (TFLOP/s)", [](const GpuProbe& g) -> const Fact<Measured>* {
-    for (const auto& p : g.gemm)
-      if (p.precision == "bf16") return &p.rate;
-    return nullptr;
-  });
-  lagging("device copy (GB/s)", [](const GpuProbe& g) { return &g.device_copy; });
-  lagging("host to device (GB/s)", [](const GpuProbe& g) { return &g.host_to_device; });
-  if (c.mode != "full") return;
-  // Peer copies: a pair far below the median of the pairs.
-  std::vector<double> rates;
-  for (const auto& p : c.peers)
-    if (p.copy.known()) rates.push_back(p.copy->value);
-  if (rates.size() >= 2) {
-    std::vector<double> sorted = rates;
-    std::sort(sorted.begin(), sorted.end());
-    double median = sorted[sorted.size() / 2];
-    for (const auto& p : c.peers) {
-      if (!p.copy.known() || p.copy->value >= th.peer_lag_fraction * median) continue;
-      auto f = make("multi_gpu_path_degraded", Layer::hardware, Severity::warning,
-                    fmt::format("peer copies GPU {} -> GPU {} lag the others: {:.0f} GB/s, {:.0f}% of the median pair", p.from,
-                                p.to, p.copy->value, 100.0 * p.copy->value / median));
-      f.evidence.push_back({fmt::format("cuMemcpyPeerAsync GPU {} -> {}", p.from, p.to), p.copy->what});
-      f.fix.push_back("nvidia-smi topo -m shows how each pair is connected; nvidia-smi nvlink --status shows NVLink "
-                      "lanes that are down.");
-      out.push_back(std::move(f));
-    }
-  }
-  for (const auto& p : c.peers)
-    if (!p.copy.known()) {
-      auto f = make("multi_gpu_path_degraded", Layer::hardware, Severity::error,
-                    fmt::format("copies from GPU {} to GPU {} fail", p.from, p.to));
-      f.evidence.push_back({"cuMemcpyPeerAsync", p.copy.reason});
-      out.push_back(std::move(f));
-    }
-  // NCCL: what multi-GPU strategies need.
-  const ProbeLibrary* nccl = nullptr;
-  for (const auto& l : c.libraries)
-    if (l.role == "nccl") nccl = &l;
-  if (nccl != nullptr && !nccl->loaded.known()) {
-    auto f = make("nccl_missing", Layer::libraries, Severity::warning,
-                  fmt::format("{} GPUs but no NCCL loads: multi-GPU strategies (MirroredStrategy, DistributedDataParallel) "
-                              "cannot run their collectives", c.gpus.size()));
-    f.evidence.push_back({"dlopen(" + (nccl->requested.empty() ? std::string("libnccl.so.2") : nccl->requested) + ")",
-                          nccl->loaded.reason});
-    f.fix.push_back("pip install nvidia-nccl-cu12   (or nvidia-nccl-cu13, matching the framework's CUDA), or the "
-                    "distribution's libnccl2 package");
-    out.push_back(std::move(f));
-  } else if (nccl != nullptr && !c.nccl_init.known() && c.nccl_init.reason.find("ncclCommInitAll") != std::string::npos) {
-    auto f = make("other", Layer::libraries, Severity::error,
-                  "NCCL cannot set up communicators across the GPUs: multi-GPU training will fail the same way");
-    f.evidence.push_back({"ncclCommInitAll", c.nccl_init.reason});
-    f.fix.push_back("Run again with NCCL_DEBUG=INFO to see the step that fails; in containers give /dev/shm room "
-                    "(docker run --shm-size=1g or --ipc=host).");
-    out.push_back(std::move(f));
-  }
-  for (const auto& a : c.all_reduce) {
-    if (a.correct.known() && !*a.correct) {
-      auto f = make("gpu_in_bad_state", Layer::hardware, Severity::error,
-                    fmt::format("an all-reduce of {} MiB across the GPUs gave wrong sums", a.bytes >> 20U));
-      f.evidence.push_back({"ncclAllReduce", "the sum 1 + 2 + ... + n was not on every GPU"});
-      out.push_back(std::move(f));
-    } else if (!a.bus_bandwidth.known()) {
-      auto f = make("other", Layer::libraries, Severity::error,
-                    fmt::format("an all-reduce of {} MiB across the GPUs failed", a.bytes >> 20U));
-      f.evidence.push_back({"ncclAllReduce", a.bus_bandwidth.reason});
-      out.push_back(std::move(f));
-    }
   }
 }
 

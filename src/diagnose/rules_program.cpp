@@ -4,6 +4,7 @@
 // below explains the verdict. Thresholds: kb/data/program.toml.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <set>
@@ -180,9 +181,7 @@ void rule_program_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
     f.layer = Layer::libraries;
     f.severity = Severity::warning;
     f.title = fmt::format("{} loaded another {} than check predicted", c.framework, c.role);
-    std::string pids;
-    for (auto pid : c.pids) pids += (pids.empty() ? "" : ", ") + std::to_string(pid);
-    f.evidence.push_back({"/proc/PID/maps of PID " + pids, c.loaded});
+    f.evidence.push_back({fmt::format("/proc/PID/maps of PID {}", fmt::join(c.pids, ", ")), c.loaded});
     f.evidence.push_back({"check's loader model", c.predicted});
     f.fix.push_back("Compare LD_LIBRARY_PATH and LD_PRELOAD of the program with gpudoctor's (the program may change them), "
                     "or report the difference to gpudoctor: its loader model missed it.");
@@ -279,9 +278,8 @@ void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out) {
       f.severity = Severity::warning;
       f.title = fmt::format("Other processes held {} of GPU {}'s {} while the program ran", gib(*g->others_peak_memory_bytes),
                             g->index, gib(*g->memory_total_bytes));
-      std::string pids;
-      for (auto pid : g->other_pids) pids += (pids.empty() ? "" : ", ") + std::to_string(pid);
-      f.evidence.push_back({fmt::format("nvmlDeviceGetComputeRunningProcesses_v3({})", g->index), "other PIDs: " + pids});
+      f.evidence.push_back({fmt::format("nvmlDeviceGetComputeRunningProcesses_v3({})", g->index),
+                            fmt::format("other PIDs: {}", fmt::join(g->other_pids, ", "))});
       f.fix = ctx.kb.text_fix("gpu_in_use_by_other_process");
       out.push_back(std::move(f));
     }
@@ -346,9 +344,7 @@ void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out) {
   f.layer = Layer::program;
   if (!fws.empty()) {
     f.cause = "program_forces_cpu";
-    std::string names;
-    for (const auto& n : fws) names += (names.empty() ? "" : ", ") + n;
-    f.title = fmt::format("The program loaded {} but never created a CUDA context on a GPU: its work ran on the CPU", names);
+    f.title = fmt::format("The program loaded {} but never created a CUDA context on a GPU: its work ran on the CPU", fmt::join(fws, ", "));
     f.fix = ctx.kb.text_fix("program_forces_cpu");
     f.fix.push_back("PyTorch: move the model and every batch to the GPU (model.to('cuda'), x = x.to('cuda')); "
                     "TensorFlow and JAX place work on the GPU by themselves when they see one");

@@ -1,5 +1,7 @@
 #include "elf/elf_file.hpp"
 
+#include "core/path.hpp"
+
 #include "core/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -289,16 +291,7 @@ PathList split_path_list(std::string_view raw) {
   PathList list;
   list.raw = std::string(raw);
   if (raw.empty()) return list;
-  std::size_t start = 0;
-  while (true) {
-    std::size_t colon = raw.find(':', start);
-    if (colon == std::string_view::npos) {
-      list.elements.emplace_back(raw.substr(start));
-      break;
-    }
-    list.elements.emplace_back(raw.substr(start, colon - start));
-    start = colon + 1;
-  }
+  for (auto element : gpudoctor::split_path_list(raw)) list.elements.emplace_back(element);
   return list;
 }
 

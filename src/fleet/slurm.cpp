@@ -19,6 +19,7 @@
 #include <fstream>
 #include <set>
 
+#include "core/path.hpp"
 #include "fleet/health.hpp"
 
 namespace gpudoctor::fleet {
@@ -228,15 +229,10 @@ std::string find_on_path(const std::string& name) {
   if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
   const char* env = std::getenv("PATH");
   std::string path = env != nullptr ? env : "/usr/local/bin:/usr/bin:/bin";
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    auto end = path.find(':', start);
-    std::string dir = path.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+  for (auto dir : split_path_list(path)) {
+    std::string candidate = (dir.empty() ? std::string(".") : std::string(dir)) + "/" + name;
     struct stat st {};
     if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-    if (end == std::string::npos) break;
-    start = end + 1;
   }
   return "";
 }

@@ -5,9 +5,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <span>
 #include <stdexcept>
+#include <string_view>
 #include <toml++/toml.h>
 
+#include "core/requirement.hpp"
+#include "core/version.hpp"
 #include "kb/embedded.hpp"
 
 namespace gpudoctor::kb {
@@ -30,7 +34,14 @@ std::string need_string(const toml::node_view<const toml::node>& n, const char* 
   return *v;
 }
 
-std::map<int, ErrorCode> parse_errors(const toml::table& t, const char* file) {
+// The error classes the rules read (`class` in cuda_errors.toml and nvml_errors.toml); any other
+// value is a typo that would silently match nothing.
+constexpr std::string_view k_cuda_error_classes[] = {"no_device", "system_not_ready", "driver_library_mismatch",
+                                                     "stub_library", "compat_not_supported", "unknown"};
+constexpr std::string_view k_nvml_error_classes[] = {"gpu_lost", "gpu_power", "no_permission", "operating_system",
+                                                     "unknown", "driver_library_mismatch"};
+
+std::map<int, ErrorCode> parse_errors(const toml::table& t, const char* file, std::span<const std::string_view> classes) {
   std::map<int, ErrorCode> out;
   const auto* arr = t["error"].as_array();
   if (arr == nullptr) throw std::runtime_error(fmt::format("knowledge base: {} has no [[error]]", file));
@@ -44,6 +55,9 @@ std::map<int, ErrorCode> parse_errors(const toml::table& t, const char* file) {
     code.name = need_string((*e)["name"], "name");
     code.message = (*e)["message"].value_or(std::string{});
     code.meaning = need_string((*e)["meaning"], "meaning");
+    code.klass = (*e)["class"].value_or(std::string{});
+    if (!code.klass.empty() && std::find(classes.begin(), classes.end(), code.klass) == classes.end())
+      throw std::runtime_error(fmt::format("knowledge base: {}: code {} has an unknown class {}", file, code.code, code.klass));
     out[code.code] = std::move(code);
   }
   return out;
@@ -74,8 +88,8 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
       kb.m_causes.push_back(std::move(info));
     }
   }
-  kb.m_cuda_errors = parse_errors(parse_file(files, "cuda_errors.toml"), "cuda_errors.toml");
-  kb.m_nvml_errors = parse_errors(parse_file(files, "nvml_errors.toml"), "nvml_errors.toml");
+  kb.m_cuda_errors = parse_errors(parse_file(files, "cuda_errors.toml"), "cuda_errors.toml", k_cuda_error_classes);
+  kb.m_nvml_errors = parse_errors(parse_file(files, "nvml_errors.toml"), "nvml_errors.toml", k_nvml_error_classes);
 
   auto driver = parse_file(files, "driver.toml");
   if (const auto* arr = driver["branches"].as_array()) {
@@ -99,6 +113,47 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
     }
   }
   kb.m_library_dirs = string_array(driver, "library_dirs");
+  kb.m_ubuntu_driver_package = driver["ubuntu_driver_package"].value_or(std::string{});
+  if (const auto* arr = driver["pci_vendor"].as_array()) {
+    for (const auto& n : *arr) {
+      const auto* v = n.as_table();
+      if (v == nullptr) continue;
+      auto id = (*v)["id"].value<int64_t>();
+      if (!id) throw std::runtime_error("knowledge base: driver.toml: pci_vendor without id");
+      kb.m_pci_vendors[static_cast<unsigned>(*id)] = need_string((*v)["name"], "pci_vendor name");
+    }
+  }
+
+  if (files.count("cuda.toml")) {
+    const auto cuda = parse_file(files, "cuda.toml");
+    if (const auto* arr = cuda["toolkit"].as_array()) {
+      for (const auto& n : *arr) {
+        const auto* t = n.as_table();
+        if (t == nullptr) continue;
+        CudaToolkit k;
+        k.version = need_string((*t)["version"], "cuda.toml toolkit version");
+        k.min_driver_linux = (*t)["min_driver_linux"].value_or(std::string{});  // not yet in the notes for the newest
+        k.minor_version_compat = (*t)["minor_version_compat"].value_or(false);
+        k.compat_min_driver_linux = (*t)["compat_min_driver_linux"].value_or(std::string{});
+        if (k.minor_version_compat && k.compat_min_driver_linux.empty())
+          throw std::runtime_error("knowledge base: cuda.toml: toolkit " + k.version + " lacks compat_min_driver_linux");
+        kb.m_toolkits.push_back(std::move(k));
+      }
+    }
+  }
+
+  if (files.count("jax.toml")) {
+    const auto jax = parse_file(files, "jax.toml");
+    kb.m_jax_plugin_check_since = need_string(jax["rules"]["plugin_check_since_jaxlib"], "jax.toml plugin_check_since_jaxlib");
+    if (const auto* arr = jax["cuda_major"].as_array()) {
+      for (const auto& n : *arr) {
+        const auto* t = n.as_table();
+        if (t == nullptr) continue;
+        kb.m_jax_cuda.push_back({need_string((*t)["cuda"], "jax.toml cuda_major cuda"), need_string((*t)["extra"], "jax.toml extra"),
+                                 need_string((*t)["plugin"], "jax.toml plugin"), need_string((*t)["pjrt"], "jax.toml pjrt")});
+      }
+    }
+  }
 
   auto xid = parse_file(files, "xid.toml");
   if (const auto* arr = xid["xids"].as_array()) {
@@ -191,6 +246,7 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
     const auto tf = parse_file(files, "tensorflow.toml");
     kb.m_tf_and_cuda_first = need_string(tf["and_cuda_first"], "tensorflow.toml and_cuda_first");
     kb.m_tf_tested_builds_url = need_string(tf["tested_builds_url"], "tensorflow.toml tested_builds_url");
+    kb.m_tf_last_windows_native_gpu = need_string(tf["last_windows_native_gpu"], "tensorflow.toml last_windows_native_gpu");
     if (const auto* arr = tf["dso"].as_array()) {
       for (const auto& n : *arr) {
         const auto* d = n.as_table();
@@ -228,6 +284,19 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
           pos = semi + 1;
         }
         for (const auto& series : string_array(*a, "series")) kb.m_torch_arch[{tag, series}] = archs;
+      }
+    }
+    if (const auto* arr = pt["cuda_variant"].as_array()) {
+      for (const auto& n : *arr) {
+        const auto* v = n.as_table();
+        if (v == nullptr) continue;
+        TorchVariant t;
+        t.tag = need_string((*v)["tag"], "cuda_variant tag");
+        t.cuda = (*v)["cuda"].value_or(std::string{});
+        t.index_url = need_string((*v)["index_url"], "cuda_variant index_url");
+        t.compat_min_driver_linux = (*v)["compat_min_driver_linux"].value_or(std::string{});
+        t.suggested = (*v)["suggested"].value_or(false);
+        kb.m_torch_variants.push_back(std::move(t));
       }
     }
     if (const auto* arr = pt["companions"].as_array()) {
@@ -292,6 +361,8 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
       t.peer_lag_fraction = (*v)["peer_lag_fraction"].value_or(t.peer_lag_fraction);
       t.memory_held_fraction = (*v)["memory_held_fraction"].value_or(t.memory_held_fraction);
       t.gpu_lag_fraction = (*v)["gpu_lag_fraction"].value_or(t.gpu_lag_fraction);
+      t.power_limit_lowered_fraction = (*v)["power_limit_lowered_fraction"].value_or(t.power_limit_lowered_fraction);
+      t.clocks_held_fraction = (*v)["clocks_held_fraction"].value_or(t.clocks_held_fraction);
       t.min_free_to_start_gib = (*v)["min_free_to_start_gib"].value_or(t.min_free_to_start_gib);
       t.busy_by_others_percent = (*v)["busy_by_others_percent"].value_or(t.busy_by_others_percent);
       if (const auto* lim = (*v)["gemm_error_limit"].as_table())
@@ -437,6 +508,16 @@ const ErrorCode* KnowledgeBase::cuda_error(int code) const {
   return it == m_cuda_errors.end() ? nullptr : &it->second;
 }
 
+bool KnowledgeBase::cuda_error_is(int code, std::string_view klass) const {
+  const auto* e = cuda_error(code);
+  return e != nullptr && e->klass == klass;
+}
+
+bool KnowledgeBase::nvml_error_is(int code, std::string_view klass) const {
+  const auto* e = nvml_error(code);
+  return e != nullptr && e->klass == klass;
+}
+
 const ErrorCode* KnowledgeBase::nvml_error(int code) const {
   auto it = m_nvml_errors.find(code);
   return it == m_nvml_errors.end() ? nullptr : &it->second;
@@ -500,6 +581,38 @@ std::optional<double> KnowledgeBase::pcie_lane_gbs(int gen) const {
 const TfRelease* KnowledgeBase::tf_release(std::string_view series) const {
   auto it = m_tf_releases.find(std::string(series));
   return it == m_tf_releases.end() ? nullptr : &it->second;
+}
+
+namespace {
+int major_of(std::string_view version) { return parse_dotted_version(version.substr(0, version.find('.'))).value_or(std::vector<int>{-1}).front(); }
+}  // namespace
+
+std::optional<std::string> KnowledgeBase::min_driver_for_cuda_major(int major) const {
+  for (const auto& t : m_toolkits)
+    if (major_of(t.version) == major && t.minor_version_compat) return t.compat_min_driver_linux;
+  return std::nullopt;
+}
+
+const TorchVariant* KnowledgeBase::torch_suggested_variant(int major) const {
+  for (const auto& v : m_torch_variants)
+    if (v.suggested && !v.cuda.empty() && major_of(v.cuda) == major) return &v;
+  return nullptr;
+}
+
+const JaxCudaMajor* KnowledgeBase::jax_cuda_major(int major) const {
+  for (const auto& j : m_jax_cuda)
+    if (major_of(j.cuda) == major) return &j;
+  return nullptr;
+}
+
+std::string KnowledgeBase::pci_vendor_name(unsigned vendor_id) const {
+  auto it = m_pci_vendors.find(vendor_id);
+  return it != m_pci_vendors.end() ? it->second : fmt::format("vendor 0x{:04x}", vendor_id);
+}
+
+bool KnowledgeBase::tf_windows_native_gpu(std::string_view series) const {
+  if (const auto* r = tf_release(series)) return r->windows_native_gpu;
+  return compare_versions(series, m_tf_last_windows_native_gpu) <= 0;
 }
 
 const TfDso* KnowledgeBase::tf_dso(std::string_view series) const {

@@ -24,6 +24,7 @@ struct ErrorCode {
   std::string name;     ///< "CUDA_ERROR_NO_DEVICE"
   std::string message;  ///< the library's own error string
   std::string meaning;  ///< what it means in practice
+  std::string klass;    ///< `class`: what the rules make of it ("gpu_lost", "no_device"); "" for most codes
 };
 
 struct XidInfo {
@@ -88,6 +89,37 @@ struct RedactionRules {
   unsigned first_user_id = 1000;          ///< ids from here up are renumbered
 };
 
+/// A CUDA toolkit release and the driver it needs (cuda.toml [[toolkit]]).
+struct CudaToolkit {
+  std::string version;                  ///< "12.6"
+  std::string min_driver_linux;         ///< the toolkit driver (Table 3): no compatibility mode needed; "" when not published
+  bool minor_version_compat = false;    ///< runs on an older driver of its major
+  std::string compat_min_driver_linux;  ///< the oldest driver minor-version compatibility allows ("525.60.13")
+};
+
+/// A PyTorch CUDA variant of download.pytorch.org (pytorch.toml [[cuda_variant]]).
+struct TorchVariant {
+  std::string tag;        ///< "cu126"
+  std::string cuda;       ///< "12.6"; "" for cpu
+  std::string index_url;  ///< "https://download.pytorch.org/whl/cu126"
+  std::string compat_min_driver_linux;
+  bool suggested = false;  ///< the variant a fix names for a driver of its CUDA major
+};
+
+/// One CUDA major of JAX's install scheme (jax.toml [[cuda_major]]).
+struct JaxCudaMajor {
+  std::string cuda;    ///< "12"
+  std::string extra;   ///< "cuda12": pip install "jax[cuda12]"
+  std::string plugin;  ///< "jax-cuda12-plugin"
+  std::string pjrt;    ///< "jax-cuda12-pjrt"
+};
+
+/// A PCI vendor id of a display device that is not NVIDIA's (driver.toml [[pci_vendor]]).
+struct PciVendor {
+  unsigned id = 0;
+  std::string name;  ///< "AMD", "ASPEED (server BMC)"
+};
+
 /// The libraries TensorFlow's dso loader opens in one release series (tensorflow.toml [[dso]]).
 struct TfDso {
   std::vector<std::string> libs;      ///< opened at GPU registration
@@ -129,6 +161,8 @@ struct ArchRates {
 struct ProbeThresholds {
   double memory_fraction = 0.6, tensor_fraction = 0.45, fp32_fraction = 0.45, pcie_fraction = 0.5;
   double peer_lag_fraction = 0.6, memory_held_fraction = 0.1, gpu_lag_fraction = 0.8;
+  double power_limit_lowered_fraction = 0.95;  ///< enforced power limit below this share of the default: lowered
+  double clocks_held_fraction = 0.8;           ///< highest SM clock seen under load below this share of the maximum
   double min_free_to_start_gib = 2.0;
   double busy_by_others_percent = 50.0;  ///< check: another process keeps the GPU at least this busy
   std::map<std::string, double> gemm_error_limit;  ///< by precision
@@ -213,6 +247,10 @@ class KnowledgeBase {
   [[nodiscard]] const CauseInfo* cause(std::string_view id) const;
   [[nodiscard]] const ErrorCode* cuda_error(int code) const;
   [[nodiscard]] const ErrorCode* nvml_error(int code) const;
+  /// Whether a CUresult / nvmlReturn_t code is of a class (`class` in cuda_errors.toml,
+  /// nvml_errors.toml): rules test classes, never numbers.
+  [[nodiscard]] bool cuda_error_is(int code, std::string_view klass) const;
+  [[nodiscard]] bool nvml_error_is(int code, std::string_view klass) const;
   /// Newest CUDA version ("13.0") a driver branch supports; nullopt for unknown branches.
   [[nodiscard]] std::optional<std::string> max_cuda_for_branch(int branch) const;
   /// PCIe generation for a per-lane transfer rate in GT/s (32.0 -> 5).
@@ -249,6 +287,29 @@ class KnowledgeBase {
   [[nodiscard]] const TfDso* tf_dso(std::string_view series) const;
   /// TensorFlow's tested build configuration for a release series; nullptr when not in the table.
   [[nodiscard]] const TfRelease* tf_release(std::string_view series) const;
+  /// cuda.toml's toolkits, oldest first.
+  [[nodiscard]] const std::vector<CudaToolkit>& cuda_toolkits() const { return m_toolkits; }
+  /// The oldest driver that runs every toolkit of a CUDA major through minor-version compatibility
+  /// ("525.60.13" for 12, "580" for 13); nullopt for a major without it (10) or not in the table.
+  [[nodiscard]] std::optional<std::string> min_driver_for_cuda_major(int major) const;
+  /// pytorch.toml's CUDA variants, as listed.
+  [[nodiscard]] const std::vector<TorchVariant>& torch_variants() const { return m_torch_variants; }
+  /// The variant a fix names for a driver of CUDA `major` (`suggested = true`); nullptr when none.
+  [[nodiscard]] const TorchVariant* torch_suggested_variant(int major) const;
+  /// jax.toml's CUDA majors, oldest first; the one of a major, nullptr when none.
+  [[nodiscard]] const std::vector<JaxCudaMajor>& jax_cuda_majors() const { return m_jax_cuda; }
+  [[nodiscard]] const JaxCudaMajor* jax_cuda_major(int major) const;
+  /// The first jaxlib that ignores a CUDA plugin of another version (jax.toml plugin_check_since_jaxlib).
+  [[nodiscard]] const std::string& jax_plugin_check_since() const { return m_jax_plugin_check_since; }
+  /// The driver package Ubuntu's fix names beside ubuntu-drivers (driver.toml ubuntu_driver_package).
+  [[nodiscard]] const std::string& ubuntu_driver_package() const { return m_ubuntu_driver_package; }
+  /// The name of a PCI vendor (driver.toml [[pci_vendor]]); "vendor 0xNNNN" when not listed.
+  [[nodiscard]] std::string pci_vendor_name(unsigned vendor_id) const;
+  /// Whether TensorFlow of a series ("2.10") has GPU support on native Windows: its [[release]]
+  /// row's windows_native_gpu; a series the table lacks: up to last_windows_native_gpu.
+  [[nodiscard]] bool tf_windows_native_gpu(std::string_view series) const;
+  /// The last series with GPU support on native Windows ("2.10", tensorflow.toml).
+  [[nodiscard]] const std::string& tf_last_windows_native_gpu() const { return m_tf_last_windows_native_gpu; }
   /// The first TensorFlow release with the `and-cuda` extra ("2.14.0", tensorflow.toml and_cuda_first).
   [[nodiscard]] const std::string& tf_and_cuda_first() const { return m_tf_and_cuda_first; }
   /// The page of TensorFlow's tested build configurations (tensorflow.toml tested_builds_url).
@@ -298,7 +359,12 @@ class KnowledgeBase {
   int m_pin_error_segments = 2;
   std::map<std::string, std::string, std::less<>> m_cuda_targets;
   std::map<std::string, TfRelease> m_tf_releases;
-  std::string m_tf_and_cuda_first, m_tf_tested_builds_url;
+  std::string m_tf_and_cuda_first, m_tf_tested_builds_url, m_tf_last_windows_native_gpu;
+  std::vector<CudaToolkit> m_toolkits;
+  std::vector<TorchVariant> m_torch_variants;
+  std::vector<JaxCudaMajor> m_jax_cuda;
+  std::string m_jax_plugin_check_since, m_ubuntu_driver_package;
+  std::map<unsigned, std::string> m_pci_vendors;
   std::vector<FrameworkLoading> m_frameworks;
   std::vector<FrameworkPreload> m_preloads;
   std::map<std::string, TfDso> m_tf_dso;

@@ -465,4 +465,16 @@ ComputeProbe run_compute_probe(const ProbePlan& plan, const std::function<void(c
   return probe.finish(progress);
 }
 
+std::optional<std::string> why_no_compute_probe(const Snapshot& snap, bool inspects_other_root) {
+  const auto& cuda = snap.driver.cuda;
+  if (inspects_other_root) return "--root inspects another system: nothing is loaded from it or run on it";
+  if (snap.driver.mode != "host") return "the driver probe did not run (" + snap.driver.why_not + "), so no work is run either";
+  if (!cuda.library.known())
+    return "libcuda.so.1 could not be loaded (" + cuda.load_error.value_or(cuda.library.reason) + "), so no work can run on a GPU";
+  if (!cuda.init.known() || !cuda.init->ok())
+    return "cuInit " + (cuda.init.known() ? "returned " + cuda.init->name : cuda.init.reason) + ", so no work can run on a GPU";
+  if (cuda.device_count.value_or(0) == 0) return "the driver reports no CUDA device";
+  return std::nullopt;
+}
+
 }  // namespace gpudoctor

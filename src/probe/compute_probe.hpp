@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,11 @@ struct ProbePlan {
 /// Picks the cuBLAS, cuDNN and NCCL the frameworks in `snapshot` would load (the libraries
 /// layer's resolution); for a role no framework resolves, the soname the loader would find.
 std::vector<ProbeLibrary> choose_probe_libraries(const Snapshot& snapshot);
+
+/// Why no work can run on a GPU of this host, from what the driver probe found (nullopt: it can):
+/// `inspects_other_root` (--root) loads and runs nothing; a driver probe that did not run, a
+/// libcuda that cannot be loaded, a failed cuInit or no device leave nothing to run work on.
+std::optional<std::string> why_no_compute_probe(const Snapshot& snapshot, bool inspects_other_root);
 
 /// The probe started in its child process; the caller goes on meanwhile (the driver probe of
 /// `check` runs beside it). Destroying it unfinished kills the child.

@@ -1,4 +1,5 @@
 #include "program/launcher.hpp"
+#include "core/path.hpp"
 #include "core/signal_name.hpp"
 
 #include <fcntl.h>
@@ -122,16 +123,10 @@ ExitStatus exit_status(int status) {
 std::string find_on_path(const std::string& name, const std::string& path) {
   if (name.empty()) return {};
   if (name.find('/') != std::string::npos) return name;
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    std::size_t end = path.find(':', start);
-    if (end == std::string::npos) end = path.size();
-    std::string dir = path.substr(start, end - start);
-    if (dir.empty()) dir = ".";
-    std::string candidate = dir + "/" + name;
+  for (auto dir : split_path_list(path)) {
+    std::string candidate = (dir.empty() ? std::string(".") : std::string(dir)) + "/" + name;
     struct stat st {};
     if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-    start = end + 1;
   }
   return {};
 }

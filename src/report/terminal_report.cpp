@@ -5,12 +5,26 @@
 
 #include "core/escape.hpp"
 #include "core/library_copy_text.hpp"
+#include "core/utf8.hpp"
 #include "kb/knowledge_base.hpp"
 #include "report/report.hpp"
 
 namespace gpudoctor {
 
 namespace {
+
+// The longest start of `s` of at most `max_bytes` bytes that ends between UTF-8 sequences, so a
+// cut never leaves half a character (a stray byte shown as U+FFFD, or eaten by the terminal).
+std::string utf8_cut(std::string_view s, std::size_t max_bytes) {
+  std::size_t end = 0;
+  while (end < s.size()) {
+    std::size_t n = utf8_sequence_length(s, end);
+    if (n == 0) n = 1;  // a byte of no sequence: one byte (the escaper marks it)
+    if (end + n > max_bytes) break;
+    end += n;
+  }
+  return std::string(s.substr(0, end));
+}
 
 /// Every value printed here went through this: control characters from outside shown, never sent.
 std::string t(std::string_view s) { return escape::terminal(s); }
@@ -145,7 +159,7 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
       std::string tag = a.cause.empty() ? "fact" : t(a.cause);
       auto style = a.severity == Severity::error ? fg(fmt::terminal_color::red)
                    : a.severity == Severity::warning ? fg(fmt::terminal_color::yellow) : fmt::text_style{};
-      fmt::print(out, "  {:>6}  {}\n          {} {}\n", a.line, t(a.text.substr(0, 160)), st.paint("-> " + tag, style), t(a.meaning));
+      fmt::print(out, "  {:>6}  {}\n          {} {}\n", a.line, t(utf8_cut(a.text, 160)), st.paint("-> " + tag, style), t(a.meaning));
     }
   }
   if (!d.environments.empty()) {
@@ -169,7 +183,7 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
                                        : fg(fmt::terminal_color::yellow);
     fmt::print(out, "\nGPU {} {}: {} {}\n", g.ordinal, t(g.name), st.paint(t(g.state), style), t(g.summary));
     for (const auto& f : g.figures) {
-      std::string basis = t(f.basis.size() > 90 ? f.basis.substr(0, 87) + "..." : f.basis);
+      std::string basis = t(f.basis.size() > 90 ? utf8_cut(f.basis, 87) + "..." : f.basis);
       fmt::print(out, "  {:<32} {:<36} {}\n", t(f.name), t(probe_figure_text(f)), basis);
     }
   }

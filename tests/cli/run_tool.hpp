@@ -3,6 +3,8 @@
 // captured), for the CLI and probe tests.
 
 #include <sys/resource.h>
+
+#include <cstdlib>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +45,8 @@ inline Run run(const std::vector<std::string>& args, std::map<std::string, std::
       if (setrlimit(RLIMIT_AS, &limit) != 0) _exit(125);
     }
     if (!env.count("PATH")) env["PATH"] = "/usr/bin:/bin";
+    // The rule-table test's log (tests/rules/): passed through the clean environment.
+    if (const char* log = std::getenv("GPUDOCTOR_TEST_RULE_LOG")) env.emplace("GPUDOCTOR_TEST_RULE_LOG", log);
     std::vector<std::string> envs;
     for (auto& [k, v] : env) envs.push_back(k + "=" + v);
     std::vector<char*> argv{const_cast<char*>(GPUDOCTOR_BINARY)}, envp;

@@ -74,6 +74,8 @@ inline Child start(const Options& o) {
     if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) ::_exit(125);
     auto env = o.env;
     if (!env.count("PATH")) env["PATH"] = "/usr/bin:/bin";
+    // The rule-table test's log (tests/rules/): passed through the clean environment.
+    if (const char* log = std::getenv("GPUDOCTOR_TEST_RULE_LOG")) env.emplace("GPUDOCTOR_TEST_RULE_LOG", log);
     std::vector<std::string> envs;
     for (auto& [k, v] : env) envs.push_back(k + "=" + v);
     std::vector<char*> argv{const_cast<char*>(GPUDOCTOR_BINARY)}, envp;

@@ -72,6 +72,9 @@ BinaryRun run_binary(const std::string& binary, const std::vector<std::string>& 
     }
     std::vector<std::string> envs;
     for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+    // The rule-table test's log (tests/rules/): passed through the clean environment.
+    if (const char* log = std::getenv("GPUDOCTOR_TEST_RULE_LOG"); log != nullptr && !env.count("GPUDOCTOR_TEST_RULE_LOG"))
+      envs.push_back(std::string("GPUDOCTOR_TEST_RULE_LOG=") + log);
     std::vector<char*> argv{const_cast<char*>(binary.c_str())};
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);

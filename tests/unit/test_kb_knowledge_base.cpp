@@ -5,8 +5,13 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string_view>
 
+#include <toml++/toml.h>
+
+#include "core/version.hpp"
 #include "diagnose/rule_context.hpp"
+#include "kb/embedded.hpp"
 #include "kb/knowledge_base.hpp"
 
 namespace gpudoctor {
@@ -49,10 +54,151 @@ TEST(KnowledgeBase, EnvironmentAllowList) {
     EXPECT_FALSE(kb.env_allowed(no)) << no;
 }
 
+// Every row of the error tables is read, with its class; the rules test classes, never numbers.
+TEST(KnowledgeBase, ErrorCodesAndTheirClasses) {
+  const auto& kb = kb::KnowledgeBase::get();
+  for (const char* file : {"cuda_errors.toml", "nvml_errors.toml"}) {
+    toml::table t = toml::parse(kb::embedded_file(file));
+    const auto* rows = t["error"].as_array();
+    ASSERT_NE(rows, nullptr) << file;
+    for (const auto& row : *rows) {
+      const auto& r = *row.as_table();
+      int code = static_cast<int>(r["code"].value_or(int64_t{-1}));
+      const auto* e = std::string_view(file) == "cuda_errors.toml" ? kb.cuda_error(code) : kb.nvml_error(code);
+      ASSERT_NE(e, nullptr) << file << " code " << code;
+      EXPECT_EQ(e->name, r["name"].value_or(std::string{})) << file << " code " << code;
+      EXPECT_EQ(e->klass, r["class"].value_or(std::string{})) << file << " code " << code;
+    }
+  }
+  // nvmlReturn_t: IRQ_ISSUE, GPU_IS_LOST, RESET_REQUIRED mean a GPU that stopped answering;
+  // CORRUPTED_INFOROM (14) and NOT_FOUND (6) do not.
+  for (int code : {11, 15, 16}) EXPECT_TRUE(kb.nvml_error_is(code, "gpu_lost")) << code;
+  for (int code : {6, 14, 999}) EXPECT_FALSE(kb.nvml_error_is(code, "gpu_lost")) << code;
+  EXPECT_TRUE(kb.nvml_error_is(8, "gpu_power"));
+  EXPECT_TRUE(kb.nvml_error_is(4, "no_permission"));
+  EXPECT_TRUE(kb.nvml_error_is(17, "operating_system"));
+  EXPECT_TRUE(kb.nvml_error_is(999, "unknown"));
+  EXPECT_TRUE(kb.nvml_error_is(18, "driver_library_mismatch"));
+  EXPECT_FALSE(kb.nvml_error_is(9, "driver_library_mismatch"));  // DRIVER_NOT_LOADED
+  // CUresult.
+  for (int code : {100, 101}) EXPECT_TRUE(kb.cuda_error_is(code, "no_device")) << code;
+  EXPECT_FALSE(kb.cuda_error_is(3, "no_device"));
+  EXPECT_TRUE(kb.cuda_error_is(802, "system_not_ready"));
+  EXPECT_TRUE(kb.cuda_error_is(803, "driver_library_mismatch"));
+  EXPECT_TRUE(kb.cuda_error_is(804, "compat_not_supported"));
+  EXPECT_TRUE(kb.cuda_error_is(34, "stub_library"));
+  EXPECT_TRUE(kb.cuda_error_is(999, "unknown"));
+  EXPECT_FALSE(kb.cuda_error_is(0, "unknown"));
+  EXPECT_FALSE(kb.cuda_error_is(123456, "unknown"));  // not in the table
+}
+
+// TensorFlow's native-Windows GPU support: each release row's flag, and after the table's last
+// series with it, none.
+TEST(KnowledgeBase, TensorflowWindowsNativeGpu) {
+  const auto& kb = kb::KnowledgeBase::get();
+  EXPECT_EQ(kb.tf_last_windows_native_gpu(), "2.10");
+  EXPECT_TRUE(kb.tf_windows_native_gpu("2.10"));
+  EXPECT_TRUE(kb.tf_windows_native_gpu("2.0"));
+  EXPECT_TRUE(kb.tf_windows_native_gpu("1.15"));  // not in the table, before 2.10
+  EXPECT_FALSE(kb.tf_windows_native_gpu("2.11"));
+  EXPECT_FALSE(kb.tf_windows_native_gpu("2.18"));
+  EXPECT_FALSE(kb.tf_windows_native_gpu("2.99"));  // not in the table, after 2.10
+  toml::table t = toml::parse(kb::embedded_file("tensorflow.toml"));
+  for (const auto& row : *t["release"].as_array()) {
+    const auto& r = *row.as_table();
+    std::string series = r["series"].value_or(std::string{});
+    EXPECT_EQ(kb.tf_windows_native_gpu(series), r["windows_native_gpu"].value_or(false)) << series;
+  }
+}
+
+// The probe's throttling thresholds come from gpu_performance.toml [verdict].
+TEST(KnowledgeBase, ProbeThrottlingThresholds) {
+  toml::table t = toml::parse(kb::embedded_file("gpu_performance.toml"));
+  const auto& th = kb::KnowledgeBase::get().probe_thresholds();
+  EXPECT_EQ(th.power_limit_lowered_fraction, t["verdict"]["power_limit_lowered_fraction"].value_or(-1.0));
+  EXPECT_EQ(th.clocks_held_fraction, t["verdict"]["clocks_held_fraction"].value_or(-1.0));
+  EXPECT_EQ(th.gpu_lag_fraction, t["verdict"]["gpu_lag_fraction"].value_or(-1.0));
+}
+
+// cuda.toml: every toolkit row read; the driver minimum per CUDA major is minor-version
+// compatibility's (12.x >= 525, 13.x >= 580, 11.x >= 450; 10.x has none).
+TEST(KnowledgeBase, CudaToolkitsAndDriverMinimums) {
+  const auto& kb = kb::KnowledgeBase::get();
+  toml::table t = toml::parse(kb::embedded_file("cuda.toml"));
+  const auto* rows = t["toolkit"].as_array();
+  ASSERT_NE(rows, nullptr);
+  ASSERT_EQ(kb.cuda_toolkits().size(), rows->size());
+  for (size_t i = 0; i < rows->size(); ++i) {
+    const auto& r = *(*rows)[i].as_table();
+    const auto& k = kb.cuda_toolkits()[i];
+    EXPECT_EQ(k.version, r["version"].value_or(std::string{}));
+    EXPECT_EQ(k.min_driver_linux, r["min_driver_linux"].value_or(std::string{})) << k.version;
+    EXPECT_EQ(k.minor_version_compat, r["minor_version_compat"].value_or(false)) << k.version;
+  }
+  EXPECT_EQ(kb.min_driver_for_cuda_major(12), "525.60.13");
+  EXPECT_EQ(driver_branch(*kb.min_driver_for_cuda_major(13)), 580);
+  EXPECT_EQ(driver_branch(*kb.min_driver_for_cuda_major(11)), 450);
+  EXPECT_FALSE(kb.min_driver_for_cuda_major(10));
+  EXPECT_FALSE(kb.min_driver_for_cuda_major(99));
+}
+
+// pytorch.toml [[cuda_variant]] and jax.toml [[cuda_major]]: every row read; the fixes name the
+// suggested variant of a CUDA major, and JAX's extra.
+TEST(KnowledgeBase, TorchVariantsAndJaxCudaMajors) {
+  const auto& kb = kb::KnowledgeBase::get();
+  toml::table pt = toml::parse(kb::embedded_file("pytorch.toml"));
+  const auto* variants = pt["cuda_variant"].as_array();
+  ASSERT_NE(variants, nullptr);
+  ASSERT_EQ(kb.torch_variants().size(), variants->size());
+  for (size_t i = 0; i < variants->size(); ++i) {
+    const auto& r = *(*variants)[i].as_table();
+    EXPECT_EQ(kb.torch_variants()[i].tag, r["tag"].value_or(std::string{}));
+    EXPECT_EQ(kb.torch_variants()[i].index_url, r["index_url"].value_or(std::string{}));
+  }
+  ASSERT_NE(kb.torch_suggested_variant(12), nullptr);
+  EXPECT_EQ(kb.torch_suggested_variant(12)->index_url, "https://download.pytorch.org/whl/cu126");
+  ASSERT_NE(kb.torch_suggested_variant(13), nullptr);
+  EXPECT_EQ(kb.torch_suggested_variant(13)->tag, "cu130");
+  EXPECT_EQ(kb.torch_suggested_variant(11), nullptr);  // cu111 and cu118 are listed, not suggested
+
+  toml::table jt = toml::parse(kb::embedded_file("jax.toml"));
+  const auto* majors = jt["cuda_major"].as_array();
+  ASSERT_NE(majors, nullptr);
+  ASSERT_EQ(kb.jax_cuda_majors().size(), majors->size());
+  for (size_t i = 0; i < majors->size(); ++i) {
+    const auto& r = *(*majors)[i].as_table();
+    EXPECT_EQ(kb.jax_cuda_majors()[i].extra, r["extra"].value_or(std::string{}));
+    EXPECT_EQ(kb.jax_cuda_majors()[i].plugin, r["plugin"].value_or(std::string{}));
+  }
+  ASSERT_NE(kb.jax_cuda_major(12), nullptr);
+  EXPECT_EQ(kb.jax_cuda_major(12)->extra, "cuda12");
+  EXPECT_EQ(kb.jax_cuda_major(13)->plugin, "jax-cuda13-plugin");
+  EXPECT_EQ(kb.jax_cuda_major(11), nullptr);
+  EXPECT_EQ(kb.jax_plugin_check_since(), "0.5.3");
+}
+
+// driver.toml: the Ubuntu driver package and the PCI vendors of other display devices.
+TEST(KnowledgeBase, DriverPackageAndPciVendors) {
+  const auto& kb = kb::KnowledgeBase::get();
+  EXPECT_EQ(kb.ubuntu_driver_package(), "nvidia-driver-580-server");
+  toml::table t = toml::parse(kb::embedded_file("driver.toml"));
+  const auto* rows = t["pci_vendor"].as_array();
+  ASSERT_NE(rows, nullptr);
+  for (const auto& row : *rows) {
+    const auto& r = *row.as_table();
+    EXPECT_EQ(kb.pci_vendor_name(static_cast<unsigned>(r["id"].value_or(int64_t{0}))), r["name"].value_or(std::string{}));
+  }
+  EXPECT_EQ(kb.pci_vendor_name(0x1a03), "ASPEED (server BMC)");
+  EXPECT_EQ(kb.pci_vendor_name(0x10df), "vendor 0x10df");  // not listed (and not NVIDIA's 0x10de)
+}
+
 // Cause ids are a public contract: the compiled-in list must equal shared/causes.md.
 TEST(KnowledgeBase, CausesMatchTheProjectsCauseList) {
+  // tests/CMakeLists.txt looks for it beside the checkout; once found there, it must be read.
+  if (std::string_view(GPUDOCTOR_SHARED_CAUSES).empty())
+    GTEST_SKIP() << "shared/causes.md not beside the checkout (CMake: GPUDOCTOR_SHARED_DIR)";
   std::ifstream in(GPUDOCTOR_SHARED_CAUSES);
-  if (!in) GTEST_SKIP() << "shared/causes.md not beside the checkout";
+  ASSERT_TRUE(in) << "cannot read " << GPUDOCTOR_SHARED_CAUSES;
   std::stringstream ss;
   ss << in.rdbuf();
   std::string text = ss.str();
