@@ -88,6 +88,12 @@ WHEELS = [
     ("tf-keras", "2.18.0", "version"),
 ]
 
+# With --machine aarch64 (arm64 hosts: GH200, Graviton) these are extracted, into <dist>-<version>-aarch64/.
+WHEELS_AARCH64 = [
+    ("torch", "2.15.0", "full"),               # newest; PyPI's aarch64 build is CUDA (+cu132) too
+]
+MACHINE = "x86_64"                          # the wheels' CPU (--machine)
+
 PYTHON_PREFERENCE = ["311", "312", "310"]   # CPython tags tried in this order
 READELF_BUDGET = 100 * 1024 * 1024          # compressed bytes fetched for readelf, per wheel
 # The PJRT wheel is one shared object; the newest one is 135 MB compressed and worth reading.
@@ -182,6 +188,11 @@ def project_files(index, dist):
     return files
 
 
+def fixture_name(dist, version):
+    """The fixture folder: DIST-VERSION, with -aarch64 for the arm64 wheels."""
+    return f"{normalize(dist)}-{version}" + ("" if MACHINE == "x86_64" else f"-{MACHINE}")
+
+
 def wheel_tags(filename):
     """(version, python tag, abi tag, platform tag) of a wheel file name."""
     parts = filename[:-4].split("-")
@@ -189,7 +200,7 @@ def wheel_tags(filename):
 
 
 def pick_wheel(files, version):
-    """The Linux x86_64 wheel of that version, CPython per PYTHON_PREFERENCE, else abi3, else py3."""
+    """The Linux wheel of that version for MACHINE, CPython per PYTHON_PREFERENCE, else abi3, else py3."""
     cands = []
     for f in files:
         if not f["filename"].endswith(".whl") or f["yanked"]:
@@ -198,7 +209,7 @@ def pick_wheel(files, version):
         if ver != version:
             continue
         plats = plat.split(".")
-        if plat != "any" and not any(p.endswith("x86_64") and "linux" in p for p in plats):
+        if plat != "any" and not any(p.endswith(MACHINE) and "linux" in p for p in plats):
             continue
         rank = None
         pys = py.split(".")
@@ -345,8 +356,8 @@ def extract(dist, version, profile, pinned_by, index, out_root, tmp, do_readelf,
     files = project_files(index, dist)
     wheel = pick_wheel(files, version)
     if wheel is None:
-        raise RuntimeError(f"no Linux x86_64 wheel of {dist} {version} on {index}")
-    dest = os.path.join(out_root, f"{normalize(dist)}-{version}")
+        raise RuntimeError(f"no Linux {MACHINE} wheel of {dist} {version} on {index}")
+    dest = os.path.join(out_root, fixture_name(dist, version))
     if os.path.isdir(dest):
         shutil.rmtree(dest)
     os.makedirs(dest)
@@ -509,6 +520,13 @@ is not a wheel: its pins are the `extra == 'and-cuda'` lines of each tensorflow 
 2.10.0 has no such extra); of the wheels it pins only nvidia-cudnn-cu12 8.9.4.25 and
 nvidia-cuda-runtime-cu12 12.2.140 (the 2.15.0 pins) were read, dist-info and files.txt only.
 
+arm64: `torch-2.15.0-aarch64/` is PyPI's manylinux_2_28_aarch64 wheel of torch 2.15.0
+(`scripts/extract-wheel-fixtures.py --machine aarch64`). It is a CUDA build too (version.py
+`2.15.0+cu132`, cuda 13.2), its METADATA is byte for byte the x86-64 wheel's (the nvidia pins carry only
+`platform_system == "Linux"`), and every RPATH readelf shows is the x86-64 wheel's; it adds NVPL BLAS and
+LAPACK and the Arm Compute Library in torch/lib, its extension is `_C.cpython-311-aarch64-linux-gnu.so`,
+and its objects need `ld-linux-aarch64.so.1`.
+
 readelf not taken (compressed member over the per-wheel budget; see each line above): torch's
 `libtorch_cuda.so` (362 to 666 MB) and `libtorch_cpu.so` (111 to 131 MB), TensorFlow's
 `libtensorflow_cc.so.2` (145 to 434 MB) and, in 2.10.0, `_pywrap_tensorflow_internal.so` (487 MB).
@@ -541,7 +559,12 @@ def main():
     ap.add_argument("--out", default=os.path.join(here, "..", "tests", "fixtures", "wheels"))
     ap.add_argument("--only", nargs="*", help="DIST or DIST-VERSION to extract (default: all)")
     ap.add_argument("--no-readelf", action="store_true")
+    ap.add_argument("--machine", choices=["x86_64", "aarch64"], default="x86_64",
+                    help="the wheels' CPU (aarch64: the WHEELS_AARCH64 list, into DIST-VERSION-aarch64/)")
     args = ap.parse_args()
+    global MACHINE
+    MACHINE = args.machine
+    wheels = WHEELS if MACHINE == "x86_64" else WHEELS_AARCH64
     out_root = os.path.abspath(args.out)
     os.makedirs(out_root, exist_ok=True)
     index = index_url()
@@ -550,7 +573,7 @@ def main():
 
     results, failures = [], []
     with tempfile.TemporaryDirectory(prefix="gpudoctor-wheels-") as tmp:
-        for entry in WHEELS:
+        for entry in wheels:
             dist, version, profile = entry[:3]
             pinned_by = entry[3] if len(entry) > 3 else None
             key = f"{normalize(dist)}-{version}"
@@ -578,7 +601,7 @@ def main():
             what.append(r["readelf"])
         old[r["dir"]] = (f"- `{r['dir']}/`: `{w['filename']}` sha256 `{w['sha256']}`, fetched {r['fetched']}"
                          f" ({r['method']}); {', '.join(what)}")
-    order = [f"{normalize(e[0])}-{e[1]}" for e in WHEELS]
+    order = [f"{normalize(e[0])}-{e[1]}" for e in WHEELS] + [f"{normalize(e[0])}-{e[1]}-aarch64" for e in WHEELS_AARCH64]
     lines = sorted(old.values(), key=lambda l: (order.index(re.match(r"- `([^`]+)/`", l).group(1))
                                                  if re.match(r"- `([^`]+)/`", l).group(1) in order else 999, l))
     with open(readme, "w") as f:

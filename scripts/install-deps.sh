@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libcli11-dev nlohmann-json3-dev libfmt-dev libre2-dev
           libtomlplusplus-dev libelf-dev)
 if [ "${1:-}" = "--tests" ]; then
-  packages+=(libgtest-dev libgmock-dev
+  packages+=(libgtest-dev libgmock-dev clang lld                # clang and lld write the AArch64 ELF fixtures
              python3 python3-venv python3-pip            # the e2e test makes a venv and installs TensorFlow
              prometheus prometheus-node-exporter curl     # check --prometheus: promtool and a real scrape
              slurmctld slurmd slurm-client munge          # the real Slurm test of fleet and health

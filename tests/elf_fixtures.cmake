@@ -12,15 +12,30 @@ configure_file(${GPUDOCTOR_ELF_FIXTURES_DIR}/fixture.c.in ${GPUDOCTOR_ELF_FIXTUR
 set(GPUDOCTOR_ELF_FIXTURE_SOURCE ${GPUDOCTOR_ELF_FIXTURES_DIR}/fixture.c)
 set(GPUDOCTOR_ELF_FIXTURE_FILES "")
 
+# AArch64 objects (the loader model of arm64 hosts: GH200, Graviton) come from clang with
+# --target=aarch64-linux-gnu and lld (Debian's clang and lld packages): -nostdlib needs no arm64 libc.
+find_program(GPUDOCTOR_CLANG NAMES clang clang-16 clang-15 clang-14)
+find_program(GPUDOCTOR_LLD NAMES ld.lld ld.lld-16 ld.lld-15 ld.lld-14)
+if(NOT GPUDOCTOR_CLANG OR NOT GPUDOCTOR_LLD)
+  message(FATAL_ERROR "the tests build AArch64 ELF fixtures with clang and lld: apt-get install clang lld "
+                      "(scripts/install-deps.sh --tests)")
+endif()
+set(GPUDOCTOR_AARCH64_CC "${GPUDOCTOR_CLANG} --target=aarch64-linux-gnu -fuse-ld=lld" CACHE STRING
+    "C compiler command line that writes AArch64 shared objects (ELF fixtures, scenarios)")
+
 # gpudoctor_elf_fixture(<file name> [SONAME s] [RPATH p | RUNPATH p] [NEEDED fixture...]
-#                       [M32] [LINK_OPTIONS opt...])
+#                       [M32 | AARCH64] [LINK_OPTIONS opt...])
 # NEEDED names fixtures built before; each adds DT_NEEDED with that fixture's SONAME.
 function(gpudoctor_elf_fixture file_name)
-  cmake_parse_arguments(FX "M32" "SONAME;RPATH;RUNPATH" "NEEDED;LINK_OPTIONS" ${ARGN})
+  cmake_parse_arguments(FX "M32;AARCH64" "SONAME;RPATH;RUNPATH" "NEEDED;LINK_OPTIONS" ${ARGN})
   set(out ${GPUDOCTOR_ELF_FIXTURES_DIR}/${file_name})
+  set(cc ${CMAKE_C_COMPILER})
   set(args -shared -fPIC -nostdlib -o ${out} ${GPUDOCTOR_ELF_FIXTURE_SOURCE})
   if(FX_M32)
     list(APPEND args -m32)
+  endif()
+  if(FX_AARCH64)
+    separate_arguments(cc UNIX_COMMAND "${GPUDOCTOR_AARCH64_CC}")
   endif()
   if(FX_SONAME)
     list(APPEND args "-Wl,-soname,${FX_SONAME}")
@@ -42,7 +57,7 @@ function(gpudoctor_elf_fixture file_name)
     endforeach()
   endif()
   add_custom_command(OUTPUT ${out}
-    COMMAND ${CMAKE_C_COMPILER} ${args}
+    COMMAND ${cc} ${args}
     DEPENDS ${deps}
     COMMENT "ELF fixture ${file_name}"
     VERBATIM)
@@ -76,6 +91,14 @@ gpudoctor_elf_fixture(libtop_runpath.so SONAME libtop_runpath.so NEEDED libmid.s
 gpudoctor_elf_fixture(libnodeflib.so SONAME libnodeflib.so NEEDED libleaf.so.1 LINK_OPTIONS "-Wl,-z,nodefaultlib")
 # Every dynamic string token form, stored verbatim.
 gpudoctor_elf_fixture(libdst.so SONAME libdst.so RPATH "$ORIGIN/a:\${ORIGIN}/b:/opt/$LIB:/opt/\${PLATFORM}/x::/rel")
+
+# An arm64 host's torch tree (torch 2.15.0's manylinux_2_28_aarch64 wheel has the x86-64
+# wheel's RPATH layout, tests/fixtures/wheels/torch-2.15.0-aarch64), the wheel's libcudart and
+# an x86-64 copy of the same SONAME planted on its RPATH: the loader skips that one.
+gpudoctor_elf_fixture(aarch64-libcudart.so.13 SONAME libcudart.so.13 AARCH64)
+gpudoctor_elf_fixture(aarch64-libc10_cuda.so SONAME libc10_cuda.so NEEDED aarch64-libcudart.so.13
+  RPATH "$ORIGIN/../../nvidia/cu13/lib:$ORIGIN" AARCH64)
+gpudoctor_elf_fixture(aarch64-ld-linux-aarch64.so.1 SONAME ld-linux-aarch64.so.1 AARCH64)
 
 add_custom_target(gpudoctor_elf_fixtures DEPENDS ${GPUDOCTOR_ELF_FIXTURE_FILES})
 add_dependencies(gpudoctor_unit_tests gpudoctor_elf_fixtures)

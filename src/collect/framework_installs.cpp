@@ -166,6 +166,17 @@ void collect_framework_installs(CollectContext& ctx) {
   for (const auto& env : s.python_envs) {
     for (const auto& sp : env.site_packages) {
       if (!seen.insert(ctx.fs.resolve(sp).value_or(sp)).second) continue;
+      // The folder may be on the path of several environments (the user site of every non-venv
+      // interpreter of one Python version, a base site-packages a venv includes): what is
+      // installed there is in use when any of them is, and belongs to that one, whichever was
+      // found first.
+      const PythonEnvironment* owner = &env;
+      std::string resolved_sp = ctx.fs.resolve(sp).value_or(sp);
+      for (const auto& other : s.python_envs) {
+        if (owner->in_use || !other.in_use) continue;
+        for (const auto& osp : other.site_packages)
+          if (ctx.fs.resolve(osp).value_or(osp) == resolved_sp) owner = &other;
+      }
       size_t first = s.packages.size();
       read_packages(ctx, sp);
       for (size_t i = first; i < s.packages.size(); ++i) {
@@ -179,8 +190,8 @@ void collect_framework_installs(CollectContext& ctx) {
         f.framework = framework;
         f.distribution = name;
         f.site_packages = sp;
-        f.environment = env.prefix;
-        f.environment_in_use = env.in_use;
+        f.environment = owner->prefix;
+        f.environment_in_use = owner->in_use;
         f.version = s.packages[i].version;
         f.evidence.push_back(sp + "/" + name + " " + s.packages[i].version + " (dist-info)");
         if (framework == "tensorflow") describe_tensorflow(ctx, f);

@@ -28,7 +28,7 @@ using loader::LoaderObject;
 // Libraries every Python process has mapped before any framework loads (the interpreter's own
 // NEEDED on every distribution): resolving them again would only add noise.
 constexpr const char* k_process_libraries[] = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
-                                               "ld-linux-x86-64.so.2", "libutil.so.1"};
+                                               "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1", "libutil.so.1"};
 
 // Library files of nvidia-* wheels kept per site-packages (a real cu12 set has about 60).
 constexpr size_t k_max_wheel_files = 4096;
@@ -384,12 +384,24 @@ class FrameworkResolver {
       r.path = Fact<std::string>::unknown(res.error.empty() ? "not found" : res.error);
       r.error = res.error;
     }
-    for (const auto* c : res.other_copies()) {
+    // The loadable copies the loader did not take, then the files it skipped on the way for
+    // another CPU or ELF class (a site-packages copied from an x86-64 machine to an arm64 one).
+    std::vector<const loader::Candidate*> copies = res.other_copies();
+    std::set<std::string> skipped;
+    for (const auto& c : res.candidates)
+      if (c.searched && (c.status == loader::CandidateStatus::wrong_machine || c.status == loader::CandidateStatus::wrong_class) &&
+          copies.size() < 40 && skipped.insert(c.resolved_path.value_or(c.path)).second)
+        copies.push_back(&c);
+    for (const auto* c : copies) {
       LibraryCopy copy;
       copy.path = c->path;
       copy.resolved = c->resolved_path.value_or(c->path);
       copy.found_via = c->source;
       copy.status = std::string(loader::to_string(c->status));
+      // "wrong machine: x86-64", "wrong ELF class: ELFCLASS32": what the file was built for.
+      if ((c->status == loader::CandidateStatus::wrong_machine || c->status == loader::CandidateStatus::wrong_class) &&
+          !c->detail.empty())
+        copy.status += ": " + c->detail;
       copy.reached = c->reached;
       describe_file(copy.resolved, role->stem, copy.version, copy.origin);
       r.others.push_back(std::move(copy));
@@ -472,16 +484,24 @@ class FrameworkResolver {
     for (const auto& [file, wheel] : m_wheels) dirs.insert(path_dirname(file));
     for (const auto& sp : m_env.site_packages)
       for (const auto& pkg : m_ctx.fs.list_dir(sp + "/nvidia")) dirs.insert(sp + "/nvidia/" + pkg + "/lib");
+    // The toolkit's folder and the multiarch folders of this machine's CPU.
+    const auto& platform = m_resolver.config().platform;
+    const loader::KnownMachine* machine = loader::find_machine(platform.machine);
+    std::string target = machine ? m_kb.cuda_target(machine->uname) : std::string();
     for (const auto& name : m_ctx.fs.list_dir("/usr/local")) {
       if (name.rfind("cuda", 0) == 0) {
         dirs.insert("/usr/local/" + name + "/lib64");
-        dirs.insert("/usr/local/" + name + "/targets/x86_64-linux/lib");
+        if (!target.empty()) dirs.insert("/usr/local/" + name + "/targets/" + target + "/lib");
       }
     }
-    for (const char* d : {"/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/lib/x86_64-linux-gnu", "/opt/conda/lib"}) dirs.insert(d);
+    for (const char* d : {"/usr/lib64", "/opt/conda/lib"}) dirs.insert(d);
+    if (machine)
+      for (const char* prefix : {"/usr/lib/", "/lib/"}) dirs.insert(prefix + std::string(machine->triplet));
     if (m_ctx.snapshot.driver_files.library_dirs.size())
       for (const auto& d : m_ctx.snapshot.driver_files.library_dirs) dirs.insert(d);
+    // Files the search already met (skipped for another machine) are not listed again.
     std::set<std::string> seen;
+    for (const auto& c : r.others) seen.insert(c.resolved);
     for (const auto& dir : dirs) {
       for (const auto& name : m_ctx.fs.list_dir(dir)) {
         if (name.substr(0, role.stem.size()) != role.stem) continue;
@@ -494,6 +514,16 @@ class FrameworkResolver {
         c.resolved = resolved;
         c.found_via = "not on the search path";
         c.status = name == r.name ? "same name, in a folder the loader does not search" : "another version";
+        // A copy built for another CPU or ELF class would not load from any folder.
+        if (auto head = m_ctx.fs.read_text(resolved, 64)) {
+          auto h = elf::parse_elf_header(*head);
+          if (const auto* eh = std::get_if<elf::ElfHeader>(&h)) {
+            if (eh->elf_class != platform.elf_class)
+              c.status = std::string("wrong ELF class: ELFCLASS") + (eh->elf_class == 1 ? "32" : "64") + ", not on the search path";
+            else if (eh->machine != platform.machine)
+              c.status = "wrong machine: " + elf::machine_name(eh->machine) + ", not on the search path";
+          }
+        }
         c.reached = false;
         describe_file(resolved, role.stem, c.version, c.origin);
         r.others.push_back(std::move(c));
@@ -522,7 +552,10 @@ class FrameworkResolver {
 void collect_framework_libraries(CollectContext& ctx) {
   const auto& fs = ctx.fs;
   loader::ResolverConfig base;
-  base.platform = loader::detect_loader_platform(fs);
+  // The loader of the machine the snapshot records (uname(2) here, the root's own ld.so under
+  // --root: collect_host_info), so that an arm64 host's libraries are of the right machine.
+  const auto& arch = ctx.snapshot.host.architecture;
+  base.platform = loader::detect_loader_platform(fs, arch.known() ? std::string_view(*arch) : std::string_view());
   // The invoking user's LD_LIBRARY_PATH, with --root too: the environment is always the user's
   // (as for CUDA_VISIBLE_DEVICES), the files are the root's.
   if (auto it = ctx.options.environment.find("LD_LIBRARY_PATH"); it != ctx.options.environment.end())

@@ -3,6 +3,7 @@
 #include "collect/collect.hpp"
 #include "collect/parsers.hpp"
 #include "kb/knowledge_base.hpp"
+#include "loader/resolver.hpp"
 
 namespace gpudoctor {
 
@@ -31,9 +32,17 @@ void collect_host_info(CollectContext& ctx) {
   }
   if (ctx.fs.is_host()) {
     utsname u{};
-    if (::uname(&u) == 0) host.architecture = std::string(u.machine);
+    if (::uname(&u) == 0) {
+      host.architecture = std::string(u.machine);
+      host.architecture_from = "uname(2)";
+    }
+  } else if (std::string evidence; const auto* machine = loader::detect_root_machine(ctx.fs, &evidence)) {
+    // Under --root, the machine of the image's own dynamic loader (its programs run on that CPU).
+    host.architecture = std::string(machine->uname);
+    host.architecture_from = evidence;
   } else {
-    host.architecture = Fact<std::string>::unknown("not read from an inspected root");
+    host.architecture = Fact<std::string>::unknown("no dynamic loader of a known machine under the root "
+                                                   "(/lib64/ld-linux-x86-64.so.2, /lib/ld-linux-aarch64.so.1)");
   }
 }
 

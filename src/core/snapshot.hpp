@@ -28,7 +28,10 @@ struct HostInfo {
   Fact<std::string> os_id_like; ///< /etc/os-release ID_LIKE
   Fact<std::string> os_pretty;  ///< /etc/os-release PRETTY_NAME
   Fact<std::string> kernel_release;  ///< /proc/sys/kernel/osrelease
-  Fact<std::string> architecture;    ///< machine, e.g. x86_64
+  Fact<std::string> architecture;    ///< machine as uname(2) names it: x86_64, aarch64
+  /// Where `architecture` was read: "uname(2)", or under --root the image's dynamic loader
+  /// ("/lib/ld-linux-aarch64.so.1 (e_machine AArch64)"). The libraries layer models that machine's loader.
+  std::string architecture_from;
   /// "linux", "windows" or "macos": gpudoctor itself runs on Linux; snapshots made from text a user
   /// pasted (gpudoctor explain) or by hand may describe the other two.
   Fact<std::string> os;

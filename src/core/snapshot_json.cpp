@@ -28,7 +28,7 @@ namespace gpudoctor {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Source, where, said)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(HostInfo, root, os_id, os_id_like, os_pretty, kernel_release,
-                                                architecture, os)
+                                                architecture, architecture_from, os)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PciGpu, address, vendor_id, device_id, class_code, driver,
                                                 current_link_gts, max_link_gts, current_link_width,
                                                 max_link_width, numa_node)

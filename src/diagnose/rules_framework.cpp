@@ -249,10 +249,13 @@ void rule_framework_packages(const RuleContext& ctx, std::vector<Finding>& out) 
       for (const auto& other : s.packages) {
         if (other.site_packages != p.site_packages || other.name != req->name) continue;
         if (satisfies(other.version, *req)) continue;
+        // A folder on the path of several environments (the user site of every non-venv
+        // interpreter of that Python version, a base site-packages a venv includes) is in use
+        // when any of them is, whatever order they were found in.
         bool in_use = false;
         for (const auto& e : s.python_envs)
-          for (const auto& sp : e.site_packages)
-            if (sp == p.site_packages) in_use = e.in_use;
+          if (e.in_use && std::find(e.site_packages.begin(), e.site_packages.end(), p.site_packages) != e.site_packages.end())
+            in_use = true;
         Finding f;
         f.cause = "framework_package_mismatch";
         f.layer = Layer::framework;

@@ -198,10 +198,11 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
       f.severity = sev;
       // NCCL that is only dlopened matters for several GPUs alone; optional libraries on use only.
       if ((role->role == "nccl" && lib.how == "dlopen") || lib.optional) f.severity = Severity::warning;
-      std::vector<const LibraryCopy*> same_name, other_version;
+      std::vector<const LibraryCopy*> same_name, other_version, other_machine;
       for (const auto& c : lib.others) {
         if (c.status.rfind("same name", 0) == 0) same_name.push_back(&c);
         else if (c.status == "another version") other_version.push_back(&c);
+        else if (c.status.rfind("wrong machine", 0) == 0 || c.status.rfind("wrong ELF class", 0) == 0) other_machine.push_back(&c);
       }
       auto wanted = name_major(lib.name);
       f.evidence.push_back({lib.requested_by, fmt::format("{} {} (by {})", lib.how == "dlopen" ? "opens" : "needs", lib.name, lib.how)});
@@ -244,6 +245,22 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
         f.fix.push_back(fmt::format("or install the {} matching the framework's build ({} {}), or a framework build for the "
                                     "installed one", cudnn ? "cuDNN" : "CUDA toolkit", cudnn ? "cuDNN" : "CUDA",
                                     cudnn ? std::to_string(wanted.value_or(0)) : fw.cuda_build.value_or("?")));
+      } else if (!other_machine.empty()) {
+        // Copies on the search path that the loader skips: built for another CPU or ELF class
+        // (a site-packages or library folder copied from an x86-64 machine to an arm64 one).
+        f.cause = role->missing;
+        // "wrong machine: x86-64" or "wrong machine: x86-64, not on the search path" -> "x86-64".
+        const std::string& st = other_machine.front()->status;
+        std::string built_for = st.find(": ") == std::string::npos ? st : st.substr(st.find(": ") + 2);
+        built_for = built_for.substr(0, built_for.find(','));
+        bool one = other_machine.size() == 1;
+        f.title = fmt::format("{} needs {} ({}), and the only {} built for another machine ({}): the loader of "
+                              "this {} host skips {}",
+                              framework_title(fw), lib.name, role->label, one ? "copy is" : "copies are", built_for,
+                              s.host.architecture.value_or("?"), one ? "it" : "them");
+        for (const auto* c : other_machine)
+          if (f.evidence.size() < 10) f.evidence.push_back({c->path, c->status + " (" + c->found_via + ")"});
+        f.fix.push_back(pip_fix(ctx, fw, lib.role) + "   (on this machine: pip picks the wheels built for it)");
       } else {
         f.cause = role->missing;
         f.title = fmt::format("{} needs {} ({}), and no copy of it is installed", framework_title(fw), lib.name, role->label);

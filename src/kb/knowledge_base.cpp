@@ -139,6 +139,9 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
       if (const auto* arr = roles.as_array())
         for (const auto& r : *arr)
           if (auto v = r.value<std::string>()) kb.m_wheel_roles[std::string(dist.str())].push_back(*v);
+  if (const auto* ct = libs["cuda_targets"].as_table())
+    for (const auto& [machine, folder] : *ct)
+      if (auto v = folder.value<std::string>()) kb.m_cuda_targets[std::string(machine.str())] = *v;
   if (const auto* arr = libs["dlopen"].as_array()) {
     for (const auto& n : *arr) {
       const auto* d = n.as_table();
@@ -515,6 +518,11 @@ const LibraryRole* KnowledgeBase::role_for_file(std::string_view file_name) cons
       return &r;
   }
   return nullptr;
+}
+
+std::string KnowledgeBase::cuda_target(std::string_view machine) const {
+  auto it = m_cuda_targets.find(machine);
+  return it == m_cuda_targets.end() ? std::string() : it->second;
 }
 
 std::vector<std::string> KnowledgeBase::wheel_roles(std::string_view dist) const {

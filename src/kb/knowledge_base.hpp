@@ -229,6 +229,9 @@ class KnowledgeBase {
   /// The library roles an nvidia-* wheel carries ("nvidia-nccl-cu13" -> nccl; libraries.toml
   /// [wheel_roles], the -cuNN suffix ignored); empty for other distributions.
   [[nodiscard]] std::vector<std::string> wheel_roles(std::string_view dist) const;
+  /// The CUDA toolkit's folder under targets/ for a CPU (uname(2) name: "x86_64" ->
+  /// "x86_64-linux", "aarch64" -> "sbsa-linux"; libraries.toml [cuda_targets]); empty when unknown.
+  [[nodiscard]] std::string cuda_target(std::string_view machine) const;
   [[nodiscard]] const std::vector<FrameworkLoading>& framework_loading() const { return m_frameworks; }
   /// The preload of a framework release ("2.11.0+cu130": the local tag is ignored); nullptr when
   /// that release's source was not read (libraries.toml [[preload]]).
@@ -289,6 +292,7 @@ class KnowledgeBase {
   std::map<int, std::map<std::string, std::string>> m_sonames;
   std::vector<DlopenRule> m_dlopen;
   std::map<std::string, std::vector<std::string>> m_wheel_roles;
+  std::map<std::string, std::string, std::less<>> m_cuda_targets;
   std::map<std::string, TfRelease> m_tf_releases;
   std::string m_tf_and_cuda_first, m_tf_tested_builds_url;
   std::vector<FrameworkLoading> m_frameworks;

@@ -73,13 +73,108 @@ LoaderPlatform LoaderPlatform::debian_x86_64() {
   return p;
 }
 
-LoaderPlatform detect_loader_platform(const RootFs& fs) {
-  // The ld.so binary holds SYSTEM_DIRS as plain strings; a multiarch one names its triplet.
-  auto bytes = fs.read_text("/lib64/ld-linux-x86-64.so.2", std::size_t{8} << 20);
-  if (bytes && bytes->find(std::string_view("/lib/x86_64-linux-gnu/\0", 23)) != std::string::npos) {
-    return LoaderPlatform::debian_x86_64();
+LoaderPlatform LoaderPlatform::upstream_aarch64() {
+  LoaderPlatform p;
+  p.name = "upstream glibc AArch64";
+  // sysdeps/unix/sysv/linux/aarch64/configure.ac: LIBC_SLIBDIR_RTLDDIR([lib64], [lib]) for the
+  // LP64 ABI: slibdir=/lib64, libdir=/usr/lib64, the loader itself in /lib.
+  p.system_dirs = {"/lib64/", "/usr/lib64/"};
+  p.dst.lib = "lib64";
+  p.dst.platform = "aarch64";  // AT_PLATFORM of the Linux kernel on arm64 (ELF_PLATFORM "aarch64")
+  // sysdeps/unix/sysv/linux/aarch64/dl-cache.h: _DL_CACHE_DEFAULT_ID = FLAG_AARCH64_LIB64 |
+  // FLAG_ELF_LIBC6 for __LP64__; sysdeps/generic/ldconfig.h: FLAG_AARCH64_LIB64 0x0a00,
+  // FLAG_ELF_LIBC6 0x0003 (`ldconfig -p` prints "libc6,AArch64").
+  p.cache_flags = 0x0a03;
+  p.machine = 183;  // EM_AARCH64
+  return p;
+}
+
+LoaderPlatform LoaderPlatform::debian_aarch64() {
+  LoaderPlatform p = upstream_aarch64();
+  p.name = "Debian/Ubuntu multiarch AArch64";
+  // The SYSTEM_DIRS strings of Debian 12's arm64 ld.so (libc6 2.36-9+deb12u14 arm64:
+  // lib/aarch64-linux-gnu/ld-linux-aarch64.so.1, linked from /lib/ld-linux-aarch64.so.1).
+  p.system_dirs = {"/lib/aarch64-linux-gnu/", "/usr/lib/aarch64-linux-gnu/", "/lib/", "/usr/lib/"};
+  p.dst.lib = "lib/aarch64-linux-gnu";
+  return p;
+}
+
+const std::vector<KnownMachine>& known_machines() {
+  // The loaders' names: SYSDEP_KNOWN_INTERPRETER_NAMES of sysdeps/unix/sysv/linux/x86_64/ldconfig.h
+  // and .../aarch64/ldconfig.h; e_machine values of elf/elf.h.
+  static const std::vector<KnownMachine> machines = {
+      {"x86_64", 62, "/lib64/ld-linux-x86-64.so.2", "x86_64-linux-gnu"},
+      {"aarch64", 183, "/lib/ld-linux-aarch64.so.1", "aarch64-linux-gnu"},
+  };
+  return machines;
+}
+
+const KnownMachine* find_machine(std::string_view uname) {
+  if (uname == "arm64") uname = "aarch64";  // what macOS and Debian's dpkg call it
+  for (const auto& m : known_machines())
+    if (m.uname == uname) return &m;
+  return nullptr;
+}
+
+const KnownMachine* find_machine(std::uint16_t e_machine) {
+  for (const auto& m : known_machines())
+    if (m.e_machine == e_machine) return &m;
+  return nullptr;
+}
+
+namespace {
+
+std::optional<std::uint16_t> elf_machine_of(const RootFs& fs, std::string_view path) {
+  auto bytes = fs.read_text(std::string(path), 64);
+  if (!bytes) return std::nullopt;
+  auto header = elf::parse_elf_header(*bytes);
+  if (const auto* h = std::get_if<elf::ElfHeader>(&header)) return h->machine;
+  return std::nullopt;
+}
+
+}  // namespace
+
+const KnownMachine* detect_root_machine(const RootFs& fs, std::string* evidence) {
+  std::vector<const KnownMachine*> found;
+  for (const auto& m : known_machines())
+    if (elf_machine_of(fs, m.loader) == m.e_machine) found.push_back(&m);
+  if (found.size() == 1) {
+    if (evidence) *evidence = std::string(found.front()->loader) + " (e_machine " + elf::machine_name(found.front()->e_machine) + ")";
+    return found.front();
   }
-  return LoaderPlatform::upstream_x86_64();
+  if (found.empty()) return nullptr;
+  // Both loaders: a foreign architecture's libc6 is installed beside the native one. The
+  // root's own shell is of the native one.
+  for (const char* program : {"/bin/sh", "/usr/bin/sh", "/bin/bash", "/usr/bin/env"}) {
+    auto machine = elf_machine_of(fs, program);
+    if (!machine) continue;
+    for (const auto* m : found) {
+      if (m->e_machine != *machine) continue;
+      if (evidence) *evidence = std::string(program) + " (e_machine " + elf::machine_name(*machine) + ")";
+      return m;
+    }
+  }
+  if (evidence) *evidence = std::string(found.front()->loader) + " (e_machine " + elf::machine_name(found.front()->e_machine) + ")";
+  return found.front();
+}
+
+LoaderPlatform detect_loader_platform(const RootFs& fs, std::string_view machine) {
+  const KnownMachine* m = machine.empty() ? nullptr : find_machine(machine);
+  if (!m) m = detect_root_machine(fs);
+  if (!m) m = &known_machines().front();
+  bool aarch64 = m->e_machine == 183;
+  // The ld.so binary holds SYSTEM_DIRS as plain strings; a multiarch one names its triplet.
+  std::string folder = "/lib/" + std::string(m->triplet) + "/";
+  auto bytes = fs.read_text(std::string(m->loader), std::size_t{8} << 20);
+  bool multiarch = bytes && bytes->find(std::string_view(folder.c_str(), folder.size() + 1)) != std::string::npos;
+  // An ld.so whose strings say nothing (unreadable, or a stand-in): the libc of the multiarch
+  // folder, where only Debian's libc6 puts it.
+  if (!multiarch && (!bytes || bytes->find(std::string_view("/lib64/\0", 8)) == std::string::npos)) {
+    for (const char* prefix : {"/lib/", "/usr/lib/"})
+      if (fs.exists(prefix + std::string(m->triplet) + "/libc.so.6")) multiarch = true;
+  }
+  if (aarch64) return multiarch ? LoaderPlatform::debian_aarch64() : LoaderPlatform::upstream_aarch64();
+  return multiarch ? LoaderPlatform::debian_x86_64() : LoaderPlatform::upstream_x86_64();
 }
 
 // ---- names -------------------------------------------------------------------------------

@@ -60,11 +60,40 @@ struct LoaderPlatform {
   /// Debian and Ubuntu (multiarch slibdir): /lib/x86_64-linux-gnu/, /usr/lib/x86_64-linux-gnu/,
   /// /lib/, /usr/lib/ (as `ld.so --help` prints on Debian 12); $LIB = lib/x86_64-linux-gnu.
   static LoaderPlatform debian_x86_64();
+  /// Upstream glibc on AArch64 (RHEL, Fedora, Amazon Linux on Graviton, GH200 with RHEL):
+  /// /lib64/, /usr/lib64/; $LIB = lib64; EM_AARCH64, cache flags 0x0a03.
+  static LoaderPlatform upstream_aarch64();
+  /// Debian and Ubuntu arm64: /lib/aarch64-linux-gnu/, /usr/lib/aarch64-linux-gnu/, /lib/,
+  /// /usr/lib/ (the SYSTEM_DIRS strings of Debian 12's arm64 ld.so); $LIB = lib/aarch64-linux-gnu.
+  static LoaderPlatform debian_aarch64();
 };
 
-/// The platform of the loader inside `fs`: Debian/Ubuntu when its ld.so
-/// (/lib64/ld-linux-x86-64.so.2) holds the multiarch default folder, upstream otherwise.
-LoaderPlatform detect_loader_platform(const RootFs& fs);
+/// A CPU the loader model knows: its uname(2) machine name, ELF e_machine and dynamic loader.
+struct KnownMachine {
+  std::string_view uname;   ///< "x86_64", "aarch64"
+  std::uint16_t e_machine;  ///< EM_X86_64 = 62, EM_AARCH64 = 183
+  std::string_view loader;  ///< PT_INTERP of its programs: "/lib64/ld-linux-x86-64.so.2"
+  std::string_view triplet; ///< Debian's multiarch folder name: "x86_64-linux-gnu"
+};
+
+/// The machines the model knows, x86-64 first.
+const std::vector<KnownMachine>& known_machines();
+
+/// The machine a name (uname(2) "x86_64", "aarch64", "arm64") or an e_machine stands for, or null.
+const KnownMachine* find_machine(std::string_view uname);
+const KnownMachine* find_machine(std::uint16_t e_machine);
+
+/// The machine of the system inside `fs`, from its own files: the dynamic loader of a known
+/// machine that is an ELF file of that machine; when several are (a Debian amd64 host with
+/// libc6:arm64 installed has both), the e_machine of the root's /bin/sh decides. Null when no
+/// known loader is there. `evidence` gets the file that decided.
+const KnownMachine* detect_root_machine(const RootFs& fs, std::string* evidence = nullptr);
+
+/// The platform of the loader inside `fs` for `machine` (a uname(2) name such as the
+/// snapshot's host.architecture; empty or unknown: detect_root_machine, else x86-64):
+/// Debian/Ubuntu when its ld.so holds the multiarch default folder (or, for an ld.so without
+/// readable strings, when the multiarch folder holds libc.so.6), upstream otherwise.
+LoaderPlatform detect_loader_platform(const RootFs& fs, std::string_view machine = {});
 
 /// An object that loads others: the one whose NEEDED is resolved, or one of its loaders.
 struct LoaderObject {

@@ -20,6 +20,7 @@ def main():
     elfs = []
     elf_toml = os.path.join(a.host, "elf.toml")
     ldconfig = False
+    spec = {}
     if os.path.exists(elf_toml):
         with open(elf_toml, "rb") as f:
             spec = tomllib.load(f)
@@ -54,6 +55,8 @@ def main():
             lines.append(f"needed={n}")
         if e.get("m32"):
             lines.append("class=32")
+        if e.get("machine", spec.get("machine")) == "aarch64":  # elf.toml's machine (EM_AARCH64)
+            lines.append("machine=183")
         path = "/" + e["path"].lstrip("/")
         out.append(b"@elf " + path.encode() + b"\n" + "\n".join(lines).encode())
         # What ldconfig would list (the scenario runner runs it when elf.toml says ldconfig = true):

@@ -8,7 +8,8 @@
 //   description = "..."; source = "where the facts come from"
 //   base = "h200-container" (start from tests/hosts/NAME/root and its driver.json); remove = ["proc/modules"]
 //   [[elf]] path = "opt/venv/.../libtorch_cuda.so"; soname = "..."; needed = ["..."]; rpath = "..." | runpath = "...";
-//           links = ["other/name"]   (a real ELF built with the C compiler at test time)
+//           links = ["other/name"]   (a real ELF built with the C compiler at test time);
+//           machine = "aarch64" (an AArch64 object, by clang and lld; a top-level `machine` is the default of the list)
 //   ldconfig = true   (run `ldconfig -r` on the tree: a real /etc/ld.so.cache)
 //   [[wheel]] fixture = "torch-2.3.1"; site_packages = "home/.../site-packages"  (real wheel metadata)
 //   [run] env = { NAME = "value" }; args = ["..."]; as_user = { uid = 1000, gids = [1000, 44] };
@@ -18,7 +19,7 @@
 //   [expect] verdict = "problem"; causes = ["root_cause", "..."]; warnings = ["..."];
 //            evidence_contains = ["..."]; title_contains = "..."; layers = { hardware = "passed" }
 //   [expect.terminal] the report a person reads: max_lines = 15; verdict_by_line = 12;
-//            contains = ["..."]; lacks = ["..."]; once = ["..."] (exactly once); verbose_contains (with --verbose)
+//            contains = ["..."]; lacks = ["..."]; once = ["..."] (exactly once); verbose_contains, verbose_lacks (with --verbose)
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -99,13 +100,20 @@ BinaryRun run_binary(const std::string& binary, const std::vector<std::string>& 
 // Builds a real ELF shared object at `out` with the SONAME, NEEDED and RPATH/RUNPATH a scenario
 // gives ([[elf]] tables), with the C compiler: each NEEDED name links against a stub carrying that
 // SONAME, so the file's dynamic section is what the real library's readelf shows.
-std::string build_elf(const fs::path& work, const fs::path& out, const toml::table& spec) {
+// `machine` "aarch64" (the [[elf]]'s own key, else the list's top-level `machine`) builds an
+// AArch64 object with clang and lld (GPUDOCTOR_AARCH64_CC), as an arm64 host's files are.
+std::string build_elf(const fs::path& work, const fs::path& out, const toml::table& spec,
+                      const std::string& default_machine) {
+  std::string machine = spec["machine"].value_or(default_machine);
   const char* cc_env = std::getenv("CC");
   std::string cc = cc_env != nullptr ? cc_env : "cc";
+  if (machine == "aarch64") cc = GPUDOCTOR_AARCH64_CC;
+  else if (!machine.empty() && machine != "x86_64") return "unknown machine " + machine + " for " + out.string();
   fs::create_directories(work);
   fs::path src = work / "stub.c";
   if (!fs::exists(src)) std::ofstream(src) << "int gpudoctor_fixture(void) { return 42; }\n";
-  fs::create_directories(work / "stubs");
+  const fs::path stubs = work / (machine == "aarch64" ? "stubs-aarch64" : "stubs");
+  fs::create_directories(stubs);
   fs::create_directories(out.parent_path());
   auto quote = [](const std::string& a) {
     std::string q = "'";
@@ -120,7 +128,7 @@ std::string build_elf(const fs::path& work, const fs::path& out, const toml::tab
     cmd += " -Wl,--no-as-needed";
     for (const auto& n : *needed) {
       std::string name = n.value_or(std::string{});
-      fs::path stub = work / "stubs" / name;
+      fs::path stub = stubs / name;
       if (!fs::exists(stub)) {
         std::string s = cc + " -shared -fPIC -nostdlib -o " + quote(stub.string()) + " " + quote(src.string()) +
                         " -Wl,-soname," + quote(name);
@@ -201,6 +209,7 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
   }
   // Real ELF files: the base host's (elf.toml beside its root/), then the scenario's own.
   std::vector<const toml::array*> elf_lists;
+  std::vector<std::string> elf_machines;  // each list's default machine
   std::vector<toml::table> base_elfs;
   bool base_ldconfig = false;
   for (const auto& b : bases) {
@@ -209,8 +218,14 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
     base_ldconfig = base_ldconfig || base_elfs.back()["ldconfig"].value_or(false);
   }
   for (const auto& t : base_elfs)
-    if (const auto* a = t["elf"].as_array()) elf_lists.push_back(a);
-  if (const auto* a = spec["elf"].as_array()) elf_lists.push_back(a);
+    if (const auto* a = t["elf"].as_array()) {
+      elf_lists.push_back(a);
+      elf_machines.push_back(t["machine"].value_or(std::string{}));
+    }
+  if (const auto* a = spec["elf"].as_array()) {
+    elf_lists.push_back(a);
+    elf_machines.push_back(spec["machine"].value_or(std::string{}));
+  }
   std::set<std::string> removed;
   if (const auto* rm = spec["remove"].as_array())
     for (const auto& x : *rm) removed.insert(x.value_or(std::string{}));
@@ -225,7 +240,7 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
       const auto& t = *e.as_table();
       std::string rel = t["path"].value_or(std::string{});
       if (from_base && is_removed(rel)) continue;
-      auto err = build_elf(tmp / "elf-work", root / rel, t);
+      auto err = build_elf(tmp / "elf-work", root / rel, t, elf_machines[li]);
       ASSERT_TRUE(err.empty()) << err;
       // Extra names (the links a package installs: libcudnn.so.9 -> libcudnn.so.9.1.0).
       if (const auto* links = t["links"].as_array()) {
@@ -345,7 +360,7 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
     std::vector<std::string> targs = args;
     targs[1] = "--no-color";
     term = run_binary(binary, targs, env, as_user).out;
-    if (term_expect->contains("verbose_contains")) {
+    if (term_expect->contains("verbose_contains") || term_expect->contains("verbose_lacks")) {
       targs.push_back("--verbose");
       term_verbose = run_binary(binary, targs, env, as_user).out;
     }
@@ -437,6 +452,8 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
     }
     for (const auto& x : texts("verbose_contains"))
       EXPECT_NE(term_verbose.find(x), std::string::npos) << "--verbose lacks \"" << x << "\":\n" << term_verbose;
+    for (const auto& x : texts("verbose_lacks"))
+      EXPECT_EQ(term_verbose.find(x), std::string::npos) << "--verbose holds \"" << x << "\":\n" << term_verbose;
   }
 }
 

@@ -253,5 +253,51 @@ TEST(Rules, AnotherProcessComputingOnTheGpuIsReportedWhateverMemoryItHolds) {
   EXPECT_EQ(find(diagnose(alone).warnings, "gpu_in_use_by_other_process"), nullptr);
 }
 
+// Two non-venv interpreters of one Python version (Debian's /usr/bin/python3.11 and a python.org
+// build in /usr/local) share the user's site-packages (pip install --user): a mismatched pair
+// there is an error for the one in use, whichever of them the collector listed first.
+Snapshot shared_user_site(bool in_use_first) {
+  Snapshot s = gpu_host();
+  const std::string user_site = "/home/ana/.local/lib/python3.11/site-packages";
+  PythonEnvironment debian;
+  debian.prefix = "/usr";
+  debian.found_by = "python3 on PATH";
+  debian.python = std::string("/usr/bin/python3.11");
+  debian.version = std::string("3.11");
+  debian.kind = "system";
+  debian.site_packages = {user_site, "/usr/local/lib/python3.11/dist-packages", "/usr/lib/python3/dist-packages"};
+  debian.in_use = true;
+  PythonEnvironment local;
+  local.prefix = "/usr/local";
+  local.found_by = "/usr/local/bin/python3.11";
+  local.python = std::string("/usr/local/bin/python3.11");
+  local.version = std::string("3.11");
+  local.kind = "system";
+  local.site_packages = {user_site, "/usr/local/lib/python3.11/site-packages"};
+  s.python_envs = in_use_first ? std::vector<PythonEnvironment>{debian, local} : std::vector<PythonEnvironment>{local, debian};
+  InstalledPackage torch{"torch", "2.3.1", user_site, {}, {}, {}};
+  // torchvision 0.29.2's METADATA (tests/fixtures/wheels/torchvision-0.29.2).
+  InstalledPackage vision{"torchvision", "0.29.2", user_site, {}, {}, {"torch (>=2.14.0)"}};
+  s.packages = {torch, vision};
+  return s;
+}
+
+TEST(Rules, PackageMismatchSeverityDoesNotDependOnTheOrderOfEnvironments) {
+  for (bool first : {true, false}) {
+    auto d = diagnose(shared_user_site(first));
+    EXPECT_FALSE(d.healthy) << "in use listed " << (first ? "first" : "second");
+    ASSERT_NE(find(d.causes, "framework_package_mismatch"), nullptr) << (first ? "first" : "second");
+    EXPECT_EQ(find(d.warnings, "framework_package_mismatch"), nullptr);
+  }
+  // Near case: neither interpreter sharing the folder is the one in use: a warning in both orders.
+  for (bool first : {true, false}) {
+    Snapshot s = shared_user_site(first);
+    for (auto& e : s.python_envs) e.in_use = false;
+    auto d = diagnose(s);
+    EXPECT_EQ(find(d.causes, "framework_package_mismatch"), nullptr);
+    EXPECT_NE(find(d.warnings, "framework_package_mismatch"), nullptr);
+  }
+}
+
 }  // namespace
 }  // namespace gpudoctor

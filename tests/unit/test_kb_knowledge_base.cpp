@@ -27,6 +27,13 @@ TEST(KnowledgeBase, EmbeddedDataParses) {
   EXPECT_FALSE(kb.xid(13)->hardware);
 }
 
+TEST(KnowledgeBase, CudaToolkitTargetFolderPerMachine) {
+  const auto& kb = kb::KnowledgeBase::get();
+  EXPECT_EQ(kb.cuda_target("x86_64"), "x86_64-linux");
+  EXPECT_EQ(kb.cuda_target("aarch64"), "sbsa-linux");  // GH200, Graviton: server arm64 (SBSA)
+  EXPECT_EQ(kb.cuda_target("ppc64le"), "");             // not in the table
+}
+
 TEST(KnowledgeBase, EnvironmentAllowList) {
   const auto& kb = kb::KnowledgeBase::get();
   for (const char* yes : {"CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "TF_CPP_MIN_LOG_LEVEL",

@@ -305,6 +305,25 @@ TEST(LdSoCache, EveryFormatThisLdconfigWrites) {
   }
 }
 
+TEST(LdSoCache, RealArm64CacheTakesOnlyAarch64Entries) {
+  // Written by Debian 12's arm64 ldconfig under qemu-user (tests/data/ld_so_cache/README.md).
+  const std::string dir = std::string(GPUDOCTOR_TEST_DATA) + "/ld_so_cache/";
+  const LdSoCache cache = ok(parse_ld_so_cache(slurp(dir + "debian12-arm64-ld.so.cache")));
+  expect_same_as_ldconfig(cache, parse_ldconfig_p(slurp(dir + "debian12-arm64-ldconfig-p.txt")));
+  ASSERT_EQ(cache.entries.size(), 21U);
+  EXPECT_EQ(cache.generator, "ldconfig (Debian GLIBC 2.36-9+deb12u14) stable release version 2.36");
+  for (const auto& e : cache.entries) EXPECT_EQ(e.flags_description(), "libc6,AArch64") << e.soname;
+  // sysdeps/unix/sysv/linux/aarch64/dl-cache.h: the arm64 loader accepts 0x0a03 only.
+  CacheLookupOptions aarch64;
+  aarch64.accepted_flags = 0x0a03;
+  auto cuda = lookup_ld_so_cache(cache, "libcuda.so.1", aarch64);
+  ASSERT_TRUE(cuda.has_value());
+  EXPECT_EQ(cache.entries[*cuda].path, "/usr/lib/aarch64-linux-gnu/libcuda.so.1");
+  // Near case: the x86-64 loader's flags (0x0303) take nothing from this cache.
+  EXPECT_FALSE(lookup_ld_so_cache(cache, "libcuda.so.1").has_value());
+  EXPECT_FALSE(lookup_ld_so_cache(cache, "libc.so.6").has_value());
+}
+
 TEST(LdSoCache, HandBuiltOldFormat) {
   auto bytes = old_format(sorted({{"libcudnn.so.9", "/usr/lib/x86_64-linux-gnu/libcudnn.so.9"},
                                   {"libcudart.so.12", "/usr/local/cuda/lib64/libcudart.so.12"},

@@ -532,6 +532,99 @@ TEST_F(ResolverTest, DetectsTheLoaderPlatform) {
   }
 }
 
+// ---- AArch64 hosts (GH200, Graviton) ------------------------------------------------------
+
+TEST_F(ResolverTest, AnAarch64HostLoadsAarch64FilesAndSkipsX86Ones) {
+  // torch 2.15.0's aarch64 wheel: libc10_cuda.so with RPATH $ORIGIN/../../nvidia/cu13/lib.
+  put("aarch64-libc10_cuda.so", kSp + "/torch/lib/libc10_cuda.so");
+  put("aarch64-libcudart.so.13", kSp + "/nvidia/cu13/lib/libcudart.so.13");
+  ResolverConfig config;
+  config.platform = LoaderPlatform::debian_aarch64();
+  LoaderObject c10 = object(kSp + "/torch/lib/libc10_cuda.so");
+  Resolution ok = Resolver(*m_fs, config).resolve("libcudart.so.13", c10, {}, {});
+  ASSERT_TRUE(ok.found()) << ok.error;
+  EXPECT_EQ(ok.resolved_path, kSp + "/nvidia/cu13/lib/libcudart.so.13");
+  ASSERT_EQ(ok.candidates.size(), 1U);
+  EXPECT_EQ(ok.candidates[0].status, CandidateStatus::accepted);
+  // The same tree read with the x86-64 model: every file is of the wrong machine.
+  Resolution x86 = Resolver(*m_fs, python_config()).resolve("libcudart.so.13", c10, {}, {});
+  EXPECT_FALSE(x86.found());
+  ASSERT_FALSE(x86.candidates.empty());
+  EXPECT_EQ(x86.candidates[0].status, CandidateStatus::wrong_machine);
+  EXPECT_EQ(x86.candidates[0].detail, "AArch64");
+
+  // Near case: an x86-64 libcudart.so.13 planted first on the RPATH ($ORIGIN/../../nvidia/cu13/lib
+  // comes before $ORIGIN) is skipped on the arm64 host, and the search goes on to the right one.
+  put("aarch64-libcudart.so.13", kSp + "/torch/lib/libcudart.so.13");
+  put("libcudart.so.13", kSp + "/nvidia/cu13/lib/libcudart.so.13");
+  Resolution planted = Resolver(*m_fs, config).resolve("libcudart.so.13", c10, {}, {});
+  ASSERT_TRUE(planted.found());
+  EXPECT_EQ(planted.resolved_path, kSp + "/torch/lib/libcudart.so.13");
+  ASSERT_EQ(planted.candidates.size(), 2U);
+  EXPECT_EQ(planted.candidates[0].status, CandidateStatus::wrong_machine);
+  EXPECT_EQ(planted.candidates[0].detail, "x86-64");
+  EXPECT_EQ(planted.candidates[1].status, CandidateStatus::accepted);
+}
+
+TEST_F(ResolverTest, Aarch64DefaultFoldersAndCacheFlags) {
+  LoaderPlatform debian = LoaderPlatform::debian_aarch64();
+  EXPECT_EQ(debian.system_dirs,
+            (std::vector<std::string>{"/lib/aarch64-linux-gnu/", "/usr/lib/aarch64-linux-gnu/", "/lib/", "/usr/lib/"}));
+  EXPECT_EQ(debian.dst.lib, "lib/aarch64-linux-gnu");
+  EXPECT_EQ(debian.cache_flags, 0x0a03);
+  EXPECT_EQ(debian.machine, 183);
+  LoaderPlatform upstream = LoaderPlatform::upstream_aarch64();
+  EXPECT_EQ(upstream.system_dirs, (std::vector<std::string>{"/lib64/", "/usr/lib64/"}));
+  EXPECT_EQ(upstream.dst.lib, "lib64");
+  // A driver library in the multiarch folder, found by the default folders on Debian arm64 and
+  // not by RHEL's /usr/lib64 model (and the other way round).
+  put("aarch64-libcudart.so.13", "/usr/lib/aarch64-linux-gnu/libcudart.so.13");
+  put("aarch64-libcudart.so.13", "/usr/lib64/libcudart.so.13");
+  LoaderObject none{"/opt/x/liba.so", std::nullopt, std::nullopt, false};
+  ResolverConfig d;
+  d.platform = debian;
+  ResolverConfig u;
+  u.platform = upstream;
+  EXPECT_EQ(Resolver(*m_fs, d).resolve("libcudart.so.13", none, {}, {}).path, "/usr/lib/aarch64-linux-gnu/libcudart.so.13");
+  EXPECT_EQ(Resolver(*m_fs, u).resolve("libcudart.so.13", none, {}, {}).path, "/usr/lib64/libcudart.so.13");
+}
+
+TEST_F(ResolverTest, DetectsAnAarch64Root) {
+  EXPECT_EQ(detect_root_machine(*m_fs), nullptr);  // no loader at all
+  // Debian 12 arm64: /lib/ld-linux-aarch64.so.1 links to aarch64-linux-gnu/ld-linux-aarch64.so.1.
+  put("aarch64-ld-linux-aarch64.so.1", "/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1");
+  link("aarch64-linux-gnu/ld-linux-aarch64.so.1", "/lib/ld-linux-aarch64.so.1");
+  std::string evidence;
+  const KnownMachine* m = detect_root_machine(*m_fs, &evidence);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->uname, "aarch64");
+  EXPECT_EQ(evidence, "/lib/ld-linux-aarch64.so.1 (e_machine AArch64)");
+  // The stand-in ld.so holds no SYSTEM_DIRS strings: upstream, until libc6's multiarch libc is there.
+  EXPECT_EQ(detect_loader_platform(*m_fs).name, LoaderPlatform::upstream_aarch64().name);
+  put("aarch64-libcudart.so.13", "/lib/aarch64-linux-gnu/libc.so.6");
+  LoaderPlatform p = detect_loader_platform(*m_fs);
+  EXPECT_EQ(p.name, LoaderPlatform::debian_aarch64().name);
+  EXPECT_EQ(p.machine, 183);
+  EXPECT_EQ(p.cache_flags, 0x0a03);
+  // The machine the snapshot records wins: uname(2) said x86_64 (the x86-64 model), "arm64" is aarch64.
+  EXPECT_EQ(detect_loader_platform(*m_fs, "x86_64").machine, 62);
+  EXPECT_EQ(detect_loader_platform(*m_fs, "arm64").machine, 183);
+
+  // An amd64 host with libc6:arm64 installed has both loaders: its own /bin/sh decides.
+  put("libc10.so", "/lib64/ld-linux-x86-64.so.2");
+  put("libc10.so", "/bin/sh");
+  m = detect_root_machine(*m_fs, &evidence);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->uname, "x86_64");
+  EXPECT_EQ(evidence, "/bin/sh (e_machine x86-64)");
+  put("aarch64-libcudart.so.13", "/bin/sh");
+  EXPECT_EQ(detect_root_machine(*m_fs)->uname, "aarch64");
+  // Near case: a loader name holding a file of another machine is not that machine's loader.
+  fs::remove(m_root + "/lib/ld-linux-aarch64.so.1");
+  put("libc10.so", "/lib/ld-linux-aarch64.so.1");
+  EXPECT_EQ(detect_root_machine(*m_fs)->uname, "x86_64");
+}
+
 // ---- against the real loader of this machine ----------------------------------------------
 // The same layouts, on the host (RootFs "/"), dlopen()ed by glibc's ld.so in a child process.
 
