@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages gpudoctor needs; does nothing when they are all there.
 #   scripts/install-deps.sh           what building the binary needs
-#   scripts/install-deps.sh --tests   and what the tests need (GoogleTest, Python venvs, Prometheus, Slurm)
+#   scripts/install-deps.sh --tests   and what the tests need (GoogleTest, Python venvs, Prometheus, Slurm, clang)
 set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libcli11-dev nlohmann-json3-dev libfmt-dev libre2-dev
           libtomlplusplus-dev libelf-dev)
@@ -9,7 +9,8 @@ if [ "${1:-}" = "--tests" ]; then
   packages+=(libgtest-dev libgmock-dev clang lld                # clang and lld write the AArch64 ELF fixtures
              python3 python3-venv python3-pip            # the e2e test makes a venv and installs TensorFlow
              prometheus prometheus-node-exporter curl     # check --prometheus: promtool and a real scrape
-             slurmctld slurmd slurm-client munge)         # the real Slurm test of fleet and health
+             slurmctld slurmd slurm-client munge          # the real Slurm test of fleet and health
+             clang libclang-rt-dev)                       # fuzz.smoke: libFuzzer targets, ASan, UBSan
 elif [ -n "${1:-}" ]; then
   echo "usage: $0 [--tests]" >&2
   exit 2

@@ -270,6 +270,11 @@ ScratchRoot::~ScratchRoot() {
   std::filesystem::remove_all(m_path, ec);
 }
 
+ScratchRoot& process_scratch_root() {
+  static ScratchRoot root;
+  return root;
+}
+
 bool ScratchRoot::lay_out(const Tree& tree) {
   namespace fs = std::filesystem;
   std::error_code ec;

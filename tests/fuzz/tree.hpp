@@ -70,4 +70,7 @@ class ScratchRoot {
   std::string m_path;
 };
 
+/// The scratch root of this process (made on first use, removed at exit).
+ScratchRoot& process_scratch_root();
+
 }  // namespace gpudoctor::fuzz

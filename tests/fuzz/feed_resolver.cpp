@@ -4,10 +4,6 @@
 #include <string_view>
 #include <variant>
 
-#include "collect/collect.hpp"
-#include "core/snapshot_json.hpp"
-#include "core/utf8.hpp"
-#include "diagnose/diagnose.hpp"
 #include "elf/elf_file.hpp"
 #include "loader/ld_so_cache.hpp"
 #include "loader/resolver.hpp"
@@ -16,11 +12,6 @@
 
 namespace gpudoctor::fuzz {
 namespace {
-
-ScratchRoot& scratch() {
-  static ScratchRoot root;
-  return root;
-}
 
 std::string check_resolution(const loader::Resolution& r) {
   if (r.path && (r.path->empty() || (*r.path)[0] != '/')) return "resolved to a relative path: " + *r.path;
@@ -35,8 +26,8 @@ std::string check_resolution(const loader::Resolution& r) {
 
 std::string feed_resolver(const std::uint8_t* data, std::size_t size) {
   Tree tree = decode_tree(std::string_view(reinterpret_cast<const char*>(data), size));
-  if (!scratch().lay_out(tree)) return "";
-  RootFs fs(scratch().path());
+  if (!process_scratch_root().lay_out(tree)) return "";
+  RootFs fs(process_scratch_root().path());
   loader::ResolverConfig config;
   config.platform = loader::detect_loader_platform(fs);
   config.ld_library_path = tree.ld_library_path;
@@ -75,29 +66,6 @@ std::string feed_resolver(const std::uint8_t* data, std::size_t size) {
     }
   }
   (void)resolver.limit_reached();
-  return "";
-}
-
-std::string feed_collectors(const std::uint8_t* data, std::size_t size) {
-  Tree tree = decode_tree(std::string_view(reinterpret_cast<const char*>(data), size));
-  if (!scratch().lay_out(tree)) return "";
-  CollectOptions options;
-  options.root = scratch().path();
-  options.driver = DriverProbeMode::none;
-  if (tree.ld_library_path) options.environment["LD_LIBRARY_PATH"] = *tree.ld_library_path;
-  (void)RootFs(options.root).unusable();
-  Snapshot s = collect(options);
-  for (const auto& e : s.collector_errors)
-    if (e.find("framework_libraries: /etc/ld.so.cache") == std::string::npos) return "collector failed: " + e;
-  std::string text = json_text(to_json(s));
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) return "the snapshot's JSON does not parse";
-  try {
-    Snapshot back = snapshot_from_json(j);
-    (void)diagnose(back);
-  } catch (const SnapshotError& e) {
-    return std::string("the collected snapshot does not load back: ") + e.what();
-  }
   return "";
 }
 
