@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "core/utf8.hpp"
+#include "core/escape.hpp"
 #include "report/report.hpp"
 
 namespace gpudoctor {
@@ -47,16 +48,27 @@ class Exposition {
 
  private:
   /// A label value as the exposition format wants it: valid UTF-8, backslash, double quote and
-  /// line feed escaped.
+  /// line feed escaped. The format escapes only those three and passes every
+  /// other character through; a control character from outside (a DEL in a folder name, found by
+  /// fuzz_report) would reach whoever reads the scrape, so it becomes U+FFFD. escape::has_control,
+  /// asked per character, is the one definition of a control character.
   static std::string label_value(const std::string& v) {
     std::string clean = valid_utf8(v);
     std::string out;
     out.reserve(clean.size());
-    for (char c : clean) {
-      if (c == '\\') out += "\\\\";
-      else if (c == '"') out += "\\\"";
-      else if (c == '\n') out += "\\n";
-      else out += c;
+    for (std::size_t i = 0; i < clean.size();) {
+      const auto lead = static_cast<unsigned char>(clean[i]);
+      std::size_t n = 4;  // the length of a valid UTF-8 character, from its lead byte
+      if (lead < 0x80) n = 1;
+      else if (lead < 0xE0) n = 2;
+      else if (lead < 0xF0) n = 3;
+      const std::string_view ch = std::string_view(clean).substr(i, n);
+      i += ch.size();
+      if (ch == "\\") out += "\\\\";
+      else if (ch == "\"") out += "\\\"";
+      else if (ch == "\n") out += "\\n";
+      else if (escape::has_control(ch)) out += "\uFFFD";
+      else out += ch;
     }
     return out;
   }

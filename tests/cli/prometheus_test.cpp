@@ -218,15 +218,16 @@ TEST(Prometheus, UnwritableFileIsBadInputAndPrometheusExcludesJson) {
 
 TEST(Prometheus, HostileLabelValuesAreEscaped) {
   REQUIRE_PROMTOOL();
-  // A snapshot whose framework sits in a folder named with a quote, a backslash and a line feed
-  // (all legal in Linux file names): each escaped as the exposition format says.
+  // A snapshot whose framework sits in a folder named with a quote, a backslash, a line feed, a DEL
+  // and an escape sequence (all legal in Linux file names): the first three escaped as the
+  // exposition format says, the control characters replaced.
   std::ifstream in(std::string(GPUDOCTOR_TEST_DATA) + "/h200-snapshot.json");
   auto snap = nlohmann::json::parse(in);
   snap["framework_installs"] = nlohmann::json::array({nlohmann::json{
       {"framework", "torch"},
       {"distribution", "torch"},
-      {"site_packages", "/opt/a\"b\\c\nd/lib/python3.12/site-packages"},
-      {"environment", "/opt/a\"b\\c\nd"},
+      {"site_packages", "/opt/a\"b\\c\nd\x7f\x1b[2Jü/lib/python3.12/site-packages"},
+      {"environment", "/opt/a\"b\\c\nd\x7f\x1b[2Jü"},
       {"environment_in_use", true},
       {"version", "2.9.1"},
       {"build", "2.9.1+cu130"},
@@ -240,7 +241,10 @@ TEST(Prometheus, HostileLabelValuesAreEscaped) {
   EXPECT_EQ(code, 0) << said << "\n" << r.out;
   // The validator is no rubber stamp: the same value with its quote left unescaped is rejected.
   EXPECT_NE(promtool_check("# TYPE gpudoctor_x gauge\ngpudoctor_x{environment=\"/opt/a\"b\"} 1\n").first, 0);
-  EXPECT_NE(r.out.find("environment=\"/opt/a\\\"b\\\\c\\nd\""), std::string::npos) << r.out;
+  // DEL and ESC (fuzz_report found the DEL passed through raw) become U+FFFD; "ü" stays.
+  EXPECT_NE(r.out.find("environment=\"/opt/a\\\"b\\\\c\\nd\uFFFD\uFFFD[2Jü\""), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find('\x7f'), std::string::npos);
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos);
   EXPECT_NE(r.out.find("gpudoctor_framework_info{framework=\"torch\",distribution=\"torch\",version=\"2.9.1\","
                        "build=\"2.9.1+cu130\",cuda_version=\"13.0\""),
             std::string::npos)

@@ -4,7 +4,7 @@
 # configuration written here. Then:
 #   1. `gpudoctor fleet --nodes n[1-3] --json`: three hosts named by their labels (the binary
 #      copied by srun --bcast and each copy removed), and again with --bcast no;
-#   2. a node whose Prolog hangs: `fleet --timeout 5` lists it as not answering, the others answer;
+#   2. a node whose Prolog hangs: `fleet --timeout 15` lists it as not answering, the others answer;
 #   3. `gpudoctor health --drain` as HealthCheckProgram: a faked fault on n2 (the AWS g5 image
 #      without its driver) drains n2 with Reason "gpudoctor: driver_not_installed", the fit nodes
 #      (the captured H200 host on the fake driver) stay up;
@@ -187,12 +187,12 @@ grep -q "did not answer" "$work/all.md" && fail "a node did not answer: $(cat "$
 # 2. n3's Prolog hangs: no snapshot from it within --timeout; n1 and n2 answer.
 touch "$work/hang.n3"
 rc=0
-"$gpudoctor" fleet --nodes 'n[1-3]' --timeout 5 --bcast-dir "$work/bcast" --json >"$work/hang.json" 2>"$work/hang.err" || rc=$?
+"$gpudoctor" fleet --nodes 'n[1-3]' --timeout 15 --bcast-dir "$work/bcast" --json >"$work/hang.json" 2>"$work/hang.err" || rc=$?
 [ "$rc" = 1 ] || fail "fleet with a hung node exited $rc, not 1: $(cat "$work/hang.err")"
 check "$work/hang.json" '
 assert sorted(hosts) == ["n1", "n2"], sorted(hosts)
 assert j["not_answered"] == ["n3"], j["not_answered"]
-assert "--timeout 5" in j["not_answered_why"]["n3"], j["not_answered_why"]
+assert "--timeout 15" in j["not_answered_why"]["n3"], j["not_answered_why"]
 assert j["verdict"] == "problem"
 '
 rm -f "$work/hang.n3"
