@@ -10,7 +10,7 @@ if [ "${1:-}" = "--tests" ]; then
              python3 python3-venv python3-pip            # the e2e test makes a venv and installs TensorFlow
              prometheus prometheus-node-exporter curl     # check --prometheus: promtool and a real scrape
              slurmctld slurmd slurm-client munge          # the real Slurm test of fleet and health
-             clang libclang-rt-dev)                       # fuzz.smoke: libFuzzer targets, ASan, UBSan
+             libclang-rt-dev)                             # fuzz.smoke: libFuzzer targets (with clang), ASan, UBSan
 elif [ -n "${1:-}" ]; then
   echo "usage: $0 [--tests]" >&2
   exit 2
