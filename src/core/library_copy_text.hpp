@@ -12,4 +12,12 @@ inline std::string origin_and_version(const LibraryCopy& c) {
   return c.origin.empty() ? *c.version : c.origin + " " + *c.version;
 }
 
+/// Whether `c`, a copy met while resolving `lib`, is mapped beside the one found (listed in
+/// also_mapped): reports name it there, not again among the copies not loaded.
+inline bool mapped_beside(const ResolvedLibrary& lib, const LibraryCopy& c) {
+  for (const auto& m : lib.also_mapped)
+    if (m.resolved == c.resolved) return true;
+  return false;
+}
+
 }  // namespace gpudoctor

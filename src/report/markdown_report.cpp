@@ -1,8 +1,8 @@
-#include <algorithm>
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
 #include "core/escape.hpp"
+#include "core/library_copy_text.hpp"
 #include "report/redact.hpp"
 #include "report/report.hpp"
 
@@ -94,15 +94,11 @@ void render(std::ostream& out, const Diagnosis& d, const ReportHeader& h, const 
     out << "| library | version | from | loads | via | other copies |\n|---|---|---|---|---|---|\n";
     for (const auto& lib : fw.libraries) {
       std::string others;
-      auto mapped = [&](const LibraryCopy& c) {
-        return std::any_of(lib.also_mapped.begin(), lib.also_mapped.end(),
-                           [&](const LibraryCopy& m) { return m.resolved == c.resolved; });
-      };
       for (const auto& c : lib.also_mapped)
         others += (others.empty() ? "" : "<br>") + cell(short_path(c.resolved)) + " (" + cell(c.origin) + ", " +
                   cell(c.found_via) + "): **also mapped, two copies in one process**";
       for (const auto& c : lib.others)
-        if (!mapped(c)) others += (others.empty() ? "" : "<br>") + cell(short_path(c.resolved)) + " (" + cell(c.origin) + ")";
+        if (!mapped_beside(lib, c)) others += (others.empty() ? "" : "<br>") + cell(short_path(c.resolved)) + " (" + cell(c.origin) + ")";
       fmt::print(out, "| {} | {} | {} | {} | {} | {} |\n", cell(lib.name), cell(lib.version.value_or("?")), cell(lib.origin),
                  lib.path.known() ? cell(short_path(*lib.path)) : "**not found**", cell(lib.found_via), others);
     }

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -57,12 +58,7 @@ class Exposition {
     std::string out;
     out.reserve(clean.size());
     for (std::size_t i = 0; i < clean.size();) {
-      const auto lead = static_cast<unsigned char>(clean[i]);
-      std::size_t n = 4;  // the length of a valid UTF-8 character, from its lead byte
-      if (lead < 0x80) n = 1;
-      else if (lead < 0xE0) n = 2;
-      else if (lead < 0xF0) n = 3;
-      const std::string_view ch = std::string_view(clean).substr(i, n);
+      const std::string_view ch = std::string_view(clean).substr(i, std::max<std::size_t>(1, utf8_sequence_length(clean, i)));
       i += ch.size();
       if (ch == "\\") out += "\\\\";
       else if (ch == "\"") out += "\\\"";

@@ -1,4 +1,3 @@
-#include <algorithm>
 #include <fmt/color.h>
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -87,9 +86,7 @@ void print_library(std::ostream& out, const ResolvedLibrary& lib, const Style& s
   // A copy mapped beside the one found is not also "not reached".
   std::vector<const LibraryCopy*> others;
   for (const auto& c : lib.others)
-    if (std::none_of(lib.also_mapped.begin(), lib.also_mapped.end(),
-                     [&](const LibraryCopy& m) { return m.resolved == c.resolved; }))
-      others.push_back(&c);
+    if (!mapped_beside(lib, c)) others.push_back(&c);
   size_t shown = 0;
   for (const LibraryCopy* cp : others) {
     const LibraryCopy& c = *cp;
