@@ -11,6 +11,9 @@ if [ "${1:-}" = "--tests" ]; then
              prometheus prometheus-node-exporter curl     # check --prometheus: promtool and a real scrape
              slurmctld slurmd slurm-client munge          # the real Slurm test of fleet and health
              libclang-rt-dev)                             # fuzz.smoke: libFuzzer targets (with clang), ASan, UBSan
+  # program.html_in_chromium renders run --html's page in headless Chromium. Debian's package is
+  # the browser itself; Ubuntu's "chromium" is a stub for a snap, which containers cannot run.
+  if [ -r /etc/os-release ] && [ "$(. /etc/os-release && echo "${ID:-}")" = debian ]; then packages+=(chromium); fi
 elif [ -n "${1:-}" ]; then
   echo "usage: $0 [--tests]" >&2
   exit 2

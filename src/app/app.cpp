@@ -498,8 +498,16 @@ bool stderr_color(const Options& o) {
 
 /// What check collects, for the program's verdict to join (its findings are the root cause of a
 /// GPU never used).
-Snapshot host_for_program(const Options& o) {
-  Snapshot snap = collect(collect_options(o));
+/// This host as `run` and `inspect` judge it: the environment that matters is --python's, else
+/// that of the interpreter the program runs (`entry`, found from its command line), else check's.
+Snapshot host_for_program(const Options& o, const python::ProgramEntry& entry, std::string_view runs) {
+  CollectOptions c = collect_options(o);
+  RootFs fs(c.root);
+  if (c.python.empty() && fs.is_host() && !entry.interpreter.empty() && !python_interpreter_problem(fs, entry.interpreter)) {
+    c.python = entry.interpreter;
+    c.python_found_by = fmt::format("the interpreter {} runs", runs);
+  }
+  Snapshot snap = collect(c);
   snap.requested_frameworks = o.frameworks;
   return snap;
 }
@@ -527,9 +535,14 @@ void write_program_reports(const Options& o, const Diagnosis& d, const ReportHea
 }
 
 /// The program's own Python source: what it says about the GPU (the command's script and its local imports).
-python::ProgramCode scan_code(const std::vector<std::string>& argv, const std::string& cwd) {
+/// `path_env`: the PATH the command was started with.
+python::ProgramCode scan_code(const std::vector<std::string>& argv, const std::string& cwd, const std::string& path_env) {
+  return python::scan_program_code(argv, cwd, RootFs("/"), kb::KnowledgeBase::get().python_code(), path_env);
+}
+
+std::string own_path_env() {
   const char* path_env = std::getenv("PATH");
-  return python::scan_program_code(argv, cwd, RootFs("/"), kb::KnowledgeBase::get().python_code(), path_env ? path_env : "");
+  return path_env != nullptr ? path_env : "";
 }
 
 void keep_code(Program& p, python::ProgramCode code) {
@@ -555,7 +568,11 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
     std::ofstream probe(*path, std::ios::binary | std::ios::app);
     if (!probe) throw UsageError(fmt::format("cannot write {}: {}", *path, std::strerror(errno)));
   }
-  Snapshot snap = host_for_program(o);
+  // The program's own source, read before it starts (it may rewrite its files while it runs).
+  std::error_code ec;
+  auto cwd = std::filesystem::current_path(ec);
+  python::ProgramCode code = scan_code(o.command, ec ? std::string("/") : cwd.string(), own_path_env());
+  Snapshot snap = host_for_program(o, code.entry, "the program");
   out.flush();
   err.flush();
   program::RunRequest request;
@@ -563,10 +580,6 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
   request.interval = std::chrono::milliseconds(o.interval_ms);
   request.status_line = ::isatty(STDERR_FILENO) != 0;
   request.watch_gpus = o.driver != "none";
-  // The program's own source, read before it starts (it may rewrite its files while it runs).
-  std::error_code ec;
-  auto cwd = std::filesystem::current_path(ec);
-  python::ProgramCode code = scan_code(o.command, ec ? std::string("/") : cwd.string());
   program::RunResult result;
   try {
     result = program::run_program(request);
@@ -589,19 +602,26 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
 
 /// `gpudoctor inspect PID`: a running process, watched for a few seconds, read-only.
 int inspect_command(const Options& o, std::ostream& out, bool color) {
-  Snapshot snap = host_for_program(o);
+  collect_options(o);  // a bad --root or --python is said before the watch, not after it
   program::InspectRequest request;
   request.pid = o.inspect_pid;
   request.duration = std::chrono::milliseconds(static_cast<long long>(o.duration_s * 1000));
   request.interval = std::chrono::milliseconds(o.interval_ms);
   request.watch_gpus = o.driver != "none";
+  Program watched;
   try {
-    snap.program = program::inspect_program(request);
+    watched = program::inspect_program(request);
   } catch (const program::InspectError& e) {
     throw UsageError(e.what());
   }
-  // Its source as it is now, from its command line and working folder (/proc/PID/cmdline, cwd).
-  keep_code(snap.program, scan_code(snap.program.command, snap.program.cwd.empty() ? std::string("/") : snap.program.cwd));
+  // Its source as it is now, from its command line, working folder and PATH (/proc/PID/cmdline,
+  // cwd, environ); the host is collected after the watch, judging the Python the process runs.
+  auto path_env = watched.env.find("PATH");
+  python::ProgramCode code = scan_code(watched.command, watched.cwd.empty() ? std::string("/") : watched.cwd,
+                                       path_env != watched.env.end() ? path_env->second : own_path_env());
+  Snapshot snap = host_for_program(o, code.entry, fmt::format("PID {}", o.inspect_pid));
+  snap.program = std::move(watched);
+  keep_code(snap.program, std::move(code));
   const Program& p = snap.program;
   Diagnosis d = diagnose(snap);
   ReportHeader h = program_header(snap, "inspect", fmt::format("this host and PID {}", p.pid));
@@ -743,6 +763,8 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   run_cmd->add_option("--interval", o.interval_ms, "milliseconds between readings of the GPUs and /proc (default 100)")
       ->check(CLI::Range(20, 10000));
   run_cmd->add_option("command", o.command, "the program and its arguments, after --")->required();
+  run_cmd->add_option("--python", o.python,
+                      "the Python interpreter whose environment matters (default: the one the command runs)");
   run_cmd->positionals_at_end();
   run_cmd->add_option("--framework", o.frameworks, "the framework whose libraries check predicts (tensorflow, torch or jax)")
       ->check(CLI::IsMember({"tensorflow", "torch", "jax"}));
@@ -753,6 +775,8 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   inspect_cmd->add_option("--duration", o.duration_s, "seconds to watch (default 5)")->check(CLI::Range(0.1, 3600.0));
   inspect_cmd->add_option("--interval", o.interval_ms, "milliseconds between readings of the GPUs and /proc (default 100)")
       ->check(CLI::Range(20, 10000));
+  inspect_cmd->add_option("--python", o.python,
+                          "the Python interpreter whose environment matters (default: the one the process runs)");
   inspect_cmd->add_option("--json-file", o.json_file, "also write the JSON report to FILE");
   inspect_cmd->add_option("--markdown-file", o.markdown_file, "also write the Markdown report to FILE");
 

@@ -28,6 +28,8 @@ struct CollectOptions {
   bool ask_library_versions = false;
   /// The Python interpreter whose environment matters (--python); empty: the one on PATH.
   std::string python;
+  /// How `python` was chosen, as reports name it ("--python", "the interpreter the program runs").
+  std::string python_found_by = "--python";
   /// This program's own file (/proc/self/exe). Installed from the wheel it is VENV/bin/gpudoctor,
   /// beside VENV/pyvenv.cfg: then that venv is judged first (after --python).
   std::string own_executable;

@@ -1430,23 +1430,26 @@ struct Finder {
     return e;
   }
 
-  /// A program started by name: found on PATH, a script when its first line names Python.
-  ProgramEntry shebang(std::size_t k) const {
-    const std::string& prog = argv[k];
-    std::string path;
+  /// The file a command word names: a path (against the working folder), or the first regular
+  /// file of that name in PATH's folders; empty when there is none.
+  std::string program_file(const std::string& prog) const {
     if (prog.find('/') != std::string::npos) {
-      path = absolute(cwd, prog);
-    } else {
-      for (auto dir : split_path_list(path_env)) {
-        if (!path.empty()) break;
-        if (dir.empty()) continue;
-        std::string cand = absolute(cwd, std::string(dir) + "/" + prog);
-        if (regular(f, cand)) path = cand;
-      }
+      std::string path = absolute(cwd, prog);
+      return regular(f, path) ? path : std::string();
     }
-    if (path.empty() || !regular(f, path)) return none("");
+    for (auto dir : split_path_list(path_env)) {
+      if (dir.empty()) continue;
+      std::string cand = absolute(cwd, std::string(dir) + "/" + prog);
+      if (regular(f, cand)) return cand;
+    }
+    return {};
+  }
+
+  /// The program a file's #! line runs: "/opt/venv/bin/python3", or "python3" after
+  /// `/usr/bin/env` with its options and NAME=VALUE settings; empty without a #! line.
+  std::string shebang_program(const std::string& path) const {
     auto head = f.read_text(path, 256).value_or("");
-    if (head.rfind("#!", 0) != 0) return none("");
+    if (head.rfind("#!", 0) != 0) return {};
     std::string line = head.substr(2, head.find('\n') == std::string::npos ? std::string::npos : head.find('\n') - 2);
     std::vector<std::string> words;
     std::size_t b = 0;
@@ -1462,8 +1465,46 @@ struct Finder {
       ++w;
       while (w < words.size() && (words[w][0] == '-' || words[w].find('=') != std::string::npos)) ++w;
     }
-    if (w >= words.size() || !interpreter(n, base_name(words[w]))) return none("");
+    return w < words.size() ? words[w] : std::string();
+  }
+
+  /// The Python interpreter a program file's #! line runs (torchrun, accelerate and jupyter are
+  /// such scripts of the environment they were installed into), found as the kernel or env would
+  /// find it; empty when it names none or it is not there.
+  std::string shebang_interpreter(const std::string& path) const {
+    if (path.empty()) return {};
+    std::string prog = shebang_program(path);
+    if (prog == "/bin/sh") prog = distlib_exec_line(path);
+    return !prog.empty() && interpreter(n, base_name(prog)) ? program_file(prog) : std::string();
+  }
+
+  /// pip's console scripts (distlib) whose interpreter path is too long for a #! line (over 127
+  /// bytes, or holding a space) start "#!/bin/sh" and re-run themselves with it on line 2:
+  ///   '''exec' "/long/path/bin/python" "$0" "$@"
+  std::string distlib_exec_line(const std::string& path) const {
+    auto head = f.read_text(path, 4096).value_or("");
+    auto nl = head.find('\n');
+    if (nl == std::string::npos) return {};
+    std::string_view line2 = std::string_view(head).substr(nl + 1);
+    line2 = line2.substr(0, line2.find('\n'));
+    constexpr std::string_view prefix = "'''exec' ";
+    if (line2.substr(0, prefix.size()) != prefix) return {};
+    line2.remove_prefix(prefix.size());
+    if (!line2.empty() && line2.front() == '"') {
+      auto close = line2.find('"', 1);
+      return close == std::string_view::npos ? std::string() : std::string(line2.substr(1, close - 1));
+    }
+    return std::string(line2.substr(0, line2.find(' ')));
+  }
+
+  /// A program started by name: found on PATH, a script when its first line names Python.
+  ProgramEntry shebang(std::size_t k) const {
+    std::string path = program_file(argv[k]);
+    if (path.empty()) return none("");
+    std::string prog = shebang_program(path);
+    if (prog.empty() || !interpreter(n, base_name(prog))) return none("");
     auto e = script(path, "shebang");
+    e.interpreter = program_file(prog);
     return e;
   }
 
@@ -1479,13 +1520,27 @@ struct Finder {
     }
     if (k >= argv.size()) return none("no command");
     std::string base = base_name(argv[k]);
-    if (interpreter(n, base)) return python(k + 1, base);
-    for (const auto& l : n.launchers)
-      if (std::find(l.argv0.begin(), l.argv0.end(), base) != l.argv0.end()) return launched(l, k + 1, true);
-    if (base == "jupyter") return jupyter(k + 1);
-    if (base.rfind("jupyter-", 0) == 0) return notebook(k + 1, base == "jupyter-nbconvert", base);
-    if (base == "papermill") return notebook(k + 1, false, base);
-    return shebang(k);
+    ProgramEntry e;
+    if (interpreter(n, base)) {
+      e = python(k + 1, base);
+      e.interpreter = program_file(argv[k]);
+      return e;
+    }
+    const kb::PythonCodeNames::Launcher* launcher = nullptr;
+    for (const auto& l : n.launchers) {
+      if (std::find(l.argv0.begin(), l.argv0.end(), base) != l.argv0.end()) {
+        launcher = &l;
+        break;
+      }
+    }
+    if (launcher != nullptr) e = launched(*launcher, k + 1, true);
+    else if (base == "jupyter") e = jupyter(k + 1);
+    else if (base.rfind("jupyter-", 0) == 0) e = notebook(k + 1, base == "jupyter-nbconvert", base);
+    else if (base == "papermill") e = notebook(k + 1, false, base);
+    else return shebang(k);
+    // A launcher is a script of the environment it was installed into: its #! names the Python.
+    e.interpreter = shebang_interpreter(program_file(argv[k]));
+    return e;
   }
 };
 

@@ -158,6 +158,11 @@ struct ProgramEntry {
   std::string base_dir;   ///< sys.path[0]: the script's folder, or the working folder
   std::string launcher;   ///< "python", "torchrun", "accelerate launch", "jupyter nbconvert", "shebang"
   std::string why_not;    ///< kind none: why no source is read
+  /// The Python interpreter the command runs, as a path (symbolic links kept: a venv's bin/python
+  /// names the venv): the command word itself (found on PATH), or the #! line of the script or
+  /// launcher (torchrun, accelerate, jupyter); empty when the command runs none that can be named.
+  /// Known also when no source is read (an interactive interpreter, an installed module).
+  std::string interpreter;
 };
 
 /// Which Python source a command runs. `read_head(path)` returns the first bytes of a file (for a

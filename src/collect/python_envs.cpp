@@ -352,7 +352,7 @@ void collect_python_envs(CollectContext& ctx) {
   const auto& env = ctx.options.environment;
   bool chosen = false;
   if (!ctx.options.python.empty()) {
-    add_interpreter(ctx, ctx.options.python, "--python", true);
+    add_interpreter(ctx, ctx.options.python, ctx.options.python_found_by, true);
     chosen = true;
   }
   // gpudoctor installed from its wheel into a venv (VENV/bin/gpudoctor, VENV/pyvenv.cfg): that venv.

@@ -168,7 +168,10 @@ void rule_program_log(const RuleContext& ctx, std::vector<Finding>& out) {
     } else if (e.severity == "error" && it->severity == Severity::warning) {
       it->severity = Severity::error;
     }
-    if (it->evidence.size() < 4) it->evidence.push_back({fmt::format("{} line {} ({:.1f} s)", e.stream, e.line, e.t_s), e.text});
+    // A line the catalogue matched twice (TensorFlow's message and the loader's) is evidence once.
+    Source line{fmt::format("{} line {} ({:.1f} s)", e.stream, e.line, e.t_s), e.text};
+    bool seen = std::any_of(it->evidence.begin(), it->evidence.end(), [&](const Source& x) { return x.where == line.where; });
+    if (!seen && it->evidence.size() < 4) it->evidence.push_back(std::move(line));
   }
   for (auto& f : found) out.push_back(std::move(f));
 }

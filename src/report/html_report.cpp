@@ -78,10 +78,24 @@ std::string axes(const Plot& plot, const char* label) {
   return out;
 }
 
-std::string log_marks(const Plot& plot, const Program& p) {
-  std::string out;
+/// The log's findings, a line once per cause: the catalogue may match one line with two messages
+/// (TensorFlow's and the loader's), which the JSON keeps and a page shows once.
+std::vector<const LogEvent*> log_findings(const Program& p) {
+  std::vector<const LogEvent*> out;
   for (const auto& e : p.log) {
     if (e.cause.empty()) continue;
+    bool repeat = std::any_of(out.begin(), out.end(), [&](const LogEvent* k) {
+      return k->stream == e.stream && k->line == e.line && k->cause == e.cause;
+    });
+    if (!repeat) out.push_back(&e);
+  }
+  return out;
+}
+
+std::string log_marks(const Plot& plot, const Program& p) {
+  std::string out;
+  for (const auto* event : log_findings(p)) {
+    const auto& e = *event;
     const char* color = e.severity == "error" ? "#c62828" : e.severity == "warning" ? "#ef6c00" : "#9e9e9e";
     out += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" stroke=\"{3}\" stroke-width=\"2\"><title>{4} line {5}: {6} ({7})</title></line>\n",
                        plot.x(e.t_s), k_top, k_height - k_bottom, color, esc(e.stream, 200), e.line, esc(e.text, 300), esc(e.cause, 80));
@@ -126,8 +140,9 @@ void program_html(std::ostream& out, const Diagnosis& d, const ReportHeader& h, 
   fmt::print(out, "<h1>gpudoctor {} · {}</h1>\n", esc(h.version, 40), esc(h.command, 20));
   fmt::print(out, "<p><code>{}</code> (PID {}), {} after {:.1f} s, started {}</p>\n", esc(cmd, 500), p.pid, esc(p.ended, 200),
              p.duration_s, esc(p.started_at, 40));
-  fmt::print(out, "<h2 id=\"verdict\">Verdict: {} ({})</h2>\n<p>{}</p>\n", d.healthy ? "healthy" : "problem", esc(d.program_verdict, 40),
-             esc(d.program_summary));
+  fmt::print(out, "<h2 id=\"verdict\">Verdict: {} ({})</h2>\n", d.healthy ? "healthy" : "problem", esc(d.program_verdict, 40));
+  // A healthy verdict's finding restates the summary as its title.
+  if (d.causes.empty() || d.causes.front().cause != "healthy") fmt::print(out, "<p>{}</p>\n", esc(d.program_summary));
   for (const auto& c : d.causes) finding_html(out, c, d.healthy ? "ok" : "cause");
   for (const auto& w : d.warnings) finding_html(out, w, "warning");
 
@@ -182,11 +197,11 @@ void program_html(std::ostream& out, const Diagnosis& d, const ReportHeader& h, 
     }
     out << "</table>\n";
   }
-  if (!p.log.empty()) {
+  if (auto findings = log_findings(p); !findings.empty()) {
     out << "<h2>Log findings</h2><table><tr><th>time</th><th>where</th><th>cause</th><th>line</th></tr>\n";
-    for (const auto& e : p.log)
-      fmt::print(out, "<tr><td>{:.1f} s</td><td>{} line {}</td><td><code>{}</code></td><td>{}</td></tr>\n", e.t_s, esc(e.stream, 200), e.line,
-                 esc(e.cause, 80), esc(e.text, 300));
+    for (const auto* e : findings)
+      fmt::print(out, "<tr><td>{:.1f} s</td><td>{} line {}</td><td><code>{}</code></td><td>{}</td></tr>\n", e->t_s, esc(e->stream, 200),
+                 e->line, esc(e->cause, 80), esc(e->text, 300));
     out << "</table>\n";
   }
   if (!p.notes.empty()) {

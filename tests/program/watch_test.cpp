@@ -183,6 +183,11 @@ TEST(Watch, TheLogIsReadThroughTheCatalogueWithoutChangingItsBytes) {
     EXPECT_EQ(e["line"], 3) << log.dump();  // never the near text of line 2
   }
   EXPECT_EQ(cause_ids(w.report).front(), "cudnn_missing");
+  // Matched by two messages, the line is the finding's evidence once.
+  EXPECT_EQ(log.size(), 2U) << log.dump();
+  const auto& evidence = w.report["causes"][0]["evidence"];
+  ASSERT_EQ(evidence.size(), 1U) << evidence.dump();
+  EXPECT_EQ(evidence[0]["source"].get<std::string>().rfind("stderr line 3 (", 0), 0U) << evidence.dump();
   fs::remove(file);
 }
 

@@ -348,6 +348,60 @@ TEST(PythonProgram, ShebangScriptOnPath) {
   EXPECT_EQ(no.kind, ProgramEntry::none);
 }
 
+// The Python a command runs, as `run` and `inspect` judge its environment: a venv laid out as
+// `python3.11 -m venv` and pip lay it out (bin/python3.11 a link to the base interpreter; console
+// scripts with pip's #! line, and distlib's /bin/sh form when the path is over 127 bytes).
+TEST(PythonProgram, TheInterpreterTheCommandRuns) {
+  fs::path dir = fs::temp_directory_path() / ("gpudoctor-interp-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "usr/bin");
+  fs::path venv = dir / "venv";
+  fs::create_directories(venv / "bin");
+  auto put = [](const fs::path& p, const std::string& text) {
+    std::ofstream(p, std::ios::binary) << text;
+    fs::permissions(p, fs::perms::owner_all);
+  };
+  put(dir / "usr/bin/python3.11", "\x7f" "ELF\x02\x01\x01");
+  fs::create_symlink(dir / "usr/bin/python3.11", venv / "bin/python3.11");
+  fs::create_symlink("python3.11", venv / "bin/python3");
+  fs::create_symlink("python3.11", venv / "bin/python");
+  const std::string py = (venv / "bin/python3.11").string();
+  const std::string console =
+      "# -*- coding: utf-8 -*-\nimport re\nimport sys\nfrom torch.distributed.run import main\n"
+      "if __name__ == '__main__':\n    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+      "    sys.exit(main())\n";
+  put(venv / "bin/torchrun", "#!" + py + "\n" + console);
+  put(venv / "bin/accelerate", "#!/bin/sh\n'''exec' \"" + py + "\" \"$0\" \"$@\"\n' '''\n" + console);
+  put(venv / "bin/jupyter", "#!/bin/sh\nexec python3 \"$@\"\n");  // a wrapper that names no Python
+  put(dir / "train.py", "#!/usr/bin/env -S python3 -u\nimport torch\n");
+  put(dir / "tool.py", "#!/usr/bin/env bash\necho\n");
+  const std::string path_env = (venv / "bin").string() + ":/nonexistent";
+  RootFs root("/");
+  auto interp = [&](const std::vector<std::string>& argv, const std::string& path = "") {
+    return find_program(argv, dir.string(), names(), root, path.empty() ? path_env : path).interpreter;
+  };
+  // The command word, found on PATH as the shell finds it; its links are kept (they name the venv).
+  EXPECT_EQ(interp({"python3", "train.py"}), (venv / "bin/python3").string());
+  EXPECT_EQ(interp({"env", "CUDA_VISIBLE_DEVICES=0", "python", "-m", "torch.distributed.run", "train.py"}),
+            (venv / "bin/python").string());
+  EXPECT_EQ(interp({(venv / "bin/python3").string()}), (venv / "bin/python3").string());  // interactive
+  EXPECT_EQ(interp({"../venv/bin/python3", "-c", "pass"}), "");  // no such file there
+  EXPECT_EQ(interp({"./venv/bin/python3", "-c", "pass"}), (venv / "bin/python3").string());
+  // Launchers: their #! line, pip's plain form and distlib's form for paths over 127 bytes.
+  EXPECT_EQ(interp({"torchrun", "--nproc_per_node", "2", "train.py"}), py);
+  EXPECT_EQ(interp({"accelerate", "launch", "train.py"}), py);
+  // A script with `#!/usr/bin/env -S python3 -u`, run by name: env finds python3 on PATH.
+  EXPECT_EQ(interp({"./train.py"}), (venv / "bin/python3").string());
+  // Near misses: a wrapper that names no interpreter, a bash script, a python not on PATH (its
+  // script is still read), a shell running Python.
+  EXPECT_EQ(interp({"jupyter", "nbconvert", "--execute", "x.ipynb"}), "");
+  EXPECT_EQ(interp({"./tool.py"}), "");
+  EXPECT_EQ(interp({"python3", "train.py"}, "/nonexistent"), "");
+  EXPECT_EQ(find_program({"python3", "train.py"}, dir.string(), names(), root, "/nonexistent").kind, ProgramEntry::script);
+  EXPECT_EQ(interp({"sh", "-c", "python3 train.py"}), "");
+  fs::remove_all(dir);
+}
+
 TEST(PythonProgram, NotebookCells) {
   auto pc = program({"jupyter", "nbconvert", "--to", "notebook", "--execute", "train.ipynb"}, data("notebook"));
   ASSERT_EQ(pc.entry.kind, ProgramEntry::notebook);

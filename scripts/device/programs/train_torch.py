@@ -63,8 +63,37 @@ if a.report_parent:
         ticks = int(fields[11]) + int(fields[12])
         peak = [l for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM")][0].split()[1]
         return ticks / os.sysconf("SC_CLK_TCK"), int(peak) / 1024
+
+    def memory_now(pid):
+        # RSS counts the pages a forked child shares with its parent twice; PSS divides each
+        # shared page among the processes mapping it; private pages are the process's alone.
+        kib = {}
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                kib[parts[0].rstrip(":")] = int(parts[1])
+        private = kib.get("Private_Clean", 0) + kib.get("Private_Dirty", 0)
+        return kib.get("Rss", 0) / 1024, kib.get("Pss", 0) / 1024, private / 1024
+
+    def top_mappings(pid, n=8):
+        # Where the memory is: RSS and private KiB per mapped file (anonymous memory as [anon]).
+        by_name, name = {}, None
+        for line in open(f"/proc/{pid}/smaps"):
+            parts = line.split()
+            if parts and "-" in parts[0] and len(parts) >= 5 and not parts[0].endswith(":"):
+                name = parts[5] if len(parts) > 5 else "[anon]"
+                by_name.setdefault(name, [0, 0])
+            elif parts and parts[0] == "Rss:":
+                by_name[name][0] += int(parts[1])
+            elif parts and parts[0] in ("Private_Clean:", "Private_Dirty:"):
+                by_name[name][1] += int(parts[1])
+        top = sorted(by_name.items(), key=lambda kv: -kv[1][0])[:n]
+        return ", ".join(f"{os.path.basename(k)} {v[0] / 1024:.1f}/{v[1] / 1024:.1f}" for k, v in top)
     ppid = os.getppid()
     kids = open(f"/proc/{ppid}/task/{ppid}/children").read().split()
     for pid in [ppid] + [k for k in kids if int(k) != os.getpid()]:
         cpu, peak = cpu_and_peak(pid)
-        print(f"watcher pid={pid} cpu_s={cpu:.2f} cpu_share_of_one_core={100 * cpu / elapsed:.2f}% peak_rss_mib={peak:.1f}", flush=True)
+        rss, pss, private = memory_now(pid)
+        print(f"watcher pid={pid} cpu_s={cpu:.2f} cpu_share_of_one_core={100 * cpu / elapsed:.2f}% peak_rss_mib={peak:.1f} "
+              f"now rss_mib={rss:.1f} pss_mib={pss:.1f} private_mib={private:.1f}", flush=True)
+        print(f"  largest (rss/private MiB): {top_mappings(pid)}", flush=True)
