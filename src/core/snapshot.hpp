@@ -452,6 +452,9 @@ struct ProgramProcess {
   std::vector<MappedLibrary> libraries;  ///< CUDA and NVIDIA libraries mapped, first sighting each
   std::vector<std::string> device_files; ///< /dev/nvidia* it held open (/proc/PID/fd)
   std::map<std::string, std::string> env;  ///< allow-listed variables (/proc/PID/environ)
+  /// Its PID and mount namespaces (readlink of /proc/PID/ns/pid and ns/mnt: "pid:[4026531836]");
+  /// empty when they cannot be read.
+  std::string pid_namespace, mount_namespace;
 };
 
 /// One NVML reading of one GPU while the program ran. Every figure may be unknown (null in JSON).
@@ -529,6 +532,8 @@ struct Program {
   std::map<std::string, std::string> env;  ///< the main process's allow-listed environment
   std::vector<CodeFact> code;           ///< what its Python source says (collect/python_code)
   std::vector<std::string> notes;       ///< what the watcher could not see, and why
+  /// gpudoctor's own PID and mount namespaces (/proc/self/ns), beside each process's.
+  std::string watcher_pid_namespace, watcher_mount_namespace;
 };
 
 struct Snapshot {

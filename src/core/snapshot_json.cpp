@@ -88,7 +88,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ComputeProbe, attempted, mode, w
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CodeFact, kind, framework, file, line, code, value)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(MappedLibrary, role, path, first_seen_s)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ProgramProcess, pid, ppid, nspids, command, first_seen_s, last_seen_s,
-                                                cpu_seconds, libraries, device_files, env)
+                                                cpu_seconds, libraries, device_files, env, pid_namespace, mount_namespace)
 
 namespace {
 // A timeline holds thousands of readings: an unknown figure is a bare null there (the reason is
@@ -129,7 +129,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(CpuSample, t_s, percent)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LogEvent, t_s, stream, line, text, message, cause, severity)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Program, watched, mode, command, cwd, pid, exit_status, ended, started_at,
                                                 duration_s, interval_ms, per_process, processes, gpus, cpu,
-                                                cpu_mean_percent, log_lines, log, env, code, notes)
+                                                cpu_mean_percent, log_lines, log, env, code, notes, watcher_pid_namespace,
+                                                watcher_mount_namespace)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(Environment, vars)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(PythonEnvironment, prefix, found_by, python, version, kind,
                                                 site_packages, in_use)

@@ -47,6 +47,7 @@ constexpr RuleEntry k_rules[] = {
     // above already explains the verdict), then program_gpu_use, which names a cause only when
     // nothing before it explains a GPU never used.
     {"program_environment", rule_program_environment, "cuda_visible_devices_hides_gpu, framework_env_forces_cpu"},
+    {"program_pid_namespace", rule_program_pid_namespace, "other"},
     {"program_log", rule_program_log, "", true},
     {"program_libraries", rule_program_libraries, "other (warning)"},
     {"program_code", rule_program_code, "program_forces_cpu, memory_growth_misconfigured"},

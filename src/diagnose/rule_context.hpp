@@ -123,6 +123,9 @@ void rule_unexplained_driver_failure(const RuleContext& ctx, std::vector<Finding
 // that a finding of a lower layer, the environment or the log explains a GPU never used)
 void rule_program_environment(const RuleContext& ctx, std::vector<Finding>& out);
 void rule_program_log(const RuleContext& ctx, std::vector<Finding>& out);
+/// A process of a program that never used a GPU in a PID namespace of its own whose /proc is
+/// still gpudoctor's (the same mount namespace): CUDA fails there with error 304.
+void rule_program_pid_namespace(const RuleContext& ctx, std::vector<Finding>& out);
 void rule_program_libraries(const RuleContext& ctx, std::vector<Finding>& out);
 void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out);
 /// The CUDA libraries the program's processes mapped, beside what check's loader model predicted.

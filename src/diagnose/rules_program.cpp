@@ -145,6 +145,33 @@ void rule_program_environment(const RuleContext& ctx, std::vector<Finding>& out)
   }
 }
 
+void rule_program_pid_namespace(const RuleContext& ctx, std::vector<Finding>& out) {
+  const auto& p = ctx.s.program;
+  if (!p.watched || p.watcher_pid_namespace.empty() || p.watcher_mount_namespace.empty()) return;
+  if (std::any_of(p.gpus.begin(), p.gpus.end(), [](const ProgramGpu& g) { return g.used; })) return;
+  for (const auto& proc : p.processes) {
+    if (proc.pid_namespace.empty() || proc.pid_namespace == p.watcher_pid_namespace ||
+        proc.mount_namespace != p.watcher_mount_namespace)
+      continue;
+    Finding f;
+    f.cause = "other";
+    f.layer = Layer::platform;
+    f.severity = Severity::error;
+    f.title = fmt::format("{} runs in a PID namespace of its own but sees the /proc of gpudoctor's: CUDA fails to start "
+                          "there (error 304, \"OS call failed or operation not supported on this OS\")",
+                          process_name(proc));
+    f.evidence.push_back({fmt::format("/proc/{}/ns/pid", proc.pid), fmt::format("{}; gpudoctor's is {}", proc.pid_namespace,
+                                                                                  p.watcher_pid_namespace)});
+    f.evidence.push_back({fmt::format("/proc/{}/ns/mnt", proc.pid),
+                          fmt::format("{}, gpudoctor's own: the /proc it sees belongs to another PID namespace", proc.mount_namespace)});
+    if (proc.nspids.size() > 1)
+      f.evidence.push_back({fmt::format("/proc/{}/status", proc.pid), fmt::format("NSpid: {}", fmt::join(proc.nspids, " "))});
+    f.fix = ctx.kb.program_thresholds().pid_namespace_without_proc_fix;
+    out.push_back(std::move(f));
+    return;
+  }
+}
+
 void rule_program_log(const RuleContext& ctx, std::vector<Finding>& out) {
   const auto& p = ctx.s.program;
   if (!p.watched) return;

@@ -420,6 +420,7 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
       t.cpu_busy_percent = (*v)["cpu_busy_percent"].value_or(t.cpu_busy_percent);
       t.one_of_many_min_s = (*v)["one_of_many_min_s"].value_or(t.one_of_many_min_s);
     }
+    if (const auto* ns = prog["pid_namespace_without_proc"].as_table()) kb.m_program.pid_namespace_without_proc_fix = string_array(*ns, "fix");
   }
   auto py = parse_file(files, "python_code.toml");
   auto& pc = kb.m_python_code;

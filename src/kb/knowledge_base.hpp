@@ -174,6 +174,8 @@ struct ProgramThresholds {
   double busy_share_starved = 0.2;   ///< input_pipeline_bound below this busy share...
   double cpu_busy_percent = 80.0;    ///< ...while the program's CPU use is at least this (of one core)
   double one_of_many_min_s = 60.0;   ///< program_uses_one_of_many_gpus for runs this long
+  /// The fix for a process in a PID namespace of its own that sees gpudoctor's /proc.
+  std::vector<std::string> pid_namespace_without_proc_fix;
 };
 
 /// What the program-code scanner looks for in Python source (python_code.toml).

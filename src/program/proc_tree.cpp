@@ -181,6 +181,18 @@ std::optional<std::string> read_proc_file(const std::string& path, std::size_t l
   return out;
 }
 
+std::string read_namespace_link(const std::string& path) {
+  char buf[65];
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return {};
+  std::string target(buf, static_cast<std::size_t>(n));
+  // The kernel writes "TYPE:[INODE]"; anything else (a planted link) is not kept.
+  bool plain = std::all_of(target.begin(), target.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ':' || c == '[' || c == ']' || c == '_';
+  });
+  return plain ? target : std::string();
+}
+
 ProcessTree::ProcessTree(std::string proc, pid_t root, std::optional<pid_t> adopter, std::set<pid_t> ignored,
                          const kb::KnowledgeBase& kb)
     : m_proc(std::move(proc)), m_root(root), m_adopter(adopter), m_ignored(std::move(ignored)), m_kb(kb) {
@@ -226,6 +238,8 @@ void ProcessTree::first_look(pid_t pid, ProgramProcess& p, double t_s) {
     p.command = joined;
   }
   if (auto status = read_proc_file(fmt::format("{}/{}/status", m_proc, pid), k_small_limit)) p.nspids = parse_nspid(*status);
+  p.pid_namespace = read_namespace_link(fmt::format("{}/{}/ns/pid", m_proc, pid));
+  p.mount_namespace = read_namespace_link(fmt::format("{}/{}/ns/mnt", m_proc, pid));
   if (auto env = read_proc_file(fmt::format("{}/{}/environ", m_proc, pid), k_environ_limit)) p.env = parse_environ(*env, m_kb);
   else note(fmt::format("the environment of PID {} cannot be read ({}): another user's process", pid, std::strerror(errno)));
 }

@@ -47,6 +47,9 @@ std::vector<std::string> parse_cmdline(std::string_view text);
 
 /// Reads one file of /proc with a size limit; nullopt when it cannot be read.
 std::optional<std::string> read_proc_file(const std::string& path, std::size_t limit);
+/// The target of a namespace link such as /proc/PID/ns/pid ("pid:[4026531836]"), cut at 64
+/// bytes; empty when it cannot be read.
+std::string read_namespace_link(const std::string& path);
 
 class ProcessTree {
  public:

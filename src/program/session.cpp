@@ -181,6 +181,8 @@ class Watch {
     if (end > 0) p.cpu_mean_percent = 100.0 * m_tree->cpu_seconds() / end;
     m_usage.finish(p, end);
     p.log = m_events;
+    p.watcher_pid_namespace = read_namespace_link("/proc/self/ns/pid");
+    p.watcher_mount_namespace = read_namespace_link("/proc/self/ns/mnt");
     p.log_lines = m_out.lines() + m_err.lines() + m_file_lines;
     for (const auto& n : m_tree->notes()) p.notes.push_back(n);
     if (!m_sampler) {

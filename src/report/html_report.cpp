@@ -72,7 +72,9 @@ std::string axes(const Plot& plot, const char* label) {
     out += fmt::format("<text x=\"{}\" y=\"{:.1f}\" font-size=\"10\" text-anchor=\"end\">{}%</text>\n", k_left - 4, Plot::y(pct / 100.0) + 3, pct);
   for (int i = 0; i <= 4; ++i) {
     double t = plot.duration * i / 4;
-    out += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{:.1f} s</text>\n", plot.x(t), k_height - 6, t);
+    // The last label ends at the plot's right edge, so that it is not cut off by the picture's.
+    out += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"10\" text-anchor=\"{}\">{:.1f} s</text>\n", plot.x(t), k_height - 6,
+                       i == 4 ? "end" : "middle", t);
   }
   out += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\" fill=\"#555\">{}</text>\n", k_left + 4, k_top + 11, label);
   return out;

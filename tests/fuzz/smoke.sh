@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # CTest fuzz.smoke: builds libFuzzer targets with clang in a folder of their own (every library
-# instrumented: tests/fuzz/CMakeLists.txt) and runs each for GPUDOCTOR_FUZZ_SECONDS (default 20)
-# over its corpus in tests/corpus/. Which targets: GPUDOCTOR_FUZZ_TARGETS, by default the two whose
-# libraries build in minutes on CI's 2 cores (fuzz_binary, fuzz_resolver: core, sys, elf, loader);
-# all five ("fuzz_binary fuzz_resolver fuzz_parsers fuzz_collect fuzz_report") also build the
-# knowledge base, collectors, rules, reports and explain (bench/RESULTS.md has both costs). New
+# instrumented: tests/fuzz/CMakeLists.txt) and runs each for GPUDOCTOR_FUZZ_SECONDS (default 15)
+# over its corpus in tests/corpus/. Which targets: GPUDOCTOR_FUZZ_TARGETS, by default all five
+# (fuzz_binary fuzz_resolver fuzz_parsers fuzz_collect fuzz_report: every parser, the collectors,
+# the resolver, the rules and the reports; about 750 CPU-seconds of build, 6 minutes on 2 idle
+# cores: bench/RESULTS.md); "fuzz_binary fuzz_resolver" builds only core, sys, elf and loader. New
 # inputs go to a scratch folder (the repository's corpus is not changed). A crash, a sanitizer
 # report, a leak, an input slower than 10 s or one taking more than 2 GiB fails the test, naming
 # the input kept under OUT/artifacts/.
@@ -13,8 +13,8 @@
 set -euo pipefail
 src=$1
 out=$2
-seconds=${GPUDOCTOR_FUZZ_SECONDS:-20}
-read -r -a targets <<<"${GPUDOCTOR_FUZZ_TARGETS:-fuzz_binary fuzz_resolver}"
+seconds=${GPUDOCTOR_FUZZ_SECONDS:-15}
+read -r -a targets <<<"${GPUDOCTOR_FUZZ_TARGETS:-fuzz_binary fuzz_resolver fuzz_parsers fuzz_collect fuzz_report}"
 jobs=${GPUDOCTOR_FUZZ_BUILD_JOBS:-$(nproc)}
 if ! command -v clang++ >/dev/null || ! command -v clang >/dev/null; then
   echo "skipped: clang is not installed"

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
@@ -189,6 +190,24 @@ TEST(Watch, TheLogIsReadThroughTheCatalogueWithoutChangingItsBytes) {
   ASSERT_EQ(evidence.size(), 1U) << evidence.dump();
   EXPECT_EQ(evidence[0]["source"].get<std::string>().rfind("stderr line 3 (", 0), 0U) << evidence.dump();
   fs::remove(file);
+}
+
+// `unshare --pid --fork` without --mount-proc: the program's process is in a PID namespace of its
+// own while its /proc is gpudoctor's (on the lent H200 torch failed with error 304 so; with
+// --mount-proc it used the GPU). Needs the right to make a PID namespace (root), else skipped.
+TEST(Watch, APidNamespaceWithoutItsOwnProcIsTheRootCause) {
+  if (std::system("unshare --pid --fork true >/dev/null 2>&1") != 0) GTEST_SKIP() << "unshare --pid --fork is not permitted here";
+  FakeGpuHost host;
+  auto w = run_watched(host, "unshare --pid --fork sleep 0.6");
+  EXPECT_EQ(w.r.code, 0) << w.r.err;  // the program's own status
+  ASSERT_FALSE(w.report["causes"].empty()) << w.r.err;
+  const auto& first = w.report["causes"][0];
+  EXPECT_EQ(first["id"], "other") << first.dump();
+  EXPECT_EQ(first["layer"], "platform") << first.dump();
+  EXPECT_NE(first["evidence"].dump().find("NSpid: "), std::string::npos) << first.dump();
+  // With its own /proc the same program is not so judged.
+  auto own = run_watched(host, "unshare --pid --fork --mount-proc sleep 0.6");
+  for (const auto& c : own.report["causes"]) EXPECT_EQ(c["layer"] == "platform" && c["id"] == "other", false) << c.dump();
 }
 
 TEST(Watch, MarkdownReportHasTheProgram) {

@@ -139,6 +139,37 @@ TEST(ProgramRules, PerProcessFiguresNotVisibleAreNotJudgedIdle) {
   EXPECT_NE(d.program_summary.find("per-process figures are not visible from this container"), std::string::npos);
 }
 
+// `unshare --pid --fork` without --mount-proc (seen on the lent H200): the program's process is in
+// a PID namespace of its own while its /proc is gpudoctor's; torch fails with error 304 there.
+TEST(ProgramRules, APidNamespaceWithoutItsOwnProcIsTheRootCause) {
+  auto s = watched(20, 100, {gpu(0, false, 0, 0)});
+  s.program.watcher_pid_namespace = "pid:[4026531836]";
+  s.program.watcher_mount_namespace = "mnt:[4026531841]";
+  auto& proc = s.program.processes[0];
+  proc.nspids = {4242, 1};
+  proc.pid_namespace = "pid:[4026532210]";
+  proc.mount_namespace = "mnt:[4026531841]";
+  auto d = diagnose(s);
+  ASSERT_FALSE(d.causes.empty());
+  EXPECT_EQ(d.causes.front().cause, "other");
+  EXPECT_EQ(d.causes.front().layer, Layer::platform);
+  EXPECT_NE(d.causes.front().title.find("PID namespace of its own"), std::string::npos) << d.causes.front().title;
+  EXPECT_EQ(d.causes.front().evidence.back().said, "NSpid: 4242 1");
+  EXPECT_FALSE(d.causes.front().fix.empty());
+  EXPECT_FALSE(has(d.causes, "program_forces_cpu"));
+  // Near cases: its own /proc (another mount namespace, as --mount-proc and containers give), the
+  // watcher's own namespace, and a program that used the GPU all the same.
+  auto own_proc = s;
+  own_proc.program.processes[0].mount_namespace = "mnt:[4026532209]";
+  EXPECT_EQ(diagnose(own_proc).causes.front().cause, "program_forces_cpu");
+  auto same = s;
+  same.program.processes[0].pid_namespace = "pid:[4026531836]";
+  EXPECT_EQ(diagnose(same).causes.front().cause, "program_forces_cpu");
+  auto used = s;
+  used.program.gpus = {gpu(0, true, 0.9, 90)};
+  EXPECT_TRUE(diagnose(used).healthy);
+}
+
 TEST(ProgramRules, TheLogsCausesJoinTheVerdict) {
   auto s = watched(5, 100, {gpu(0, false, 0, 0)}, {"tensorflow"});
   LogEvent e;
