@@ -251,13 +251,14 @@ std::pair<std::vector<Finding>, std::vector<Finding>> rank_findings(std::vector<
     return f.severity == Severity::error && !explained.count(f.cause) && !hints.symptom_only.count(f.cause);
   });
   if (direct_failure) explained.insert(hints.symptom_only.begin(), hints.symptom_only.end());
-  // Merge findings of the same cause and severity.
+  // Merge findings of the same cause and severity; "other", which stands for anything the list
+  // does not name, only within one layer (a platform finding and a log line are two things).
   std::vector<Finding> merged;
   std::vector<std::vector<std::string>> titles;  // per merged finding
   for (auto& f : found) {
     if (explained.count(f.cause) && f.severity != Severity::info) continue;
     auto it = std::find_if(merged.begin(), merged.end(), [&](const Finding& m) {
-      return m.cause == f.cause && m.severity == f.severity;
+      return m.cause == f.cause && m.severity == f.severity && (f.cause != "other" || m.layer == f.layer);
     });
     if (it == merged.end()) {
       titles.push_back({f.title});

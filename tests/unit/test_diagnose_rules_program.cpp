@@ -149,16 +149,29 @@ TEST(ProgramRules, APidNamespaceWithoutItsOwnProcIsTheRootCause) {
   proc.nspids = {4242, 1};
   proc.pid_namespace = "pid:[4026532210]";
   proc.mount_namespace = "mnt:[4026531841]";
+  // Its log line, which the catalogue calls `other` too: a finding of its own, not merged into it.
+  LogEvent e;
+  e.stream = "stderr";
+  e.line = 1;
+  e.text = "UserWarning: CUDA initialization: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions before "
+           "calling NumCudaDevices() that might have already set an error? Error 304: OS call failed or operation not supported on this OS";
+  e.message = "torch_unexpected_error_getdevicecount";
+  e.cause = "other";
+  e.severity = "error";
+  s.program.log.push_back(e);
   auto d = diagnose(s);
   ASSERT_FALSE(d.causes.empty());
   EXPECT_EQ(d.causes.front().cause, "other");
   EXPECT_EQ(d.causes.front().layer, Layer::platform);
   EXPECT_NE(d.causes.front().title.find("PID namespace of its own"), std::string::npos) << d.causes.front().title;
+  EXPECT_EQ(d.causes.front().title.find("The program's log"), std::string::npos) << d.causes.front().title;
+  EXPECT_EQ(std::count_if(d.causes.begin(), d.causes.end(), [](const Finding& f) { return f.cause == "other"; }), 2);
   EXPECT_EQ(d.causes.front().evidence.back().said, "NSpid: 4242 1");
   EXPECT_FALSE(d.causes.front().fix.empty());
   EXPECT_FALSE(has(d.causes, "program_forces_cpu"));
   // Near cases: its own /proc (another mount namespace, as --mount-proc and containers give), the
-  // watcher's own namespace, and a program that used the GPU all the same.
+  // watcher's own namespace, and a program that used the GPU all the same (without the log line).
+  s.program.log.clear();
   auto own_proc = s;
   own_proc.program.processes[0].mount_namespace = "mnt:[4026532209]";
   EXPECT_EQ(diagnose(own_proc).causes.front().cause, "program_forces_cpu");
