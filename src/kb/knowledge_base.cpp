@@ -1,6 +1,7 @@
 #include "kb/knowledge_base.hpp"
 
 #include <fmt/format.h>
+#include <re2/re2.h>
 
 #include <algorithm>
 #include <cmath>
@@ -165,6 +166,28 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
       info.hardware = (*x)["kind"].value_or(std::string{}) == "hardware";
       info.meaning = need_string((*x)["meaning"], "xid meaning");
       kb.m_xids[info.xid] = std::move(info);
+    }
+  }
+
+  auto klog = parse_file(files, "kernel_log.toml");
+  kb.m_kernel_log_keep = string_array(klog, "keep");
+  if (const auto* arr = klog["line"].as_array()) {
+    for (const auto& n : *arr) {
+      const auto* t = n.as_table();
+      if (t == nullptr) continue;
+      KernelLogLine line;
+      line.id = need_string((*t)["id"], "kernel_log.toml line id");
+      line.pattern = need_string((*t)["pattern"], "kernel_log.toml line pattern");
+      line.fault = (*t)["fault"].value_or(false);
+      line.source = need_string((*t)["source"], "kernel_log.toml line source");
+      line.examples = string_array(*t, "examples");
+      line.counter_examples = string_array(*t, "counter_examples");
+      re2::RE2::Options o;
+      o.set_log_errors(false);
+      auto re = std::make_shared<const re2::RE2>(line.pattern, o);
+      if (!re->ok()) throw std::runtime_error(fmt::format("knowledge base: kernel_log.toml {}: {}", line.id, re->error()));
+      line.re = std::move(re);
+      kb.m_kernel_log_lines.push_back(std::move(line));
     }
   }
 
@@ -533,6 +556,29 @@ std::optional<int> KnowledgeBase::pcie_gen_for_gts(double gts) const {
   for (const auto& [rate, gen] : m_pcie)
     if (std::fabs(rate - gts) < 0.01) return gen;
   return std::nullopt;
+}
+
+const KernelLogLine* KnowledgeBase::kernel_log_line(std::string_view id) const {
+  for (const auto& l : m_kernel_log_lines)
+    if (l.id == id) return &l;
+  return nullptr;
+}
+
+bool KnowledgeBase::kernel_log_is(std::string_view id, std::string_view line,
+                                  std::map<std::string, std::string>* values) const {
+  const auto* l = kernel_log_line(id);
+  if (l == nullptr) throw std::logic_error(fmt::format("kernel_log.toml has no line {}", id));
+  const auto& re = *l->re;
+  auto n = static_cast<size_t>(re.NumberOfCapturingGroups());
+  std::vector<re2::StringPiece> groups(n + 1);
+  if (!re.Match(line, 0, line.size(), re2::RE2::UNANCHORED, groups.data(), static_cast<int>(n + 1))) return false;
+  if (values != nullptr) {
+    for (const auto& [name, index] : re.NamedCapturingGroups()) {
+      const auto& g = groups[static_cast<size_t>(index)];
+      if (g.data() != nullptr) (*values)[name] = std::string(g);
+    }
+  }
+  return true;
 }
 
 const XidInfo* KnowledgeBase::xid(int number) const {
