@@ -212,6 +212,8 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
         if (auto v = name.value<std::string>()) kb.m_sonames[m][std::string(role.str())] = *v;
     }
   }
+  if (const auto* own = libs["own_sonames"].as_table())
+    for (const auto& [role, names] : *own) kb.m_own_sonames[std::string(role.str())] = string_array(*own, std::string(role.str()).c_str());
   if (const auto* wr = libs["wheel_roles"].as_table())
     for (const auto& [dist, roles] : *wr)
       if (const auto* arr = roles.as_array())
@@ -704,6 +706,14 @@ std::optional<std::string> KnowledgeBase::soname_for(int cuda_major, std::string
   auto r = it->second.find(std::string(role));
   if (r == it->second.end()) return std::nullopt;
   return r->second;
+}
+
+std::vector<std::string> KnowledgeBase::sonames_newest_first(std::string_view role) const {
+  std::vector<std::string> out;
+  if (auto it = m_own_sonames.find(role); it != m_own_sonames.end()) out = it->second;
+  for (auto m = m_sonames.rbegin(); m != m_sonames.rend(); ++m)
+    if (auto r = m->second.find(std::string(role)); r != m->second.end()) out.push_back(r->second);
+  return out;
 }
 
 std::vector<std::string> KnowledgeBase::text_fix(std::string_view cause) const {

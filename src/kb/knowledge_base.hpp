@@ -286,6 +286,9 @@ class KnowledgeBase {
   [[nodiscard]] const std::vector<LibraryRole>& library_roles() const { return m_roles; }
   /// The role of a library file name: "libcudnn.so.9.14.0" -> cudnn; nullptr for other files.
   [[nodiscard]] const LibraryRole* role_for_file(std::string_view file_name) const;
+  /// Every SONAME of `role`, newest first: its own majors ([own_sonames]: "libcudnn.so.9",
+  /// "libcudnn.so.8"), else one per CUDA major ([sonames.N]: "libcublas.so.13", ".12", ".11").
+  [[nodiscard]] std::vector<std::string> sonames_newest_first(std::string_view role) const;
   /// The SONAME of `role` in CUDA major release `cuda_major` ("libcufft.so.12" for 13).
   [[nodiscard]] std::optional<std::string> soname_for(int cuda_major, std::string_view role) const;
   [[nodiscard]] const std::vector<DlopenRule>& dlopen_rules() const { return m_dlopen; }
@@ -381,6 +384,7 @@ class KnowledgeBase {
   std::vector<std::string> m_kernel_log_keep;
   std::vector<LibraryRole> m_roles;
   std::map<int, std::map<std::string, std::string>> m_sonames;
+  std::map<std::string, std::vector<std::string>, std::less<>> m_own_sonames;
   std::vector<DlopenRule> m_dlopen;
   std::map<std::string, std::vector<std::string>> m_wheel_roles;
   int m_pin_error_segments = 2;
