@@ -113,9 +113,14 @@ TEST(ExplainCatalogue, KernelLinesComeFromTheKernelLogCatalogue) {
     return nullptr;
   };
   const std::pair<const char*, const char*> shared[] = {
-      {"nvrm_xid", "xid"}, {"nvrm_gpu_fallen_off_bus", "fallen_off_bus"}, {"nvrm_rminitadapter_failed", "rminitadapter_failed"},
-      {"nvrm_api_mismatch", "api_mismatch"}, {"modprobe_key_rejected", "module_key_rejected"},
-      {"kernel_module_signature_rejected", "module_signature_rejected"}, {"kernel_lockdown_unsigned_module", "lockdown_unsigned_module"}};
+      {"nvrm_xid", "xid"},
+      {"nvrm_gpu_fallen_off_bus", "fallen_off_bus"},
+      {"nvrm_rminitadapter_failed", "rminitadapter_failed"},
+      {"nvrm_api_mismatch", "api_mismatch"},
+      {"modprobe_key_rejected", "module_key_rejected"},
+      {"kernel_module_signature_rejected", "module_signature_rejected"},
+      {"kernel_lockdown_unsigned_module", "lockdown_unsigned_module"},
+  };
   std::vector<int> hits;
   for (const auto& [msg_id, line_id] : shared) {
     SCOPED_TRACE(msg_id);

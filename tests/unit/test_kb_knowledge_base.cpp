@@ -194,9 +194,8 @@ TEST(KnowledgeBase, DriverPackageAndPciVendors) {
 }
 
 // Cause ids are a public contract: the compiled-in list must equal shared/causes.md.
-// Every line of the kernel-log catalogue: each example is that line (and the collector keeps it),
-// each near text is not; every line is read by check's rules or explain's messages, or is kept
-// by the collector as a fault.
+// Every line of the kernel-log catalogue: each example is that line, each near text is not; each
+// row names its source.
 TEST(KnowledgeBase, KernelLogCatalogueEveryLine) {
   const auto& kb = kb::KnowledgeBase::get();
   ASSERT_GE(kb.kernel_log_lines().size(), 8u);
