@@ -311,6 +311,7 @@ int explain_command(const Options& o, std::ostream& out, bool color) {
 Snapshot collect_with_probe(const Options& o, std::ostream& err) {
   ProbePlan plan;
   plan.quick = o.quick;
+  plan.sonames = probe_sonames([](std::string_view role) { return kb::KnowledgeBase::get().sonames_newest_first(role); });
   double limit = o.probe_limit_s > 0 ? o.probe_limit_s : (o.quick ? 30.0 : 180.0);
   plan.limit = std::chrono::milliseconds(static_cast<long long>(limit * 1000));
   std::unique_ptr<ComputeProbeInFlight> inflight;
@@ -321,7 +322,7 @@ Snapshot collect_with_probe(const Options& o, std::ostream& err) {
     options.files_collected = [&](const Snapshot& files) {
       Snapshot chosen_from = files;
       chosen_from.requested_frameworks = o.frameworks;
-      plan.libraries = choose_probe_libraries(chosen_from);
+      plan.libraries = choose_probe_libraries(chosen_from, plan.sonames);
       inflight = std::make_unique<ComputeProbeInFlight>(plan);
     };
   }

@@ -37,44 +37,27 @@ std::string normalize(std::string name) {
 
 void read_packages(CollectContext& ctx, const std::string& sp) {
   for (const auto& entry : ctx.fs.list_dir(sp)) {
-    if (entry.size() < 11 || entry.substr(entry.size() - 10) != ".dist-info") continue;
-    std::string stem = entry.substr(0, entry.size() - 10);
-    size_t dash = stem.find('-');
-    if (dash == std::string::npos) continue;
+    auto dist = parse::dist_info_name(entry);
+    if (!dist) continue;
     InstalledPackage p;
-    p.name = normalize(stem.substr(0, dash));
-    p.version = stem.substr(dash + 1);
+    p.name = normalize(dist->name);
+    p.version = dist->version;
     p.site_packages = sp;
     if (!interesting(p.name) && p.name.rfind("nvidia-", 0) != 0) continue;
     if (interesting(p.name)) {
       p.requires_python = Fact<std::string>::unknown("no Requires-Python in METADATA");
       if (auto meta = ctx.fs.read_text(sp + "/" + entry + "/METADATA", 256 * 1024)) {
-        bool in_headers = true;
-        for_each_line(*meta, [&](std::string_view line) {
-          if (!in_headers) return;
-          if (line.empty() || line == "\r") {
-            in_headers = false;  // the description follows
-            return;
-          }
-          // Headers split on the first ": " (values may hold colons).
-          size_t colon = line.find(": ");
-          if (colon == std::string_view::npos) return;
-          std::string_view key = line.substr(0, colon), value = parse::trim(line.substr(colon + 2));
-          if (key == "Version") p.version = parse::cut_value(value);
-          else if (key == "Requires-Python") p.requires_python = parse::cut_value(value);
-          else if (key == "Requires-Dist" && p.requires_dist.size() < k_max_requirements) {
-            std::string v = parse::cut_value(value);
-            std::string lower = normalize(v.substr(0, v.find_first_of(" ;<>=!~([")));
-            if (interesting(lower) || lower.rfind("nvidia-", 0) == 0) p.requires_dist.push_back(v);
-          }
-        });
+        auto headers = parse::dist_metadata(*meta);
+        if (headers.version) p.version = *headers.version;
+        if (headers.requires_python) p.requires_python = *headers.requires_python;
+        for (auto& v : headers.requires_dist) {
+          if (p.requires_dist.size() >= k_max_requirements) break;
+          std::string lower = normalize(v.substr(0, v.find_first_of(" ;<>=!~([")));
+          if (interesting(lower) || lower.rfind("nvidia-", 0) == 0) p.requires_dist.push_back(std::move(v));
+        }
       }
-      if (auto wheel = ctx.fs.read_text(sp + "/" + entry + "/WHEEL", 16 * 1024)) {
-        for_each_line(*wheel, [&](std::string_view line) {
-          if (line.rfind("Tag: ", 0) == 0 && p.wheel_tags.size() < k_max_requirements)
-            p.wheel_tags.push_back(parse::cut_value(parse::trim(line.substr(5))));
-        });
-      }
+      if (auto wheel = ctx.fs.read_text(sp + "/" + entry + "/WHEEL", 16 * 1024))
+        p.wheel_tags = parse::wheel_tags(*wheel, k_max_requirements);
     }
     ctx.snapshot.packages.push_back(std::move(p));
   }

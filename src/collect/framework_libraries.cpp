@@ -42,24 +42,16 @@ struct WheelFile {
 std::map<std::string, WheelFile> wheel_files(const RootFs& fs, const std::string& sp) {
   std::map<std::string, WheelFile> out;
   for (const auto& name : fs.list_dir(sp)) {
-    if (name.rfind("nvidia_", 0) != 0 || name.size() < 11 || name.substr(name.size() - 10) != ".dist-info") continue;
-    std::string stem = name.substr(0, name.size() - 10);
-    size_t dash = stem.find('-');
-    if (dash == std::string::npos) continue;
-    WheelFile w{stem.substr(0, dash), stem.substr(dash + 1)};
+    if (name.rfind("nvidia_", 0) != 0) continue;
+    auto dist = parse::dist_info_name(name);
+    if (!dist) continue;
+    WheelFile w{dist->name, dist->version};
     std::replace(w.dist.begin(), w.dist.end(), '_', '-');
     auto record = fs.read_text(sp + "/" + name + "/RECORD", std::size_t{4} << 20);
     if (!record) continue;
-    size_t pos = 0;
-    while (pos < record->size()) {
-      size_t nl = record->find('\n', pos);
-      if (nl == std::string::npos) nl = record->size();
-      std::string line = record->substr(pos, nl - pos);
-      size_t comma = line.find(',');
-      std::string file = line.substr(0, comma);
+    for (const auto& file : parse::record_files(*record)) {
       if (file.rfind("nvidia/", 0) == 0 && file.find("/lib/") != std::string::npos) out[sp + "/" + file] = w;
       if (out.size() >= k_max_wheel_files) return out;
-      pos = nl + 1;
     }
   }
   return out;
@@ -167,39 +159,26 @@ class FrameworkResolver {
     std::optional<size_t> loader;  ///< the object that loaded it (index in m_objects)
   };
 
+  // The framework's version and CUDA build, as the framework_installs collector read them from its
+  // files (parsers.cpp: METADATA, torch/version.py, build_info.py, the CUDA plugin's dist-info).
   void describe(const std::string& fw, FrameworkLibraries& out) {
-    const auto& fs = m_ctx.fs;
+    const FrameworkInstall* install = nullptr;
+    for (const auto& f : m_ctx.snapshot.framework_installs)
+      if (f.framework == fw && f.site_packages == m_sp) install = &f;
+    if (install == nullptr) return;
+    const auto& cuda = install->cuda_version;
     if (fw == "torch") {
-      auto text = fs.read_text(m_sp + "/torch/version.py", 64 * 1024);
-      if (!text) return;
-      auto py = parse::torch_version_py(*text);
-      if (py.version) out.version = *py.version;
-      if (py.cuda) out.cuda_build = *py.cuda;
+      out.version = install->build;  // torch/version.py __version__: "2.3.1+cu121"
+      if (cuda.known()) out.cuda_build = *cuda;
       else out.cuda_build = Fact<std::string>::unknown("torch/version.py: cuda = None (a CPU-only build)");
     } else if (fw == "jax") {
-      for (const auto& name : fs.list_dir(m_sp + "/jax_plugins")) {
-        if (name.rfind("xla_cuda", 0) == 0 && name.size() > 8) out.cuda_build = name.substr(8);
-      }
-      for (const auto& name : fs.list_dir(m_sp)) {
-        if (name.rfind("jax-", 0) == 0 && name.size() > 14 && name.substr(name.size() - 10) == ".dist-info")
-          out.version = name.substr(4, name.size() - 14);
-      }
+      out.version = install->version;
+      if (install->cuda_build.is(true) && cuda.known()) out.cuda_build = *cuda;
     } else if (fw == "tensorflow") {
-      auto text = fs.read_text(m_sp + "/tensorflow/python/platform/build_info.py", 64 * 1024);
-      if (!text) return;
-      // build_info = collections.OrderedDict([('cuda_version', '12.2'), ('cudnn_version', '8'), ...])
-      // (older releases: a dict, 'cuda_version': '11.2').
-      auto cuda = parse::tf_build_info_value(*text, "cuda_version");
-      if (cuda && parse_dotted_version(*cuda)) out.cuda_build = *cuda;
-      if (auto cudnn = parse::tf_build_info_value(*text, "cudnn_version"))
-        m_cudnn_major = parse_dotted_version(*cudnn).value_or(std::vector<int>{9}).front();
-      for (const auto& name : fs.list_dir(m_sp)) {
-        for (const char* dist : {"tensorflow-", "tensorflow_cpu-", "tf_nightly-"}) {
-          std::string d(dist);
-          if (name.rfind(d, 0) == 0 && name.size() > d.size() + 10 && name.substr(name.size() - 10) == ".dist-info")
-            out.version = name.substr(d.size(), name.size() - d.size() - 10);
-        }
-      }
+      out.version = install->version;
+      if (cuda.known() && parse_dotted_version(*cuda)) out.cuda_build = *cuda;
+      if (install->cudnn_version.known())
+        m_cudnn_major = parse_dotted_version(*install->cudnn_version).value_or(std::vector<int>{9}).front();
     }
   }
 

@@ -10,6 +10,7 @@
 
 #include "collect/collect.hpp"
 #include "core/path.hpp"
+#include "kb/knowledge_base.hpp"
 
 namespace gpudoctor {
 
@@ -17,28 +18,29 @@ namespace {
 
 constexpr size_t k_max_lines = 200;
 
-// Kernel messages about the GPU stack: the nvidia module's own (NVRM: ..., Xid), nouveau, and the
-// module loader's refusals under Secure Boot (kernel/module/signing.c, security/lockdown).
-const re2::RE2::Set& patterns() {
-  static const re2::RE2::Set* set = [] {
-    auto* s = new re2::RE2::Set(re2::RE2::Options(), re2::RE2::UNANCHORED);
-    for (const char* p : {"NVRM:", "Xid", "nvidia", "nouveau", "fallen off the bus", "Key was rejected",
-                          "module verification failed", "Loading of unsigned module is rejected",
-                          "Lockdown:.*unsigned module", "Required key not available"}) {
-      s->Add(p, nullptr);
-    }
-    s->Compile();
-    return s;
-  }();
-  return *set;
-}
+// Kernel messages about the GPU stack, from the kernel-log catalogue (kb/data/kernel_log.toml):
+// every line of it and its `keep` patterns (the nvidia module's own NVRM: lines, nvidia and nouveau
+// devices). Its lines that name a fault (an Xid, a GPU gone from the bus, a refused module) are kept
+// apart from the module's ordinary chatter, so that a chatty driver cannot push them out of the window.
+struct Patterns {
+  re2::RE2::Set keep{re2::RE2::Options(), re2::RE2::UNANCHORED};
+  re2::RE2::Set fault{re2::RE2::Options(), re2::RE2::UNANCHORED};
+};
 
-// The lines that name a fault (an Xid, a GPU gone from the bus, a refused module): kept apart from the
-// module's ordinary chatter, so that a chatty driver cannot push them out of the window.
-const re2::RE2& fault_pattern() {
-  static const re2::RE2 re("Xid|fallen off the bus|Key was rejected|module verification failed|"
-                           "Loading of unsigned module is rejected|Required key not available|Lockdown:");
-  return re;
+const Patterns& patterns() {
+  static const Patterns* p = [] {
+    auto* out = new Patterns();
+    const auto& kb = kb::KnowledgeBase::get();
+    for (const auto& k : kb.kernel_log_keep()) out->keep.Add(k, nullptr);
+    for (const auto& line : kb.kernel_log_lines()) {
+      out->keep.Add(line.pattern, nullptr);
+      if (line.fault) out->fault.Add(line.pattern, nullptr);
+    }
+    out->keep.Compile();
+    out->fault.Compile();
+    return out;
+  }();
+  return *p;
 }
 
 // The kernel's first message of a boot (init/main.c prints linux_banner first): "[    0.000000] Linux
@@ -53,9 +55,8 @@ struct Kept {
   std::deque<std::pair<size_t, std::string>> faults, others;
   size_t seen = 0;
   void add(std::string_view line) {
-    std::vector<int> hits;
-    if (!patterns().Match(line, &hits)) return;
-    auto& into = re2::RE2::PartialMatch(line, fault_pattern()) ? faults : others;
+    if (!patterns().keep.Match(line, nullptr)) return;
+    auto& into = patterns().fault.Match(line, nullptr) ? faults : others;
     into.emplace_back(seen++, std::string(line.substr(0, 1000)));
     if (into.size() > k_max_lines) into.pop_front();
   }

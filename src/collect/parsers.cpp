@@ -238,6 +238,49 @@ std::map<std::uint32_t, std::string> group_names(std::string_view text) {
 
 std::string cut_value(std::string_view s) { return std::string(s.substr(0, k_max_value)); }
 
+std::optional<DistInfoName> dist_info_name(std::string_view folder) {
+  constexpr std::string_view suffix = ".dist-info";
+  if (folder.size() <= suffix.size() || folder.substr(folder.size() - suffix.size()) != suffix) return std::nullopt;
+  std::string_view stem = folder.substr(0, folder.size() - suffix.size());
+  size_t dash = stem.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  return DistInfoName{std::string(stem.substr(0, dash)), std::string(stem.substr(dash + 1))};
+}
+
+DistMetadata dist_metadata(std::string_view text) {
+  DistMetadata out;
+  bool in_headers = true;
+  for_each_line(text, [&](std::string_view line) {
+    if (!in_headers) return;
+    if (line.empty() || line == "\r") {
+      in_headers = false;  // the description follows
+      return;
+    }
+    // Headers split on the first ": " (values may hold colons).
+    size_t colon = line.find(": ");
+    if (colon == std::string_view::npos) return;
+    std::string_view key = line.substr(0, colon), value = trim(line.substr(colon + 2));
+    if (key == "Version") out.version = cut_value(value);
+    else if (key == "Requires-Python") out.requires_python = cut_value(value);
+    else if (key == "Requires-Dist") out.requires_dist.push_back(cut_value(value));
+  });
+  return out;
+}
+
+std::vector<std::string> wheel_tags(std::string_view text, std::size_t max) {
+  std::vector<std::string> out;
+  for_each_line(text, [&](std::string_view line) {
+    if (line.rfind("Tag: ", 0) == 0 && out.size() < max) out.push_back(cut_value(trim(line.substr(5))));
+  });
+  return out;
+}
+
+std::vector<std::string> record_files(std::string_view text) {
+  std::vector<std::string> out;
+  for_each_line(text, [&](std::string_view line) { out.emplace_back(line.substr(0, line.find(','))); });
+  return out;
+}
+
 namespace {
 
 // RE2 runs in time linear in the text and without recursion, whatever the text holds.

@@ -72,6 +72,30 @@ constexpr std::size_t k_max_value = 256;
 /// `s` cut to k_max_value bytes.
 std::string cut_value(std::string_view s);
 
+/// A dist-info folder's name split at its first dash: "nvidia_cudnn_cu12-9.1.0.70.dist-info" ->
+/// {"nvidia_cudnn_cu12", "9.1.0.70"} (the name as written, not normalized); nullopt for other names.
+struct DistInfoName {
+  std::string name;
+  std::string version;
+};
+std::optional<DistInfoName> dist_info_name(std::string_view folder);
+
+/// The headers of a dist-info METADATA file (Core Metadata: "Key: value" lines up to the first
+/// empty line, the description after it is not read); values trimmed and cut to k_max_value.
+struct DistMetadata {
+  std::optional<std::string> version;          ///< Version
+  std::optional<std::string> requires_python;  ///< Requires-Python
+  std::vector<std::string> requires_dist;      ///< every Requires-Dist, in order
+};
+DistMetadata dist_metadata(std::string_view text);
+
+/// The Tag lines of a dist-info WHEEL file ("Tag: cp311-cp311-manylinux_2_17_x86_64"), cut to
+/// k_max_value, at most `max` of them.
+std::vector<std::string> wheel_tags(std::string_view text, std::size_t max);
+
+/// The files a dist-info RECORD lists (the first column of each line: "nvidia/cudnn/lib/libcudnn.so.9,sha256=...,123").
+std::vector<std::string> record_files(std::string_view text);
+
 /// torch/version.py, as the wheels write it:
 ///   __version__ = '2.3.1+cu121'
 ///   cuda: Optional[str] = '12.1'        (or `cuda = '12.1'`, or `= None` for CPU-only builds)

@@ -1184,16 +1184,7 @@ int json_depth(std::string_view s) {
 
 std::vector<std::string> split_lines(const std::string& s) {
   std::vector<std::string> out;
-  std::size_t b = 0;
-  while (b <= s.size()) {
-    std::size_t e = s.find('\n', b);
-    if (e == std::string::npos) {
-      if (b < s.size()) out.push_back(s.substr(b));
-      break;
-    }
-    out.push_back(s.substr(b, e - b));
-    b = e + 1;
-  }
+  for_each_line(s, [&](std::string_view line) { out.emplace_back(line); });
   return out;
 }
 

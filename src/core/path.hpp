@@ -34,4 +34,19 @@ void for_each_line(std::string_view text, F&& f) {
   }
 }
 
+/// The complete lines of a buffer that bytes are appended to as they arrive (a child's pipe): calls
+/// `f(line)` for each line ended by '\n', without it, and removes those lines from `buffer`, so
+/// that an unended last line waits for the next read. `f` returns true to stop there (the lines
+/// after it stay in `buffer`). The one splitter of pushed text outside explain's LineSplitter.
+template <typename F>
+void take_complete_lines(std::string& buffer, F&& f) {
+  std::size_t pos = 0;
+  for (std::size_t nl; (nl = buffer.find('\n', pos)) != std::string::npos;) {
+    std::string_view line(buffer.data() + pos, nl - pos);
+    pos = nl + 1;
+    if (f(line)) break;
+  }
+  buffer.erase(0, pos);
+}
+
 }  // namespace gpudoctor

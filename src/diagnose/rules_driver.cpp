@@ -12,10 +12,11 @@ namespace gpudoctor {
 
 namespace {
 
-bool log_has(const Snapshot& s, std::initializer_list<const char*> needles, std::string* line_out = nullptr) {
-  for (const auto& line : s.kernel_log.lines) {
-    for (const char* n : needles) {
-      if (line.find(n) != std::string::npos) {
+// Whether the kernel log holds one of the catalogue's lines (kb/data/kernel_log.toml) named by `ids`.
+bool log_has(const RuleContext& ctx, std::initializer_list<const char*> ids, std::string* line_out = nullptr) {
+  for (const auto& line : ctx.s.kernel_log.lines) {
+    for (const char* id : ids) {
+      if (ctx.kb.kernel_log_is(id, line)) {
         if (line_out) *line_out = line;
         return true;
       }
@@ -90,8 +91,7 @@ void rule_driver_missing(const RuleContext& ctx, std::vector<Finding>& out) {
 
   // Secure Boot refusing the module.
   std::string reject_line;
-  bool rejected = log_has(s, {"Key was rejected by service", "Loading of unsigned module is rejected",
-                              "unsigned module loading is restricted", "Required key not available"},
+  bool rejected = log_has(ctx, {"module_key_rejected", "module_signature_rejected", "lockdown_unsigned_module"},
                           &reject_line);
   if (s.secure_boot.enabled.is(true) && installed_for_running && (rejected || km.nvidia_module_signed.is(false))) {
     Finding f;
@@ -214,7 +214,7 @@ void rule_driver_version_mismatch(const RuleContext& ctx, std::vector<Finding>& 
     f.evidence.push_back(ctx.cuda_init_evidence());
   }
   std::string api_line;
-  if (log_has(s, {"API mismatch"}, &api_line)) {
+  if (log_has(ctx, {"api_mismatch"}, &api_line)) {
     certain = true;
     f.evidence.push_back({s.kernel_log.source.value_or("kernel log"), api_line});
   }

@@ -1,9 +1,10 @@
 // Hardware layer: is there an NVIDIA GPU, and is it in a working state.
 
 #include <fmt/format.h>
-#include <re2/re2.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <map>
 
 #include "diagnose/rule_context.hpp"
 
@@ -129,12 +130,12 @@ void rule_gpu_bad_state(const RuleContext& ctx, std::vector<Finding>& out) {
     }
   }
   // Xid errors that mean hardware trouble.
-  static const re2::RE2 xid_re(R"(NVRM: Xid \(PCI:([0-9a-fA-F:.]+)\): (\d+))");
   std::vector<int> reported;
   for (const auto& line : s.kernel_log.lines) {
-    std::string bus;
-    int xid = 0;
-    if (!re2::RE2::PartialMatch(line, xid_re, &bus, &xid)) continue;
+    std::map<std::string, std::string> values;
+    if (!ctx.kb.kernel_log_is("xid", line, &values)) continue;
+    const std::string& bus = values["bus"];
+    int xid = std::atoi(values["xid"].c_str());
     const auto* info = ctx.kb.xid(xid);
     if (info == nullptr || !info->hardware) continue;
     if (std::find(reported.begin(), reported.end(), xid) == reported.end()) {
@@ -147,8 +148,8 @@ void rule_gpu_bad_state(const RuleContext& ctx, std::vector<Finding>& out) {
   // "NVRM: The NVIDIA GPU 0000:b3:00.0 ... has fallen off the bus", "RmInitAdapter failed".
   bool fallen = false;
   for (const auto& line : s.kernel_log.lines) {
-    bool off_bus = line.find("fallen off the bus") != std::string::npos && line.find("Xid") == std::string::npos;
-    bool init_failed = line.find("RmInitAdapter failed") != std::string::npos;
+    bool off_bus = ctx.kb.kernel_log_is("fallen_off_bus", line) && !ctx.kb.kernel_log_is("xid", line);
+    bool init_failed = ctx.kb.kernel_log_is("rminitadapter_failed", line);
     if (!off_bus && !init_failed) continue;
     if (off_bus && !fallen) {
       fallen = true;

@@ -1,4 +1,5 @@
 #include "driver/child_process.hpp"
+#include "core/path.hpp"
 #include "core/signal_name.hpp"
 
 #include <fcntl.h>
@@ -83,17 +84,16 @@ struct ChildGroup::Running {
 namespace {
 
 void take_lines(ChildGroup::Running& r, std::size_t job, const ChildGroup::OnState& on_state) {
-  size_t nl;
-  while ((nl = r.buffer.find('\n')) != std::string::npos) {
-    if (nl > 0) {
-      r.report.last_state = r.buffer.substr(0, nl);
-      if (on_state && on_state(job, r.report.last_state)) {
-        r.complete = r.done_reading = true;
-        r.buffer.clear();
-        return;
-      }
-    }
-    r.buffer.erase(0, nl + 1);
+  bool stopped = false;
+  take_complete_lines(r.buffer, [&](std::string_view line) {
+    if (line.empty()) return false;
+    r.report.last_state = std::string(line);
+    stopped = on_state && on_state(job, r.report.last_state);
+    return stopped;
+  });
+  if (stopped) {
+    r.complete = r.done_reading = true;
+    r.buffer.clear();
   }
 }
 
@@ -171,11 +171,10 @@ bool ChildStream::read_states(const std::function<void(const std::string&)>& on_
     ssize_t got = ::read(m_fd, buf.data(), buf.size());
     if (got > 0) {
       m_buffer.append(buf.data(), static_cast<size_t>(got));
-      size_t nl;
-      while ((nl = m_buffer.find('\n')) != std::string::npos) {
-        if (nl > 0) on_state(m_buffer.substr(0, nl));
-        m_buffer.erase(0, nl + 1);
-      }
+      take_complete_lines(m_buffer, [&](std::string_view line) {
+        if (!line.empty()) on_state(std::string(line));
+        return false;
+      });
       if (m_buffer.size() > (std::size_t{16} << 20)) m_buffer.clear();  // a runaway line: drop
       continue;
     }

@@ -106,6 +106,12 @@ std::unique_ptr<Catalogue> Catalogue::parse(std::string_view toml_text) {
       msg.id = (*m)["id"].value_or(field ? std::string((*m)["label"].value_or(std::string("field"))) : std::string{});
       msg.framework = (*m)["framework"].value_or(std::string("any"));
       msg.pattern = (*m)["pattern"].value_or(std::string{});
+      if (auto id = (*m)["kernel_line"].value<std::string>()) {  // a line of kb/data/kernel_log.toml
+        const auto* line = kb::KnowledgeBase::get().kernel_log_line(*id);
+        if (line == nullptr) throw std::runtime_error("messages.toml: " + msg.id + ": no kernel_log.toml line " + *id);
+        if (!msg.pattern.empty()) throw std::runtime_error("messages.toml: " + msg.id + " has a pattern and a kernel_line");
+        msg.pattern = line->pattern;
+      }
       msg.cause = (*m)["cause"].value_or(std::string{});
       msg.severity = severity_of((*m)["severity"].value_or(std::string(field ? "info" : "warning")));
       msg.meaning = (*m)["meaning"].value_or(std::string{});

@@ -1,6 +1,7 @@
 #include "kb/knowledge_base.hpp"
 
 #include <fmt/format.h>
+#include <re2/re2.h>
 
 #include <algorithm>
 #include <cmath>
@@ -168,6 +169,28 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
     }
   }
 
+  auto klog = parse_file(files, "kernel_log.toml");
+  kb.m_kernel_log_keep = string_array(klog, "keep");
+  if (const auto* arr = klog["line"].as_array()) {
+    for (const auto& n : *arr) {
+      const auto* t = n.as_table();
+      if (t == nullptr) continue;
+      KernelLogLine line;
+      line.id = need_string((*t)["id"], "kernel_log.toml line id");
+      line.pattern = need_string((*t)["pattern"], "kernel_log.toml line pattern");
+      line.fault = (*t)["fault"].value_or(false);
+      line.source = need_string((*t)["source"], "kernel_log.toml line source");
+      line.examples = string_array(*t, "examples");
+      line.counter_examples = string_array(*t, "counter_examples");
+      re2::RE2::Options o;
+      o.set_log_errors(false);
+      auto re = std::make_shared<const re2::RE2>(line.pattern, o);
+      if (!re->ok()) throw std::runtime_error(fmt::format("knowledge base: kernel_log.toml {}: {}", line.id, re->error()));
+      line.re = std::move(re);
+      kb.m_kernel_log_lines.push_back(std::move(line));
+    }
+  }
+
   auto libs = parse_file(files, "libraries.toml");
   if (const auto* arr = libs["roles"].as_array()) {
     for (const auto& n : *arr) {
@@ -189,6 +212,8 @@ KnowledgeBase KnowledgeBase::parse(const std::map<std::string, std::string_view>
         if (auto v = name.value<std::string>()) kb.m_sonames[m][std::string(role.str())] = *v;
     }
   }
+  if (const auto* own = libs["own_sonames"].as_table())
+    for (const auto& [role, names] : *own) kb.m_own_sonames[std::string(role.str())] = string_array(*own, std::string(role.str()).c_str());
   if (const auto* wr = libs["wheel_roles"].as_table())
     for (const auto& [dist, roles] : *wr)
       if (const auto* arr = roles.as_array())
@@ -536,6 +561,29 @@ std::optional<int> KnowledgeBase::pcie_gen_for_gts(double gts) const {
   return std::nullopt;
 }
 
+const KernelLogLine* KnowledgeBase::kernel_log_line(std::string_view id) const {
+  for (const auto& l : m_kernel_log_lines)
+    if (l.id == id) return &l;
+  return nullptr;
+}
+
+bool KnowledgeBase::kernel_log_is(std::string_view id, std::string_view line,
+                                  std::map<std::string, std::string>* values) const {
+  const auto* l = kernel_log_line(id);
+  if (l == nullptr) throw std::logic_error(fmt::format("kernel_log.toml has no line {}", id));
+  const auto& re = *l->re;
+  auto n = static_cast<size_t>(re.NumberOfCapturingGroups());
+  std::vector<re2::StringPiece> groups(n + 1);
+  if (!re.Match(line, 0, line.size(), re2::RE2::UNANCHORED, groups.data(), static_cast<int>(n + 1))) return false;
+  if (values != nullptr) {
+    for (const auto& [name, index] : re.NamedCapturingGroups()) {
+      const auto& g = groups[static_cast<size_t>(index)];
+      if (g.data() != nullptr) (*values)[name] = std::string(g);
+    }
+  }
+  return true;
+}
+
 const XidInfo* KnowledgeBase::xid(int number) const {
   auto it = m_xids.find(number);
   return it == m_xids.end() ? nullptr : &it->second;
@@ -659,6 +707,14 @@ std::optional<std::string> KnowledgeBase::soname_for(int cuda_major, std::string
   auto r = it->second.find(std::string(role));
   if (r == it->second.end()) return std::nullopt;
   return r->second;
+}
+
+std::vector<std::string> KnowledgeBase::sonames_newest_first(std::string_view role) const {
+  std::vector<std::string> out;
+  if (auto it = m_own_sonames.find(role); it != m_own_sonames.end()) out = it->second;
+  for (auto m = m_sonames.rbegin(); m != m_sonames.rend(); ++m)
+    if (auto r = m->second.find(std::string(role)); r != m->second.end()) out.push_back(r->second);
+  return out;
 }
 
 std::vector<std::string> KnowledgeBase::text_fix(std::string_view cause) const {

@@ -4,12 +4,17 @@
 // Rules read versions and names from here, never from their own bodies.
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/layer.hpp"
+
+namespace re2 {
+class RE2;
+}
 
 namespace gpudoctor::kb {
 
@@ -31,6 +36,17 @@ struct XidInfo {
   int xid = 0;
   bool hardware = false;  ///< true: the GPU or its link is in a bad state; false: a program's fault
   std::string meaning;
+};
+
+/// One line of the kernel-log catalogue (kb/data/kernel_log.toml), read by the collector, check's
+/// rules and explain alike.
+struct KernelLogLine {
+  std::string id;       ///< "xid", "api_mismatch", ...
+  std::string pattern;  ///< RE2, unanchored; named groups carry the values
+  bool fault = false;   ///< a line that reports a fault (the collector keeps it apart)
+  std::string source;
+  std::vector<std::string> examples, counter_examples;
+  std::shared_ptr<const re2::RE2> re;  ///< `pattern`, compiled
 };
 
 /// A CUDA library by the stem of its file name (kb/data/libraries.toml).
@@ -258,11 +274,23 @@ class KnowledgeBase {
   /// PCIe generation for a per-lane transfer rate in GT/s (32.0 -> 5).
   [[nodiscard]] std::optional<int> pcie_gen_for_gts(double gts) const;
   [[nodiscard]] const std::vector<std::string>& library_dirs() const { return m_library_dirs; }
+  /// The kernel-log catalogue (kernel_log.toml): its lines, and what the collector keeps besides.
+  [[nodiscard]] const std::vector<KernelLogLine>& kernel_log_lines() const { return m_kernel_log_lines; }
+  [[nodiscard]] const std::vector<std::string>& kernel_log_keep() const { return m_kernel_log_keep; }
+  /// The catalogue line `id`; nullptr for an id it does not have.
+  [[nodiscard]] const KernelLogLine* kernel_log_line(std::string_view id) const;
+  /// Whether `line` is the catalogue's line `id` (throws for an id it does not have); the values of
+  /// its named groups into `values` when given.
+  [[nodiscard]] bool kernel_log_is(std::string_view id, std::string_view line,
+                                   std::map<std::string, std::string>* values = nullptr) const;
   /// What an Xid number means (kb/data/xid.toml); nullptr for Xids not in the table.
   [[nodiscard]] const XidInfo* xid(int number) const;
   [[nodiscard]] const std::vector<LibraryRole>& library_roles() const { return m_roles; }
   /// The role of a library file name: "libcudnn.so.9.14.0" -> cudnn; nullptr for other files.
   [[nodiscard]] const LibraryRole* role_for_file(std::string_view file_name) const;
+  /// Every SONAME of `role`, newest first: its own majors ([own_sonames]: "libcudnn.so.9",
+  /// "libcudnn.so.8"), else one per CUDA major ([sonames.N]: "libcublas.so.13", ".12", ".11").
+  [[nodiscard]] std::vector<std::string> sonames_newest_first(std::string_view role) const;
   /// The SONAME of `role` in CUDA major release `cuda_major` ("libcufft.so.12" for 13).
   [[nodiscard]] std::optional<std::string> soname_for(int cuda_major, std::string_view role) const;
   [[nodiscard]] const std::vector<DlopenRule>& dlopen_rules() const { return m_dlopen; }
@@ -354,8 +382,11 @@ class KnowledgeBase {
   ProbeThresholds m_thresholds;
   std::vector<std::string> m_library_dirs;
   std::map<int, XidInfo> m_xids;
+  std::vector<KernelLogLine> m_kernel_log_lines;
+  std::vector<std::string> m_kernel_log_keep;
   std::vector<LibraryRole> m_roles;
   std::map<int, std::map<std::string, std::string>> m_sonames;
+  std::map<std::string, std::vector<std::string>, std::less<>> m_own_sonames;
   std::vector<DlopenRule> m_dlopen;
   std::map<std::string, std::vector<std::string>> m_wheel_roles;
   int m_pin_error_segments = 2;

@@ -23,15 +23,15 @@ constexpr const char* k_done_step = "done";
 struct RoleNames {
   const char* role;
   const char* label;
-  std::array<const char*, 3> sonames;  // what the loader would be asked for, newest first
 };
-// When no framework resolves a library: the SONAMEs the loader is asked for, newest first (cuBLAS of
-// CUDA 13, 12 and 11 as in kb/data/libraries.toml [[sonames]]; cuDNN 9 and 8; NCCL 2).
-constexpr std::array<RoleNames, 3> k_roles = {{
-    {"cublas", "cuBLAS", {"libcublas.so.13", "libcublas.so.12", "libcublas.so.11"}},
-    {"cudnn", "cuDNN", {"libcudnn.so.9", "libcudnn.so.8", nullptr}},
-    {"nccl", "NCCL", {"libnccl.so.2", nullptr, nullptr}},
-}};
+// The libraries the probe has steps for; their SONAMEs come with the plan (kb/data/libraries.toml).
+constexpr std::array<RoleNames, 3> k_roles = {{{"cublas", "cuBLAS"}, {"cudnn", "cuDNN"}, {"nccl", "NCCL"}}};
+
+const std::vector<std::string>& sonames_of(const ProbeSonames& sonames, std::string_view role) {
+  static const std::vector<std::string> none;
+  auto it = sonames.find(role);
+  return it == sonames.end() ? none : it->second;
+}
 
 template <typename Table>
 bool bind_all(SharedLibrary& lib, Table& fn);
@@ -55,13 +55,10 @@ bool bind_all(SharedLibrary& lib, probe::NcclFunctions& fn) {
 #undef GPUDOCTOR_BIND
 
 /// dlopen of the plan's file, or of each soname in turn; fills `lib.loaded`.
-std::unique_ptr<SharedLibrary> open_library(ProbeLibrary& lib) {
+std::unique_ptr<SharedLibrary> open_library(ProbeLibrary& lib, const ProbeSonames& sonames) {
   std::vector<std::string> tries;
   if (!lib.requested.empty()) tries.push_back(lib.requested);
-  for (const auto& r : k_roles)
-    if (lib.role == r.role && lib.requested.empty())
-      for (const char* s : r.sonames)
-        if (s != nullptr) tries.emplace_back(s);
+  else tries = sonames_of(sonames, lib.role);
   std::string errors;
   for (const auto& name : tries) {
     auto handle = std::make_unique<SharedLibrary>(name.c_str());
@@ -84,10 +81,10 @@ std::string version_text(int v, int major_div, int minor_div, int patch_mod) {
 
 namespace probe {
 
-void ComputeLibraries::load(std::vector<ProbeLibrary>& libraries) {
+void ComputeLibraries::load(std::vector<ProbeLibrary>& libraries, const ProbeSonames& sonames) {
   for (auto& lib : libraries) {
     if (lib.role == "cublas") {
-      cublas_lib = open_library(lib);
+      cublas_lib = open_library(lib, sonames);
       if (cublas_lib && bind_all(*cublas_lib, cublas.emplace())) {
         int major = 0, minor = 0, patch = 0;
         if (cublas->get_property != nullptr && cublas->get_property(blas::k_major_version, &major) == 0 &&
@@ -99,7 +96,7 @@ void ComputeLibraries::load(std::vector<ProbeLibrary>& libraries) {
         lib.loaded = Fact<std::string>::unknown(*lib.loaded + " loaded, but it does not export cublasCreate_v2");
       }
     } else if (lib.role == "cudnn") {
-      cudnn_lib = open_library(lib);
+      cudnn_lib = open_library(lib, sonames);
       if (cudnn_lib && bind_all(*cudnn_lib, cudnn.emplace())) {
         if (cudnn->get_version != nullptr) {
           auto v = static_cast<int>(cudnn->get_version());
@@ -111,7 +108,7 @@ void ComputeLibraries::load(std::vector<ProbeLibrary>& libraries) {
         lib.loaded = Fact<std::string>::unknown(*lib.loaded + " loaded, but it does not export cudnnCreate");
       }
     } else if (lib.role == "nccl") {
-      nccl_lib = open_library(lib);
+      nccl_lib = open_library(lib, sonames);
       if (nccl_lib && bind_all(*nccl_lib, nccl.emplace())) {
         int v = 0;
         // NCCL >= 2.9: major*10000 + minor*100 + patch (nccl.h NCCL_VERSION); older: *1000.
@@ -133,7 +130,19 @@ Fact<std::string> ComputeLibraries::unavailable(const std::vector<ProbeLibrary>&
 
 }  // namespace probe
 
-std::vector<ProbeLibrary> choose_probe_libraries(const Snapshot& snapshot) {
+std::vector<std::string> probe_library_roles() {
+  std::vector<std::string> out;
+  for (const auto& r : k_roles) out.emplace_back(r.role);
+  return out;
+}
+
+ProbeSonames probe_sonames(const std::function<std::vector<std::string>(std::string_view role)>& sonames_of) {
+  ProbeSonames out;
+  for (const auto& r : k_roles) out[r.role] = sonames_of(r.role);
+  return out;
+}
+
+std::vector<ProbeLibrary> choose_probe_libraries(const Snapshot& snapshot, const ProbeSonames& sonames) {
   std::vector<ProbeLibrary> out;
   for (const auto& r : k_roles) {
     ProbeLibrary lib;
@@ -157,9 +166,10 @@ std::vector<ProbeLibrary> choose_probe_libraries(const Snapshot& snapshot) {
         if (!lib.requested.empty()) break;
       }
     }
+    const auto& names = sonames_of(sonames, r.role);
     if (lib.requested.empty())
       lib.chosen_because = fmt::format("no framework found that loads {}: the loader's own search for {}", r.label,
-                                       r.sonames[0]);
+                                       names.empty() ? std::string("its SONAME") : names.front());
     out.push_back(std::move(lib));
   }
   return out;
@@ -205,7 +215,7 @@ class ChildRun {
     } else {
       step("loading cuBLAS, cuDNN, NCCL");
     }
-    m_libs.load(m_out.libraries);
+    m_libs.load(m_out.libraries, m_plan.sonames);
     count = std::min(count, 64);
     m_out.gpus.resize(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) m_out.gpus[static_cast<std::size_t>(i)].ordinal = i;

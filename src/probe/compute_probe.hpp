@@ -6,24 +6,39 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/snapshot.hpp"
 
 namespace gpudoctor {
 
+/// The SONAMEs the loader is asked for when no framework resolves one of the probe's libraries,
+/// newest first, by role ("cublas" -> {"libcublas.so.13", ...}). They come from kb/data/libraries.toml
+/// (`KnowledgeBase::sonames_newest_first`), handed in by the caller: gd_probe does not link the
+/// knowledge base.
+using ProbeSonames = std::map<std::string, std::vector<std::string>, std::less<>>;
+
+/// The roles of the libraries the probe loads: "cublas", "cudnn", "nccl".
+std::vector<std::string> probe_library_roles();
+
+/// The plan's sonames: `sonames_of(role)` for each of `probe_library_roles()`.
+ProbeSonames probe_sonames(const std::function<std::vector<std::string>(std::string_view role)>& sonames_of);
+
 struct ProbePlan {
   bool quick = false;                  ///< context, kernel, a short copy and a short product
   std::vector<ProbeLibrary> libraries; ///< cublas, cudnn, nccl: what to dlopen (path or soname) and why
+  ProbeSonames sonames;                ///< what to dlopen for a library no framework resolves
   std::chrono::milliseconds limit{120000};
 };
 
 /// Picks the cuBLAS, cuDNN and NCCL the frameworks in `snapshot` would load (the libraries
 /// layer's resolution); for a role no framework resolves, the soname the loader would find.
-std::vector<ProbeLibrary> choose_probe_libraries(const Snapshot& snapshot);
+std::vector<ProbeLibrary> choose_probe_libraries(const Snapshot& snapshot, const ProbeSonames& sonames);
 
 /// Why no work can run on a GPU of this host, from what the driver probe found (nullopt: it can):
 /// `inspects_other_root` (--root) loads and runs nothing; a driver probe that did not run, a

@@ -9,6 +9,7 @@
 
 #include "core/snapshot.hpp"
 #include "probe/cuda_session.hpp"
+#include "probe/compute_probe.hpp"
 #include "probe/library_api.hpp"
 #include "probe/telemetry.hpp"
 
@@ -92,7 +93,8 @@ struct ComputeLibraries {
   std::optional<BlasFunctions> cublas;
   std::optional<DnnFunctions> cudnn;
   std::optional<NcclFunctions> nccl;
-  void load(std::vector<ProbeLibrary>& libraries);
+  /// `sonames`: what to dlopen for an entry that names no file (the plan's, by role).
+  void load(std::vector<ProbeLibrary>& libraries, const ProbeSonames& sonames);
   [[nodiscard]] Fact<std::string> unavailable(const std::vector<ProbeLibrary>& libraries, const char* role) const;
 };
 

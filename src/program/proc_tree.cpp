@@ -10,6 +10,8 @@
 #include <cstring>
 #include <fmt/format.h>
 
+#include "core/path.hpp"
+
 namespace gpudoctor::program {
 
 namespace {
@@ -67,12 +69,10 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
 
 std::vector<std::uint32_t> parse_nspid(std::string_view status) {
   std::vector<std::uint32_t> out;
-  std::size_t at = 0;
-  while (at < status.size()) {
-    auto nl = status.find('\n', at);
-    std::string_view line = status.substr(at, nl == std::string_view::npos ? std::string_view::npos : nl - at);
-    at = nl == std::string_view::npos ? status.size() : nl + 1;
-    if (line.substr(0, 6) != "NSpid:") continue;
+  bool seen = false, bad = false;
+  for_each_line(status, [&](std::string_view line) {
+    if (seen || line.substr(0, 6) != "NSpid:") return;
+    seen = true;
     std::size_t i = 6;
     while (i < line.size() && out.size() < 32) {
       while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
@@ -80,13 +80,16 @@ std::vector<std::uint32_t> parse_nspid(std::string_view status) {
       while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
       if (j > i) {
         auto v = number(line.substr(i, j - i));
-        if (!v || *v > 0xFFFFFFFFu) return {};
+        if (!v || *v > 0xFFFFFFFFu) {
+          bad = true;
+          return;
+        }
         out.push_back(static_cast<std::uint32_t>(*v));
       }
       i = j;
     }
-    break;
-  }
+  });
+  if (bad) return {};
   return out;
 }
 
@@ -108,11 +111,8 @@ std::vector<std::string> parse_maps_files(std::string_view maps, std::size_t lim
   // "7f1c2a000000-7f1c2a200000 r-xp 00000000 fd:01 1234567   /usr/lib/x86_64-linux-gnu/libcuda.so.580.159.04"
   std::vector<std::string> out;
   std::set<std::string_view> seen;
-  std::size_t at = 0;
-  while (at < maps.size() && out.size() < limit) {
-    auto nl = maps.find('\n', at);
-    std::string_view line = maps.substr(at, nl == std::string_view::npos ? std::string_view::npos : nl - at);
-    at = nl == std::string_view::npos ? maps.size() : nl + 1;
+  for_each_line(maps, [&](std::string_view line) {
+    if (out.size() >= limit) return;
     // The path starts at the first '/' after the five fields.
     std::size_t field = 0, i = 0;
     while (i < line.size() && field < 5) {
@@ -120,15 +120,15 @@ std::vector<std::string> parse_maps_files(std::string_view maps, std::size_t lim
       while (i < line.size() && line[i] == ' ') ++i;
       ++field;
     }
-    if (field < 5 || i >= line.size() || line[i] != '/') continue;
+    if (field < 5 || i >= line.size() || line[i] != '/') return;
     std::string_view path = line.substr(i);
-    if (path.size() > 4096) continue;
+    if (path.size() > 4096) return;
     // A file deleted since it was mapped: "/path (deleted)".
     constexpr std::string_view deleted = " (deleted)";
     if (path.size() > deleted.size() && path.substr(path.size() - deleted.size()) == deleted)
       path.remove_suffix(deleted.size());
     if (seen.insert(path).second) out.emplace_back(path);
-  }
+  });
   return out;
 }
 

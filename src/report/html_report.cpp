@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <optional>
@@ -130,8 +131,7 @@ void program_html(std::ostream& out, const Diagnosis& d, const ReportHeader& h, 
     Scope(const Scope&) = delete;
     Scope& operator=(const Scope&) = delete;
   } scope(redactor);
-  std::string cmd;
-  for (const auto& a : p.command) cmd += (cmd.empty() ? "" : " ") + a;
+  std::string cmd = fmt::format("{}", fmt::join(p.command, " "));
   out << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
   fmt::print(out, "<title>gpudoctor: {}</title>\n", esc(cmd, 120));
   out << "<style>body{font-family:sans-serif;margin:24px;max-width:960px;color:#222}"
@@ -188,8 +188,7 @@ void program_html(std::ostream& out, const Diagnosis& d, const ReportHeader& h, 
   if (!p.gpus.empty()) {
     out << "<h2>Per GPU</h2><table><tr><th>GPU</th><th>used by</th><th>peak memory</th><th>mean util</th><th>peak util</th><th>busy</th><th>basis</th></tr>\n";
     for (const auto& g : p.gpus) {
-      std::string pids;
-      for (auto x : g.pids) pids += (pids.empty() ? "" : ", ") + std::to_string(x);
+      std::string pids = fmt::format("{}", fmt::join(g.pids, ", "));
       fmt::print(out, "<tr><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", g.index, esc(g.name, 100),
                  pids.empty() ? "-" : pids,
                  g.peak_memory_bytes.known() ? fmt::format("{:.2f} GiB", static_cast<double>(*g.peak_memory_bytes) / (1u << 30)) : "?",

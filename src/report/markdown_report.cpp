@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+#include <fmt/ranges.h>
 
 #include "core/escape.hpp"
 #include "core/library_copy_text.hpp"
@@ -93,14 +94,14 @@ void render(std::ostream& out, const Diagnosis& d, const ReportHeader& h, const 
                cell(fw.cuda_build.value_or("?")), code(fw.site_packages));
     out << "| library | version | from | loads | via | other copies |\n|---|---|---|---|---|---|\n";
     for (const auto& lib : fw.libraries) {
-      std::string others;
+      std::vector<std::string> others;
       for (const auto& c : lib.also_mapped)
-        others += (others.empty() ? "" : "<br>") + cell(short_path(c.resolved)) + " (" + cell(c.origin) + ", " +
-                  cell(c.found_via) + "): **also mapped, two copies in one process**";
+        others.push_back(cell(short_path(c.resolved)) + " (" + cell(c.origin) + ", " + cell(c.found_via) +
+                         "): **also mapped, two copies in one process**");
       for (const auto& c : lib.others)
-        if (!mapped_beside(lib, c)) others += (others.empty() ? "" : "<br>") + cell(short_path(c.resolved)) + " (" + cell(c.origin) + ")";
+        if (!mapped_beside(lib, c)) others.push_back(cell(short_path(c.resolved)) + " (" + cell(c.origin) + ")");
       fmt::print(out, "| {} | {} | {} | {} | {} | {} |\n", cell(lib.name), cell(lib.version.value_or("?")), cell(lib.origin),
-                 lib.path.known() ? cell(short_path(*lib.path)) : "**not found**", cell(lib.found_via), others);
+                 lib.path.known() ? cell(short_path(*lib.path)) : "**not found**", cell(lib.found_via), fmt::join(others, "<br>"));
     }
   }
   for (size_t i = 0; i < d.causes.size(); ++i) {

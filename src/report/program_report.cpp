@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+#include <fmt/ranges.h>
 
 #include "core/snapshot_json.hpp"
 #include "core/escape.hpp"
@@ -24,9 +25,7 @@ std::string percent(const Fact<double>& f, double scale = 1) {
 }
 
 std::string pids_text(const std::vector<std::uint32_t>& pids) {
-  std::string s;
-  for (auto p : pids) s += (s.empty() ? "" : ", ") + std::to_string(p);
-  return s.empty() ? "-" : s;
+  return pids.empty() ? "-" : fmt::format("{}", fmt::join(pids, ", "));
 }
 
 }  // namespace
@@ -91,8 +90,7 @@ nlohmann::ordered_json program_json(const Diagnosis& d, const Program& p) {
 }
 
 void program_terminal(std::ostream& out, const Diagnosis& d, const Program& p) {
-  std::string cmd;
-  for (const auto& a : p.command) cmd += (cmd.empty() ? "" : " ") + a;
+  std::string cmd = fmt::format("{}", fmt::join(p.command, " "));
   fmt::print(out, "\nProgram: {} (PID {}), {} after {:.1f} s\n", printable(cmd, 200), p.pid, p.ended, p.duration_s);
   fmt::print(out, "  Verdict: {}: {}\n", d.program_verdict, printable(d.program_summary, 400));
   for (const auto& g : p.gpus) {
@@ -117,8 +115,7 @@ void program_terminal(std::ostream& out, const Diagnosis& d, const Program& p) {
 }
 
 void program_markdown(std::ostream& out, const Diagnosis& d, const Program& p, const Redactor* redactor) {
-  std::string cmd;
-  for (const auto& a : p.command) cmd += (cmd.empty() ? "" : " ") + a;
+  std::string cmd = fmt::format("{}", fmt::join(p.command, " "));
   auto shown = [&](const std::string& s) {
     std::string cut = printable(s, 300);
     return redactor != nullptr ? redactor->text(cut) : cut;

@@ -4,6 +4,7 @@
 // for metrics whose labels carry the value, `_ratio` for fractions.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -71,12 +72,9 @@ class Exposition {
 
   static std::string label_text(const Labels& labels) {
     if (labels.empty()) return "";
-    std::string s = "{";
-    for (std::size_t i = 0; i < labels.size(); ++i) {
-      if (i > 0) s += ',';
-      s += labels[i].first + "=\"" + label_value(labels[i].second) + '"';
-    }
-    return s + '}';
+    std::vector<std::string> pairs;
+    for (const auto& [name, value] : labels) pairs.push_back(name + "=\"" + label_value(value) + '"');
+    return fmt::format("{{{}}}", fmt::join(pairs, ","));
   }
 
   static std::string help_text(const std::string& h) {

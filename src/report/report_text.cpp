@@ -1,6 +1,7 @@
 #include "report/report.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace gpudoctor {
 
@@ -13,16 +14,16 @@ std::string layer_title(Layer l) {
 std::vector<std::pair<bool, std::string>> environment_lines(const Diagnosis& d) {
   std::vector<std::pair<bool, std::string>> out;
   for (const auto& e : d.environments) {
-    std::string held;
+    std::vector<std::string> held;
     for (const auto& f : d.installs) {
       if (f.environment != e.prefix) continue;
       std::string build = f.build.known() ? *f.build : f.version.value_or("?");
       std::string cuda = f.cuda_build.is(true) ? " (CUDA " + f.cuda_version.value_or("?") + ")"
                          : f.cuda_build.is(false) ? " (CPU only)" : "";
-      held += (held.empty() ? "" : ", ") + f.distribution + " " + build + cuda;
+      held.push_back(f.distribution + " " + build + cuda);
     }
     out.emplace_back(e.in_use, e.prefix + " (" + e.kind + ", Python " + e.version.value_or("?") + ", " + e.found_by +
-                                   "): " + (held.empty() ? "no TensorFlow, PyTorch or JAX" : held));
+                                   "): " + (held.empty() ? "no TensorFlow, PyTorch or JAX" : fmt::format("{}", fmt::join(held, ", "))));
   }
   return out;
 }

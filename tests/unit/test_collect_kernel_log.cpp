@@ -58,5 +58,23 @@ TEST(KernelLog, ChatterDoesNotPushAFaultOut) {
   EXPECT_LT(xid, uvm);
 }
 
+// What is kept is the kernel-log catalogue's (kb/data/kernel_log.toml): its lines, kept apart from
+// chatter even when they do not name the module (the kernel's own refusal), and the nvidia and
+// nouveau lines; another module's refusal and unrelated lines are not.
+TEST(KernelLog, KeepsTheCataloguesLinesAndNoOthers) {
+  std::string text = k_boot1;
+  text += "Sep 21 18:02:11 gpu-node kernel: [   14.208377] Loading of unsigned module is rejected\n";
+  text += "Sep 21 18:02:11 gpu-node systemd-modules-load[412]: Failed to insert module 'vboxdrv': Key was rejected by service\n";
+  text += "Sep 21 18:02:11 gpu-node kernel: [   14.300000] usb 1-1: new high-speed USB device number 2 using xhci_hcd\n";
+  for (int i = 0; i < 5000; ++i)
+    text += "Mar  3 12:00:00 gpu-node kernel: [ 6000.000000] nvidia-uvm: Loaded the UVM driver, major device number 510.\n";
+  auto lines = kernel_log_lines_of_file(text);
+  EXPECT_TRUE(holds(lines, "Loading of unsigned module is rejected"));
+  EXPECT_TRUE(holds(lines, "Xid (PCI:0000:01:00): 79"));
+  EXPECT_FALSE(holds(lines, "vboxdrv"));
+  EXPECT_FALSE(holds(lines, "usb 1-1"));
+  EXPECT_TRUE(holds(lines, "nvidia-uvm"));
+}
+
 }  // namespace
 }  // namespace gpudoctor

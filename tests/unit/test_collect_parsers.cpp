@@ -221,5 +221,46 @@ TEST(ParseJax, PluginNamesAndLocalVersions) {
   EXPECT_EQ(parse::jaxlib_local_cuda("0.4.25+cuda" + std::string(100000, '1')), "11");
 }
 
+// The dist-info files, as the torch 2.15.0 wheel writes them (tests/fixtures/wheels/torch-2.15.0).
+TEST(ParseDistInfo, FolderNameSplitsAtItsFirstDash) {
+  auto d = parse::dist_info_name("nvidia_cudnn_cu13-9.26.0.51.dist-info");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->name, "nvidia_cudnn_cu13");
+  EXPECT_EQ(d->version, "9.26.0.51");
+  EXPECT_FALSE(parse::dist_info_name("torch-2.15.0.egg-info"));
+  EXPECT_FALSE(parse::dist_info_name("torch.dist-info"));
+  EXPECT_FALSE(parse::dist_info_name(".dist-info"));
+}
+
+TEST(ParseDistInfo, MetadataHeadersUpToTheDescription) {
+  const char* text =
+      "Metadata-Version: 2.4\nName: torch\nVersion: 2.15.0\nLicense-File: third_party/NVTX/LICENSE.txt\n"
+      "Requires-Python: >=3.11\nRequires-Dist: filelock\n"
+      "Requires-Dist: nvidia-nccl-cu13==2.30.7; platform_system == \"Linux\"\n"
+      "Description-Content-Type: text/markdown\n\n"
+      "Requires-Dist: not-a-header-of-the-description\nVersion: 9.9\n";
+  auto m = parse::dist_metadata(text);
+  EXPECT_EQ(m.version, "2.15.0");
+  EXPECT_EQ(m.requires_python, ">=3.11");
+  EXPECT_EQ(m.requires_dist, (std::vector<std::string>{"filelock", "nvidia-nccl-cu13==2.30.7; platform_system == \"Linux\""}));
+  // CRLF files: the empty line that ends the headers is "\r".
+  auto crlf = parse::dist_metadata("Version: 1.0\r\n\r\nVersion: 2.0\r\n");
+  EXPECT_EQ(crlf.version, "1.0");
+  EXPECT_FALSE(parse::dist_metadata("Version:2.0\n").version);  // no ": " separator
+}
+
+TEST(ParseDistInfo, WheelTagsAndRecordFiles) {
+  const char* wheel = "Wheel-Version: 1.0\nGenerator: scikit-build-core 1.1.1\nRoot-Is-Purelib: false\n"
+                      "Tag: cp311-cp311-manylinux_2_28_x86_64\n";
+  EXPECT_EQ(parse::wheel_tags(wheel, 8), (std::vector<std::string>{"cp311-cp311-manylinux_2_28_x86_64"}));
+  EXPECT_TRUE(parse::wheel_tags("Tags: cp311-cp311-linux_x86_64\n", 8).empty());
+  EXPECT_EQ(parse::wheel_tags("Tag: a\nTag: b\nTag: c\n", 2).size(), 2u);
+  const char* record = "torch/version.py,sha256=b-2iMUIFFMBTxxFuAONtMxPWcIqhqyqT36B61OVzUYQ,317\n"
+                       "torch/lib/libc10.so,sha256=ux_lubFtElwnJYkf0STuULYmRpGYHw5Kr7NxVJ4sblk,1671217\n"
+                       "torch-2.15.0.dist-info/RECORD,,\n";
+  EXPECT_EQ(parse::record_files(record),
+            (std::vector<std::string>{"torch/version.py", "torch/lib/libc10.so", "torch-2.15.0.dist-info/RECORD"}));
+}
+
 }  // namespace
 }  // namespace gpudoctor

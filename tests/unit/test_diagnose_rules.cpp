@@ -86,6 +86,45 @@ TEST(Rules, ProgramXidsAreNotHardwareFaults) {
   EXPECT_NE(d.causes[0].title.find("Xid 48"), std::string::npos) << d.causes[0].title;
 }
 
+// The kernel-log lines the rules read are the catalogue's (kb/data/kernel_log.toml): a refusal of
+// another module is no evidence about the nvidia module; systemd-modules-load's and the kernel's own
+// refusals of it are.
+TEST(Rules, SecureBootEvidenceIsARefusalOfTheNvidiaModule) {
+  auto s = gpu_host();
+  s.modules.modules["nvidia"].loaded = false;
+  s.modules.modules["nvidia_uvm"].loaded = false;
+  s.modules.nvidia_module_files = {"/lib/modules/6.8.0-45-generic/updates/dkms/nvidia.ko.zst"};
+  s.secure_boot.enabled = true;
+  s.kernel_log.source = std::string("/var/log/syslog");
+  s.kernel_log.lines = {"Sep 21 18:02:11 workstation systemd-modules-load[412]: Failed to insert module 'vboxdrv': Key was rejected by service"};
+  auto d = diagnose(s);
+  EXPECT_EQ(ids(d.causes), (std::vector<std::string>{"driver_not_loaded"}));
+  for (const char* refusal : {"Sep 21 18:02:11 workstation systemd-modules-load[412]: Failed to insert module 'nvidia': Key was rejected by service",
+                              "Sep 21 18:02:11 workstation kernel: [   14.208377] Loading of module with unavailable key is rejected",
+                              "Sep 21 18:02:11 workstation kernel: [   14.208377] Lockdown: modprobe: unsigned module loading is restricted; see man kernel_lockdown.7"}) {
+    SCOPED_TRACE(refusal);
+    s.kernel_log.lines = {refusal};
+    d = diagnose(s);
+    ASSERT_EQ(ids(d.causes), (std::vector<std::string>{"secure_boot_blocks_module"}));
+    bool cited = false;
+    for (const auto& e : d.causes[0].evidence) cited = cited || e.said == refusal;
+    EXPECT_TRUE(cited);
+  }
+}
+
+// The older three-line "fallen off the bus" message of the nvidia module, whose last line is read alone.
+TEST(Rules, GpuFallenOffTheBusInTheOlderWording) {
+  auto s = gpu_host();
+  s.kernel_log.source = std::string("/dev/kmsg");
+  s.kernel_log.lines = {"NVRM: The NVIDIA GPU 0000:01:00.0", "NVRM: (PCI ID: 10de:2204) installed in this system has",
+                        "NVRM: fallen off the bus and is not responding to commands."};
+  auto d = diagnose(s);
+  ASSERT_EQ(ids(d.causes), (std::vector<std::string>{"gpu_in_bad_state"}));
+  EXPECT_NE(d.causes[0].title.find("fallen off the bus"), std::string::npos) << d.causes[0].title;
+  s.kernel_log.lines = {"NVRM: GPU 0000:01:00.0: RmInitAdapter succeeded"};
+  EXPECT_TRUE(diagnose(s).healthy);
+}
+
 TEST(Rules, EmptySnapshotIsNotAVerdictOfBrokenHardware) {
   Snapshot s;  // an image root with nothing readable
   auto d = diagnose(s);

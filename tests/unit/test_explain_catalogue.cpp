@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 #include <string>
@@ -98,6 +99,46 @@ source = "tensorflow/tsl/platform/default/dso_loader.cc"
   EXPECT_EQ(decide_cause(m, *v), "cudnn_missing");
   EXPECT_EQ(decide_cause(m, {{"library", "libcudart.so.11.0"}}), "cuda_runtime_missing");
   EXPECT_EQ(decide_cause(m, {{"library", "libfoo.so"}}), "other");
+}
+
+// The kernel's own lines are one catalogue (kb/data/kernel_log.toml) for check and explain: the
+// messages that name a kernel_line use its pattern, and every line check's rules read is known to
+// explain too.
+TEST(ExplainCatalogue, KernelLinesComeFromTheKernelLogCatalogue) {
+  const auto& kb = gpudoctor::kb::KnowledgeBase::get();
+  const auto& cat = Catalogue::get();
+  auto message = [&](std::string_view id) -> const gpudoctor::explain::Message* {
+    for (const auto& m : cat.messages())
+      if (m.id == id) return &m;
+    return nullptr;
+  };
+  const std::pair<const char*, const char*> shared[] = {
+      {"nvrm_xid", "xid"},
+      {"nvrm_gpu_fallen_off_bus", "fallen_off_bus"},
+      {"nvrm_rminitadapter_failed", "rminitadapter_failed"},
+      {"nvrm_api_mismatch", "api_mismatch"},
+      {"modprobe_key_rejected", "module_key_rejected"},
+      {"kernel_module_signature_rejected", "module_signature_rejected"},
+      {"kernel_lockdown_unsigned_module", "lockdown_unsigned_module"},
+  };
+  std::vector<int> hits;
+  for (const auto& [msg_id, line_id] : shared) {
+    SCOPED_TRACE(msg_id);
+    const auto* m = message(msg_id);
+    const auto* line = kb.kernel_log_line(line_id);
+    ASSERT_NE(m, nullptr);
+    ASSERT_NE(line, nullptr);
+    EXPECT_EQ(m->pattern, line->pattern);
+    // What the catalogue says is that line, explain recognises; its near texts it does not.
+    for (const auto& e : line->examples) {
+      cat.match(e, hits);
+      auto index = static_cast<int>(m - cat.messages().data());
+      EXPECT_NE(std::find(hits.begin(), hits.end(), index), hits.end()) << e;
+    }
+  }
+  EXPECT_THROW(Catalogue::parse("[[message]]\nid = \"k\"\nkernel_line = \"no_such_line\"\ncause = \"other\"\n"), std::runtime_error);
+  EXPECT_THROW(Catalogue::parse("[[message]]\nid = \"k\"\nkernel_line = \"xid\"\npattern = \"Xid\"\ncause = \"other\"\n"),
+               std::runtime_error);
 }
 
 TEST(ExplainCatalogue, RejectsMalformedDataWithAClearError) {

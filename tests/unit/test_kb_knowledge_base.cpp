@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -193,6 +194,41 @@ TEST(KnowledgeBase, DriverPackageAndPciVendors) {
 }
 
 // Cause ids are a public contract: the compiled-in list must equal shared/causes.md.
+// Every line of the kernel-log catalogue: each example is that line, each near text is not; each
+// row names its source.
+TEST(KnowledgeBase, KernelLogCatalogueEveryLine) {
+  const auto& kb = kb::KnowledgeBase::get();
+  ASSERT_GE(kb.kernel_log_lines().size(), 8u);
+  EXPECT_EQ(kb.kernel_log_keep(), (std::vector<std::string>{"NVRM:", "nvidia", "nouveau"}));
+  for (const auto& line : kb.kernel_log_lines()) {
+    SCOPED_TRACE(line.id);
+    EXPECT_FALSE(line.source.empty());
+    EXPECT_FALSE(line.examples.empty());
+    EXPECT_FALSE(line.counter_examples.empty());
+    for (const auto& e : line.examples) EXPECT_TRUE(kb.kernel_log_is(line.id, e)) << e;
+    for (const auto& e : line.counter_examples) EXPECT_FALSE(kb.kernel_log_is(line.id, e)) << e;
+  }
+  EXPECT_EQ(kb.kernel_log_line("no_such_line"), nullptr);
+  EXPECT_THROW((void)kb.kernel_log_is("no_such_line", "NVRM: Xid (PCI:0000:01:00): 79,"), std::logic_error);
+}
+
+TEST(KnowledgeBase, KernelLogCatalogueValues) {
+  const auto& kb = kb::KnowledgeBase::get();
+  std::map<std::string, std::string> v;
+  ASSERT_TRUE(kb.kernel_log_is("xid", "[ 5291.003514] NVRM: Xid (PCI:0000:01:00): 79, pid=<unknown>, name=<unknown>, GPU has fallen off the bus.", &v));
+  EXPECT_EQ(v["bus"], "0000:01:00");
+  EXPECT_EQ(v["xid"], "79");
+  v.clear();
+  ASSERT_TRUE(kb.kernel_log_is("module_key_rejected", "modprobe: ERROR: could not insert 'nvidia': Required key not available", &v));
+  EXPECT_EQ(v["module"], "nvidia");
+  EXPECT_EQ(v["error"], "Required key not available");
+  // A group that did not take part is not a value.
+  v.clear();
+  ASSERT_TRUE(kb.kernel_log_is("api_mismatch", "NVRM: API mismatch: the client 'nvidia-smi' (pid 4242)", &v));
+  EXPECT_EQ(v["client"], "nvidia-smi");
+  EXPECT_EQ(v.count("client_version"), 0u);
+}
+
 TEST(KnowledgeBase, CausesMatchTheProjectsCauseList) {
   // tests/CMakeLists.txt looks for it beside the checkout; once found there, it must be read.
   if (std::string_view(GPUDOCTOR_SHARED_CAUSES).empty())
