@@ -10,7 +10,8 @@ if [ "${1:-}" = "--tests" ]; then
              python3 python3-venv python3-pip            # the e2e test makes a venv and installs TensorFlow
              prometheus prometheus-node-exporter curl     # check --prometheus: promtool and a real scrape
              slurmctld slurmd slurm-client munge          # the real Slurm test of fleet and health
-             libclang-rt-dev)                             # fuzz.smoke: libFuzzer targets (with clang), ASan, UBSan
+             libclang-rt-dev                              # fuzz.smoke: libFuzzer targets (with clang), ASan, UBSan
+             clang-format clang-tidy)                     # lint.clang_format, lint.clang_tidy (.clang-format, .clang-tidy)
   # program.html_in_chromium renders run --html's page in headless Chromium. Debian's package is
   # the browser itself; Ubuntu's "chromium" is a stub for a snap, which containers cannot run.
   if [ -r /etc/os-release ] && [ "$(. /etc/os-release && echo "${ID:-}")" = debian ]; then packages+=(chromium); fi
