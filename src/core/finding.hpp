@@ -50,6 +50,40 @@ struct Annotation {
   std::string meaning;
 };
 
+/// The judgement of one figure of the probe (its word in reports and JSON in EnumText below).
+enum class FigureState {
+  ok,            ///< "ok": as the card should deliver
+  low,           ///< "low": below the knowledge base's fraction of what it should deliver
+  wrong,         ///< "wrong": the results were wrong
+  failed,        ///< "failed": the step failed
+  not_measured,  ///< "not measured": not run (--quick, no library)
+  no_reference,  ///< "no reference": measured, with nothing in the knowledge base to judge it by
+};
+template <>
+struct EnumText<FigureState> {
+  static constexpr std::string_view what = "figure state";
+  static constexpr std::pair<FigureState, std::string_view> names[] = {
+      {FigureState::ok, "ok"},         {FigureState::low, "low"},
+      {FigureState::wrong, "wrong"},   {FigureState::failed, "failed"},
+      {FigureState::not_measured, "not measured"}, {FigureState::no_reference, "no reference"}};
+};
+
+/// The probe's verdict on one GPU (its word in EnumText below).
+enum class GpuState {
+  healthy,      ///< "healthy"
+  degraded,     ///< "degraded": works, with findings (slow, memory held, a link down)
+  failed,       ///< "failed": no context, no kernel, or wrong results
+  not_reached,  ///< "not reached": the probe stopped before this GPU
+};
+template <>
+struct EnumText<GpuState> {
+  static constexpr std::string_view what = "GPU state";
+  static constexpr std::pair<GpuState, std::string_view> names[] = {{GpuState::healthy, "healthy"},
+                                                                    {GpuState::degraded, "degraded"},
+                                                                    {GpuState::failed, "failed"},
+                                                                    {GpuState::not_reached, "not reached"}};
+};
+
 /// One figure `gpudoctor probe` measured on a GPU, beside what the card should deliver.
 struct ProbeFigure {
   std::string name;        ///< "device copy", "bf16 matrix product", "host to device"
@@ -57,14 +91,14 @@ struct ProbeFigure {
   Fact<double> measured;
   Fact<double> expected;   ///< the datasheet or link peak
   std::string basis;       ///< "H100 SXM5 80GB datasheet", "PCIe gen 5 x16", "132 SMs x 1980 MHz (Hopper)"
-  std::string state;       ///< "ok", "low", "wrong", "failed", "not measured", "no reference"
+  FigureState state = FigureState::not_measured;
 };
 
 /// The probe's verdict on one GPU.
 struct GpuVerdict {
   int ordinal = 0;
   std::string name;
-  std::string state;       ///< "healthy", "degraded", "failed"
+  GpuState state = GpuState::healthy;
   std::string summary;     ///< one line: why degraded or failed
   std::vector<ProbeFigure> figures;
 };

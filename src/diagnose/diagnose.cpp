@@ -97,7 +97,7 @@ Finding healthy_finding(const RuleContext& ctx) {
   f.severity = Severity::info;
   if (s.compute.attempted && !s.compute.gpus.empty()) {
     f.title = fmt::format("{} GPU(s) computed right, at the speed each card should ({} probe)", s.compute.gpus.size(),
-                          s.compute.mode);
+                          to_string(s.compute.mode));
     for (const auto& g : s.compute.gpus)
       if (g.kernel.known()) f.evidence.push_back({fmt::format("GPU {} ({})", g.ordinal, g.name), *g.kernel});
   } else if (ctx.probed() && ctx.cuda_init_ok()) {

@@ -22,7 +22,7 @@ class RuleContext {
   const kb::KnowledgeBase& kb;
 
   /// The driver probe ran on this machine (not an inspected root or a snapshot without one).
-  [[nodiscard]] bool probed() const { return s.driver.mode == "host"; }
+  [[nodiscard]] bool probed() const { return s.driver.mode == DriverProbeOrigin::host; }
   /// The probed libraries are files of the inspected system (its root is this machine's /), so
   /// their paths can be compared with the collected files.
   [[nodiscard]] bool probe_sees_root() const { return probed() && s.host.root == "/"; }
