@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/environment_in_use.hpp"
 #include "core/snapshot_json.hpp"
 #include "core/utf8.hpp"
 #include "driver/child_process.hpp"
@@ -143,10 +144,7 @@ std::vector<ProbeLibrary> choose_probe_libraries(const Snapshot& snapshot) {
       for (const auto& fw : snapshot.frameworks) {
         const auto& wanted = snapshot.requested_frameworks;
         if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), fw.framework) == wanted.end()) continue;
-        bool in_use = false;
-        for (const auto& inst : snapshot.framework_installs)
-          if (inst.site_packages == fw.site_packages && inst.environment_in_use) in_use = true;
-        if ((pass == 0) != in_use) continue;
+        if ((pass == 0) != site_packages_in_use(snapshot, fw.site_packages)) continue;
         for (const auto& rl : fw.libraries) {
           if (rl.role != r.role || !rl.path.known()) continue;
           lib.requested = *rl.path;
