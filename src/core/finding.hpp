@@ -103,6 +103,29 @@ struct GpuVerdict {
   std::vector<ProbeFigure> figures;
 };
 
+/// A library the watched program loaded against the one `check` predicted.
+enum class LibraryMatch { as_predicted, another_file, not_predicted, not_loaded };
+template <>
+struct EnumText<LibraryMatch> {
+  static constexpr std::string_view what = "library match";
+  static constexpr std::pair<LibraryMatch, std::string_view> names[] = {{LibraryMatch::as_predicted, "as predicted"},
+                                                                        {LibraryMatch::another_file, "another file"},
+                                                                        {LibraryMatch::not_predicted, "not predicted"},
+                                                                        {LibraryMatch::not_loaded, "not loaded"}};
+};
+
+/// How the watched program used the GPU (run/inspect; its word in EnumText below).
+enum class ProgramVerdict { none, used_gpu, starved, one_of_many, not_used, not_visible, unknown };
+template <>
+struct EnumText<ProgramVerdict> {
+  static constexpr std::string_view what = "program verdict";
+  static constexpr std::pair<ProgramVerdict, std::string_view> names[] = {
+      {ProgramVerdict::none, ""},           {ProgramVerdict::used_gpu, "used_gpu"},
+      {ProgramVerdict::starved, "starved"}, {ProgramVerdict::one_of_many, "one_of_many"},
+      {ProgramVerdict::not_used, "not_used"}, {ProgramVerdict::not_visible, "not_visible"},
+      {ProgramVerdict::unknown, "unknown"}};
+};
+
 /// A CUDA library a watched program loaded, beside the file `check` predicted for its framework.
 struct LibraryComparison {
   std::string framework;          ///< "torch", "tensorflow", "jax"; "" when the process loaded none of them
@@ -110,7 +133,7 @@ struct LibraryComparison {
   std::string predicted;          ///< the file check's loader model resolved; "" when it predicted none
   std::string loaded;             ///< the file in /proc/PID/maps; "" when no process mapped one
   std::vector<std::uint32_t> pids;
-  std::string state;              ///< "as predicted", "another file", "not predicted", "not loaded"
+  LibraryMatch state = LibraryMatch::not_predicted;
 };
 
 struct Diagnosis {
@@ -125,7 +148,7 @@ struct Diagnosis {
   std::size_t annotated_total = 0;             ///< explain: significant lines, kept or not
   std::vector<GpuVerdict> gpus;                ///< probe: per GPU, measured against expected
   std::vector<std::string> probe_notes;        ///< probe: peers, all-reduce, libraries used
-  std::string program_verdict;                 ///< run/inspect: "used_gpu", "starved", "one_of_many", "not_used", "not_visible", "unknown"
+  ProgramVerdict program_verdict = ProgramVerdict::none;  ///< run/inspect: how the program used the GPU
   std::string program_summary;                 ///< run/inspect: one line, e.g. "used GPU 0 (NVIDIA H200): peak 10.2 GiB, ..."
   std::vector<LibraryComparison> program_libraries;  ///< run/inspect: loaded against predicted
 };

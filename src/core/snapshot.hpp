@@ -590,6 +590,27 @@ struct LogEvent {
   std::string severity; ///< "error", "warning", "info"
 };
 
+/// Whether the driver's per-process lists could be matched to the watched program's PIDs.
+enum class PerProcess {
+  none,                 ///< "": not watched
+  pid,                  ///< "pid": same PID namespace
+  nspid,                ///< "nspid": matched through /proc/PID/status NSpid
+  not_visible,          ///< "not visible": processes listed, none of ours (a container whose driver shows host PIDs)
+  no_processes_listed,  ///< "no processes listed"
+  no_nvml,              ///< "no nvml": the GPUs were not watched
+};
+template <>
+struct EnumText<PerProcess> {
+  static constexpr std::string_view what = "per-process match";
+  static constexpr std::pair<PerProcess, std::string_view> names[] = {
+      {PerProcess::none, ""},
+      {PerProcess::pid, "pid"},
+      {PerProcess::nspid, "nspid"},
+      {PerProcess::not_visible, "not visible"},
+      {PerProcess::no_processes_listed, "no processes listed"},
+      {PerProcess::no_nvml, "no nvml"}};
+};
+
 /// What `gpudoctor run` or `gpudoctor inspect` saw of one program.
 struct Program {
   bool watched = false;
@@ -602,10 +623,7 @@ struct Program {
   std::string started_at;               ///< ISO 8601 UTC
   double duration_s = 0;
   double interval_ms = 100;             ///< time between NVML readings
-  /// Whether the driver's per-process lists could be matched to the program's PIDs:
-  /// "pid" (same namespace), "nspid" (matched through NSpid), "not visible" (processes listed,
-  /// none of ours: a container whose driver shows host PIDs), "no processes listed", "no nvml".
-  std::string per_process;
+  PerProcess per_process = PerProcess::none;  ///< whether the driver's per-process lists matched the program's PIDs
   std::vector<ProgramProcess> processes;
   std::vector<ProgramGpu> gpus;
   std::vector<CpuSample> cpu;           ///< timeline, thinned like the GPUs'

@@ -319,7 +319,7 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
   }
   if (d.healthy) {
     d.causes.push_back(healthy_finding(ctx));
-    if (prog.watched && d.program_verdict == "used_gpu") {
+    if (prog.watched && d.program_verdict == ProgramVerdict::used_gpu) {
       d.causes.back().title = "The program " + d.program_summary;
       d.causes.back().layer = Layer::program;
     }

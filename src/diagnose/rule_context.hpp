@@ -128,7 +128,7 @@ void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out);
 /// The CUDA libraries the program's processes mapped, beside what check's loader model predicted.
 std::vector<LibraryComparison> program_libraries(const RuleContext& ctx);
 /// "used_gpu", "starved", "one_of_many", "not_used", "not_visible", "unknown"; "" when no program was watched.
-std::string program_verdict(const RuleContext& ctx, const std::vector<Finding>& causes);
+ProgramVerdict program_verdict(const RuleContext& ctx, const std::vector<Finding>& causes);
 /// One line on how the program used the GPUs.
 std::string program_summary(const RuleContext& ctx);
 

@@ -39,6 +39,12 @@ TEST(EnumText, EveryStateRoundTripsThroughTheWordsJsonHasAlwaysUsed) {
   expect_every_enumerator_round_trips(FigureState::no_reference,
                                       {"ok", "low", "wrong", "failed", "not measured", "no reference"});
   expect_every_enumerator_round_trips(GpuState::not_reached, {"healthy", "degraded", "failed", "not reached"});
+  expect_every_enumerator_round_trips(PerProcess::no_nvml,
+                                      {"", "pid", "nspid", "not visible", "no processes listed", "no nvml"});
+  expect_every_enumerator_round_trips(LibraryMatch::not_loaded,
+                                      {"as predicted", "another file", "not predicted", "not loaded"});
+  expect_every_enumerator_round_trips(
+      ProgramVerdict::unknown, {"", "used_gpu", "starved", "one_of_many", "not_used", "not_visible", "unknown"});
 }
 
 TEST(EnumText, AWordThatIsNoEnumeratorsIsNone) {
