@@ -227,7 +227,7 @@ int check(const Options& o, std::ostream& out, std::ostream& err, bool color) {
   h.version = GPUDOCTOR_VERSION;
   if (o.with_probe) {
     snap = collect_with_probe(o, err);
-    h.source = snap.compute.attempted ? fmt::format("this host, {} probe", snap.compute.mode) : "this host";
+    h.source = snap.compute.attempted ? fmt::format("this host, {} probe", to_string(snap.compute.mode)) : "this host";
   } else if (!o.from.empty()) {
     snap = load_snapshot(o.from);
     if (!o.frameworks.empty()) snap.requested_frameworks = o.frameworks;  // asked now, not when it was taken
@@ -351,7 +351,7 @@ int probe_command(const Options& o, std::ostream& out, std::ostream& err, bool c
   h.command = "probe";
   h.version = GPUDOCTOR_VERSION;
   h.root = snap.host.root;
-  h.source = snap.compute.attempted ? fmt::format("this host, {} probe", snap.compute.mode) : "this host";
+  h.source = snap.compute.attempted ? fmt::format("this host, {} probe", to_string(snap.compute.mode)) : "this host";
   h.collected_at = snap.collected_at;
   Diagnosis d = diagnose(snap);
   if (o.json) {

@@ -7,12 +7,12 @@ void collect_driver_probe(CollectContext& ctx) {
   auto& probe = ctx.snapshot.driver;
   switch (ctx.options.driver) {
     case DriverProbeMode::none:
-      probe.mode = "none";
+      probe.mode = DriverProbeOrigin::none;
       probe.why_not = "the driver probe was turned off (--driver none)";
       return;
     case DriverProbeMode::automatic:
       if (!ctx.fs.is_host()) {
-        probe.mode = "none";
+        probe.mode = DriverProbeOrigin::none;
         probe.why_not = "an inspected root is never loaded from; driver facts come from its files (--driver host "
                         "probes this machine's driver instead)";
         return;

@@ -7,6 +7,9 @@
 
 namespace gpudoctor {
 
+/// The reason of a fact nobody set: the collector or probe step that fills it never got to it.
+inline constexpr const char* k_not_collected = "not collected";
+
 /// A value that may be unknown. An unknown fact carries `reason` (for example
 /// "file not present: /sys/module/nvidia/version"); JSON shows it as
 /// {"value": null, "reason": "..."}, a known one as the bare value.
@@ -15,7 +18,7 @@ struct Fact {
   std::optional<T> value;
   std::string reason;  ///< why the value is unknown; empty when known
 
-  Fact() : reason("not collected") {}
+  Fact() : reason(k_not_collected) {}
   Fact(T v) : value(std::move(v)) {}  // NOLINT(google-explicit-constructor): facts read like values
 
   static Fact unknown(std::string why) {

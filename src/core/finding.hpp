@@ -50,6 +50,40 @@ struct Annotation {
   std::string meaning;
 };
 
+/// The judgement of one figure of the probe (its word in reports and JSON in EnumText below).
+enum class FigureState {
+  ok,            ///< "ok": as the card should deliver
+  low,           ///< "low": below the knowledge base's fraction of what it should deliver
+  wrong,         ///< "wrong": the results were wrong
+  failed,        ///< "failed": the step failed
+  not_measured,  ///< "not measured": not run (--quick, no library)
+  no_reference,  ///< "no reference": measured, with nothing in the knowledge base to judge it by
+};
+template <>
+struct EnumText<FigureState> {
+  static constexpr std::string_view what = "figure state";
+  static constexpr std::pair<FigureState, std::string_view> names[] = {
+      {FigureState::ok, "ok"},         {FigureState::low, "low"},
+      {FigureState::wrong, "wrong"},   {FigureState::failed, "failed"},
+      {FigureState::not_measured, "not measured"}, {FigureState::no_reference, "no reference"}};
+};
+
+/// The probe's verdict on one GPU (its word in EnumText below).
+enum class GpuState {
+  healthy,      ///< "healthy"
+  degraded,     ///< "degraded": works, with findings (slow, memory held, a link down)
+  failed,       ///< "failed": no context, no kernel, or wrong results
+  not_reached,  ///< "not reached": the probe stopped before this GPU
+};
+template <>
+struct EnumText<GpuState> {
+  static constexpr std::string_view what = "GPU state";
+  static constexpr std::pair<GpuState, std::string_view> names[] = {{GpuState::healthy, "healthy"},
+                                                                    {GpuState::degraded, "degraded"},
+                                                                    {GpuState::failed, "failed"},
+                                                                    {GpuState::not_reached, "not reached"}};
+};
+
 /// One figure `gpudoctor probe` measured on a GPU, beside what the card should deliver.
 struct ProbeFigure {
   std::string name;        ///< "device copy", "bf16 matrix product", "host to device"
@@ -57,16 +91,39 @@ struct ProbeFigure {
   Fact<double> measured;
   Fact<double> expected;   ///< the datasheet or link peak
   std::string basis;       ///< "H100 SXM5 80GB datasheet", "PCIe gen 5 x16", "132 SMs x 1980 MHz (Hopper)"
-  std::string state;       ///< "ok", "low", "wrong", "failed", "not measured", "no reference"
+  FigureState state = FigureState::not_measured;
 };
 
 /// The probe's verdict on one GPU.
 struct GpuVerdict {
   int ordinal = 0;
   std::string name;
-  std::string state;       ///< "healthy", "degraded", "failed"
+  GpuState state = GpuState::healthy;
   std::string summary;     ///< one line: why degraded or failed
   std::vector<ProbeFigure> figures;
+};
+
+/// A library the watched program loaded against the one `check` predicted.
+enum class LibraryMatch { as_predicted, another_file, not_predicted, not_loaded };
+template <>
+struct EnumText<LibraryMatch> {
+  static constexpr std::string_view what = "library match";
+  static constexpr std::pair<LibraryMatch, std::string_view> names[] = {{LibraryMatch::as_predicted, "as predicted"},
+                                                                        {LibraryMatch::another_file, "another file"},
+                                                                        {LibraryMatch::not_predicted, "not predicted"},
+                                                                        {LibraryMatch::not_loaded, "not loaded"}};
+};
+
+/// How the watched program used the GPU (run/inspect; its word in EnumText below).
+enum class ProgramVerdict { none, used_gpu, starved, one_of_many, not_used, not_visible, unknown };
+template <>
+struct EnumText<ProgramVerdict> {
+  static constexpr std::string_view what = "program verdict";
+  static constexpr std::pair<ProgramVerdict, std::string_view> names[] = {
+      {ProgramVerdict::none, ""},           {ProgramVerdict::used_gpu, "used_gpu"},
+      {ProgramVerdict::starved, "starved"}, {ProgramVerdict::one_of_many, "one_of_many"},
+      {ProgramVerdict::not_used, "not_used"}, {ProgramVerdict::not_visible, "not_visible"},
+      {ProgramVerdict::unknown, "unknown"}};
 };
 
 /// A CUDA library a watched program loaded, beside the file `check` predicted for its framework.
@@ -76,7 +133,7 @@ struct LibraryComparison {
   std::string predicted;          ///< the file check's loader model resolved; "" when it predicted none
   std::string loaded;             ///< the file in /proc/PID/maps; "" when no process mapped one
   std::vector<std::uint32_t> pids;
-  std::string state;              ///< "as predicted", "another file", "not predicted", "not loaded"
+  LibraryMatch state = LibraryMatch::not_predicted;
 };
 
 struct Diagnosis {
@@ -91,7 +148,7 @@ struct Diagnosis {
   std::size_t annotated_total = 0;             ///< explain: significant lines, kept or not
   std::vector<GpuVerdict> gpus;                ///< probe: per GPU, measured against expected
   std::vector<std::string> probe_notes;        ///< probe: peers, all-reduce, libraries used
-  std::string program_verdict;                 ///< run/inspect: "used_gpu", "starved", "one_of_many", "not_used", "not_visible", "unknown"
+  ProgramVerdict program_verdict = ProgramVerdict::none;  ///< run/inspect: how the program used the GPU
   std::string program_summary;                 ///< run/inspect: one line, e.g. "used GPU 0 (NVIDIA H200): peak 10.2 GiB, ..."
   std::vector<LibraryComparison> program_libraries;  ///< run/inspect: loaded against predicted
 };

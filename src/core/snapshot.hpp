@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/code_fact.hpp"
+#include "core/enum_text.hpp"
 #include "core/fact.hpp"
 
 namespace gpudoctor {
@@ -192,10 +193,23 @@ struct NvmlDevice {
   std::vector<NvmlProcess> processes;
 };
 
+/// How a probe child's dlopen of a driver library went. JSON keeps the shape it had as a fact:
+/// the dlerror() text when it failed, {"value": null, "reason": "loaded"} when it loaded and
+/// {"value": null, "reason": "not collected"} before the child got that far.
+struct LibraryLoad {
+  enum class State { not_reached, loaded, failed };
+  State state = State::not_reached;
+  std::string error;  ///< dlerror(); empty unless failed
+
+  static LibraryLoad success() { return {State::loaded, ""}; }
+  static LibraryLoad failure(std::string dlerror) { return {State::failed, std::move(dlerror)}; }
+  [[nodiscard]] bool failed() const { return state == State::failed; }
+};
+
 struct NvmlProbe {
   bool attempted = false;
   Fact<std::string> library;      ///< the file dlopen loaded (from dlinfo/dladdr)
-  Fact<std::string> load_error;   ///< dlerror() when the library did not load
+  LibraryLoad load_error;         ///< how dlopen went: dlerror() when the library did not load
   Fact<CallResult> init;          ///< nvmlInit_v2
   Fact<std::string> driver_version;
   Fact<std::string> nvml_version;
@@ -219,7 +233,7 @@ struct CudaDevice {
 struct CudaProbe {
   bool attempted = false;
   Fact<std::string> library;
-  Fact<std::string> load_error;
+  LibraryLoad load_error;     ///< how dlopen went: dlerror() when the library did not load
   Fact<int> driver_version;   ///< cuDriverGetVersion, 13000 = 13.0
   Fact<CallResult> init;      ///< cuInit(0)
   Fact<int> device_count;
@@ -227,15 +241,46 @@ struct CudaProbe {
   std::string in_call;        ///< the driver call in progress when the child last reported; "" once done
 };
 
-/// How one probe child process ended.
+/// How one probe child process ended (its JSON word in EnumText below).
+enum class ChildStatus {
+  ok,          ///< "ok": it finished and reported
+  timeout,     ///< "timeout": killed at its time limit
+  stuck,       ///< "stuck": did not die of SIGKILL (in the kernel), left behind
+  crashed,     ///< "crashed": killed by a signal
+  failed,      ///< "failed": exited with a status, threw, or could not be started
+  not_run,     ///< "not run"
+  unanswered,  ///< "unanswered": a timeout `gpudoctor health` marks as a query not answered, not a fault
+};
+template <>
+struct EnumText<ChildStatus> {
+  static constexpr std::string_view what = "child status";
+  static constexpr std::pair<ChildStatus, std::string_view> names[] = {
+      {ChildStatus::ok, "ok"},           {ChildStatus::timeout, "timeout"}, {ChildStatus::stuck, "stuck"},
+      {ChildStatus::crashed, "crashed"}, {ChildStatus::failed, "failed"},   {ChildStatus::not_run, "not run"},
+      {ChildStatus::unanswered, "unanswered"}};
+};
+
 struct ChildOutcome {
-  std::string status = "not run";  ///< "ok", "timeout", "stuck" (did not die of SIGKILL), "crashed", "failed", "not run"
+  ChildStatus status = ChildStatus::not_run;
   std::string detail;              ///< signal name, time limit, ...
   double elapsed_ms = 0;
 };
 
+/// Where the driver facts came from.
+enum class DriverProbeOrigin {
+  none,  ///< "none": no driver library was loaded (why in DriverProbe::why_not)
+  host,  ///< "host": this machine's driver was probed
+  text,  ///< "text": `gpudoctor explain` read them from pasted text
+};
+template <>
+struct EnumText<DriverProbeOrigin> {
+  static constexpr std::string_view what = "driver probe mode";
+  static constexpr std::pair<DriverProbeOrigin, std::string_view> names[] = {
+      {DriverProbeOrigin::none, "none"}, {DriverProbeOrigin::host, "host"}, {DriverProbeOrigin::text, "text"}};
+};
+
 struct DriverProbe {
-  std::string mode = "none";  ///< "host" (this machine's driver was probed) or "none" (and why in `why_not`)
+  DriverProbeOrigin mode = DriverProbeOrigin::none;
   std::string why_not;
   ChildOutcome nvml_child;
   ChildOutcome cuda_child;
@@ -304,6 +349,34 @@ struct GpuProbe {
   std::vector<NvmlProcess> other_processes;  ///< compute processes on this GPU other than the probe
 };
 
+/// What became of one step of the probe on a GPU (GpuProbe::kernel, cudnn, allocated_bytes, a
+/// product's rate). The probe states it in the step's fact: a value when done, else a reason that
+/// starts or contains one of the `probe_reason` words for the outcomes below; rules ask
+/// `step_outcome`, never the reason's text.
+enum class StepOutcome {
+  done,         ///< the fact has its value
+  not_reached,  ///< never set: the probe stopped before this step (the reason k_not_collected)
+  skipped,      ///< not part of this run (probe_reason::not_in_quick)
+  unsupported,  ///< the GPU cannot do it (probe_reason::needs_compute_capability)
+  wrong,        ///< it ran and the results were wrong (probe_reason::wrong_results)
+  failed,       ///< any other reason: a call failed, a library is missing
+};
+namespace probe_reason {
+inline constexpr std::string_view not_in_quick = "not in --quick";
+inline constexpr std::string_view needs_compute_capability = "needs compute capability";
+inline constexpr std::string_view wrong_results = "returned wrong results";
+}  // namespace probe_reason
+
+template <typename T>
+StepOutcome step_outcome(const Fact<T>& f) {
+  if (f.known()) return StepOutcome::done;
+  if (f.reason == k_not_collected) return StepOutcome::not_reached;
+  if (f.reason == probe_reason::not_in_quick) return StepOutcome::skipped;
+  if (f.reason.find(probe_reason::needs_compute_capability) != std::string::npos) return StepOutcome::unsupported;
+  if (f.reason.find(probe_reason::wrong_results) != std::string::npos) return StepOutcome::wrong;
+  return StepOutcome::failed;
+}
+
 /// Peer access and copy bandwidth from one GPU to another.
 struct PeerProbe {
   int from = 0, to = 0;
@@ -326,10 +399,23 @@ struct ProbeLibrary {
   Fact<std::string> version;       ///< the library's own version call
 };
 
+/// How much work `gpudoctor probe` ran.
+enum class ProbeMode {
+  none,   ///< "": no probe (the JSON of every snapshot not made by `probe`)
+  quick,  ///< "quick": `probe --quick` (and `health`): short runs, no cuDNN, no allocation of most memory
+  full,   ///< "full"
+};
+template <>
+struct EnumText<ProbeMode> {
+  static constexpr std::string_view what = "probe mode";
+  static constexpr std::pair<ProbeMode, std::string_view> names[] = {
+      {ProbeMode::none, ""}, {ProbeMode::quick, "quick"}, {ProbeMode::full, "full"}};
+};
+
 /// `gpudoctor probe`: real work on every visible GPU, in a child process with a time limit.
 struct ComputeProbe {
   bool attempted = false;
-  std::string mode;                ///< "quick" or "full"
+  ProbeMode mode = ProbeMode::none;
   std::string why_not;             ///< when not attempted
   ChildOutcome child;
   std::string last_step;           ///< the step in progress when the child stopped
@@ -507,6 +593,27 @@ struct LogEvent {
   std::string severity; ///< "error", "warning", "info"
 };
 
+/// Whether the driver's per-process lists could be matched to the watched program's PIDs.
+enum class PerProcess {
+  none,                 ///< "": not watched
+  pid,                  ///< "pid": same PID namespace
+  nspid,                ///< "nspid": matched through /proc/PID/status NSpid
+  not_visible,          ///< "not visible": processes listed, none of ours (a container whose driver shows host PIDs)
+  no_processes_listed,  ///< "no processes listed"
+  no_nvml,              ///< "no nvml": the GPUs were not watched
+};
+template <>
+struct EnumText<PerProcess> {
+  static constexpr std::string_view what = "per-process match";
+  static constexpr std::pair<PerProcess, std::string_view> names[] = {
+      {PerProcess::none, ""},
+      {PerProcess::pid, "pid"},
+      {PerProcess::nspid, "nspid"},
+      {PerProcess::not_visible, "not visible"},
+      {PerProcess::no_processes_listed, "no processes listed"},
+      {PerProcess::no_nvml, "no nvml"}};
+};
+
 /// What `gpudoctor run` or `gpudoctor inspect` saw of one program.
 struct Program {
   bool watched = false;
@@ -519,10 +626,7 @@ struct Program {
   std::string started_at;               ///< ISO 8601 UTC
   double duration_s = 0;
   double interval_ms = 100;             ///< time between NVML readings
-  /// Whether the driver's per-process lists could be matched to the program's PIDs:
-  /// "pid" (same namespace), "nspid" (matched through NSpid), "not visible" (processes listed,
-  /// none of ours: a container whose driver shows host PIDs), "no processes listed", "no nvml".
-  std::string per_process;
+  PerProcess per_process = PerProcess::none;  ///< whether the driver's per-process lists matched the program's PIDs
   std::vector<ProgramProcess> processes;
   std::vector<ProgramGpu> gpus;
   std::vector<CpuSample> cpu;           ///< timeline, thinned like the GPUs'

@@ -22,6 +22,48 @@ struct adl_serializer<gpudoctor::Fact<T>> {
     }
   }
 };
+
+// A typed state is its word (EnumText<E>); a word that is no enumerator's is not a snapshot this
+// build reads (SnapshotError, exit 2), never a silent default.
+template <gpudoctor::NamedEnum E>
+struct adl_serializer<E> {
+  static void to_json(json& j, E e) { j = gpudoctor::to_string(e); }
+  static void from_json(const json& j, E& e) {
+    if (!j.is_string())
+      throw json::type_error::create(302, fmt::format("{} must be a string", gpudoctor::EnumText<E>::what), &j);
+    const auto& word = j.get_ref<const std::string&>();
+    auto v = gpudoctor::enum_from_string<E>(word);
+    if (!v) {
+      json shown = word.size() > 40 ? word.substr(0, 40) + "..." : word;  // quoted, escaped, bounded
+      throw json::other_error::create(
+          501, fmt::format("unknown {} {}", gpudoctor::EnumText<E>::what, shown.dump(-1, ' ', true, json::error_handler_t::replace)),
+          &j);
+    }
+    e = *v;
+  }
+};
+
+// dlopen's answer in the shape it had as a Fact<std::string> (snapshot.hpp, LibraryLoad).
+template <>
+struct adl_serializer<gpudoctor::LibraryLoad> {
+  static constexpr const char* k_loaded = "loaded";
+  static void to_json(json& j, const gpudoctor::LibraryLoad& l) {
+    using State = gpudoctor::LibraryLoad::State;
+    if (l.state == State::failed) j = l.error;
+    else j = json{{"value", nullptr}, {"reason", l.state == State::loaded ? k_loaded : gpudoctor::k_not_collected}};
+  }
+  static void from_json(const json& j, gpudoctor::LibraryLoad& l) {
+    if (j.is_string()) {
+      l = gpudoctor::LibraryLoad::failure(j.get<std::string>());
+      return;
+    }
+    auto reason = j.is_object() ? j.find("reason") : j.end();
+    if (reason != j.end() && reason->is_string() && reason->get_ref<const std::string&>() == k_loaded)
+      l = gpudoctor::LibraryLoad::success();
+    else
+      l = gpudoctor::LibraryLoad{};  // null, or the reason it was not reached
+  }
+};
 }  // namespace nlohmann
 
 namespace gpudoctor {

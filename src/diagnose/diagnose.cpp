@@ -98,7 +98,7 @@ Finding healthy_finding(const RuleContext& ctx) {
   f.severity = Severity::info;
   if (s.compute.attempted && !s.compute.gpus.empty()) {
     f.title = fmt::format("{} GPU(s) computed right, at the speed each card should ({} probe)", s.compute.gpus.size(),
-                          s.compute.mode);
+                          to_string(s.compute.mode));
     for (const auto& g : s.compute.gpus)
       if (g.kernel.known()) f.evidence.push_back({fmt::format("GPU {} ({})", g.ordinal, g.name), *g.kernel});
   } else if (ctx.probed() && ctx.cuda_init_ok()) {
@@ -321,7 +321,7 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
   }
   if (d.healthy) {
     d.causes.push_back(healthy_finding(ctx));
-    if (prog.watched && d.program_verdict == "used_gpu") {
+    if (prog.watched && d.program_verdict == ProgramVerdict::used_gpu) {
       d.causes.back().title = "The program " + d.program_summary;
       d.causes.back().layer = Layer::program;
     }

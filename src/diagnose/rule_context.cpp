@@ -79,7 +79,7 @@ std::string RuleContext::describe_nvml_code(int code) const {
 Source RuleContext::nvml_init_evidence() const {
   const auto& n = s.driver.nvml;
   if (!n.library.known()) {
-    return {"dlopen(libnvidia-ml.so.1)", n.load_error.value_or("not loaded")};
+    return {"dlopen(libnvidia-ml.so.1)", n.load_error.failed() ? n.load_error.error : "not loaded"};
   }
   if (!n.init.known()) return {"nvmlInit_v2", n.init.reason};
   return {"nvmlInit_v2 (" + *n.library + ")",
@@ -88,7 +88,7 @@ Source RuleContext::nvml_init_evidence() const {
 
 Source RuleContext::cuda_init_evidence() const {
   const auto& c = s.driver.cuda;
-  if (!c.library.known()) return {"dlopen(libcuda.so.1)", c.load_error.value_or("not loaded")};
+  if (!c.library.known()) return {"dlopen(libcuda.so.1)", c.load_error.failed() ? c.load_error.error : "not loaded"};
   if (!c.init.known()) return {"cuInit(0) (" + *c.library + ")", c.init.reason};
   std::string extra = c.init->ok() ? fmt::format(", {} device(s)", cuda_device_count()) : "";
   return {"cuInit(0) (" + *c.library + ")",

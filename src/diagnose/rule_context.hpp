@@ -22,7 +22,7 @@ class RuleContext {
   const kb::KnowledgeBase& kb;
 
   /// The driver probe ran on this machine (not an inspected root or a snapshot without one).
-  [[nodiscard]] bool probed() const { return s.driver.mode == "host"; }
+  [[nodiscard]] bool probed() const { return s.driver.mode == DriverProbeOrigin::host; }
   /// The probed libraries are files of the inspected system (its root is this machine's /), so
   /// their paths can be compared with the collected files.
   [[nodiscard]] bool probe_sees_root() const { return probed() && s.host.root == "/"; }
@@ -131,7 +131,7 @@ void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out);
 /// The CUDA libraries the program's processes mapped, beside what check's loader model predicted.
 std::vector<LibraryComparison> program_libraries(const RuleContext& ctx);
 /// "used_gpu", "starved", "one_of_many", "not_used", "not_visible", "unknown"; "" when no program was watched.
-std::string program_verdict(const RuleContext& ctx, const std::vector<Finding>& causes);
+ProgramVerdict program_verdict(const RuleContext& ctx, const std::vector<Finding>& causes);
 /// One line on how the program used the GPUs.
 std::string program_summary(const RuleContext& ctx);
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <set>
 
+#include "core/environment_in_use.hpp"
 #include "core/path.hpp"
 #include "core/requirement.hpp"
 #include "core/version.hpp"
@@ -284,13 +285,7 @@ void rule_framework_packages(const RuleContext& ctx, std::vector<Finding>& out) 
       for (const auto& other : s.packages) {
         if (other.site_packages != p.site_packages || other.name != req->name) continue;
         if (satisfies(other.version, *req)) continue;
-        // A folder on the path of several environments (the user site of every non-venv
-        // interpreter of that Python version, a base site-packages a venv includes) is in use
-        // when any of them is, whatever order they were found in.
-        bool in_use = false;
-        for (const auto& e : s.python_envs)
-          if (e.in_use && std::find(e.site_packages.begin(), e.site_packages.end(), p.site_packages) != e.site_packages.end())
-            in_use = true;
+        bool in_use = site_packages_in_use(s, p.site_packages);
         Finding f;
         f.cause = "framework_package_mismatch";
         f.layer = Layer::framework;
@@ -326,9 +321,7 @@ void rule_framework_packages(const RuleContext& ctx, std::vector<Finding>& out) 
 
 void rule_framework_environment(const RuleContext& ctx, std::vector<Finding>& out) {
   const auto& s = ctx.s;
-  const PythonEnvironment* in_use = nullptr;
-  for (const auto& e : s.python_envs)
-    if (e.in_use) in_use = &e;
+  const PythonEnvironment* in_use = environment_in_use(s);
   // A wheel built for another Python than the environment's (a venv whose Python was upgraded).
   if (in_use && in_use->version.known()) {
     std::string tag = "cp" + std::string(*in_use->version).erase(1, 1);

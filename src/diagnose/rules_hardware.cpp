@@ -85,16 +85,17 @@ void rule_gpu_bad_state(const RuleContext& ctx, std::vector<Finding>& out) {
   bool stuck = false;
   for (const auto& c : children) {
     if (!ctx.probed()) break;
-    const std::string& st = c.outcome.status;
-    if (st != "timeout" && st != "stuck" && st != "crashed" && st != "failed") continue;
+    const ChildStatus st = c.outcome.status;
+    if (st != ChildStatus::timeout && st != ChildStatus::stuck && st != ChildStatus::crashed && st != ChildStatus::failed)
+      continue;
     std::string call = c.in_call.empty() ? std::string(c.soname) + " probe" : c.in_call;
     std::string where = call + " (" + c.library.value_or(c.soname) + ")";
-    if (st == "stuck") {
+    if (st == ChildStatus::stuck) {
       stuck = true;
       titles.push_back(call + " is stuck in the kernel");
-    } else if (st == "timeout") {
+    } else if (st == ChildStatus::timeout) {
       titles.push_back(call + " hangs");
-    } else if (st == "crashed") {
+    } else if (st == ChildStatus::crashed) {
       titles.push_back(std::string(c.what) + " crashed in " + call);
     } else {
       titles.push_back(std::string(c.what) + " ended abnormally in " + call);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 
+#include "core/environment_in_use.hpp"
 #include "core/library_copy_text.hpp"
 #include "core/path.hpp"
 #include "core/requirement.hpp"
@@ -17,13 +18,6 @@
 namespace gpudoctor {
 
 namespace {
-
-bool in_use(const RuleContext& ctx, const FrameworkLibraries& fw) {
-  for (const auto& env : ctx.s.python_envs)
-    for (const auto& sp : env.site_packages)
-      if (sp == fw.site_packages) return env.in_use;
-  return false;
-}
 
 std::string framework_title(const FrameworkLibraries& fw) {
   return fmt::format("{} {}", fw.framework, fw.version.value_or("(version unknown)"));
@@ -204,7 +198,7 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
       if (hidden_wheel_copy(lib) != nullptr || (!lib.also_mapped.empty() && lib.found_via.rfind("LD_LIBRARY_PATH", 0) == 0))
         folders_to_remove.push_back(path_dirname(*lib.path));
   for (const auto& fw : s.frameworks) {
-    Severity sev = in_use(ctx, fw) ? Severity::error : Severity::warning;
+    Severity sev = site_packages_in_use(ctx.s, fw.site_packages) ? Severity::error : Severity::warning;
     const std::string* ld = s.env_var("LD_LIBRARY_PATH");
     // Missing libraries, or present only in other major versions.
     for (const auto& lib : fw.libraries) {

@@ -27,9 +27,9 @@ ProbeFigure figure(std::string name, std::string unit, const Fact<Measured>& m, 
   if (expected) f.expected = *expected;
   else f.expected = Fact<double>::unknown("no figure for this GPU in the knowledge base");
   f.basis = basis;
-  if (!m.known()) f.state = "not measured";
-  else if (!expected) f.state = "no reference";
-  else f.state = m->value < fraction * *expected ? "low" : "ok";
+  if (!m.known()) f.state = FigureState::not_measured;
+  else if (!expected) f.state = FigureState::no_reference;
+  else f.state = m->value < fraction * *expected ? FigureState::low : FigureState::ok;
   return f;
 }
 
@@ -60,13 +60,13 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
   const auto& t = g.telemetry;
   std::string who = fmt::format("GPU {} ({})", g.ordinal, g.name);
 
-  if (!g.context.known() && g.kernel.reason == "not collected") {  // the probe stopped before it
-    v.state = "not reached";
+  if (!g.context.known() && step_outcome(g.kernel) == StepOutcome::not_reached) {  // the probe stopped before it
+    v.state = GpuState::not_reached;
     v.summary = "the probe stopped before this GPU";
     return a;
   }
   if (g.context.known() && !g.context->ok()) {
-    v.state = "failed";
+    v.state = GpuState::failed;
     v.summary = "no CUDA context: " + g.context->name;
     auto f = make("gpu_in_bad_state", Layer::hardware, Severity::error,
                   fmt::format("{}: a CUDA context cannot be created ({})", who, g.context->name));
@@ -88,11 +88,11 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
 
   ProbeFigure kernel;
   kernel.name = "our kernel";
-  kernel.state = g.kernel.known() ? "ok" : "failed";
+  kernel.state = g.kernel.known() ? FigureState::ok : FigureState::failed;
   kernel.basis = g.kernel.known() ? *g.kernel : g.kernel.reason;
   v.figures.push_back(kernel);
   if (!g.kernel.known()) {
-    v.state = "failed";
+    v.state = GpuState::failed;
     v.summary = "our kernel failed: " + g.kernel.reason;
     auto f = make("gpu_in_bad_state", Layer::hardware, Severity::error,
                   fmt::format("{} cannot run a kernel: {}", who, g.kernel.reason));
@@ -109,10 +109,10 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
   alloc.unit = "GiB";
   if (g.allocated_bytes.known()) {
     alloc.measured = static_cast<double>(*g.allocated_bytes) / (1ULL << 30U);
-    alloc.state = "ok";
+    alloc.state = FigureState::ok;
   } else {
     alloc.measured = Fact<double>::unknown(g.allocated_bytes.reason);
-    alloc.state = g.allocated_bytes.reason.find("quick") != std::string::npos ? "not measured" : "failed";
+    alloc.state = step_outcome(g.allocated_bytes) == StepOutcome::skipped ? FigureState::not_measured : FigureState::failed;
   }
   if (g.memory_total_bytes.known()) alloc.expected = static_cast<double>(*g.memory_total_bytes) / (1ULL << 30U);
   alloc.basis = g.memory_free_bytes.known() && g.memory_total_bytes.known()
@@ -135,7 +135,7 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
                     p.precision == "fp32" ? th.fp32_fraction : th.tensor_fraction);
     auto limit = th.gemm_error_limit.find(p.precision);
     if (p.relative_error.known() && limit != th.gemm_error_limit.end() && *p.relative_error > limit->second) {
-      f.state = "wrong";
+      f.state = FigureState::wrong;
       wrong.push_back(fmt::format("{} product relative error {:.2g} (limit {:.2g})", p.precision, *p.relative_error,
                                   limit->second));
     }
@@ -144,9 +144,11 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
   }
   ProbeFigure conv;
   conv.name = "cuDNN convolution";
-  conv.state = g.cudnn.known() ? "ok" : (g.cudnn.reason.find("wrong") != std::string::npos ? "wrong" : "not measured");
+  conv.state = g.cudnn.known()                                   ? FigureState::ok
+               : step_outcome(g.cudnn) == StepOutcome::wrong ? FigureState::wrong
+                                                              : FigureState::not_measured;
   conv.basis = g.cudnn.known() ? *g.cudnn : g.cudnn.reason;
-  if (conv.state == "wrong") wrong.push_back(g.cudnn.reason);
+  if (conv.state == FigureState::wrong) wrong.push_back(g.cudnn.reason);
   v.figures.push_back(conv);
 
   if (!wrong.empty()) {
@@ -161,7 +163,7 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
   std::uint64_t held = 0;
   for (const auto& p : g.other_processes) held += p.used_memory_bytes.value_or(0);
   bool busy = !g.other_processes.empty();
-  if (alloc.state == "failed") {
+  if (alloc.state == FigureState::failed) {
     auto f = busy ? make("gpu_in_use_by_other_process", Layer::program, Severity::error,
                          fmt::format("{}: other processes hold its memory; most of the free memory cannot be allocated", who))
                   : make("gpu_memory_exhausted", Layer::program, Severity::error,
@@ -186,7 +188,7 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
   }
 
   // The link: NVML under load against what the GPU supports.
-  bool host_low = h2d.state == "low" || d2h.state == "low";
+  bool host_low = h2d.state == FigureState::low || d2h.state == FigureState::low;
   bool narrow = t.pcie_width_under_load.known() && t.pcie_width_max.known() && *t.pcie_width_under_load < *t.pcie_width_max;
   bool slow_gen = t.pcie_gen_under_load.known() && t.pcie_gen_max.known() && *t.pcie_gen_under_load < *t.pcie_gen_max;
   if (narrow || slow_gen) {
@@ -220,8 +222,8 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
   // Compute and memory bandwidth: low figures, and what NVML saw during them.
   std::vector<const ProbeFigure*> slow;
   for (const auto& f : compute)
-    if (f.state == "low") slow.push_back(&f);
-  if (dcopy.state == "low") slow.push_back(&dcopy);
+    if (f.state == FigureState::low) slow.push_back(&f);
+  if (dcopy.state == FigureState::low) slow.push_back(&dcopy);
   if (!slow.empty()) {
     std::uint64_t r = t.clock_event_reasons;
     std::uint64_t hardware = r & (k_hw_slowdown | k_hw_thermal | k_hw_power_brake | k_sw_thermal);
@@ -275,8 +277,8 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
 
   bool failed = std::any_of(a.findings.begin(), a.findings.end(),
                             [](const Finding& f) { return f.severity == Severity::error; });
-  v.state = failed ? "degraded" : (a.findings.empty() ? "healthy" : "degraded");
-  if (!wrong.empty()) v.state = "failed";
+  v.state = failed ? GpuState::degraded : (a.findings.empty() ? GpuState::healthy : GpuState::degraded);
+  if (!wrong.empty()) v.state = GpuState::failed;
   if (!a.findings.empty()) {
     v.summary = a.findings.front().title;
     for (const char* sep : {": ", " "})
@@ -285,7 +287,7 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
   else {
     std::optional<double> lo, hi;
     for (const auto& f : v.figures) {
-      if (f.state != "ok" || !f.measured.known() || !f.expected.known() || *f.expected <= 0 || f.unit == "GiB") continue;
+      if (f.state != FigureState::ok || !f.measured.known() || !f.expected.known() || *f.expected <= 0 || f.unit == "GiB") continue;
       double r = 100.0 * *f.measured / *f.expected;
       lo = std::min(lo.value_or(r), r);
       hi = std::max(hi.value_or(r), r);
@@ -331,7 +333,7 @@ std::vector<std::string> probe_notes(const RuleContext& ctx) {
                                     a.bus_bandwidth->value, a.bus_bandwidth->median_ms,
                                     a.correct.is(true) ? ", sums right" : "")
                       : fmt::format("all-reduce {} MiB: failed ({})", a.bytes >> 20U, a.bus_bandwidth.reason));
-  out.push_back(fmt::format("probe child: {} in {:.1f} s", c.child.status, c.child.elapsed_ms / 1000));
+  out.push_back(fmt::format("probe child: {} in {:.1f} s", to_string(c.child.status), c.child.elapsed_ms / 1000));
   return out;
 }
 
@@ -340,15 +342,17 @@ void rule_probe_gpus(const RuleContext& ctx, std::vector<Finding>& out) {
   if (!c.attempted) return;
   for (const auto& g : c.gpus)
     for (auto& f : assess_gpu(g, ctx).findings) out.push_back(std::move(f));
-  if (c.child.status == "timeout" || c.child.status == "crashed" || c.child.status == "stuck") {
-    const char* how = c.child.status == "timeout" ? "hung" : c.child.status == "stuck" ? "is stuck in the kernel" : "crashed";
+  if (c.child.status == ChildStatus::timeout || c.child.status == ChildStatus::crashed || c.child.status == ChildStatus::stuck) {
+    const char* how = c.child.status == ChildStatus::timeout ? "hung"
+                      : c.child.status == ChildStatus::stuck ? "is stuck in the kernel"
+                                                             : "crashed";
     auto f = make("gpu_in_bad_state", Layer::hardware, Severity::error,
                   fmt::format("the probe's child process {} at \"{}\"", how, c.last_step));
-    f.evidence.push_back({"probe child", fmt::format("{}: {}", c.child.status, c.child.detail)});
+    f.evidence.push_back({"probe child", fmt::format("{}: {}", to_string(c.child.status), c.child.detail)});
     f.fix.push_back("Look for Xid errors in the kernel log (sudo dmesg | grep -i xid); a GPU that hangs on simple work "
                     "needs a reset (reboot).");
     out.push_back(std::move(f));
-  } else if (c.child.status == "failed") {
+  } else if (c.child.status == ChildStatus::failed) {
     auto f = make("other", Layer::hardware, Severity::error, "the probe's child process failed: " + c.child.detail);
     for (const auto& e : c.errors) f.evidence.push_back({"probe", e});
     out.push_back(std::move(f));
@@ -359,11 +363,11 @@ void rule_probe_gpus(const RuleContext& ctx, std::vector<Finding>& out) {
     if (lib.role == "cublas") {
       for (const auto& g : c.gpus)
         for (const auto& p : g.gemm)
-          if (!p.rate.known() && p.rate.reason.find("compute capability") == std::string::npos && why.empty())
+          if (!p.rate.known() && step_outcome(p.rate) != StepOutcome::unsupported && why.empty())
             why = p.rate.reason;
-    } else if (lib.role == "cudnn" && c.mode == "full") {
+    } else if (lib.role == "cudnn" && c.mode == ProbeMode::full) {
       for (const auto& g : c.gpus)
-        if (!g.cudnn.known() && g.cudnn.reason.find("wrong") == std::string::npos && why.empty()) why = g.cudnn.reason;
+        if (!g.cudnn.known() && step_outcome(g.cudnn) != StepOutcome::wrong && why.empty()) why = g.cudnn.reason;
     }
     if (why.empty() || c.gpus.empty()) continue;
     bool missing = !lib.loaded.known();

@@ -83,7 +83,7 @@ void rule_probe_multi_gpu(const RuleContext& ctx, std::vector<Finding>& out) {
   });
   lagging("device copy (GB/s)", [](const GpuProbe& g) { return &g.device_copy; });
   lagging("host to device (GB/s)", [](const GpuProbe& g) { return &g.host_to_device; });
-  if (c.mode != "full") return;
+  if (c.mode != ProbeMode::full) return;
   // Peer copies: a pair far below the median of the pairs.
   std::vector<double> rates;
   for (const auto& p : c.peers)

@@ -205,7 +205,7 @@ void rule_program_log(const RuleContext& ctx, std::vector<Finding>& out) {
 
 void rule_program_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
   for (const auto& c : program_libraries(ctx)) {
-    if (c.state != "another file") continue;
+    if (c.state != LibraryMatch::another_file) continue;
     Finding f;
     f.cause = "other";
     f.layer = Layer::libraries;
@@ -258,13 +258,13 @@ std::vector<LibraryComparison> program_libraries(const RuleContext& ctx) {
       c.role = l.role;
       c.loaded = l.path;
       c.pids.push_back(proc.pid);
-      c.state = "not predicted";
+      c.state = LibraryMatch::not_predicted;
       if (model != nullptr) {
         for (const auto& r : model->libraries) {
           if (r.role != l.role || !r.path.known()) continue;
           c.predicted = *r.path;
-          c.state = *r.path == l.path ? "as predicted" : "another file";
-          if (c.state == "as predicted") break;
+          c.state = *r.path == l.path ? LibraryMatch::as_predicted : LibraryMatch::another_file;
+          if (c.state == LibraryMatch::as_predicted) break;
         }
       }
       out.push_back(std::move(c));
@@ -278,7 +278,7 @@ std::vector<LibraryComparison> program_libraries(const RuleContext& ctx) {
         if (!r.path.known() || !cuda_role(r.role)) continue;
         bool seen = std::any_of(out.begin(), out.end(), [&](const LibraryComparison& c) { return c.framework == fw && c.role == r.role; });
         if (seen) continue;
-        out.push_back({fw, r.role, *r.path, "", {}, "not loaded"});
+        out.push_back({fw, r.role, *r.path, "", {}, LibraryMatch::not_loaded});
       }
       break;
     }
@@ -363,11 +363,11 @@ void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out) {
   }
 
   // The program never showed up in a GPU's process list.
-  if (p.per_process == "not visible") return;  // not judged idle: its PIDs cannot be seen
+  if (p.per_process == PerProcess::not_visible) return;  // not judged idle: its PIDs cannot be seen
   if (any_error(out)) return;                  // a lower layer, the environment or the log says why
   const auto* opened = opened_gpu(p);
   bool libcuda = has_role(p, {"cuda_driver"});
-  if (p.per_process == "no nvml" && opened != nullptr) return;  // no lists to judge by, and it did open a GPU
+  if (p.per_process == PerProcess::no_nvml && opened != nullptr) return;  // no lists to judge by, and it did open a GPU
   if (p.gpus.empty() && p.processes.empty()) return;           // nothing watched to judge by
   auto fws = frameworks_loaded(p);
   Finding f;
@@ -385,23 +385,23 @@ void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out) {
   }
   f.evidence.push_back({"/proc/PID/maps", libcuda ? "libcuda.so.1 was loaded" : "no process mapped libcuda.so.1"});
   f.evidence.push_back({"/proc/PID/fd", opened ? "GPU device files opened by " + process_name(*opened) : "no process opened /dev/nvidia0 or another GPU"});
-  if (p.per_process != "no nvml")
+  if (p.per_process != PerProcess::no_nvml)
     f.evidence.push_back({"nvmlDeviceGetComputeRunningProcesses_v3",
                           fmt::format("none of the program's {} process(es) in any GPU's list over {:.1f} s", p.processes.size(), p.duration_s)});
   out.push_back(std::move(f));
 }
 
-std::string program_verdict(const RuleContext& ctx, const std::vector<Finding>& causes) {
+ProgramVerdict program_verdict(const RuleContext& ctx, const std::vector<Finding>& causes) {
   const auto& p = ctx.s.program;
-  if (!p.watched) return "";
+  if (!p.watched) return ProgramVerdict::none;
   for (const auto& c : causes) {
-    if (c.cause == "input_pipeline_bound") return "starved";
-    if (c.cause == "program_uses_one_of_many_gpus") return "one_of_many";
+    if (c.cause == "input_pipeline_bound") return ProgramVerdict::starved;
+    if (c.cause == "program_uses_one_of_many_gpus") return ProgramVerdict::one_of_many;
   }
-  if (std::any_of(p.gpus.begin(), p.gpus.end(), [](const ProgramGpu& g) { return g.used; })) return "used_gpu";
-  if (p.per_process == "not visible") return "not_visible";
-  if (p.per_process == "no nvml" && opened_gpu(p) != nullptr) return "unknown";
-  return "not_used";
+  if (std::any_of(p.gpus.begin(), p.gpus.end(), [](const ProgramGpu& g) { return g.used; })) return ProgramVerdict::used_gpu;
+  if (p.per_process == PerProcess::not_visible) return ProgramVerdict::not_visible;
+  if (p.per_process == PerProcess::no_nvml && opened_gpu(p) != nullptr) return ProgramVerdict::unknown;
+  return ProgramVerdict::not_used;
 }
 
 std::string program_summary(const RuleContext& ctx) {
@@ -418,10 +418,10 @@ std::string program_summary(const RuleContext& ctx) {
     if (g.busy_share.known()) out += fmt::format(", busy {:.0f}% of the time", *g.busy_share * 100);
   }
   if (out.empty()) {
-    if (p.per_process == "not visible") {
+    if (p.per_process == PerProcess::not_visible) {
       out = "per-process figures are not visible from this container";
       if (const auto* o = opened_gpu(p)) out += fmt::format("; {} opened the GPU", process_name(*o));
-    } else if (p.per_process == "no nvml") {
+    } else if (p.per_process == PerProcess::no_nvml) {
       out = "the GPUs could not be watched (no NVML)";
       if (const auto* o = opened_gpu(p)) out += fmt::format("; {} opened the GPU", process_name(*o));
     } else {

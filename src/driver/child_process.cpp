@@ -153,7 +153,7 @@ ChildGroup::ChildGroup(const std::vector<ChildWork>& jobs) : m_running(jobs.size
     r.start = std::chrono::steady_clock::now();
     std::string why = start_child(jobs[i], r.pid, r.fd);
     if (!why.empty()) {
-      r.report.outcome = {"failed", why, 0};
+      r.report.outcome = {ChildStatus::failed, why, 0};
       r.done_reading = true;
     }
   }
@@ -259,25 +259,25 @@ std::vector<ChildReport> ChildGroup::wait(std::chrono::milliseconds limit, const
       ::close(r.fd);
       r.fd = -1;
       if (r.complete) {
-        r.report.outcome = {"ok", "", ms};
+        r.report.outcome = {ChildStatus::ok, "", ms};
       } else if (!reaped) {
-        r.report.outcome = {"stuck",
+        r.report.outcome = {ChildStatus::stuck,
                             fmt::format("did not finish within {} ms, and did not die when killed (SIGKILL) within {} ms: "
                                         "stuck in the kernel; left behind",
                                         limit.count(), k_kill_grace.count()),
                             ms};
       } else if (timed_out) {
-        r.report.outcome = {"timeout", fmt::format("did not finish within {} ms and was killed", limit.count()), ms};
+        r.report.outcome = {ChildStatus::timeout, fmt::format("did not finish within {} ms and was killed", limit.count()), ms};
       } else if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         const char* name = signal_abbrev(sig);
-        r.report.outcome = {"crashed", fmt::format("killed by signal {} (SIG{})", sig, name ? name : "?"), ms};
+        r.report.outcome = {ChildStatus::crashed, fmt::format("killed by signal {} (SIG{})", sig, name ? name : "?"), ms};
       } else if (WIFEXITED(status) && WEXITSTATUS(status) == 70) {
-        r.report.outcome = {"failed", "the driver library threw a C++ exception into the probe", ms};
+        r.report.outcome = {ChildStatus::failed, "the driver library threw a C++ exception into the probe", ms};
       } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
-        r.report.outcome = {"failed", fmt::format("exited with status {}", WEXITSTATUS(status)), ms};
+        r.report.outcome = {ChildStatus::failed, fmt::format("exited with status {}", WEXITSTATUS(status)), ms};
       } else {
-        r.report.outcome = {"ok", "", ms};
+        r.report.outcome = {ChildStatus::ok, "", ms};
       }
       r.pid = -1;
     }

@@ -45,7 +45,7 @@ void probe_cuda(const std::function<void(const CudaProbe&)>& emit) {
   calling("dlopen(libcuda.so.1)");
   SharedLibrary lib("libcuda.so.1");
   if (!lib.loaded()) {
-    out.load_error = lib.error();
+    out.load_error = LibraryLoad::failure(lib.error());
     out.library = Fact<std::string>::unknown("libcuda.so.1 could not be loaded");
     out.init = Fact<CallResult>::unknown("library not loaded");
     out.in_call.clear();
@@ -53,7 +53,7 @@ void probe_cuda(const std::function<void(const CudaProbe&)>& emit) {
     return;
   }
   if (auto p = lib.path()) out.library = *p;
-  out.load_error = Fact<std::string>::unknown("loaded");
+  out.load_error = LibraryLoad::success();
   cuda::Functions fn;
 #define GPUDOCTOR_BIND(member, sig, ...) lib.bind(fn.member, {__VA_ARGS__});
   GPUDOCTOR_CUDA_FUNCTIONS(GPUDOCTOR_BIND)

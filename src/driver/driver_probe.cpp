@@ -30,7 +30,7 @@ DriverProbe probe_driver(std::chrono::milliseconds limit) {
 
 DriverProbe DriverProbeInFlight::finish(std::chrono::milliseconds limit) {
   DriverProbe probe;
-  probe.mode = "host";
+  probe.mode = DriverProbeOrigin::host;
   auto reports = m_group.wait(limit);
 
   probe.nvml_child = reports[0].outcome;

@@ -222,7 +222,7 @@ void probe_nvml(const std::function<void(const NvmlProbe&)>& emit) {
   calling("dlopen(libnvidia-ml.so.1)");
   SharedLibrary lib("libnvidia-ml.so.1");
   if (!lib.loaded()) {
-    out.load_error = lib.error();
+    out.load_error = LibraryLoad::failure(lib.error());
     out.library = Fact<std::string>::unknown("libnvidia-ml.so.1 could not be loaded");
     out.init = Fact<CallResult>::unknown("library not loaded");
     out.in_call.clear();
@@ -230,7 +230,7 @@ void probe_nvml(const std::function<void(const NvmlProbe&)>& emit) {
     return;
   }
   if (auto p = lib.path()) out.library = *p;
-  out.load_error = Fact<std::string>::unknown("loaded");
+  out.load_error = LibraryLoad::success();
   nvml::Functions fn;
 #define GPUDOCTOR_BIND(member, sig, ...) lib.bind(fn.member, {__VA_ARGS__});
   GPUDOCTOR_NVML_FUNCTIONS(GPUDOCTOR_BIND)

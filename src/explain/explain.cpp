@@ -318,7 +318,7 @@ void build_snapshot(TextReading& r) {
   }
   if (const auto* v = fact("driver_version")) {
     s.driver.nvml.driver_version = *v;
-    s.driver.mode = "text";
+    s.driver.mode = DriverProbeOrigin::text;
   }
   if (const auto* v = fact("driver_cuda_version")) {
     auto parts = parse_dotted_version(*v);  // "12.2" as nvidia-smi prints it

@@ -26,9 +26,9 @@ std::string one_line(const std::string& s, std::size_t limit) {
 std::vector<std::string> mark_unanswered(Snapshot& s) {
   std::vector<std::string> out;
   auto mark = [&](ChildOutcome& c, const std::string& what) {
-    if (c.status != "timeout") return;
+    if (c.status != ChildStatus::timeout) return;
     out.push_back(fmt::format("{} did not answer ({})", what, c.detail.empty() ? "time limit" : c.detail));
-    c.status = "unanswered";
+    c.status = ChildStatus::unanswered;
   };
   mark(s.driver.nvml_child, s.driver.nvml.in_call.empty() ? std::string("the NVML probe") : s.driver.nvml.in_call);
   mark(s.driver.cuda_child, s.driver.cuda.in_call.empty() ? std::string("the CUDA probe") : s.driver.cuda.in_call);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/environment_in_use.hpp"
 #include "core/snapshot_json.hpp"
 #include "core/utf8.hpp"
 #include "driver/child_process.hpp"
@@ -152,10 +153,7 @@ std::vector<ProbeLibrary> choose_probe_libraries(const Snapshot& snapshot, const
       for (const auto& fw : snapshot.frameworks) {
         const auto& wanted = snapshot.requested_frameworks;
         if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), fw.framework) == wanted.end()) continue;
-        bool in_use = false;
-        for (const auto& inst : snapshot.framework_installs)
-          if (inst.site_packages == fw.site_packages && inst.environment_in_use) in_use = true;
-        if ((pass == 0) != in_use) continue;
+        if ((pass == 0) != site_packages_in_use(snapshot, fw.site_packages)) continue;
         for (const auto& rl : fw.libraries) {
           if (rl.role != r.role || !rl.path.known()) continue;
           lib.requested = *rl.path;
@@ -188,7 +186,7 @@ class ChildRun {
  public:
   ChildRun(const ProbePlan& plan, const std::function<void(const ComputeProbe&)>& emit) : m_plan(plan), m_emit(emit) {
     m_out.attempted = true;
-    m_out.mode = plan.quick ? "quick" : "full";
+    m_out.mode = plan.quick ? ProbeMode::quick : ProbeMode::full;
     m_out.libraries = plan.libraries;
   }
 
@@ -363,7 +361,7 @@ class ChildRun {
       attempt("matrix product " + p, [&] { g.gemm.back() = matrix_product(gpu, *m_libs.cublas, p); },
               [&](const std::string& why) { g.gemm.back().rate = Fact<Measured>::unknown(why); });
     }
-    if (m_plan.quick) g.cudnn = Fact<std::string>::unknown("not in --quick");
+    if (m_plan.quick) g.cudnn = Fact<std::string>::unknown(std::string(probe_reason::not_in_quick));
     else if (!m_libs.cudnn) g.cudnn = m_libs.unavailable(m_out.libraries, "cudnn");
     else
       attempt("cuDNN convolution", [&] { g.cudnn = convolution(gpu, *m_libs.cudnn); },
@@ -372,7 +370,7 @@ class ChildRun {
     // process ran 10% slower (4215 -> 3788 GB/s, bench/RESULTS.md 2026-12-03), so nothing is
     // measured after it.
     if (m_plan.quick)
-      g.allocated_bytes = Fact<std::uint64_t>::unknown("not in --quick");
+      g.allocated_bytes = Fact<std::uint64_t>::unknown(std::string(probe_reason::not_in_quick));
     else
       attempt("allocating most of the free memory", [&] { allocate_most(gpu, g); },
               [&](const std::string& why) { g.allocated_bytes = Fact<std::uint64_t>::unknown(why); });
@@ -461,11 +459,11 @@ ComputeProbe ComputeProbeInFlight::finish(const std::function<void(const std::st
     out.errors.push_back(std::string("the probe's report could not be read: ") + e.what());
   }
   out.attempted = true;
-  out.mode = plan.quick ? "quick" : "full";
+  out.mode = plan.quick ? ProbeMode::quick : ProbeMode::full;
   out.child = reports[0].outcome;
   if (out.libraries.empty()) out.libraries = plan.libraries;
-  if (out.child.status != "ok")
-    out.errors.push_back(fmt::format("the probe's child process {}: {} (last step: {})", out.child.status,
+  if (out.child.status != ChildStatus::ok)
+    out.errors.push_back(fmt::format("the probe's child process {}: {} (last step: {})", to_string(out.child.status),
                                      out.child.detail, out.last_step.empty() ? "none" : out.last_step));
   return out;
 }
@@ -478,9 +476,9 @@ ComputeProbe run_compute_probe(const ProbePlan& plan, const std::function<void(c
 std::optional<std::string> why_no_compute_probe(const Snapshot& snap, bool inspects_other_root) {
   const auto& cuda = snap.driver.cuda;
   if (inspects_other_root) return "--root inspects another system: nothing is loaded from it or run on it";
-  if (snap.driver.mode != "host") return "the driver probe did not run (" + snap.driver.why_not + "), so no work is run either";
+  if (snap.driver.mode != DriverProbeOrigin::host) return "the driver probe did not run (" + snap.driver.why_not + "), so no work is run either";
   if (!cuda.library.known())
-    return "libcuda.so.1 could not be loaded (" + cuda.load_error.value_or(cuda.library.reason) + "), so no work can run on a GPU";
+    return "libcuda.so.1 could not be loaded (" + (cuda.load_error.failed() ? cuda.load_error.error : cuda.library.reason) + "), so no work can run on a GPU";
   if (!cuda.init.known() || !cuda.init->ok())
     return "cuInit " + (cuda.init.known() ? "returned " + cuda.init->name : cuda.init.reason) + ", so no work can run on a GPU";
   if (cuda.device_count.value_or(0) == 0) return "the driver reports no CUDA device";

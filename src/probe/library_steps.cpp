@@ -61,7 +61,8 @@ GemmProbe matrix_product(const Gpu& gpu, const BlasFunctions& blas, const std::s
   int cc_major = 0;
   gpu.cuda.fn().device_get_attribute(&cc_major, cuda::k_attr_cc_major, gpu.device);
   if (cc_major < p->min_cc_major) {
-    out.rate = Fact<Measured>::unknown(fmt::format("{} needs compute capability {}.0 or newer", precision, p->min_cc_major));
+    out.rate = Fact<Measured>::unknown(
+        fmt::format("{} {} {}.0 or newer", precision, probe_reason::needs_compute_capability, p->min_cc_major));
     return out;
   }
   if (blas.create == nullptr || blas.gemm_ex == nullptr || blas.set_stream == nullptr)
@@ -203,7 +204,7 @@ Fact<std::string> convolution(const Gpu& gpu, const DnnFunctions& dnn) {
   }
   double rel = ref2 > 0 ? std::sqrt(err2 / ref2) : 1;
   if (!(rel < 1e-4))
-    throw StepError(fmt::format("cudnnConvolutionForward returned wrong results (relative error {:.2g})", rel));
+    throw StepError(fmt::format("cudnnConvolutionForward {} (relative error {:.2g})", probe_reason::wrong_results, rel));
   return fmt::format("3x3 convolution, input {}x{}x{}x{}, {} filters, fp32: results right (relative error {:.1g})", N, C,
                      H, W, K, rel);
 }

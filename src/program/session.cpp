@@ -186,16 +186,16 @@ class Watch {
     p.log_lines = m_out.lines() + m_err.lines() + m_file_lines;
     for (const auto& n : m_tree->notes()) p.notes.push_back(n);
     if (!m_sampler) {
-      p.per_process = "no nvml";
+      p.per_process = PerProcess::no_nvml;
       p.notes.push_back("the GPUs were not watched (--driver none)");
     } else if (!m_sampler_error.empty()) {
-      p.per_process = "no nvml";
+      p.per_process = PerProcess::no_nvml;
       p.notes.push_back("the GPUs could not be watched: " + m_sampler_error);
     } else if (!m_usage.have_gpus()) {
       p.notes.push_back(m_sampler->fd() < 0 ? "the NVML sampler stopped before it named the GPUs (NVML hung or crashed)"
                                             : "NVML did not name the GPUs during the watch");
     }
-    if (p.per_process == "not visible")
+    if (p.per_process == PerProcess::not_visible)
       p.notes.push_back("per-process figures are not visible from this container: the driver lists processes by PIDs of "
                         "another PID namespace, none of which is the program's; device-level figures are every process's");
   }

@@ -142,7 +142,7 @@ void program_html(std::ostream& out, const Diagnosis& d, const ReportHeader& h, 
   fmt::print(out, "<h1>gpudoctor {} · {}</h1>\n", esc(h.version, 40), esc(h.command, 20));
   fmt::print(out, "<p><code>{}</code> (PID {}), {} after {:.1f} s, started {}</p>\n", esc(cmd, 500), p.pid, esc(p.ended, 200),
              p.duration_s, esc(p.started_at, 40));
-  fmt::print(out, "<h2 id=\"verdict\">Verdict: {} ({})</h2>\n", d.healthy ? "healthy" : "problem", esc(d.program_verdict, 40));
+  fmt::print(out, "<h2 id=\"verdict\">Verdict: {} ({})</h2>\n", d.healthy ? "healthy" : "problem", esc(to_string(d.program_verdict), 40));
   // A healthy verdict's finding restates the summary as its title.
   if (d.causes.empty() || d.causes.front().cause != "healthy") fmt::print(out, "<p>{}</p>\n", esc(d.program_summary));
   for (const auto& c : d.causes) finding_html(out, c, d.healthy ? "ok" : "cause");

@@ -39,7 +39,7 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
   if (!d.gpus.empty()) {
     j["gpus"] = nlohmann::ordered_json::array();
     for (const auto& g : d.gpus) {
-      nlohmann::ordered_json gj{{"ordinal", g.ordinal}, {"name", g.name}, {"state", g.state}, {"summary", g.summary}};
+      nlohmann::ordered_json gj{{"ordinal", g.ordinal}, {"name", g.name}, {"state", to_string(g.state)}, {"summary", g.summary}};
       gj["figures"] = nlohmann::ordered_json::array();
       for (const auto& f : g.figures) {
         gj["figures"].push_back({{"name", f.name},
@@ -47,7 +47,7 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
                                  {"measured", f.measured.known() ? nlohmann::ordered_json(*f.measured) : nullptr},
                                  {"expected", f.expected.known() ? nlohmann::ordered_json(*f.expected) : nullptr},
                                  {"basis", f.basis},
-                                 {"state", f.state}});
+                                 {"state", to_string(f.state)}});
       }
       j["gpus"].push_back(std::move(gj));
     }

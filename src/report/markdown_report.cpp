@@ -80,7 +80,7 @@ void render(std::ostream& out, const Diagnosis& d, const ReportHeader& h, const 
     for (const auto& [in_use, line] : environment_lines(d)) fmt::print(out, "- {}{}\n", in_use ? "*in use*: " : "", cell(line));
   }
   for (const auto& g : d.gpus) {
-    fmt::print(out, "\n**GPU {} {}: {}** {}\n\n| check | measured | basis |\n|---|---|---|\n", g.ordinal, cell(g.name), cell(g.state),
+    fmt::print(out, "\n**GPU {} {}: {}** {}\n\n| check | measured | basis |\n|---|---|---|\n", g.ordinal, cell(g.name), cell(std::string(to_string(g.state))),
                cell(g.summary));
     for (const auto& f : g.figures)
       fmt::print(out, "| {} | {} | {} |\n", cell(f.name), cell(probe_figure_text(f)), cell(f.basis));

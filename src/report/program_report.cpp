@@ -42,7 +42,7 @@ std::string printable(std::string_view s, std::size_t limit) {
 
 nlohmann::ordered_json program_json(const Diagnosis& d, const Program& p) {
   nlohmann::ordered_json j;
-  j["verdict"] = d.program_verdict;
+  j["verdict"] = to_string(d.program_verdict);
   j["summary"] = d.program_summary;
   j["mode"] = p.mode;
   j["command"] = p.command;
@@ -55,7 +55,7 @@ nlohmann::ordered_json program_json(const Diagnosis& d, const Program& p) {
   j["ended"] = p.ended;
   j["started_at"] = p.started_at;
   j["duration_s"] = p.duration_s;
-  j["per_process"] = p.per_process;
+  j["per_process"] = to_string(p.per_process);
   j["gpus"] = nlohmann::ordered_json::array();
   for (const auto& g : p.gpus) {
     nlohmann::ordered_json gj;
@@ -79,7 +79,7 @@ nlohmann::ordered_json program_json(const Diagnosis& d, const Program& p) {
   j["libraries"] = nlohmann::ordered_json::array();
   for (const auto& c : d.program_libraries)
     j["libraries"].push_back({{"framework", c.framework}, {"role", c.role}, {"loaded", c.loaded}, {"predicted", c.predicted},
-                              {"state", c.state}, {"pids", c.pids}});
+                              {"state", to_string(c.state)}, {"pids", c.pids}});
   j["notes"] = p.notes;
   auto watch = to_json(p);
   // What the program's source says (file:line), as the program rules read it.
@@ -92,7 +92,7 @@ nlohmann::ordered_json program_json(const Diagnosis& d, const Program& p) {
 void program_terminal(std::ostream& out, const Diagnosis& d, const Program& p) {
   std::string cmd = fmt::format("{}", fmt::join(p.command, " "));
   fmt::print(out, "\nProgram: {} (PID {}), {} after {:.1f} s\n", printable(cmd, 200), p.pid, p.ended, p.duration_s);
-  fmt::print(out, "  Verdict: {}: {}\n", d.program_verdict, printable(d.program_summary, 400));
+  fmt::print(out, "  Verdict: {}: {}\n", to_string(d.program_verdict), printable(d.program_summary, 400));
   for (const auto& g : p.gpus) {
     fmt::print(out, "  GPU {} {}: {}; peak memory {}, utilization mean {} peak {}, busy {} ({} samples{})\n", g.index,
                printable(g.name, 80), g.used ? "used by PID " + pids_text(g.pids) : "not used",
@@ -108,7 +108,7 @@ void program_terminal(std::ostream& out, const Diagnosis& d, const Program& p) {
   for (const auto& c : d.program_libraries) {
     if (shown++ == 0) out << "  Libraries loaded (against check's prediction):\n";
     if (shown > 24) break;
-    fmt::print(out, "    {:<10} {:<14} {:<13} {}\n", c.framework.empty() ? "-" : c.framework, c.role, c.state,
+    fmt::print(out, "    {:<10} {:<14} {:<13} {}\n", c.framework.empty() ? "-" : c.framework, c.role, to_string(c.state),
                printable(short_path(c.loaded.empty() ? c.predicted : c.loaded), 160));
   }
   for (const auto& n : p.notes) fmt::print(out, "  note: {}\n", printable(n, 400));
@@ -124,7 +124,7 @@ void program_markdown(std::ostream& out, const Diagnosis& d, const Program& p, c
   fmt::print(out, "\n### Program\n\n");
   fmt::print(out, "- Command: {} (PID {}), {} after {:.1f} s\n", escape::markdown_code(shown(cmd), false), p.pid, cell(p.ended),
              p.duration_s);
-  fmt::print(out, "- Verdict: **{}**: {}\n", d.program_verdict, cell(d.program_summary));
+  fmt::print(out, "- Verdict: **{}**: {}\n", to_string(d.program_verdict), cell(d.program_summary));
   if (p.cpu_mean_percent.known()) fmt::print(out, "- CPU: {:.0f}% of one core on average, {} process(es)\n", *p.cpu_mean_percent, p.processes.size());
   if (!p.gpus.empty()) {
     fmt::print(out, "\n| GPU | used by | peak memory | mean util | peak util | busy | basis |\n|---|---|---|---|---|---|---|\n");
@@ -137,7 +137,7 @@ void program_markdown(std::ostream& out, const Diagnosis& d, const Program& p, c
   if (!d.program_libraries.empty()) {
     fmt::print(out, "\n| framework | library | state | loaded | predicted |\n|---|---|---|---|---|\n");
     for (const auto& c : d.program_libraries)
-      fmt::print(out, "| {} | {} | {} | {} | {} |\n", c.framework, c.role, c.state, cell(short_path(c.loaded)), cell(short_path(c.predicted)));
+      fmt::print(out, "| {} | {} | {} | {} | {} |\n", c.framework, c.role, to_string(c.state), cell(short_path(c.loaded)), cell(short_path(c.predicted)));
   }
   for (const auto& n : p.notes) fmt::print(out, "- note: {}\n", cell(n));
 }

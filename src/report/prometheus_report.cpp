@@ -160,16 +160,16 @@ void prometheus_report(std::ostream& out, const Diagnosis& d, const Snapshot& s,
 
   // The probe: each GPU's state and every figure beside what the card should deliver.
   if (s.compute.attempted)
-    e.add("gpudoctor_probe_gpus", "GPUs the probe ran real work on", {{"mode", s.compute.mode}},
+    e.add("gpudoctor_probe_gpus", "GPUs the probe ran real work on", {{"mode", std::string(to_string(s.compute.mode))}},
           static_cast<double>(s.compute.gpus.size()));
   for (const auto& g : d.gpus) {
     std::string uuid;
     for (const auto& p : s.compute.gpus)
       if (p.ordinal == g.ordinal) uuid = p.uuid;
     Labels gpu{{"gpu", std::to_string(g.ordinal)}, {"uuid", uuid}, {"model", g.name}};
-    for (const char* st : {"healthy", "degraded", "failed"}) {
+    for (GpuState st : {GpuState::healthy, GpuState::degraded, GpuState::failed}) {
       Labels l = gpu;
-      l.emplace_back("state", st);
+      l.emplace_back("state", to_string(st));
       e.add("gpudoctor_probe_gpu_state", "The probe's verdict on each GPU: 1 for its state, 0 for the others", l,
             g.state == st ? 1 : 0);
     }
@@ -177,7 +177,7 @@ void prometheus_report(std::ostream& out, const Diagnosis& d, const Snapshot& s,
       Labels l = gpu;
       l.emplace_back("figure", f.name);
       Labels ls = l;
-      ls.emplace_back("state", f.state);
+      ls.emplace_back("state", to_string(f.state));
       e.add("gpudoctor_probe_figure_info", "Each probe figure's state: ok, low, wrong, failed, not measured, no reference", ls, 1);
       auto unit = base_unit(f.unit);
       if (!unit) continue;

@@ -29,11 +29,11 @@ std::vector<std::pair<bool, std::string>> environment_lines(const Diagnosis& d) 
 }
 
 std::string probe_figure_text(const ProbeFigure& f) {
-  if (!f.measured.known()) return f.state == "ok" ? "ok" : f.state;
+  if (!f.measured.known()) return std::string(to_string(f.state));
   std::string text = fmt::format("{:.1f} {}", *f.measured, f.unit);
   if (f.expected.known() && *f.expected > 0)
     text += fmt::format(" of {:.1f} ({:.0f}%)", *f.expected, 100.0 * *f.measured / *f.expected);
-  if (f.state != "ok") text += " " + f.state;
+  if (f.state != FigureState::ok) text += " " + std::string(to_string(f.state));
   return text;
 }
 

@@ -175,10 +175,10 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
     if (rest > 0) fmt::print(out, "    and {} more without a framework shown (--verbose lists them)\n", rest);
   }
   for (const auto& g : d.gpus) {
-    auto style = g.state == "healthy" ? fg(fmt::terminal_color::green)
-                 : g.state == "failed" ? fg(fmt::terminal_color::red) | fmt::emphasis::bold
+    auto style = g.state == GpuState::healthy ? fg(fmt::terminal_color::green)
+                 : g.state == GpuState::failed ? fg(fmt::terminal_color::red) | fmt::emphasis::bold
                                        : fg(fmt::terminal_color::yellow);
-    fmt::print(out, "\nGPU {} {}: {} {}\n", g.ordinal, t(g.name), st.paint(t(g.state), style), t(g.summary));
+    fmt::print(out, "\nGPU {} {}: {} {}\n", g.ordinal, t(g.name), st.paint(t(std::string(to_string(g.state))), style), t(g.summary));
     for (const auto& f : g.figures) {
       std::string basis = t(f.basis.size() > 90 ? utf8_cut(f.basis, 87) + "..." : f.basis);
       fmt::print(out, "  {:<32} {:<36} {}\n", t(f.name), t(probe_figure_text(f)), basis);

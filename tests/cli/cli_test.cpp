@@ -130,6 +130,25 @@ TEST(Cli, FromRejectsWhatIsNotASnapshot) {
   EXPECT_EQ(missing.code, 2);
 }
 
+// A typed state's word that no enumerator has (a hand-edited or newer snapshot) is unreadable
+// input, exit 2, naming the field and the word; the near word reads and diagnoses.
+TEST(Cli, FromRefusesAStateWordItDoesNotKnow) {
+  auto snapshot = [](const std::string& status) {
+    return "{\"kind\":\"gpudoctor-snapshot\",\"schema\":1,\"driver\":{\"mode\":\"host\",\"cuda_child\":{\"status\":\"" +
+           status + "\",\"detail\":\"\",\"elapsed_ms\":12}}}";
+  };
+  auto bad = temp_file("bad-state.json", snapshot("exploded"));
+  auto r = run({"check", "--from", bad.string()});
+  fs::remove(bad);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("unknown child status \"exploded\""), std::string::npos) << r.err;
+  auto good = temp_file("good-state.json", snapshot("timeout"));
+  auto g = run({"check", "--from", good.string(), "--json"});
+  fs::remove(good);
+  EXPECT_EQ(g.code, 1) << g.err;
+  EXPECT_EQ(g.err.find("unknown child status"), std::string::npos) << g.err;
+}
+
 TEST(Cli, MarkdownLeadsWithTheRootCause) {
   auto env = fake_env(fs::path(GPUDOCTOR_SCENARIOS) / "h200_cuda_visible_devices_minus_one" / "driver.json");
   env["CUDA_VISIBLE_DEVICES"] = "-1";

@@ -36,6 +36,33 @@ TEST(SnapshotJson, RoundTripsTheRealH200Snapshot) {
   EXPECT_EQ(to_json(snapshot_from_json(to_json(s))), to_json(s));
 }
 
+// The typed states (core/enum_text.hpp) write the words these recordings hold: every value of
+// each recorded snapshot and probe comes back as it was, and writing it again changes nothing.
+TEST(SnapshotJson, RecordingsKeepEveryWordOfTheirStates) {
+  auto same_values = [](const nlohmann::json& original, const nlohmann::json& again, const std::string& file) {
+    const auto a = again.flatten();
+    const auto o = original.flatten();
+    for (const auto& [key, value] : o.items()) {
+      ASSERT_TRUE(a.contains(key)) << file << ": " << key;
+      EXPECT_EQ(a.at(key), value) << file << ": " << key;
+    }
+  };
+  for (const char* file : {"h200-snapshot.json", "macos-torch-snapshot.json", "windows11-tf212-snapshot.json"}) {
+    std::ifstream in(std::string(GPUDOCTOR_TEST_DATA) + "/" + file);
+    auto j = nlohmann::json::parse(in);
+    Snapshot s = snapshot_from_json(j);
+    same_values(j, to_json(s), file);
+    EXPECT_EQ(to_json(snapshot_from_json(to_json(s))), to_json(s)) << file;
+  }
+  for (const char* file : {"h100x2-full.json", "h100x2-quick.json", "h100x2-busy-full.json", "h100x4-full.json"}) {
+    std::ifstream in(std::string(GPUDOCTOR_TEST_DATA) + "/probe/" + file);
+    auto j = nlohmann::json::parse(in);
+    ComputeProbe c = compute_probe_from_json(j);
+    EXPECT_NE(c.mode, ProbeMode::none) << file;
+    same_values(j, to_json(c), file);
+  }
+}
+
 TEST(SnapshotJson, RejectsWhatIsNotASnapshot) {
   EXPECT_THROW(snapshot_from_json(nlohmann::json::array()), SnapshotError);
   EXPECT_THROW(snapshot_from_json(nlohmann::json{{"kind", "other"}}), SnapshotError);

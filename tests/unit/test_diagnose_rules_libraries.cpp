@@ -262,5 +262,38 @@ TEST(LibraryCopies, ASecondCopyMappedThroughLdLibraryPathIsAWarning) {
   EXPECT_EQ(find(other, "conflicting_cuda_installs")->severity, Severity::warning);
 }
 
+// A library missing from a site-packages folder on the path of two interpreters (the user site),
+// listed first by the one not in use: the folder is in use all the same (core's
+// site_packages_in_use), so the missing cuDNN is an error. The rule once asked only the first
+// environment that listed the folder and called it a warning. Near case: neither is in use.
+TEST(LibraryMissing, InAFolderSharedWithAnEnvironmentNotInUseIsAnError) {
+  auto host = [](bool second_in_use) {
+    Snapshot s = torch_host(k_sp + "/nvidia/nccl/lib/libnccl.so.2", "2.30.7", "RPATH of " + k_sp + "/torch/lib/libtorch_cuda.so");
+    s.python_envs[0].in_use = second_in_use;
+    PythonEnvironment base;
+    base.prefix = "/opt/python3.11";
+    base.kind = "system";
+    base.found_by = "python3 on PATH (/opt/python3.11/bin)";
+    base.version = std::string("3.11");
+    base.site_packages = {k_sp, "/opt/python3.11/lib/python3.11/site-packages"};
+    s.python_envs.insert(s.python_envs.begin(), base);
+    auto& cudnn = s.frameworks[0].libraries[1];
+    cudnn.path = Fact<std::string>::unknown("not found");
+    cudnn.error = "libcudnn.so.9: cannot open shared object file: No such file or directory";
+    return s;
+  };
+  auto missing = [](const std::vector<Finding>& findings) -> const Finding* {
+    for (const auto& f : findings)
+      if (f.layer == Layer::libraries && f.title.find("libcudnn.so.9") != std::string::npos) return &f;
+    return nullptr;
+  };
+  auto in_use = rule_findings(host(true));
+  ASSERT_NE(missing(in_use), nullptr);
+  EXPECT_EQ(missing(in_use)->severity, Severity::error) << missing(in_use)->title;
+  auto not_in_use = rule_findings(host(false));
+  ASSERT_NE(missing(not_in_use), nullptr);
+  EXPECT_EQ(missing(not_in_use)->severity, Severity::warning);
+}
+
 }  // namespace
 }  // namespace gpudoctor

@@ -42,12 +42,12 @@ TEST(ProbeRules, RecordedH100sMeetTheirDatasheetWithinThresholds) {
   auto d = diagnose(with(recorded()), kb::KnowledgeBase::get());
   ASSERT_EQ(d.gpus.size(), 2U);
   for (const auto& g : d.gpus) {
-    EXPECT_EQ(g.state, "healthy") << g.summary;
+    EXPECT_EQ(to_string(g.state), "healthy") << g.summary;
     EXPECT_EQ(fig(g, "bf16 matrix product").expected.value_or(0), 989.4);
     EXPECT_EQ(fig(g, "tf32 matrix product").expected.value_or(0), 494.7);
     EXPECT_EQ(fig(g, "fp32 matrix product").expected.value_or(0), 66.9);
     EXPECT_EQ(fig(g, "device copy").expected.value_or(0), 3350);
-    for (const auto& f : g.figures) EXPECT_TRUE(f.state == "ok") << f.name << ": " << f.state;
+    for (const auto& f : g.figures) EXPECT_TRUE(f.state == FigureState::ok) << f.name << ": " << to_string(f.state);
   }
   // The measured fractions the thresholds were set against (gpu_performance.toml [verdict]).
   double bf16 = *fig(d.gpus[0], "bf16 matrix product").measured / 989.4;
@@ -63,7 +63,7 @@ TEST(ProbeRules, RecordedFourH100sHaveNoLaggardNorSlowPair) {
   EXPECT_TRUE(d.healthy);
   EXPECT_TRUE(d.warnings.empty()) << (d.warnings.empty() ? "" : d.warnings.front().title);
   ASSERT_EQ(d.gpus.size(), 4U);
-  for (const auto& g : d.gpus) EXPECT_EQ(g.state, "healthy") << g.summary;
+  for (const auto& g : d.gpus) EXPECT_EQ(to_string(g.state), "healthy") << g.summary;
 }
 
 TEST(ProbeRules, RecordedBusyGpuIsNamedForTheOtherProcess) {
@@ -74,9 +74,9 @@ TEST(ProbeRules, RecordedBusyGpuIsNamedForTheOtherProcess) {
   EXPECT_EQ(d.causes.front().cause, "gpu_in_use_by_other_process");
   EXPECT_NE(d.causes.front().title.find("GPU 0"), std::string::npos);
   EXPECT_NE(d.causes.front().title.find("other processes compute on it"), std::string::npos);
-  EXPECT_EQ(d.gpus[0].state, "degraded");
-  EXPECT_EQ(fig(d.gpus[0], "bf16 matrix product").state, "low");
-  EXPECT_EQ(d.gpus[1].state, "healthy");
+  EXPECT_EQ(to_string(d.gpus[0].state), "degraded");
+  EXPECT_EQ(to_string(fig(d.gpus[0], "bf16 matrix product").state), "low");
+  EXPECT_EQ(to_string(d.gpus[1].state), "healthy");
 }
 
 TEST(ProbeRules, TensorThresholdSeparatesSlowFromDegraded) {
@@ -85,10 +85,10 @@ TEST(ProbeRules, TensorThresholdSeparatesSlowFromDegraded) {
   auto& bf16 = probe.gpus[0].gemm[0];
   ASSERT_EQ(bf16.precision, "bf16");
   bf16.rate.value->value = (th.tensor_fraction + 0.01) * 989.4;
-  EXPECT_EQ(fig(diagnose(with(probe), kb::KnowledgeBase::get()).gpus[0], "bf16 matrix product").state, "ok");
+  EXPECT_EQ(to_string(fig(diagnose(with(probe), kb::KnowledgeBase::get()).gpus[0], "bf16 matrix product").state), "ok");
   bf16.rate.value->value = (th.tensor_fraction - 0.01) * 989.4;
   auto d = diagnose(with(probe), kb::KnowledgeBase::get());
-  EXPECT_EQ(fig(d.gpus[0], "bf16 matrix product").state, "low");
+  EXPECT_EQ(to_string(fig(d.gpus[0], "bf16 matrix product").state), "low");
   // Low with no reason NVML can see: a warning that says so, never a made-up cause.
   const Finding* f = find(d, "other");
   ASSERT_NE(f, nullptr);
@@ -99,13 +99,30 @@ TEST(ProbeRules, TensorThresholdSeparatesSlowFromDegraded) {
 TEST(ProbeRules, ErrorLimitsPerPrecision) {
   auto probe = recorded();
   // Measured on the H100: bf16 1.8e-3, fp16 2.0e-4, tf32 1.5e-5, fp32 1.5e-6; all under their limits.
-  EXPECT_EQ(diagnose(with(probe), kb::KnowledgeBase::get()).gpus[0].state, "healthy");
+  EXPECT_EQ(to_string(diagnose(with(probe), kb::KnowledgeBase::get()).gpus[0].state), "healthy");
   probe.gpus[1].gemm[2].relative_error = 5e-3;  // tf32 wrong beyond rounding
   auto d = diagnose(with(probe), kb::KnowledgeBase::get());
-  EXPECT_EQ(d.gpus[1].state, "failed");
-  EXPECT_EQ(fig(d.gpus[1], "tf32 matrix product").state, "wrong");
+  EXPECT_EQ(to_string(d.gpus[1].state), "failed");
+  EXPECT_EQ(to_string(fig(d.gpus[1], "tf32 matrix product").state), "wrong");
   ASSERT_FALSE(d.healthy);
   EXPECT_EQ(d.causes.front().cause, "gpu_in_bad_state");
+}
+
+// A cuDNN convolution whose results were wrong fails the GPU; a cuDNN that did not load because
+// dlopen met a wrong ELF class computed nothing (the rule once matched "wrong" anywhere in the reason).
+TEST(ProbeRules, WrongConvolutionResultsFailTheGpuAWrongElfClassDoesNot) {
+  auto probe = recorded();
+  probe.gpus[0].cudnn = Fact<std::string>::unknown("cudnnConvolutionForward returned wrong results (relative error 0.31)");
+  auto d = diagnose(with(probe), kb::KnowledgeBase::get());
+  EXPECT_EQ(to_string(d.gpus[0].state), "failed");
+  EXPECT_EQ(to_string(fig(d.gpus[0], "cuDNN convolution").state), "wrong");
+  ASSERT_NE(find(d, "gpu_in_bad_state"), nullptr);
+
+  probe.gpus[0].cudnn = Fact<std::string>::unknown("cudnn not loaded: libcudnn.so.9: wrong ELF class: ELFCLASS32");
+  d = diagnose(with(probe), kb::KnowledgeBase::get());
+  EXPECT_EQ(to_string(d.gpus[0].state), "healthy") << d.gpus[0].summary;
+  EXPECT_EQ(to_string(fig(d.gpus[0], "cuDNN convolution").state), "not measured");
+  EXPECT_EQ(find(d, "gpu_in_bad_state"), nullptr);
 }
 
 TEST(ProbeRules, ArchitectureFallbackForAGpuWithoutAModelRow) {
@@ -148,8 +165,8 @@ TEST(ProbeRules, ModelRowsAreFoundByPciIdBeforeName) {
 TEST(ProbeRules, NothingMeasuredIsNeverHealthyByDefault) {
   Snapshot s;
   s.compute.attempted = true;
-  s.compute.mode = "full";
-  s.compute.child = {"crashed", "killed by signal 11 (SIGSEGV)", 812};
+  s.compute.mode = ProbeMode::full;
+  s.compute.child = {ChildStatus::crashed, "killed by signal 11 (SIGSEGV)", 812};
   s.compute.last_step = "GPU 0: matrix product bf16";
   auto d = diagnose(s, kb::KnowledgeBase::get());
   ASSERT_FALSE(d.healthy);

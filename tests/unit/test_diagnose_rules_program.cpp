@@ -39,7 +39,7 @@ Snapshot watched(double duration_s, double cpu_percent, std::vector<ProgramGpu> 
   p.pid = 4242;
   p.duration_s = duration_s;
   p.cpu_mean_percent = cpu_percent;
-  p.per_process = "pid";
+  p.per_process = PerProcess::pid;
   ProgramProcess proc;
   proc.pid = 4242;
   proc.command = "python train.py";
@@ -62,7 +62,7 @@ bool has(const std::vector<Finding>& f, const std::string& id) {
 TEST(ProgramRules, UsedTheGpuWell) {
   auto d = diagnose(watched(120, 100, {gpu(0, true, 0.95, 88)}));
   EXPECT_TRUE(d.healthy) << ids(d.causes).front();
-  EXPECT_EQ(d.program_verdict, "used_gpu");
+  EXPECT_EQ(to_string(d.program_verdict), "used_gpu");
   EXPECT_EQ(d.causes.front().layer, Layer::program);
   EXPECT_NE(d.program_summary.find("used GPU 0 (NVIDIA H200): peak 10.0 GiB, mean 88%, peak 93%, busy 95% of the time"),
             std::string::npos) << d.program_summary;
@@ -72,7 +72,7 @@ TEST(ProgramRules, StarvedGpuWithBusyCpuIsInputPipelineBound) {
   auto d = diagnose(watched(120, 180, {gpu(0, true, 0.12, 9)}));
   ASSERT_FALSE(d.healthy);
   EXPECT_EQ(d.causes.front().cause, "input_pipeline_bound");
-  EXPECT_EQ(d.program_verdict, "starved");
+  EXPECT_EQ(to_string(d.program_verdict), "starved");
   // Near cases: the GPU busy enough; the CPU idle too (the program simply waits, e.g. on I/O or a lock);
   // a run too short to judge.
   EXPECT_TRUE(diagnose(watched(120, 180, {gpu(0, true, 0.45, 40)})).healthy);
@@ -99,14 +99,14 @@ TEST(ProgramRules, NeverUsedWithTorchLoadedIsProgramForcesCpu) {
   auto d = diagnose(watched(30, 100, {gpu(0, false, 0, 0)}));
   ASSERT_FALSE(d.healthy);
   EXPECT_EQ(d.causes.front().cause, "program_forces_cpu");
-  EXPECT_EQ(d.program_verdict, "not_used");
+  EXPECT_EQ(to_string(d.program_verdict), "not_used");
   // A lower layer explains it: no GPU on this machine is the root cause, not the program.
   auto no_gpu = watched(30, 100, {});
   no_gpu.pci_gpus.clear();
   no_gpu.modules.modules.clear();
   no_gpu.device_nodes.clear();
   no_gpu.driver_files.libraries.clear();
-  no_gpu.program.per_process = "no nvml";
+  no_gpu.program.per_process = PerProcess::no_nvml;
   auto n = diagnose(no_gpu);
   EXPECT_EQ(n.causes.front().cause, "no_nvidia_gpu");
   EXPECT_FALSE(has(n.causes, "program_forces_cpu"));
@@ -132,10 +132,10 @@ TEST(ProgramRules, EnvironmentOfTheProgramsProcessesHidesTheGpu) {
 
 TEST(ProgramRules, PerProcessFiguresNotVisibleAreNotJudgedIdle) {
   auto s = watched(30, 100, {gpu(0, false, 0, 0)});
-  s.program.per_process = "not visible";
+  s.program.per_process = PerProcess::not_visible;
   auto d = diagnose(s);
   EXPECT_TRUE(d.healthy);
-  EXPECT_EQ(d.program_verdict, "not_visible");
+  EXPECT_EQ(to_string(d.program_verdict), "not_visible");
   EXPECT_NE(d.program_summary.find("per-process figures are not visible from this container"), std::string::npos);
 }
 
@@ -217,7 +217,7 @@ TEST(ProgramRules, LibrariesLoadedAgainstPredicted) {
   s.program.processes[0].libraries.push_back({"cublas", "/usr/local/cuda-13.0/lib64/libcublas.so.13.0.2.14", 2.0});
   auto d = diagnose(s);
   std::map<std::string, std::string> state;
-  for (const auto& c : d.program_libraries) state[c.role] = c.state;
+  for (const auto& c : d.program_libraries) state[c.role] = to_string(c.state);
   EXPECT_EQ(state["cudnn"], "as predicted");
   EXPECT_EQ(state["cublas"], "another file");
   auto w = std::find_if(d.warnings.begin(), d.warnings.end(), [](const Finding& f) { return f.layer == Layer::libraries; });

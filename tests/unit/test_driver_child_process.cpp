@@ -17,7 +17,7 @@ TEST(ChildProcess, KeepsTheLastStateOfEachChild) {
                          [](const Emit& emit) { emit("other"); }},
                         std::chrono::milliseconds(5000));
   ASSERT_EQ(r.size(), 2u);
-  EXPECT_EQ(r[0].outcome.status, "ok");
+  EXPECT_EQ(to_string(r[0].outcome.status), "ok");
   EXPECT_EQ(r[0].last_state, "second");
   EXPECT_EQ(r[1].last_state, "other");
 }
@@ -30,7 +30,7 @@ TEST(ChildProcess, AHangIsKilledAtTheLimitAndKeepsWhatItSaid) {
                          }},
                         std::chrono::milliseconds(300));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_EQ(r[0].outcome.status, "timeout");
+  EXPECT_EQ(to_string(r[0].outcome.status), "timeout");
   EXPECT_EQ(r[0].last_state, "before cuInit");
   EXPECT_LT(ms, 3000);
 }
@@ -49,7 +49,7 @@ TEST(ChildProcess, ALastWordEndsTheWaitAndTheChildIsOk) {
     seen.push_back(state);
     return state == "done";
   });
-  EXPECT_EQ(r[0].outcome.status, "ok");
+  EXPECT_EQ(to_string(r[0].outcome.status), "ok");
   EXPECT_EQ(r[0].last_state, "done");
   EXPECT_EQ(seen, (std::vector<std::string>{"working", "done"}));
   EXPECT_LT(r[0].outcome.elapsed_ms, 5000);
@@ -61,7 +61,7 @@ TEST(ChildProcess, ACrashIsReportedWithItsSignal) {
                           ::raise(SIGSEGV);
                         }},
                         std::chrono::milliseconds(5000));
-  EXPECT_EQ(r[0].outcome.status, "crashed");
+  EXPECT_EQ(to_string(r[0].outcome.status), "crashed");
   EXPECT_NE(r[0].outcome.detail.find("SIGSEGV"), std::string::npos) << r[0].outcome.detail;
   EXPECT_EQ(r[0].last_state, "loaded");
 }
@@ -71,7 +71,7 @@ TEST(ChildProcess, AnExceptionEndsTheChildNotTheCaller) {
   auto r = run_children({[](const Emit&) { throw std::runtime_error("from the library"); }},
                         std::chrono::milliseconds(5000));
   EXPECT_EQ(::getpid(), parent);  // only the parent ever gets here
-  EXPECT_EQ(r[0].outcome.status, "failed");
+  EXPECT_EQ(to_string(r[0].outcome.status), "failed");
 }
 
 TEST(ChildProcess, OutputOfTheChildDoesNotReachOurs) {

@@ -63,7 +63,7 @@ TEST(GpuUsage, ProgramsProcessMatchedByPidWithItsSamplesHeldBetweenNvmlPeriods) 
   EXPECT_EQ(*g.others_peak_memory_bytes, 1ull << 30);
   EXPECT_EQ(*g.peak_utilization_percent, 90U);
   EXPECT_DOUBLE_EQ(*g.busy_share, 0.9);  // every reading within a sample's period, each 90% busy
-  EXPECT_EQ(p.per_process, "pid");
+  EXPECT_EQ(to_string(p.per_process), "pid");
   EXPECT_EQ(g.samples, 20);
 }
 
@@ -133,7 +133,7 @@ TEST(GpuUsage, ContainerPidsMatchThroughNspid) {
   u.finish(p, 0.1);
   EXPECT_TRUE(p.gpus[0].used);
   EXPECT_EQ(p.gpus[0].pids, (std::vector<std::uint32_t>{91234}));
-  EXPECT_EQ(p.per_process, "nspid");
+  EXPECT_EQ(to_string(p.per_process), "nspid");
   // Without per-process samples, the device's figure is the program's only while it is the only user.
   EXPECT_EQ(*p.gpus[0].peak_utilization_percent, 60U);
   EXPECT_EQ(p.gpus[0].utilization_basis, "device, the program its only user (nvmlDeviceGetUtilizationRates)");
@@ -146,7 +146,7 @@ TEST(GpuUsage, HostPidsInvisibleFromTheContainerAreNotJudgedIdle) {
   Program p;
   u.finish(p, 0.1);
   EXPECT_FALSE(p.gpus[0].used);
-  EXPECT_EQ(p.per_process, "not visible");
+  EXPECT_EQ(to_string(p.per_process), "not visible");
   EXPECT_EQ(*p.gpus[0].timeline[0].device_utilization_percent, 97U);
   // Near case: the other process exists in our namespace: it is just someone else's.
   GpuUsage v = one_gpu();
@@ -154,7 +154,7 @@ TEST(GpuUsage, HostPidsInvisibleFromTheContainerAreNotJudgedIdle) {
   v.reading(reading(0, 0, {{3099123, 20ull << 30}}, std::nullopt, 97), 0, visible);
   Program q;
   v.finish(q, 0.1);
-  EXPECT_EQ(q.per_process, "pid");
+  EXPECT_EQ(to_string(q.per_process), "pid");
   EXPECT_EQ(*q.gpus[0].peak_utilization_percent, 0U);  // the program holds no context there
 }
 
