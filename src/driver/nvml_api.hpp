@@ -4,6 +4,9 @@
 // gen/nvml/nvml.h), checked on driver 580.159.04 (shared/facts A3). Each function is listed
 // once, with the exported names to try, newest first.
 
+#include <cstddef>
+#include <cstring>
+#include <string>
 #include <type_traits>
 
 namespace gpudoctor::nvml {
@@ -14,6 +17,9 @@ using Device = struct nvmlDevice_st*;
 inline constexpr unsigned k_name_buffer = 96;     // NVML_DEVICE_NAME_V2_BUFFER_SIZE
 inline constexpr unsigned k_uuid_buffer = 96;     // NVML_DEVICE_UUID_V2_BUFFER_SIZE
 inline constexpr unsigned k_version_buffer = 80;  // NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE
+
+/// The text NVML wrote into a buffer of `cap` bytes: up to its first NUL, never past the buffer.
+inline std::string buffer_text(const char* buf, std::size_t cap) { return {buf, strnlen(buf, cap)}; }
 
 struct PciInfo {  // nvmlPciInfo_t, as filled by nvmlDeviceGetPciInfo_v3
   char bus_id_legacy[16];

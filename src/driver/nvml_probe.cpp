@@ -50,7 +50,6 @@ std::string nvml_error_name(int code) {
   }
 }
 
-std::string text(const char* buf, size_t cap) { return std::string(buf, strnlen(buf, cap)); }
 
 class Prober {
  public:
@@ -72,13 +71,13 @@ class Prober {
     {
       std::array<char, nvml::k_name_buffer> buf{};
       int code = fn.device_name ? fn.device_name(handle, buf.data(), buf.size()) : -1;
-      if (code == 0) d.name = text(buf.data(), buf.size());
+      if (code == 0) d.name = nvml::buffer_text(buf.data(), buf.size());
       else d.name = Fact<std::string>::unknown(fn.device_name ? "nvmlDeviceGetName -> " + nvml_error_name(code) : "nvmlDeviceGetName missing");
     }
     {
       std::array<char, nvml::k_uuid_buffer> buf{};
       int code = fn.device_uuid ? fn.device_uuid(handle, buf.data(), buf.size()) : -1;
-      if (code == 0) d.uuid = text(buf.data(), buf.size());
+      if (code == 0) d.uuid = nvml::buffer_text(buf.data(), buf.size());
       else d.uuid = Fact<std::string>::unknown("nvmlDeviceGetUUID -> " + nvml_error_name(code));
     }
     if (fn.device_pci_info) {
@@ -86,7 +85,7 @@ class Prober {
       std::array<unsigned char, 256> raw{};
       auto* pci = reinterpret_cast<nvml::PciInfo*>(raw.data());
       int code = fn.device_pci_info(handle, pci);
-      if (code == 0) d.pci_bus_id = text(pci->bus_id, sizeof(pci->bus_id));
+      if (code == 0) d.pci_bus_id = nvml::buffer_text(pci->bus_id, sizeof(pci->bus_id));
       else d.pci_bus_id = Fact<std::string>::unknown("nvmlDeviceGetPciInfo_v3 -> " + nvml_error_name(code));
     }
     bool have_memory = false;
@@ -144,7 +143,7 @@ class Prober {
             if (fn.device_mig_handle(handle, i, &mig) != 0 || mig == nullptr) continue;
             std::array<char, nvml::k_uuid_buffer> buf{};
             NvmlMigDevice md;
-            if (fn.device_uuid(mig, buf.data(), buf.size()) == 0) md.uuid = text(buf.data(), buf.size());
+            if (fn.device_uuid(mig, buf.data(), buf.size()) == 0) md.uuid = nvml::buffer_text(buf.data(), buf.size());
             if (fn.device_memory) {
               nvml::Memory mem{};
               if (fn.device_memory(mig, &mem) == 0) md.memory_total_bytes = mem.total;
@@ -255,12 +254,12 @@ void probe_nvml(const std::function<void(const NvmlProbe&)>& emit) {
   if (fn.system_driver_version) {
     std::array<char, nvml::k_version_buffer> buf{};
     int code = fn.system_driver_version(buf.data(), buf.size());
-    if (code == 0) out.driver_version = text(buf.data(), buf.size());
+    if (code == 0) out.driver_version = nvml::buffer_text(buf.data(), buf.size());
     else out.driver_version = Fact<std::string>::unknown("nvmlSystemGetDriverVersion -> " + nvml_error_name(code));
   }
   if (fn.system_nvml_version) {
     std::array<char, nvml::k_version_buffer> buf{};
-    if (fn.system_nvml_version(buf.data(), buf.size()) == 0) out.nvml_version = text(buf.data(), buf.size());
+    if (fn.system_nvml_version(buf.data(), buf.size()) == 0) out.nvml_version = nvml::buffer_text(buf.data(), buf.size());
   }
   if (fn.system_cuda_driver_version) {
     calling("nvmlSystemGetCudaDriverVersion_v2");

@@ -30,8 +30,6 @@ std::uint64_t realtime_us() {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1000000u + static_cast<std::uint64_t>(ts.tv_nsec) / 1000u;
 }
 
-std::string text(const char* buf, std::size_t cap) { return {buf, strnlen(buf, cap)}; }
-
 }  // namespace
 
 void sample_nvml(std::chrono::milliseconds interval, const Emit& emit) {
@@ -64,13 +62,13 @@ void sample_nvml(std::chrono::milliseconds interval, const Emit& emit) {
     handles.push_back(h);
     json g{{"index", i}};
     std::array<char, nvml::k_name_buffer> name{};
-    if (fn.device_name && fn.device_name(h, name.data(), name.size()) == 0) g["name"] = text(name.data(), name.size());
+    if (fn.device_name && fn.device_name(h, name.data(), name.size()) == 0) g["name"] = nvml::buffer_text(name.data(), name.size());
     std::array<char, nvml::k_uuid_buffer> uuid{};
-    if (fn.device_uuid && fn.device_uuid(h, uuid.data(), uuid.size()) == 0) g["uuid"] = text(uuid.data(), uuid.size());
+    if (fn.device_uuid && fn.device_uuid(h, uuid.data(), uuid.size()) == 0) g["uuid"] = nvml::buffer_text(uuid.data(), uuid.size());
     if (fn.device_pci_info) {
       std::array<unsigned char, 256> raw{};  // room beyond the struct, should a driver write a larger one
       auto* pci = reinterpret_cast<nvml::PciInfo*>(raw.data());
-      if (fn.device_pci_info(h, pci) == 0) g["pci_bus_id"] = text(pci->bus_id, sizeof(pci->bus_id));
+      if (fn.device_pci_info(h, pci) == 0) g["pci_bus_id"] = nvml::buffer_text(pci->bus_id, sizeof(pci->bus_id));
     }
     nvml::Memory mem{};
     if (fn.device_memory && fn.device_memory(h, &mem) == 0) g["memory_total"] = mem.total;

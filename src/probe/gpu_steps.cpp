@@ -11,9 +11,6 @@ namespace gpudoctor::probe {
 
 namespace {
 
-constexpr std::size_t k_mib = std::size_t{1} << 20U;
-
-
 std::string size_text(std::size_t bytes) {
   return bytes >= (k_mib << 10U) ? fmt::format("{} GiB", bytes >> 30U) : fmt::format("{} MiB", bytes >> 20U);
 }

@@ -10,7 +10,6 @@ namespace gpudoctor::probe {
 
 namespace {
 
-constexpr std::size_t k_mib = std::size_t{1} << 20U;
 constexpr int k_peer_already_enabled = 704;  // CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED
 
 void make_current(const Cuda& cuda, cuda::Context ctx) {

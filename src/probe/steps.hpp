@@ -2,6 +2,7 @@
 // The probe's steps, inside its child process. Each fills its part of the result, or records
 // why it could not (a StepError's text becomes the unknown fact's reason). Internal to src/probe/.
 
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -41,6 +42,9 @@ struct Functions {
 }  // namespace gpudoctor::nccl
 
 namespace gpudoctor::probe {
+
+/// Bytes in a MiB, for the steps' buffer sizes.
+inline constexpr std::size_t k_mib = std::size_t{1} << 20U;
 
 /// One GPU with its primary context current, a stream and our kernels loaded.
 struct Gpu {
