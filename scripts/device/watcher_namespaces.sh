@@ -13,12 +13,7 @@
 # Expects the stripped binary at $GPUDOCTOR (default .device/lead/gpudoctor).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-B=${GPUDOCTOR:-$PWD/.device/lead/gpudoctor}
-P=$here/programs
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT" /tmp/reports
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
-exec > >(tee "$OUT/watcher_namespaces.txt") 2>&1
-section() { printf '\n===== %s\n' "$*"; }
+. "$here/common.sh" watcher_namespaces
 summary() {  # the program part of a run's JSON report
   python3 - "$1" <<'PY'
 import json, sys

@@ -499,10 +499,10 @@ bool stderr_color(const Options& o) {
 
 /// What check collects, for the program's verdict to join (its findings are the root cause of a
 /// GPU never used).
-/// This host as `run` and `inspect` judge it: the environment that matters is --python's, else
-/// that of the interpreter the program runs (`entry`, found from its command line), else check's.
-Snapshot host_for_program(const Options& o, const python::ProgramEntry& entry, std::string_view runs) {
-  CollectOptions c = collect_options(o);
+/// This host as `run` and `inspect` judge it (`c`: collect_options, already checked): the
+/// environment that matters is --python's, else that of the interpreter the program runs
+/// (`entry`, found from its command line), else check's.
+Snapshot host_for_program(const Options& o, CollectOptions c, const python::ProgramEntry& entry, std::string_view runs) {
   RootFs fs(c.root);
   if (c.python.empty() && fs.is_host() && !entry.interpreter.empty() && !python_interpreter_problem(fs, entry.interpreter)) {
     c.python = entry.interpreter;
@@ -573,7 +573,7 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
   std::error_code ec;
   auto cwd = std::filesystem::current_path(ec);
   python::ProgramCode code = scan_code(o.command, ec ? std::string("/") : cwd.string(), own_path_env());
-  Snapshot snap = host_for_program(o, code.entry, "the program");
+  Snapshot snap = host_for_program(o, collect_options(o), code.entry, "the program");
   out.flush();
   err.flush();
   program::RunRequest request;
@@ -603,7 +603,7 @@ int run_command(const Options& o, std::ostream& out, std::ostream& err) {
 
 /// `gpudoctor inspect PID`: a running process, watched for a few seconds, read-only.
 int inspect_command(const Options& o, std::ostream& out, bool color) {
-  collect_options(o);  // a bad --root or --python is said before the watch, not after it
+  CollectOptions options = collect_options(o);  // a bad --root or --python is said before the watch, not after it
   program::InspectRequest request;
   request.pid = o.inspect_pid;
   request.duration = std::chrono::milliseconds(static_cast<long long>(o.duration_s * 1000));
@@ -620,7 +620,7 @@ int inspect_command(const Options& o, std::ostream& out, bool color) {
   auto path_env = watched.env.find("PATH");
   python::ProgramCode code = scan_code(watched.command, watched.cwd.empty() ? std::string("/") : watched.cwd,
                                        path_env != watched.env.end() ? path_env->second : own_path_env());
-  Snapshot snap = host_for_program(o, code.entry, fmt::format("PID {}", o.inspect_pid));
+  Snapshot snap = host_for_program(o, std::move(options), code.entry, fmt::format("PID {}", o.inspect_pid));
   snap.program = std::move(watched);
   keep_code(snap.program, std::move(code));
   const Program& p = snap.program;

@@ -1437,18 +1437,23 @@ struct Finder {
   }
 
   /// The program a file's #! line runs: "/opt/venv/bin/python3", or "python3" after
-  /// `/usr/bin/env` with its options and NAME=VALUE settings; empty without a #! line.
+  /// `/usr/bin/env` with its options and NAME=VALUE settings; empty without a #! line. pip's
+  /// console scripts (distlib) whose interpreter path is too long for a #! line (over 127 bytes,
+  /// or holding a space) start "#!/bin/sh" and re-run themselves with it on line 2:
+  ///   '''exec' "/long/path/bin/python" "$0" "$@"
+  /// and that interpreter is the program then.
   std::string shebang_program(const std::string& path) const {
-    auto head = f.read_text(path, 256).value_or("");
+    auto head = f.read_text(path, 4096).value_or("");
     if (head.rfind("#!", 0) != 0) return {};
-    std::string line = head.substr(2, head.find('\n') == std::string::npos ? std::string::npos : head.find('\n') - 2);
+    std::string_view rest = head;
+    std::string_view first = rest.substr(2, rest.find('\n') == std::string_view::npos ? std::string_view::npos : rest.find('\n') - 2);
     std::vector<std::string> words;
     std::size_t b = 0;
-    while (b < line.size()) {
-      while (b < line.size() && (line[b] == ' ' || line[b] == '\t' || line[b] == '\r')) ++b;
+    while (b < first.size()) {
+      while (b < first.size() && (first[b] == ' ' || first[b] == '\t' || first[b] == '\r')) ++b;
       std::size_t e = b;
-      while (e < line.size() && line[e] != ' ' && line[e] != '\t' && line[e] != '\r') ++e;
-      if (e > b) words.push_back(line.substr(b, e - b));
+      while (e < first.size() && first[e] != ' ' && first[e] != '\t' && first[e] != '\r') ++e;
+      if (e > b) words.emplace_back(first.substr(b, e - b));
       b = e;
     }
     std::size_t w = 0;
@@ -1456,7 +1461,18 @@ struct Finder {
       ++w;
       while (w < words.size() && (words[w][0] == '-' || words[w].find('=') != std::string::npos)) ++w;
     }
-    return w < words.size() ? words[w] : std::string();
+    if (w >= words.size()) return {};
+    if (words[w] != "/bin/sh" || rest.find('\n') == std::string_view::npos) return words[w];
+    std::string_view line2 = rest.substr(rest.find('\n') + 1);
+    line2 = line2.substr(0, line2.find('\n'));
+    constexpr std::string_view distlib = "'''exec' ";
+    if (line2.substr(0, distlib.size()) != distlib) return words[w];
+    line2.remove_prefix(distlib.size());
+    if (!line2.empty() && line2.front() == '"') {
+      auto close = line2.find('"', 1);
+      return close == std::string_view::npos ? std::string() : std::string(line2.substr(1, close - 1));
+    }
+    return std::string(line2.substr(0, line2.find(' ')));
   }
 
   /// The Python interpreter a program file's #! line runs (torchrun, accelerate and jupyter are
@@ -1465,27 +1481,7 @@ struct Finder {
   std::string shebang_interpreter(const std::string& path) const {
     if (path.empty()) return {};
     std::string prog = shebang_program(path);
-    if (prog == "/bin/sh") prog = distlib_exec_line(path);
     return !prog.empty() && interpreter(n, base_name(prog)) ? program_file(prog) : std::string();
-  }
-
-  /// pip's console scripts (distlib) whose interpreter path is too long for a #! line (over 127
-  /// bytes, or holding a space) start "#!/bin/sh" and re-run themselves with it on line 2:
-  ///   '''exec' "/long/path/bin/python" "$0" "$@"
-  std::string distlib_exec_line(const std::string& path) const {
-    auto head = f.read_text(path, 4096).value_or("");
-    auto nl = head.find('\n');
-    if (nl == std::string::npos) return {};
-    std::string_view line2 = std::string_view(head).substr(nl + 1);
-    line2 = line2.substr(0, line2.find('\n'));
-    constexpr std::string_view prefix = "'''exec' ";
-    if (line2.substr(0, prefix.size()) != prefix) return {};
-    line2.remove_prefix(prefix.size());
-    if (!line2.empty() && line2.front() == '"') {
-      auto close = line2.find('"', 1);
-      return close == std::string_view::npos ? std::string() : std::string(line2.substr(1, close - 1));
-    }
-    return std::string(line2.substr(0, line2.find(' ')));
   }
 
   /// A program started by name: found on PATH, a script when its first line names Python.

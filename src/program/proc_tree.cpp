@@ -183,8 +183,8 @@ std::optional<std::string> read_proc_file(const std::string& path, std::size_t l
 
 std::string read_namespace_link(const std::string& path) {
   char buf[65];
-  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
-  if (n <= 0) return {};
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
+  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof buf) return {};  // none, or longer than the kernel's
   std::string target(buf, static_cast<std::size_t>(n));
   // The kernel writes "TYPE:[INODE]"; anything else (a planted link) is not kept.
   bool plain = std::all_of(target.begin(), target.end(), [](char c) {

@@ -81,12 +81,11 @@ std::string axes(const Plot& plot, const char* label) {
   return out;
 }
 
-/// The log's findings, a line once per cause: the catalogue may match one line with two messages
-/// (TensorFlow's and the loader's), which the JSON keeps and a page shows once.
-std::vector<const LogEvent*> log_findings(const Program& p) {
+/// The log's significant lines, each line once per cause: the catalogue may match one line with
+/// two messages (TensorFlow's and the loader's), which the JSON keeps and a page shows once.
+std::vector<const LogEvent*> log_lines(const Program& p) {
   std::vector<const LogEvent*> out;
   for (const auto& e : p.log) {
-    if (e.cause.empty()) continue;
     bool repeat = std::any_of(out.begin(), out.end(), [&](const LogEvent* k) {
       return k->stream == e.stream && k->line == e.line && k->cause == e.cause;
     });
@@ -95,10 +94,12 @@ std::vector<const LogEvent*> log_findings(const Program& p) {
   return out;
 }
 
-std::string log_marks(const Plot& plot, const Program& p) {
+/// A mark per line of the log with a cause, across a plot.
+std::string log_marks(const Plot& plot, const std::vector<const LogEvent*>& lines) {
   std::string out;
-  for (const auto* event : log_findings(p)) {
+  for (const auto* event : lines) {
     const auto& e = *event;
+    if (e.cause.empty()) continue;
     const char* color = e.severity == "error" ? "#c62828" : e.severity == "warning" ? "#ef6c00" : "#9e9e9e";
     out += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" stroke=\"{3}\" stroke-width=\"2\"><title>{4} line {5}: {6} ({7})</title></line>\n",
                        plot.x(e.t_s), k_top, k_height - k_bottom, color, esc(e.stream, 200), e.line, esc(e.text, 300), esc(e.cause, 80));
@@ -149,6 +150,7 @@ void program_html(std::ostream& out, const Diagnosis& d, const ReportHeader& h, 
   for (const auto& w : d.warnings) finding_html(out, w, "warning");
 
   Plot plot{std::max(p.duration_s, 0.001)};
+  const auto lines = log_lines(p);
   out << "<h2>Timeline</h2>\n<p class=\"legend\"><span style=\"color:#1565c0\">&#9632; the program's utilization</span>"
          "<span style=\"color:#90caf9\">&#9632; the device's utilization (every process)</span>"
          "<span style=\"color:#6a1b9a\">&#9632; the program's memory</span>"
@@ -172,7 +174,7 @@ void program_html(std::ostream& out, const Diagnosis& d, const ReportHeader& h, 
         if (!s.memory_bytes.known()) return std::nullopt;
         return static_cast<double>(*s.memory_bytes) / total;
       }, "fill=\"none\" stroke=\"#6a1b9a\" stroke-width=\"1.5\" stroke-dasharray=\"4 2\"");
-    out << log_marks(plot, p) << "</svg>\n";
+    out << log_marks(plot, lines) << "</svg>\n";
   }
   if (!p.cpu.empty()) {
     double peak = 100;
@@ -183,7 +185,7 @@ void program_html(std::ostream& out, const Diagnosis& d, const ReportHeader& h, 
     std::string points;
     for (const auto& c : p.cpu) points += fmt::format("{:.1f},{:.1f} ", plot.x(c.t_s), Plot::y(c.percent / peak));
     fmt::print(out, "<polyline points=\"{}\" fill=\"none\" stroke=\"#2e7d32\" stroke-width=\"1.5\"/>\n", points);
-    out << log_marks(plot, p) << "</svg>\n";
+    out << log_marks(plot, lines) << "</svg>\n";
   }
   if (!p.gpus.empty()) {
     out << "<h2>Per GPU</h2><table><tr><th>GPU</th><th>used by</th><th>peak memory</th><th>mean util</th><th>peak util</th><th>busy</th><th>basis</th></tr>\n";
@@ -198,9 +200,9 @@ void program_html(std::ostream& out, const Diagnosis& d, const ReportHeader& h, 
     }
     out << "</table>\n";
   }
-  if (auto findings = log_findings(p); !findings.empty()) {
+  if (!lines.empty()) {
     out << "<h2>Log findings</h2><table><tr><th>time</th><th>where</th><th>cause</th><th>line</th></tr>\n";
-    for (const auto* e : findings)
+    for (const auto* e : lines)
       fmt::print(out, "<tr><td>{:.1f} s</td><td>{} line {}</td><td><code>{}</code></td><td>{}</td></tr>\n", e->t_s, esc(e->stream, 200),
                  e->line, esc(e->cause, 80), esc(e->text, 300));
     out << "</table>\n";
