@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstring>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/path.hpp"
 
@@ -40,8 +41,10 @@ std::string basename_of(std::string_view path) {
 
 std::optional<ProcStat> parse_proc_stat(std::string_view text) {
   // "1234 (python3 my (odd) name) S 1 1234 ...": the command ends at the last ')'.
+  auto open = text.find('(');
   auto close = text.rfind(')');
-  if (close == std::string_view::npos || close + 2 > text.size()) return std::nullopt;
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open || close + 2 > text.size())
+    return std::nullopt;
   std::string_view rest = text.substr(close + 2);
   std::vector<std::string_view> fields;
   std::size_t i = 0;
@@ -54,6 +57,7 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
   // Fields after the command, counted from 3 (state) as proc(5) numbers them.
   if (fields.size() < 20 || fields[0].size() != 1) return std::nullopt;
   ProcStat st;
+  st.comm = std::string(text.substr(open + 1, std::min<std::size_t>(close - open - 1, 64)));
   st.state = fields[0][0];
   auto ppid = number(fields[1]);
   auto ut = number(fields[11]);
@@ -231,12 +235,7 @@ std::vector<pid_t> ProcessTree::children_of(pid_t pid, bool all_threads) {
 void ProcessTree::first_look(pid_t pid, ProgramProcess& p, double t_s) {
   p.pid = static_cast<std::uint32_t>(pid);
   p.first_seen_s = t_s;
-  if (auto cmd = read_proc_file(fmt::format("{}/{}/cmdline", m_proc, pid), k_small_limit)) {
-    std::string joined;
-    for (const auto& a : parse_cmdline(*cmd)) joined += (joined.empty() ? "" : " ") + a;
-    if (joined.size() > 512) joined.resize(512);
-    p.command = joined;
-  }
+  read_command(pid, p);
   if (auto status = read_proc_file(fmt::format("{}/{}/status", m_proc, pid), k_small_limit)) p.nspids = parse_nspid(*status);
   p.pid_namespace = read_namespace_link(fmt::format("{}/{}/ns/pid", m_proc, pid));
   p.mount_namespace = read_namespace_link(fmt::format("{}/{}/ns/mnt", m_proc, pid));
@@ -244,17 +243,23 @@ void ProcessTree::first_look(pid_t pid, ProgramProcess& p, double t_s) {
   else note(fmt::format("the environment of PID {} cannot be read ({}): another user's process", pid, std::strerror(errno)));
 }
 
+void ProcessTree::read_command(pid_t pid, ProgramProcess& p) {
+  auto cmd = read_proc_file(fmt::format("{}/{}/cmdline", m_proc, pid), k_small_limit);
+  if (!cmd) return;
+  std::string joined = fmt::format("{}", fmt::join(parse_cmdline(*cmd), " "));
+  if (joined.size() > 512) joined.resize(512);
+  if (joined.empty() || joined == p.command) return;  // empty: a kernel thread or a zombie's
+  bool replaced = !p.command.empty();
+  p.command = std::move(joined);
+  // A new program (exec) may have been given a new environment.
+  if (replaced)
+    if (auto env = read_proc_file(fmt::format("{}/{}/environ", m_proc, pid), k_environ_limit)) p.env = parse_environ(*env, m_kb);
+}
+
 void ProcessTree::full_look(pid_t pid, ProgramProcess& p, double t_s) {
-  // A process that replaced its program (exec) since the last look: its new command and environment.
-  if (auto cmd = read_proc_file(fmt::format("{}/{}/cmdline", m_proc, pid), k_small_limit)) {
-    std::string joined;
-    for (const auto& a : parse_cmdline(*cmd)) joined += (joined.empty() ? "" : " ") + a;
-    if (joined.size() > 512) joined.resize(512);
-    if (!joined.empty() && joined != p.command) {
-      p.command = joined;
-      if (auto env = read_proc_file(fmt::format("{}/{}/environ", m_proc, pid), k_environ_limit)) p.env = parse_environ(*env, m_kb);
-    }
-  }
+  // A process that replaced its program (exec) under the same name since the last look (a change
+  // of name is caught at every tick): its new command and environment.
+  read_command(pid, p);
   if (auto maps = read_proc_file(fmt::format("{}/{}/maps", m_proc, pid), k_maps_limit)) {
     for (const auto& path : parse_maps_files(*maps)) {
       auto role = m_kb.mapped_role(basename_of(path));
@@ -337,7 +342,10 @@ void ProcessTree::tick(double t_s, bool full) {
       m_ticks.erase(pid);
     } else if (full) {
       full_look(pid, it->second, t_s);
+    } else if (m_comms[pid] != st->comm) {
+      read_command(pid, it->second);  // it ran exec: the fork's copy of its parent's command is not its own
     }
+    m_comms[pid] = st->comm;
     ProgramProcess& p = it->second;
     p.ppid = st->ppid;
     p.last_seen_s = t_s;

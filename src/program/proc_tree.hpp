@@ -27,6 +27,7 @@ namespace gpudoctor::program {
 // Pure parsers of /proc text (tests feed text copied from real machines).
 
 struct ProcStat {
+  std::string comm;  ///< the name in parentheses (at most 15 bytes from the kernel); exec changes it
   std::uint32_t ppid = 0;
   char state = '?';
   std::uint64_t utime = 0, stime = 0;  ///< clock ticks
@@ -60,7 +61,9 @@ class ProcessTree {
               const kb::KnowledgeBase& kb);
 
   /// One reading at `t_s` seconds after the watch began. `full`: also re-read maps, open files,
-  /// environment, and every thread's children (each process's first reading is always full).
+  /// environment, and every thread's children (each process's first reading is always full). A
+  /// process whose comm changed since the last reading (it ran exec) has its command and
+  /// environment read again at once, full or not.
   void tick(double t_s, bool full);
 
   /// Every process seen, by PID (gone ones keep their last reading).
@@ -79,6 +82,7 @@ class ProcessTree {
   std::vector<pid_t> children_of(pid_t pid, bool all_threads);
   void first_look(pid_t pid, ProgramProcess& p, double t_s);
   void full_look(pid_t pid, ProgramProcess& p, double t_s);
+  void read_command(pid_t pid, ProgramProcess& p);
 
   std::string m_proc;
   pid_t m_root;
@@ -87,6 +91,7 @@ class ProcessTree {
   const kb::KnowledgeBase& m_kb;
   std::map<pid_t, ProgramProcess> m_processes;
   std::map<pid_t, std::uint64_t> m_start_times;
+  std::map<pid_t, std::string> m_comms;  ///< the comm of the last reading: a change is an exec
   std::map<pid_t, std::uint64_t> m_ticks;  ///< utime + stime at the last reading
   std::set<pid_t> m_alive;
   std::optional<double> m_last_t;

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fmt/format.h>
 #include <thread>
 
 #include "program/proc_tree.hpp"
@@ -26,6 +28,7 @@ TEST(ProcTree, StatWithSpacesAndParenthesesInTheCommand) {
   EXPECT_EQ(st->utime, 1234U);
   EXPECT_EQ(st->stime, 567U);
   EXPECT_EQ(st->start_time, 889911U);
+  EXPECT_EQ(st->comm, "pt_main (worker 1)");
   EXPECT_FALSE(parse_proc_stat("4242 (truncated"));
   EXPECT_FALSE(parse_proc_stat("4242 (x) S 1 2 3"));
   EXPECT_FALSE(parse_proc_stat("4242 (x) S notanumber 4242 4200 34816 4242 4194560 1 0 21 0 1 2 0 0 20 0 37 0 8 4"));
@@ -111,6 +114,51 @@ TEST(ProcTree, WatchesARealTreeOfChildrenAndGrandchildren) {
   EXPECT_EQ(sleeps, 2);
   EXPECT_TRUE(grandchild);
   EXPECT_TRUE(tree.processes().at(root).command.find("sh -c sleep 2 &") == 0) << tree.processes().at(root).command;
+}
+
+TEST(ProcTree, AnExecBetweenFullReadingsGivesTheNewCommandAndEnvironment) {
+  // A fork seen before it runs exec carries its parent's command line; the next reading, full or
+  // not, must give the program it became (the launcher's `( sleep & )` orphan, a torchrun worker).
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::close(go[1]);
+    char c = 0;
+    if (::read(go[0], &c, 1) != 1) ::_exit(126);
+    const char* env[] = {"CUDA_VISIBLE_DEVICES=3", "PATH=/usr/bin:/bin", nullptr};
+    ::execle("/bin/sleep", "sleep", "1.5", nullptr, env);
+    ::_exit(127);
+  }
+  ::close(go[0]);
+  ProcessTree tree("/proc", child, std::nullopt, {}, kb::KnowledgeBase::get());
+  tree.tick(0.0, true);
+  std::string before = tree.processes().at(child).command;
+  EXPECT_EQ(before.find("sleep"), std::string::npos) << before;
+  tree.tick(0.1, false);  // no exec yet: the same command
+  EXPECT_EQ(tree.processes().at(child).command, before);
+  ASSERT_EQ(::write(go[1], "x", 1), 1);
+  ::close(go[1]);
+  // Wait until the kernel shows the new name, then one reading that is not full.
+  bool execd = false;
+  for (int i = 0; i < 200 && !execd; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    FILE* f = std::fopen(fmt::format("/proc/{}/comm", child).c_str(), "r");
+    char name[32] = {};
+    if (f != nullptr) {
+      execd = std::fgets(name, sizeof name, f) != nullptr && std::string(name) == "sleep\n";
+      std::fclose(f);
+    }
+  }
+  ASSERT_TRUE(execd);
+  tree.tick(0.2, false);
+  const auto& p = tree.processes().at(child);
+  EXPECT_EQ(p.command, "sleep 1.5");
+  ASSERT_TRUE(p.env.count("CUDA_VISIBLE_DEVICES"));
+  EXPECT_EQ(p.env.at("CUDA_VISIBLE_DEVICES"), "3");
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
 }
 
 }  // namespace
