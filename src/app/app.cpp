@@ -53,7 +53,7 @@ struct Options {
   std::string driver = "auto";
   double timeout_s = 20;
   bool library_versions = false;
-  bool verbose = false;      ///< check: every library, environment and piece of evidence in the terminal report
+  bool verbose = false;  ///< check: every library, environment and piece of evidence in the terminal report
   std::string from;
   std::string output;
   std::vector<std::string> frameworks;
@@ -62,25 +62,25 @@ struct Options {
   bool host = false;
   bool list_patterns = false;
   bool quick = false;
-  bool with_probe = false;  ///< snapshot --probe
-  double probe_limit_s = 0;  ///< 0: 30 s for --quick, 180 s for the full probe
-  std::vector<std::string> command;  ///< run: the program and its arguments
+  bool with_probe = false;                          ///< snapshot --probe
+  double probe_limit_s = 0;                         ///< 0: 30 s for --quick, 180 s for the full probe
+  std::vector<std::string> command;                 ///< run: the program and its arguments
   std::string json_file, markdown_file, html_file;  ///< run: where the reports go beside stderr
-  int interval_ms = 100;     ///< run, inspect: time between readings
-  bool no_redact = false;    ///< keep secrets, user and host names in snapshots, Markdown and run's files
-  int inspect_pid = 0;       ///< inspect: the process
-  double duration_s = 5;     ///< inspect: how long to watch
-  bool prometheus = false;   ///< check: the Prometheus exposition format on stdout
-  std::string prometheus_file;  ///< check: ... written atomically to this file (node_exporter's textfile collector)
-  bool node_only = false;    ///< health: the node's own layers only (no Python environments)
-  bool drain = false;        ///< health: drain this node in Slurm on a fault
-  std::string label;         ///< snapshot: the node's name in fleet reports
-  std::vector<std::string> inputs;  ///< merge: snapshot files and folders
-  double lag = 0.8;          ///< merge: a figure below this fraction of the fleet's median lags
-  std::string partition;     ///< fleet: srun --partition
-  std::string nodes;         ///< fleet: a Slurm host list
-  double fleet_timeout_s = 120;  ///< fleet: the whole srun step's time limit
-  std::string bcast = "auto";    ///< fleet: copy the binary with srun --bcast (auto, yes, no)
+  int interval_ms = 100;                            ///< run, inspect: time between readings
+  bool no_redact = false;                           ///< keep secrets, user and host names in snapshots, Markdown and run's files
+  int inspect_pid = 0;                              ///< inspect: the process
+  double duration_s = 5;                            ///< inspect: how long to watch
+  bool prometheus = false;                          ///< check: the Prometheus exposition format on stdout
+  std::string prometheus_file;                      ///< check: ... written atomically to this file (node_exporter's textfile collector)
+  bool node_only = false;                           ///< health: the node's own layers only (no Python environments)
+  bool drain = false;                               ///< health: drain this node in Slurm on a fault
+  std::string label;                                ///< snapshot: the node's name in fleet reports
+  std::vector<std::string> inputs;                  ///< merge: snapshot files and folders
+  double lag = 0.8;                                 ///< merge: a figure below this fraction of the fleet's median lags
+  std::string partition;                            ///< fleet: srun --partition
+  std::string nodes;                                ///< fleet: a Slurm host list
+  double fleet_timeout_s = 120;                     ///< fleet: the whole srun step's time limit
+  std::string bcast = "auto";                       ///< fleet: copy the binary with srun --bcast (auto, yes, no)
   std::string bcast_dir = "/tmp";
   bool remove_bcast_copy = false;  ///< snapshot (hidden): this binary is srun --bcast's copy; remove it once loaded
 };
@@ -104,7 +104,8 @@ CollectOptions collect_options(const Options& o) {
     if (auto why = python_interpreter_problem(fs, c.python)) throw UsageError(*why);
   }
   c.root = o.root;
-  c.driver = o.driver == "host" ? DriverProbeMode::host : o.driver == "none" ? DriverProbeMode::none : DriverProbeMode::automatic;
+  c.driver = o.driver == "host" ? DriverProbeMode::host : o.driver == "none" ? DriverProbeMode::none
+                                                                             : DriverProbeMode::automatic;
   c.driver_timeout = std::chrono::milliseconds(static_cast<long long>(o.timeout_s * 1000));
   c.environment = process_environment();
   std::error_code exe_error;
@@ -450,7 +451,8 @@ int merge_command(const Options& o, std::ostream& out, bool color) {
     throw UsageError(e.what());
   }
   if (files.empty()) throw UsageError("merge: name the snapshot files, or folders of them");
-  auto report = fleet::merge(files, [](const std::string& p) { return load_snapshot(p); }, o.lag);
+  auto report = fleet::merge(
+      files, [](const std::string& p) { return load_snapshot(p); }, o.lag);
   if (report.nodes.empty())
     throw UsageError(fmt::format("no readable snapshot among {} file{}; the first: {}: {}", files.size(),
                                  files.size() == 1 ? "" : "s", report.unreadable.front().first,
@@ -470,7 +472,8 @@ int fleet_command(const Options& o, std::ostream& out, std::ostream& err, bool c
   f.nodes = o.nodes;
   f.probe_quick = o.quick;
   f.timeout = std::chrono::milliseconds(static_cast<long long>(o.fleet_timeout_s * 1000));
-  f.bcast = o.bcast == "yes" ? fleet::Bcast::always : o.bcast == "no" ? fleet::Bcast::never : fleet::Bcast::automatic;
+  f.bcast = o.bcast == "yes" ? fleet::Bcast::always : o.bcast == "no" ? fleet::Bcast::never
+                                                                      : fleet::Bcast::automatic;
   f.bcast_dir = o.bcast_dir;
   f.lag = o.lag;
   std::error_code ec;
@@ -669,8 +672,9 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   CLI::App app{"gpudoctor: why isn't my framework using the GPU? Checks every layer, names the root cause, says the fix.",
                "gpudoctor"};
   app.set_version_flag("--version", "gpudoctor " GPUDOCTOR_VERSION " (commit " GPUDOCTOR_COMMIT ")");
-  app.footer("Exit codes: 0 the GPU path is healthy, 1 a problem was found, 2 usage error or unreadable input, "
-             "3 gpudoctor itself failed (run: the program's own exit code).");
+  app.footer(
+      "Exit codes: 0 the GPU path is healthy, 1 a problem was found, 2 usage error or unreadable input, "
+      "3 gpudoctor itself failed (run: the program's own exit code).");
   std::string completion_shell;
   bool help_man = false;
   app.add_flag("--help-man", help_man, "print the man page (roff) and exit")->group("");
@@ -709,8 +713,9 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   check_cmd->add_option("--prometheus-file", o.prometheus_file,
                         "also write the Prometheus text format to FILE, atomically (for node_exporter's textfile collector)");
   check_cmd->add_flag("--probe", o.with_probe, "also run `gpudoctor probe` and judge its figures");
-  check_cmd->add_flag("--probe-quick", [&o](std::int64_t) { o.with_probe = o.quick = true; },
-                      "also run the quick probe (a few seconds)");
+  check_cmd->add_flag(
+      "--probe-quick", [&o](std::int64_t) { o.with_probe = o.quick = true; },
+      "also run the quick probe (a few seconds)");
   auto* explain_cmd = app.add_subcommand("explain", "explain a pasted log, issue template or tool output (FILE, or - for standard input)");
   explain_cmd->add_option("input", o.input, "the text to read (default: standard input)");
   explain_cmd->add_flag("--host", o.host, "add this host's facts (as check collects them)");
@@ -733,8 +738,9 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   snap_cmd->add_flag("--remove-bcast-copy", o.remove_bcast_copy)->group("");  // fleet's srun --bcast copy
   auto* health_cmd = app.add_subcommand(
       "health", "Slurm HealthCheckProgram/Prolog mode: the node's own layers only; exit 0 fit, 1 a fault of the node; one line");
-  health_cmd->add_flag("--probe-quick", [&o](std::int64_t) { o.with_probe = o.quick = true; },
-                       "also run the quick probe on every GPU (a few seconds)");
+  health_cmd->add_flag(
+      "--probe-quick", [&o](std::int64_t) { o.with_probe = o.quick = true; },
+      "also run the quick probe on every GPU (a few seconds)");
   health_cmd->add_flag("--drain", o.drain,
                        "on a fault, run scontrol update NodeName=<this node> State=DRAIN Reason=\"gpudoctor: <cause id>\"");
   auto* merge_cmd = app.add_subcommand("merge", "one report of many nodes' snapshots (files, or folders of *.json)");
@@ -770,8 +776,9 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
   run_cmd->add_option("--framework", o.frameworks, "the framework whose libraries check predicts (tensorflow, torch or jax)")
       ->check(CLI::IsMember({"tensorflow", "torch", "jax"}));
 
-  auto* inspect_cmd = app.add_subcommand("inspect", "watch a running process and its children for a few seconds, read-only: "
-                                                    "does it use the GPU, how well, and if not, why");
+  auto* inspect_cmd = app.add_subcommand("inspect",
+                                         "watch a running process and its children for a few seconds, read-only: "
+                                         "does it use the GPU, how well, and if not, why");
   inspect_cmd->add_option("pid", o.inspect_pid, "the process")->required()->check(CLI::Range(1, 0x7FFFFFFF));
   inspect_cmd->add_option("--duration", o.duration_s, "seconds to watch (default 5)")->check(CLI::Range(0.1, 3600.0));
   inspect_cmd->add_option("--interval", o.interval_ms, "milliseconds between readings of the GPUs and /proc (default 100)")

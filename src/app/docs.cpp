@@ -189,10 +189,12 @@ void write_man_page(std::ostream& out, const CLI::App& app, std::string_view ver
   man_options(out, visible_options(app));
   out << ".SH COMMANDS\n";
   for (const CLI::App* c : commands(app)) {
-    out << ".SS " << roff(c->get_name()) << "\n" << roff(c->get_description()) << "\n";
+    out << ".SS " << roff(c->get_name()) << "\n"
+        << roff(c->get_description()) << "\n";
     man_options(out, visible_options(*c));
   }
-  if (!app.get_footer().empty()) out << ".SH EXIT STATUS\n" << roff(app.get_footer()) << "\n";
+  if (!app.get_footer().empty()) out << ".SH EXIT STATUS\n"
+                                     << roff(app.get_footer()) << "\n";
 }
 
 bool write_completion(std::ostream& out, const CLI::App& app, std::string_view shell) {

@@ -13,8 +13,9 @@ void collect_driver_probe(CollectContext& ctx) {
     case DriverProbeMode::automatic:
       if (!ctx.fs.is_host()) {
         probe.mode = DriverProbeOrigin::none;
-        probe.why_not = "an inspected root is never loaded from; driver facts come from its files (--driver host "
-                        "probes this machine's driver instead)";
+        probe.why_not =
+            "an inspected root is never loaded from; driver facts come from its files (--driver host "
+            "probes this machine's driver instead)";
         return;
       }
       break;

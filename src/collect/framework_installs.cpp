@@ -155,9 +155,9 @@ void collect_framework_installs(CollectContext& ctx) {
       for (size_t i = first; i < s.packages.size(); ++i) {
         const std::string name = s.packages[i].name;
         std::string framework = name.rfind("tensorflow", 0) == 0 || name.rfind("tf-nightly", 0) == 0 ? "tensorflow"
-                                : name == "torch"                                                 ? "torch"
-                                : name == "jax"                                                   ? "jax"
-                                                                                                  : "";
+                                : name == "torch"                                                    ? "torch"
+                                : name == "jax"                                                      ? "jax"
+                                                                                                     : "";
         if (framework.empty()) continue;
         FrameworkInstall f;
         f.framework = framework;

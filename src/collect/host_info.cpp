@@ -41,8 +41,9 @@ void collect_host_info(CollectContext& ctx) {
     host.architecture = std::string(machine->uname);
     host.architecture_from = evidence;
   } else {
-    host.architecture = Fact<std::string>::unknown("no dynamic loader of a known machine under the root "
-                                                   "(/lib64/ld-linux-x86-64.so.2, /lib/ld-linux-aarch64.so.1)");
+    host.architecture = Fact<std::string>::unknown(
+        "no dynamic loader of a known machine under the root "
+        "(/lib64/ld-linux-x86-64.so.2, /lib/ld-linux-aarch64.so.1)");
   }
 }
 

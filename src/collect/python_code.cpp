@@ -39,7 +39,10 @@ std::optional<Prefix> string_prefix(std::string_view id) {
   bool u = false;
   for (char ch : id) {
     char c = lower(ch);
-    bool* flag = c == 'r' ? &p.raw : (c == 'f' || c == 't') ? &p.fmt : c == 'b' ? &p.bytes : c == 'u' ? &u : nullptr;
+    bool* flag = c == 'r' ? &p.raw : (c == 'f' || c == 't') ? &p.fmt
+                                 : c == 'b'                 ? &p.bytes
+                                 : c == 'u'                 ? &u
+                                                            : nullptr;
     if (flag == nullptr || *flag) return std::nullopt;
     *flag = true;
   }
@@ -64,7 +67,8 @@ class Lexer {
       if (m_line_start && m_depth == 0) {
         int col = 0;
         while (m_i < m_s.size() && (m_s[m_i] == ' ' || m_s[m_i] == '\t' || m_s[m_i] == '\f')) {
-          col = m_s[m_i] == '\t' ? (col / 8 + 1) * 8 : m_s[m_i] == '\f' ? 0 : col + 1;
+          col = m_s[m_i] == '\t' ? (col / 8 + 1) * 8 : m_s[m_i] == '\f' ? 0
+                                                                        : col + 1;
           ++m_i;
         }
         if (m_i >= m_s.size()) break;
@@ -190,7 +194,10 @@ class Lexer {
   }
 
   // How a string's body ended.
-  enum class End { closed, line_end, text_end, field_done };
+  enum class End { closed,
+                   line_end,
+                   text_end,
+                   field_done };
 
   /// m_i at the opening quote.
   void string_token(Prefix p) {
@@ -233,7 +240,10 @@ class Lexer {
           keep(value, cut, '\\');
           keep(value, cut, n);
         } else {
-          char d = n == 'n' ? '\n' : n == 't' ? '\t' : n == 'r' ? '\r' : n == '0' ? '\0' : n;
+          char d = n == 'n' ? '\n' : n == 't' ? '\t'
+                                 : n == 'r'   ? '\r'
+                                 : n == '0'   ? '\0'
+                                              : n;
           if (n != '\\' && n != '\'' && n != '"' && n != 'n' && n != 't' && n != 'r' && n != '0') keep(value, cut, '\\');
           keep(value, cut, d);
         }
@@ -375,7 +385,7 @@ class Lexer {
   /// Compound headers split from a body on the same line; parents and scopes by indentation.
   void structure() {
     static const std::set<std::string, std::less<>> k_compound = {"if", "elif", "else", "for", "while", "with",
-                                                                 "def", "class", "try", "except", "finally", "async"};
+                                                                  "def", "class", "try", "except", "finally", "async"};
     std::vector<Statement> out;
     out.reserve(m_out.statements.size());
     for (auto& st : m_out.statements) {
@@ -1221,7 +1231,8 @@ NotebookCode notebook_code(std::string_view json_text, const std::string& file, 
       std::string_view body = b == std::string::npos ? std::string_view{} : std::string_view(l).substr(b);
       if (i == 0 && body.substr(0, 2) == "%%") {
         std::string magic(body.substr(2, body.find_first_of(" \t", 2) == std::string_view::npos
-                                            ? std::string_view::npos : body.find_first_of(" \t", 2) - 2));
+                                             ? std::string_view::npos
+                                             : body.find_first_of(" \t", 2) - 2));
         python = std::find(names.notebook_python_cell_magics.begin(), names.notebook_python_cell_magics.end(), magic) !=
                  names.notebook_python_cell_magics.end();
         l.clear();
@@ -1264,7 +1275,7 @@ std::string base_name(const std::string& p) {
 
 std::string absolute(const std::string& cwd, const std::string& p) {
   std::string s = (!p.empty() && p.front() == '/') ? fs::path(p).lexically_normal().string()
-                                                    : (fs::path(cwd.empty() ? "/" : cwd) / p).lexically_normal().string();
+                                                   : (fs::path(cwd.empty() ? "/" : cwd) / p).lexically_normal().string();
   while (s.size() > 1 && s.back() == '/') s.pop_back();
   return s;
 }

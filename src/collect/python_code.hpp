@@ -48,10 +48,13 @@ namespace gpudoctor::python {
 // ---- The lexical layer ----------------------------------------------------------------------
 
 struct Token {
-  enum Kind : unsigned char { name, number, string, op };
+  enum Kind : unsigned char { name,
+                              number,
+                              string,
+                              op };
   Kind kind = op;
-  int line = 0;           ///< 1-based physical line where the token starts
-  std::string text;       ///< name, number or operator; for a string its value (see below)
+  int line = 0;      ///< 1-based physical line where the token starts
+  std::string text;  ///< name, number or operator; for a string its value (see below)
   /// A string's value is a constant: not an f- or t-string, not unterminated, not cut (values are
   /// kept up to 256 bytes). Escapes of non-raw strings are decoded for the common forms.
   bool constant = false;
@@ -60,13 +63,13 @@ struct Token {
 /// One logical statement: a simple statement, or a compound statement's header up to its colon
 /// (a body on the same line, `if x: y = 1`, is a statement of its own, one column deeper).
 struct Statement {
-  int line = 0;                ///< line of its first token
-  int indent = 0;              ///< columns (a tab to the next multiple of 8)
+  int line = 0;    ///< line of its first token
+  int indent = 0;  ///< columns (a tab to the next multiple of 8)
   std::vector<Token> tokens;
-  int parent = -1;             ///< index of the enclosing compound header, -1 at module level
-  int scope = -1;              ///< index of the enclosing def/class header, -1 at module level
-  bool in_class = false;       ///< inside a class body (at any depth)
-  bool header = false;         ///< a compound statement's header (ends with ':')
+  int parent = -1;        ///< index of the enclosing compound header, -1 at module level
+  int scope = -1;         ///< index of the enclosing def/class header, -1 at module level
+  bool in_class = false;  ///< inside a class body (at any depth)
+  bool header = false;    ///< a compound statement's header (ends with ':')
 };
 
 struct Lexed {
@@ -76,7 +79,7 @@ struct Lexed {
 
 struct LexLimits {
   std::size_t max_tokens = std::size_t{1} << 20;  ///< then the rest of the text is not read
-  int max_fstring_nesting = 16;                  ///< deeper replacement fields are read as text
+  int max_fstring_nesting = 16;                   ///< deeper replacement fields are read as text
 };
 
 /// Splits Python source into statements of tokens; comments dropped, continuation lines joined.
@@ -104,23 +107,23 @@ struct TorchSignals {
     std::string value;
   };
   bool imports_torch = false;
-  bool places_on_cuda = false;          ///< .cuda(), .to("cuda"), device=<not cpu>, a "cuda..." string, set_device
-  bool placing_library = false;         ///< accelerate, lightning, ... imported
-  bool trains = false;                  ///< a .backward() call
-  std::string placement_evidence;       ///< the first placement seen ("train.py:12 .cuda()")
-  std::vector<Site> device_args;        ///< .to(NAME) / device=NAME: value is NAME
+  bool places_on_cuda = false;                ///< .cuda(), .to("cuda"), device=<not cpu>, a "cuda..." string, set_device
+  bool placing_library = false;               ///< accelerate, lightning, ... imported
+  bool trains = false;                        ///< a .backward() call
+  std::string placement_evidence;             ///< the first placement seen ("train.py:12 .cuda()")
+  std::vector<Site> device_args;              ///< .to(NAME) / device=NAME: value is NAME
   std::vector<std::string> cpu_device_names;  ///< device names only ever set to "cpu"
-  std::vector<Site> cpu_devices;        ///< where those were set
-  std::vector<Site> models;             ///< calls of torchvision.models.*, nn.Sequential, ...
-  std::vector<Site> candidates;         ///< Name(...) calls, models if Name is a local nn.Module subclass
+  std::vector<Site> cpu_devices;              ///< where those were set
+  std::vector<Site> models;                   ///< calls of torchvision.models.*, nn.Sequential, ...
+  std::vector<Site> candidates;               ///< Name(...) calls, models if Name is a local nn.Module subclass
   /// The program's classes and their bases (last names; "torch.nn.Module" for that base), so
   /// subclasses of subclasses in other files are known once every file is read.
   std::vector<std::pair<std::string, std::vector<std::string>>> classes;
 };
 
 struct SourceScan {
-  std::vector<CodeFact> facts;          ///< what this text says, in line order (torch facts excepted)
-  std::vector<ImportRequest> imports;   ///< modules it imports (for finding the local ones)
+  std::vector<CodeFact> facts;         ///< what this text says, in line order (torch facts excepted)
+  std::vector<ImportRequest> imports;  ///< modules it imports (for finding the local ones)
   std::vector<std::string> problems;
 };
 
@@ -151,13 +154,17 @@ NotebookCode notebook_code(std::string_view json_text, const std::string& file, 
 // ---- The program named by a command line --------------------------------------------------
 
 struct ProgramEntry {
-  enum Kind { none, script, module, inline_code, notebook };
+  enum Kind { none,
+              script,
+              module,
+              inline_code,
+              notebook };
   Kind kind = none;
-  std::string path;       ///< script/notebook: the file (absolute); module: its module name
-  std::string code;       ///< python -c CODE
-  std::string base_dir;   ///< sys.path[0]: the script's folder, or the working folder
-  std::string launcher;   ///< "python", "torchrun", "accelerate launch", "jupyter nbconvert", "shebang"
-  std::string why_not;    ///< kind none: why no source is read
+  std::string path;      ///< script/notebook: the file (absolute); module: its module name
+  std::string code;      ///< python -c CODE
+  std::string base_dir;  ///< sys.path[0]: the script's folder, or the working folder
+  std::string launcher;  ///< "python", "torchrun", "accelerate launch", "jupyter nbconvert", "shebang"
+  std::string why_not;   ///< kind none: why no source is read
   /// The Python interpreter the command runs, as a path (symbolic links kept: a venv's bin/python
   /// names the venv): the command word itself (found on PATH), or the #! line of the script or
   /// launcher (torchrun, accelerate, jupyter); empty when the command runs none that can be named.
@@ -171,18 +178,18 @@ ProgramEntry find_program(const std::vector<std::string>& argv, const std::strin
                           const RootFs& fs, const std::string& path_env);
 
 struct ScanLimits {
-  int max_files = 64;                           ///< the script and local modules read
-  int max_depth = 6;                            ///< imports followed from the script
-  std::size_t max_file_bytes = std::size_t{1} << 20;    ///< a bigger file is read up to here
+  int max_files = 64;                                 ///< the script and local modules read
+  int max_depth = 6;                                  ///< imports followed from the script
+  std::size_t max_file_bytes = std::size_t{1} << 20;  ///< a bigger file is read up to here
   std::size_t max_notebook_bytes = std::size_t{16} << 20;
-  std::size_t max_total_bytes = std::size_t{8} << 20;   ///< about 0.3 s per MiB of the worst text
+  std::size_t max_total_bytes = std::size_t{8} << 20;  ///< about 0.3 s per MiB of the worst text
 };
 
 struct ProgramCode {
   ProgramEntry entry;
-  std::vector<std::string> files;   ///< the files read, as the facts name them
+  std::vector<std::string> files;  ///< the files read, as the facts name them
   std::vector<CodeFact> facts;
-  std::vector<std::string> notes;   ///< what could not be read, and why (for Program::notes)
+  std::vector<std::string> notes;  ///< what could not be read, and why (for Program::notes)
 };
 
 /// The entry point for `run` and `inspect`: finds the program's source from its command line and

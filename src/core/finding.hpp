@@ -17,7 +17,7 @@ enum class Severity {
 std::string_view to_string(Severity s);
 
 struct Finding {
-  std::string cause;             ///< id from causes.md (kb/data/causes.toml)
+  std::string cause;  ///< id from causes.md (kb/data/causes.toml)
   Layer layer = Layer::hardware;
   Severity severity = Severity::error;
   std::string title;             ///< one specific line: what is wrong here
@@ -28,7 +28,11 @@ struct Finding {
   std::vector<std::string> explains;
 };
 
-enum class LayerState { passed, failed, warning, not_reached, not_checked };
+enum class LayerState { passed,
+                        failed,
+                        warning,
+                        not_reached,
+                        not_checked };
 std::string_view to_string(LayerState s);
 
 struct LayerStatus {
@@ -63,9 +67,7 @@ template <>
 struct EnumText<FigureState> {
   static constexpr std::string_view what = "figure state";
   static constexpr std::pair<FigureState, std::string_view> names[] = {
-      {FigureState::ok, "ok"},         {FigureState::low, "low"},
-      {FigureState::wrong, "wrong"},   {FigureState::failed, "failed"},
-      {FigureState::not_measured, "not measured"}, {FigureState::no_reference, "no reference"}};
+      {FigureState::ok, "ok"}, {FigureState::low, "low"}, {FigureState::wrong, "wrong"}, {FigureState::failed, "failed"}, {FigureState::not_measured, "not measured"}, {FigureState::no_reference, "no reference"}};
 };
 
 /// The probe's verdict on one GPU (its word in EnumText below).
@@ -86,11 +88,11 @@ struct EnumText<GpuState> {
 
 /// One figure `gpudoctor probe` measured on a GPU, beside what the card should deliver.
 struct ProbeFigure {
-  std::string name;        ///< "device copy", "bf16 matrix product", "host to device"
-  std::string unit;        ///< "GB/s", "TFLOP/s"
+  std::string name;  ///< "device copy", "bf16 matrix product", "host to device"
+  std::string unit;  ///< "GB/s", "TFLOP/s"
   Fact<double> measured;
-  Fact<double> expected;   ///< the datasheet or link peak
-  std::string basis;       ///< "H100 SXM5 80GB datasheet", "PCIe gen 5 x16", "132 SMs x 1980 MHz (Hopper)"
+  Fact<double> expected;  ///< the datasheet or link peak
+  std::string basis;      ///< "H100 SXM5 80GB datasheet", "PCIe gen 5 x16", "132 SMs x 1980 MHz (Hopper)"
   FigureState state = FigureState::not_measured;
 };
 
@@ -99,12 +101,15 @@ struct GpuVerdict {
   int ordinal = 0;
   std::string name;
   GpuState state = GpuState::healthy;
-  std::string summary;     ///< one line: why degraded or failed
+  std::string summary;  ///< one line: why degraded or failed
   std::vector<ProbeFigure> figures;
 };
 
 /// A library the watched program loaded against the one `check` predicted.
-enum class LibraryMatch { as_predicted, another_file, not_predicted, not_loaded };
+enum class LibraryMatch { as_predicted,
+                          another_file,
+                          not_predicted,
+                          not_loaded };
 template <>
 struct EnumText<LibraryMatch> {
   static constexpr std::string_view what = "library match";
@@ -115,23 +120,26 @@ struct EnumText<LibraryMatch> {
 };
 
 /// How the watched program used the GPU (run/inspect; its word in EnumText below).
-enum class ProgramVerdict { none, used_gpu, starved, one_of_many, not_used, not_visible, unknown };
+enum class ProgramVerdict { none,
+                            used_gpu,
+                            starved,
+                            one_of_many,
+                            not_used,
+                            not_visible,
+                            unknown };
 template <>
 struct EnumText<ProgramVerdict> {
   static constexpr std::string_view what = "program verdict";
   static constexpr std::pair<ProgramVerdict, std::string_view> names[] = {
-      {ProgramVerdict::none, ""},           {ProgramVerdict::used_gpu, "used_gpu"},
-      {ProgramVerdict::starved, "starved"}, {ProgramVerdict::one_of_many, "one_of_many"},
-      {ProgramVerdict::not_used, "not_used"}, {ProgramVerdict::not_visible, "not_visible"},
-      {ProgramVerdict::unknown, "unknown"}};
+      {ProgramVerdict::none, ""}, {ProgramVerdict::used_gpu, "used_gpu"}, {ProgramVerdict::starved, "starved"}, {ProgramVerdict::one_of_many, "one_of_many"}, {ProgramVerdict::not_used, "not_used"}, {ProgramVerdict::not_visible, "not_visible"}, {ProgramVerdict::unknown, "unknown"}};
 };
 
 /// A CUDA library a watched program loaded, beside the file `check` predicted for its framework.
 struct LibraryComparison {
-  std::string framework;          ///< "torch", "tensorflow", "jax"; "" when the process loaded none of them
-  std::string role;               ///< "cudnn", "cublas", ... (kb libraries roles)
-  std::string predicted;          ///< the file check's loader model resolved; "" when it predicted none
-  std::string loaded;             ///< the file in /proc/PID/maps; "" when no process mapped one
+  std::string framework;  ///< "torch", "tensorflow", "jax"; "" when the process loaded none of them
+  std::string role;       ///< "cudnn", "cublas", ... (kb libraries roles)
+  std::string predicted;  ///< the file check's loader model resolved; "" when it predicted none
+  std::string loaded;     ///< the file in /proc/PID/maps; "" when no process mapped one
   std::vector<std::uint32_t> pids;
   LibraryMatch state = LibraryMatch::not_predicted;
 };
@@ -141,16 +149,16 @@ struct Diagnosis {
   std::vector<Finding> causes;    ///< ranked, root cause first; {healthy} when nothing blocks the GPU
   std::vector<Finding> warnings;  ///< things that degrade but do not block
   std::vector<LayerStatus> layers;
-  std::vector<FrameworkLibraries> frameworks;  ///< the libraries layer's table, per framework
-  std::vector<PythonEnvironment> environments; ///< the Python environments found, the one in use marked
-  std::vector<FrameworkInstall> installs;      ///< the frameworks in them
-  std::vector<Annotation> annotations;         ///< explain: the significant lines of the text
-  std::size_t annotated_total = 0;             ///< explain: significant lines, kept or not
-  std::vector<GpuVerdict> gpus;                ///< probe: per GPU, measured against expected
-  std::vector<std::string> probe_notes;        ///< probe: peers, all-reduce, libraries used
+  std::vector<FrameworkLibraries> frameworks;             ///< the libraries layer's table, per framework
+  std::vector<PythonEnvironment> environments;            ///< the Python environments found, the one in use marked
+  std::vector<FrameworkInstall> installs;                 ///< the frameworks in them
+  std::vector<Annotation> annotations;                    ///< explain: the significant lines of the text
+  std::size_t annotated_total = 0;                        ///< explain: significant lines, kept or not
+  std::vector<GpuVerdict> gpus;                           ///< probe: per GPU, measured against expected
+  std::vector<std::string> probe_notes;                   ///< probe: peers, all-reduce, libraries used
   ProgramVerdict program_verdict = ProgramVerdict::none;  ///< run/inspect: how the program used the GPU
-  std::string program_summary;                 ///< run/inspect: one line, e.g. "used GPU 0 (NVIDIA H200): peak 10.2 GiB, ..."
-  std::vector<LibraryComparison> program_libraries;  ///< run/inspect: loaded against predicted
+  std::string program_summary;                            ///< run/inspect: one line, e.g. "used GPU 0 (NVIDIA H200): peak 10.2 GiB, ..."
+  std::vector<LibraryComparison> program_libraries;       ///< run/inspect: loaded against predicted
 };
 
 }  // namespace gpudoctor

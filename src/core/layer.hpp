@@ -7,10 +7,17 @@
 
 namespace gpudoctor {
 
-enum class Layer { hardware, driver, platform, libraries, framework, environment, program, benign };
+enum class Layer { hardware,
+                   driver,
+                   platform,
+                   libraries,
+                   framework,
+                   environment,
+                   program,
+                   benign };
 
-inline constexpr Layer k_all_layers[] = {Layer::hardware,  Layer::driver,      Layer::platform,
-                                         Layer::libraries, Layer::framework,   Layer::environment,
+inline constexpr Layer k_all_layers[] = {Layer::hardware, Layer::driver, Layer::platform,
+                                         Layer::libraries, Layer::framework, Layer::environment,
                                          Layer::program};
 
 std::string_view to_string(Layer layer);

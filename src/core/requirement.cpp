@@ -53,12 +53,12 @@ std::string_view trim(std::string_view s) {
 const RE2& version_pattern() {
   static const RE2 re(
       "(?i)v?"
-      "(?:([0-9]+)!)?"                                                    // 1 epoch
-      "([0-9]+(?:\\.[0-9]+)*)"                                            // 2 release
-      "(?:[-_.]?(alpha|a|beta|b|preview|pre|c|rc)[-_.]?([0-9]+)?)?"       // 3, 4 pre
-      "(?:-([0-9]+)|[-_.]?(post|rev|r)[-_.]?([0-9]+)?)?"                  // 5 | 6, 7 post
-      "(?:[-_.]?(dev)[-_.]?([0-9]+)?)?"                                   // 8, 9 dev
-      "(?:\\+([a-z0-9]+(?:[-_.][a-z0-9]+)*))?");                          // 10 local
+      "(?:([0-9]+)!)?"                                               // 1 epoch
+      "([0-9]+(?:\\.[0-9]+)*)"                                       // 2 release
+      "(?:[-_.]?(alpha|a|beta|b|preview|pre|c|rc)[-_.]?([0-9]+)?)?"  // 3, 4 pre
+      "(?:-([0-9]+)|[-_.]?(post|rev|r)[-_.]?([0-9]+)?)?"             // 5 | 6, 7 post
+      "(?:[-_.]?(dev)[-_.]?([0-9]+)?)?"                              // 8, 9 dev
+      "(?:\\+([a-z0-9]+(?:[-_.][a-z0-9]+)*))?");                     // 10 local
   return re;
 }
 
@@ -82,7 +82,8 @@ std::optional<Pep440> parse_pep440(std::string_view text) {
   }
   if (!g[2].empty()) {
     std::string l = lower(g[2]);
-    v.pre_letter = l == "a" || l == "alpha" ? 0 : l == "b" || l == "beta" ? 1 : 2;
+    v.pre_letter = l == "a" || l == "alpha" ? 0 : l == "b" || l == "beta" ? 1
+                                                                          : 2;
     v.pre_number = g[3].empty() ? 0 : to_number(g[3]);
   }
   if (!g[4].empty()) v.post = to_number(g[4]);
@@ -108,7 +109,8 @@ std::optional<Pep440> parse_pep440(std::string_view text) {
 
 template <typename T>
 int three_way(const T& x, const T& y) {
-  return x < y ? -1 : y < x ? 1 : 0;
+  return x < y ? -1 : y < x ? 1
+                            : 0;
 }
 
 // packaging's _cmpkey: trailing zeros of the release do not count; a dev release with neither pre nor
@@ -123,7 +125,7 @@ int compare(const Pep440& a, const Pep440& b, bool with_local = true) {
   }
   auto pre_key = [](const Pep440& v) -> std::pair<int, uint64_t> {
     if (v.pre_letter < 0 && !v.post && v.dev) return {-1, 0};  // 1.0.dev1 < 1.0a1
-    if (v.pre_letter < 0) return {3, 0};                        // a release after its pre-releases
+    if (v.pre_letter < 0) return {3, 0};                       // a release after its pre-releases
     return {v.pre_letter, v.pre_number};
   };
   if (int c = three_way(pre_key(a), pre_key(b))) return c;

@@ -15,9 +15,9 @@ namespace gpudoctor {
 int compare_versions(std::string_view a, std::string_view b);
 
 struct Requirement {
-  std::string name;  ///< normalized distribution name
+  std::string name;                                             ///< normalized distribution name
   std::vector<std::pair<std::string, std::string>> specifiers;  ///< ("<", "2.16"), (">=", "2.15.0")
-  std::string text;  ///< as written
+  std::string text;                                             ///< as written
 };
 
 /// Parses a Requires-Dist value; nullopt when it applies only to an extra or to another platform.

@@ -56,7 +56,8 @@ constexpr RuleEntry k_rules[] = {
     {"unexplained_driver_failure", rule_unexplained_driver_failure, "other"},
 };
 
-int severity_rank(Severity s) { return s == Severity::error ? 0 : s == Severity::warning ? 1 : 2; }
+int severity_rank(Severity s) { return s == Severity::error ? 0 : s == Severity::warning ? 1
+                                                                                         : 2; }
 
 RuleObserver& rule_observer() {
   static RuleObserver observer;
@@ -79,7 +80,7 @@ void rule_unexplained_driver_failure(const RuleContext& ctx, std::vector<Finding
   Finding f;
   f.cause = "other";
   f.layer = Layer::driver;
-  f.title = cuda_failed ? "CUDA cannot initialize: " + ctx.describe_cuda_code(*cuda)
+  f.title = cuda_failed   ? "CUDA cannot initialize: " + ctx.describe_cuda_code(*cuda)
             : nvml_failed ? "NVML cannot initialize: " + ctx.describe_nvml_code(*nvml)
                           : "libcuda.so.1 cannot be loaded although an NVIDIA GPU is present";
   f.evidence.push_back(ctx.nvml_init_evidence());
@@ -126,7 +127,8 @@ std::string gpu_summary(const RuleContext& ctx) {
     return fmt::format("{} NVIDIA GPU(s): {} at {}{}", s.driver.nvml.devices.size(), d.name.value_or("?"),
                        d.pci_bus_id.value_or("?"),
                        d.pcie_gen_max.known() && d.pcie_width_max.known()
-                           ? fmt::format(", PCIe gen {} x{}", *d.pcie_gen_max, *d.pcie_width_max) : "");
+                           ? fmt::format(", PCIe gen {} x{}", *d.pcie_gen_max, *d.pcie_width_max)
+                           : "");
   }
   if (!s.pci_gpus.empty()) {
     const auto& p = s.pci_gpus.front();
@@ -363,7 +365,7 @@ Diagnosis diagnose(const Snapshot& snapshot, const kb::KnowledgeBase& kb) {
         case Layer::hardware: st.summary = gpu_summary(ctx); break;
         case Layer::driver: st.summary = driver_summary(ctx); break;
         case Layer::platform:
-          st.summary = ctx.wsl() ? "WSL2 with the Windows driver's CUDA"
+          st.summary = ctx.wsl()                     ? "WSL2 with the Windows driver's CUDA"
                        : snapshot.platform.container ? fmt::format("{} container with the GPU passed through", snapshot.platform.container_kind)
                                                      : "no container, not WSL";
           break;

@@ -41,12 +41,14 @@ std::string tensorflow_gpu_install(const kb::KnowledgeBase& kb, std::string_view
   std::string install = fmt::format("{} install {}", pip, escape::shell(package + pin));
   std::string first = series_of(kb.tf_and_cuda_first());
   if (rel == nullptr || rel->cuda.empty())
-    return fmt::format("{}, then install the CUDA and cuDNN of TensorFlow {}'s tested build ({}) and put their lib "
-                       "folders on LD_LIBRARY_PATH (the [and-cuda] extra exists from TensorFlow {})",
-                       install, series, kb.tf_tested_builds_url(), first);
-  return fmt::format("{}, then install CUDA {} and cuDNN {} (TensorFlow {}'s tested build) and put their lib folders on "
-                     "LD_LIBRARY_PATH (the [and-cuda] extra exists from TensorFlow {})",
-                     install, rel->cuda, rel->cudnn, series, first);
+    return fmt::format(
+        "{}, then install the CUDA and cuDNN of TensorFlow {}'s tested build ({}) and put their lib "
+        "folders on LD_LIBRARY_PATH (the [and-cuda] extra exists from TensorFlow {})",
+        install, series, kb.tf_tested_builds_url(), first);
+  return fmt::format(
+      "{}, then install CUDA {} and cuDNN {} (TensorFlow {}'s tested build) and put their lib folders on "
+      "LD_LIBRARY_PATH (the [and-cuda] extra exists from TensorFlow {})",
+      install, rel->cuda, rel->cudnn, series, first);
 }
 
 }  // namespace gpudoctor

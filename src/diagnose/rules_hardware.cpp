@@ -36,8 +36,9 @@ void rule_no_nvidia_gpu(const RuleContext& ctx, std::vector<Finding>& out) {
   bool amd = false;
   for (const auto& o : s.pci_other_display) amd = amd || o.vendor_id == 0x1002;
   f.fix.push_back("CUDA builds of TensorFlow, PyTorch and JAX need an NVIDIA GPU; none is attached to this machine.");
-  f.fix.push_back("On a cloud VM choose a GPU instance type (for example AWS g5/p4/p5, GCP a2/a3/g2, Azure NC/ND); in "
-                  "a VM of your own, pass the GPU through (VFIO) and check that the guest lists it: lspci -nn | grep -i nvidia");
+  f.fix.push_back(
+      "On a cloud VM choose a GPU instance type (for example AWS g5/p4/p5, GCP a2/a3/g2, Azure NC/ND); in "
+      "a VM of your own, pass the GPU through (VFIO) and check that the guest lists it: lspci -nn | grep -i nvidia");
   if (amd) f.fix.push_back("This machine has an AMD GPU: use the ROCm builds of the framework instead of CUDA builds.");
   f.fix.push_back("If a GPU is physically installed: reseat it, check its power cables, and look for it in the firmware setup.");
   out.push_back(std::move(f));
@@ -165,18 +166,22 @@ void rule_gpu_bad_state(const RuleContext& ctx, std::vector<Finding>& out) {
   for (size_t i = 1; i < titles.size() && i < 4; ++i) f.title += "; " + titles[i];
   bool lost = fallen || std::any_of(reported.begin(), reported.end(), [](int x) { return x == 79; });
   if (stuck) {
-    f.fix.push_back("A process stuck in a driver call cannot be killed until the call returns: reboot the machine "
-                    "(nvidia-smi and every CUDA program will hang meanwhile).");
-    f.fix.push_back("Before rebooting, look for Xid errors (sudo dmesg | grep -i xid) and keep the output of "
-                    "sudo nvidia-bug-report.sh for the vendor or cloud provider.");
+    f.fix.push_back(
+        "A process stuck in a driver call cannot be killed until the call returns: reboot the machine "
+        "(nvidia-smi and every CUDA program will hang meanwhile).");
+    f.fix.push_back(
+        "Before rebooting, look for Xid errors (sudo dmesg | grep -i xid) and keep the output of "
+        "sudo nvidia-bug-report.sh for the vendor or cloud provider.");
   } else if (lost) {
     f.fix.push_back("The GPU fell off the bus: reboot the machine (a GPU reset is rarely enough after Xid 79).");
-    f.fix.push_back("If it happens again, check the GPU's power cables and power supply, reseat the card, and check its "
-                    "temperature under load; on a cloud instance, stop and start it to move to other hardware.");
+    f.fix.push_back(
+        "If it happens again, check the GPU's power cables and power supply, reseat the card, and check its "
+        "temperature under load; on a cloud instance, stop and start it to move to other hardware.");
   } else {
     f.fix.push_back("Reset the GPU when nothing uses it (sudo nvidia-smi --gpu-reset -i <index>) or reboot the machine.");
-    f.fix.push_back("If the error comes back, run NVIDIA's diagnostics (dcgmi diag -r 2) and report it to the vendor or "
-                    "cloud provider with the output of sudo nvidia-bug-report.sh.");
+    f.fix.push_back(
+        "If the error comes back, run NVIDIA's diagnostics (dcgmi diag -r 2) and report it to the vendor or "
+        "cloud provider with the output of sudo nvidia-bug-report.sh.");
   }
   out.push_back(std::move(f));
 }
@@ -193,8 +198,9 @@ void rule_pcie_link(const RuleContext& ctx, std::vector<Finding>& out) {
                           *p.current_link_width, *p.max_link_width);
     f.evidence.push_back({"/sys/bus/pci/devices/" + p.address + "/current_link_width",
                           fmt::format("{} (max_link_width {})", *p.current_link_width, *p.max_link_width)});
-    f.fix.push_back("Seat the card in a full-width (x16) slot, check risers and slot sharing (M.2 or other cards on the "
-                    "same lanes), and the slot's lane setting in the firmware setup.");
+    f.fix.push_back(
+        "Seat the card in a full-width (x16) slot, check risers and slot sharing (M.2 or other cards on the "
+        "same lanes), and the slot's lane setting in the firmware setup.");
     out.push_back(std::move(f));
   }
 }

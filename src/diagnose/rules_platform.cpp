@@ -32,16 +32,20 @@ void rule_container(const RuleContext& ctx, std::vector<Finding>& out) {
   const std::string& kind = s.platform.container_kind;
   auto add_runtime_fix = [&] {
     if (kind == "kubernetes") {
-      f.fix.push_back("Request a GPU in the pod spec: resources: { limits: { nvidia.com/gpu: 1 } } (needs the NVIDIA "
-                      "device plugin or GPU Operator on the cluster).");
+      f.fix.push_back(
+          "Request a GPU in the pod spec: resources: { limits: { nvidia.com/gpu: 1 } } (needs the NVIDIA "
+          "device plugin or GPU Operator on the cluster).");
     } else if (kind == "podman") {
-      f.fix.push_back("podman run --device nvidia.com/gpu=all ...   (CDI; generate the spec on the host once: sudo "
-                      "nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml)");
+      f.fix.push_back(
+          "podman run --device nvidia.com/gpu=all ...   (CDI; generate the spec on the host once: sudo "
+          "nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml)");
     } else {
-      f.fix.push_back("docker run --gpus all ...   (compose: deploy.resources.reservations.devices with "
-                      "capabilities: [gpu])");
-      f.fix.push_back("The host needs the NVIDIA Container Toolkit: sudo apt install nvidia-container-toolkit && sudo "
-                      "nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker");
+      f.fix.push_back(
+          "docker run --gpus all ...   (compose: deploy.resources.reservations.devices with "
+          "capabilities: [gpu])");
+      f.fix.push_back(
+          "The host needs the NVIDIA Container Toolkit: sudo apt install nvidia-container-toolkit && sudo "
+          "nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker");
     }
   };
 
@@ -52,8 +56,10 @@ void rule_container(const RuleContext& ctx, std::vector<Finding>& out) {
     if (ctx.nvidia_on_pci())
       f.evidence.push_back({"/sys/bus/pci/devices", fmt::format("the host has {} NVIDIA GPU(s)", s.pci_gpus.size())});
     if (nvd && (*nvd == "void" || *nvd == "none" || nvd->empty()))
-      f.fix.push_back(fmt::format("NVIDIA_VISIBLE_DEVICES={} asks the runtime for no GPU: set it to all (or GPU "
-                                  "indexes/UUIDs) when starting the container.", escape::shell(*nvd)));
+      f.fix.push_back(fmt::format(
+          "NVIDIA_VISIBLE_DEVICES={} asks the runtime for no GPU: set it to all (or GPU "
+          "indexes/UUIDs) when starting the container.",
+          escape::shell(*nvd)));
     add_runtime_fix();
     // Only a host whose driver runs: otherwise the driver layer is the root cause.
     if (ctx.module_loaded() || !s.pci_scanned) f.explains = {"driver_not_installed", "driver_not_loaded", "uvm_module_missing",
@@ -69,8 +75,9 @@ void rule_container(const RuleContext& ctx, std::vector<Finding>& out) {
       f.title += ": NVIDIA_DRIVER_CAPABILITIES lacks compute";
       f.fix.push_back("Start the container with NVIDIA_DRIVER_CAPABILITIES=compute,utility (or all).");
     } else {
-      f.fix.push_back("Start the container through the NVIDIA runtime so that it mounts the driver libraries: "
-                      "docker run --gpus all ... (not only --device /dev/nvidia0).");
+      f.fix.push_back(
+          "Start the container through the NVIDIA runtime so that it mounts the driver libraries: "
+          "docker run --gpus all ... (not only --device /dev/nvidia0).");
     }
     out.push_back(std::move(f));
   }
@@ -120,8 +127,9 @@ void rule_wsl(const RuleContext& ctx, std::vector<Finding>& out) {
       f.evidence.push_back({l->path, "a Linux driver library (" + l->resolved + ") beside the Windows driver's in /usr/lib/wsl/lib"});
     if (loaded_shadow) f.evidence.push_back({"dlopen(libcuda.so.1)", "loaded " + loaded->path});
     for (const auto& k : s.modules.kernels_with_nvidia_module) f.evidence.push_back({"/lib/modules/" + k, "an nvidia kernel module was installed"});
-    f.fix.push_back("Remove the Linux driver from WSL (never install one there): sudo apt remove --purge 'nvidia-driver-*' "
-                    "'libnvidia-compute-*' cuda-drivers; install only a toolkit package such as cuda-toolkit-12-8.");
+    f.fix.push_back(
+        "Remove the Linux driver from WSL (never install one there): sudo apt remove --purge 'nvidia-driver-*' "
+        "'libnvidia-compute-*' cuda-drivers; install only a toolkit package such as cuda-toolkit-12-8.");
     f.fix.push_back("Then: sudo ldconfig, and check that ldconfig -p | grep libcuda.so.1 lists /usr/lib/wsl/lib first.");
     f.explains = {"driver_library_mismatch"};
     out.push_back(std::move(f));
@@ -140,8 +148,9 @@ void rule_operating_system(const RuleContext& ctx, std::vector<Finding>& out) {
     f.layer = Layer::platform;
     f.title = "macOS has no CUDA: TensorFlow, PyTorch and JAX cannot use an NVIDIA GPU there";
     f.evidence.push_back({"operating system", s.host.os_pretty.value_or("macOS")});
-    f.fix.push_back("On Apple silicon use Metal: pip install tensorflow-metal (TensorFlow), the mps device (PyTorch: "
-                    "torch.device(\"mps\")), or jax-metal.");
+    f.fix.push_back(
+        "On Apple silicon use Metal: pip install tensorflow-metal (TensorFlow), the mps device (PyTorch: "
+        "torch.device(\"mps\")), or jax-metal.");
     f.fix.push_back("For CUDA, run on a Linux machine (or WSL2 on Windows) with an NVIDIA GPU.");
     out.push_back(std::move(f));
   }

@@ -85,38 +85,49 @@ void rule_program_code(const RuleContext& ctx, std::vector<Finding>& out) {
       if (c.kind == "defaults_cuda_visible_devices" && p.env.count("CUDA_VISIBLE_DEVICES")) continue;  // setdefault did nothing
       f.title = fmt::format("{} sets CUDA_VISIBLE_DEVICES to \"{}\", which hides the GPUs", loc, c.value);
       f.evidence.push_back({"CUDA's rules for the variable", why});
-      f.fix.push_back(fmt::format("Remove the line at {} (or give a valid list such as \"0\"): CUDA reads "
-                                  "CUDA_VISIBLE_DEVICES once, when the framework first initializes it.", loc));
+      f.fix.push_back(fmt::format(
+          "Remove the line at {} (or give a valid list such as \"0\"): CUDA reads "
+          "CUDA_VISIBLE_DEVICES once, when the framework first initializes it.",
+          loc));
     } else if (c.kind == "sets_jax_platforms") {
       if (!jax_without_gpu(ctx, c.value)) continue;
       f.title = fmt::format("{} limits JAX to the platforms \"{}\", so it never uses the GPU", loc, c.value);
-      f.fix.push_back(fmt::format("Remove the line at {}, or list the GPU first: \"cuda,cpu\" (JAX then uses the CPU "
-                                  "only when no GPU works).", loc));
+      f.fix.push_back(fmt::format(
+          "Remove the line at {}, or list the GPU first: \"cuda,cpu\" (JAX then uses the CPU "
+          "only when no GPU works).",
+          loc));
     } else if (c.kind == "tf_hides_gpus") {
       f.title = fmt::format("{} makes no GPU visible to TensorFlow", loc);
       f.fix.push_back(fmt::format("Remove the line at {}: TensorFlow uses every visible GPU by default.", loc));
     } else if (c.kind == "tf_cpu_device_scope") {
       f.title = fmt::format("{} runs the training inside a TensorFlow device scope for the CPU (\"{}\")", loc, c.value);
-      f.fix.push_back(fmt::format("Take the training out of the device scope at {} (TensorFlow places ops on the GPU "
-                                  "by default); keep only the input pipeline under it if that was the intent.", loc));
+      f.fix.push_back(fmt::format(
+          "Take the training out of the device scope at {} (TensorFlow places ops on the GPU "
+          "by default); keep only the input pipeline under it if that was the intent.",
+          loc));
     } else if (c.kind == "torch_device_cpu") {
       f.title = fmt::format("{} hard-codes the CPU as PyTorch's device", loc);
-      f.fix.push_back(fmt::format("Choose the device from what is there, at {}: "
-                                  "device = torch.device(\"cuda\" if torch.cuda.is_available() else \"cpu\")", loc));
+      f.fix.push_back(fmt::format(
+          "Choose the device from what is there, at {}: "
+          "device = torch.device(\"cuda\" if torch.cuda.is_available() else \"cpu\")",
+          loc));
     } else if (c.kind == "torch_never_on_cuda") {
       f.title = fmt::format("{} builds a PyTorch model ({}) that nothing in the program moves to a GPU", loc, c.value);
-      f.fix.push_back(fmt::format("Move the model and every batch to the GPU: device = torch.device(\"cuda\"); "
-                                  "model = model.to(device) after {}; inputs, targets = inputs.to(device), "
-                                  "targets.to(device) in the loop.", loc));
+      f.fix.push_back(fmt::format(
+          "Move the model and every batch to the GPU: device = torch.device(\"cuda\"); "
+          "model = model.to(device) after {}; inputs, targets = inputs.to(device), "
+          "targets.to(device) in the loop.",
+          loc));
     } else if (c.kind == "tf_memory_growth_late") {
       f.cause = "memory_growth_misconfigured";
       f.severity = explained_below || !ctx.gpu_seen() ? Severity::warning : severity;
       if (!explained_below && !ctx.gpu_seen()) note = " (harmless without a GPU: TensorFlow refuses it only when one exists)";
       f.title = fmt::format("{} sets TensorFlow's GPU memory configuration {}, when it can no longer change", loc, c.value);
-      f.fix.push_back(fmt::format("Move the call at {} before anything that touches the GPUs (right after importing "
-                                  "TensorFlow, before {}); TensorFlow refuses it with a RuntimeError once the GPUs are "
-                                  "initialized, and a try/except around it hides that the setting never applied.",
-                                  loc, c.value.substr(c.value.find(' ') + 1)));
+      f.fix.push_back(fmt::format(
+          "Move the call at {} before anything that touches the GPUs (right after importing "
+          "TensorFlow, before {}); TensorFlow refuses it with a RuntimeError once the GPUs are "
+          "initialized, and a try/except around it hides that the setting never applied.",
+          loc, c.value.substr(c.value.find(' ') + 1)));
     } else {
       continue;
     }

@@ -105,10 +105,11 @@ VisibleDevicesResult evaluate_visible_devices(const VisibleDevicesInput& in) {
         in.value, *r.duplicate);
   } else if (r.visible.empty() && !r.uncertain) {
     r.all_hidden = true;
-    r.explanation = fmt::format("CUDA_VISIBLE_DEVICES=\"{}\": its first entry \"{}\" names no GPU of this host{}, so "
-                                "CUDA sees no device",
-                                in.value, r.first_invalid.value_or(""),
-                                in.device_count ? fmt::format(" (it has {})", *in.device_count) : "");
+    r.explanation = fmt::format(
+        "CUDA_VISIBLE_DEVICES=\"{}\": its first entry \"{}\" names no GPU of this host{}, so "
+        "CUDA sees no device",
+        in.value, r.first_invalid.value_or(""),
+        in.device_count ? fmt::format(" (it has {})", *in.device_count) : "");
   } else if (r.first_invalid) {
     r.explanation = fmt::format(
         "CUDA_VISIBLE_DEVICES=\"{}\": the entry \"{}\" names no GPU of this host, so CUDA stops reading there and "

@@ -15,18 +15,18 @@
 namespace gpudoctor {
 
 struct VisibleDevicesInput {
-  std::string value;                    ///< the variable's value
-  std::optional<unsigned> device_count; ///< GPUs on the host (NVML), when known
-  std::vector<std::string> gpu_uuids;   ///< "GPU-..." of each GPU, in NVML order, when known
-  std::vector<std::string> mig_uuids;   ///< "MIG-..." of each MIG instance, when known
+  std::string value;                     ///< the variable's value
+  std::optional<unsigned> device_count;  ///< GPUs on the host (NVML), when known
+  std::vector<std::string> gpu_uuids;    ///< "GPU-..." of each GPU, in NVML order, when known
+  std::vector<std::string> mig_uuids;    ///< "MIG-..." of each MIG instance, when known
 };
 
 struct VisibleDevicesResult {
   /// Host devices CUDA will see, in CUDA order (indexes into gpu_uuids, or MIG uuids), when known.
   std::vector<std::string> visible;
-  bool empty_value = false;      ///< set to ""
-  bool all_hidden = false;       ///< no device remains visible (certain)
-  bool uncertain = false;        ///< an entry could not be checked (no device list known)
+  bool empty_value = false;                  ///< set to ""
+  bool all_hidden = false;                   ///< no device remains visible (certain)
+  bool uncertain = false;                    ///< an entry could not be checked (no device list known)
   std::optional<std::string> first_invalid;  ///< the entry that ended the list
   std::vector<std::string> ignored;          ///< entries after it, which CUDA never reads
   std::optional<std::string> duplicate;      ///< an entry naming a device twice

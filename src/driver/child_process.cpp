@@ -34,7 +34,6 @@ void close_from(int first) {
   for (long fd = first; fd < limit; ++fd) ::close(static_cast<int>(fd));
 }
 
-
 // Messages are lines: the state, JSON with no raw newline, then '\n'.
 void write_all(int fd, const std::string& data) {
   size_t off = 0;
@@ -76,7 +75,7 @@ struct ChildGroup::Running {
   std::string buffer;
   ChildReport report;
   bool done_reading = false;
-  bool complete = false;  ///< the child sent its last word (OnState said so)
+  bool complete = false;     ///< the child sent its last word (OnState said so)
   bool left_behind = false;  ///< did not die of SIGKILL in time: never waited for again
   std::chrono::steady_clock::time_point start;
 };

@@ -10,9 +10,6 @@ namespace gpudoctor {
 
 namespace {
 
-
-
-
 CallResult cuda_result(const cuda::Functions& fn, int code) {
   CallResult r;
   r.code = code;
@@ -23,7 +20,6 @@ CallResult cuda_result(const cuda::Functions& fn, int code) {
   if (fn.get_error_string != nullptr && fn.get_error_string(code, &s) == 0 && s != nullptr) r.message = s;
   return r;
 }
-
 
 }  // namespace
 

@@ -44,8 +44,7 @@ std::string ask(const LibraryToAsk& lib) {
     if (fn != nullptr && fn(&major, &minor) == 0) return fmt::format("{}.{}", major, minor);
   } else {
     static const std::map<std::string, const char*> k_property = {
-        {"cublas", "cublasGetProperty"},     {"cublasLt", "cublasLtGetProperty"}, {"cufft", "cufftGetProperty"},
-        {"curand", "curandGetProperty"},     {"cusolver", "cusolverGetProperty"}, {"cusparse", "cusparseGetProperty"}};
+        {"cublas", "cublasGetProperty"}, {"cublasLt", "cublasLtGetProperty"}, {"cufft", "cufftGetProperty"}, {"curand", "curandGetProperty"}, {"cusolver", "cusolverGetProperty"}, {"cusparse", "cusparseGetProperty"}};
     auto it = k_property.find(r);
     if (it != k_property.end()) return property_version(h, it->second);
   }

@@ -25,8 +25,8 @@ std::vector<std::map<std::string, std::string>> ask_library_versions(
     const std::vector<std::vector<LibraryToAsk>>& groups, std::chrono::milliseconds limit);
 
 /// Decoders of the integer versions (pure; tested).
-std::string decode_cudart_version(int v);   ///< 12020 -> "12.2"
-std::string decode_cudnn_version(long v);   ///< 90100 -> "9.1.0"; 8902 -> "8.9.2"
-std::string decode_nccl_version(int v);     ///< 22005 -> "2.20.5"; 2804 -> "2.8.4"
+std::string decode_cudart_version(int v);  ///< 12020 -> "12.2"
+std::string decode_cudnn_version(long v);  ///< 90100 -> "9.1.0"; 8902 -> "8.9.2"
+std::string decode_nccl_version(int v);    ///< 22005 -> "2.20.5"; 2804 -> "2.8.4"
 
 }  // namespace gpudoctor

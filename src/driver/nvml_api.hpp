@@ -26,9 +26,9 @@ struct PciInfo {  // nvmlPciInfo_t, as filled by nvmlDeviceGetPciInfo_v3
   unsigned domain;
   unsigned bus;
   unsigned device;
-  unsigned pci_device_id;     // (device id << 16) | 0x10de
+  unsigned pci_device_id;  // (device id << 16) | 0x10de
   unsigned pci_subsystem_id;
-  char bus_id[32];            // "00000000:00:06.0"
+  char bus_id[32];  // "00000000:00:06.0"
 };
 
 struct Memory {  // nvmlMemory_t (v1), bytes
@@ -55,12 +55,12 @@ struct Utilization {  // nvmlUtilization_t, percent over the last sample period
 };
 struct ProcessUtilizationSample {  // nvmlProcessUtilizationSample_t
   unsigned pid;
-  unsigned long long time_stamp;  // CPU timestamp of the sample, microseconds
+  unsigned long long time_stamp;                   // CPU timestamp of the sample, microseconds
   unsigned sm_util, mem_util, enc_util, dec_util;  // percent
 };
-inline constexpr int k_clock_sm = 1;   // NVML_CLOCK_SM
-inline constexpr int k_clock_mem = 2;  // NVML_CLOCK_MEM
-inline constexpr int k_temperature_gpu = 0;  // NVML_TEMPERATURE_GPU
+inline constexpr int k_clock_sm = 1;                // NVML_CLOCK_SM
+inline constexpr int k_clock_mem = 2;               // NVML_CLOCK_MEM
+inline constexpr int k_temperature_gpu = 0;         // NVML_TEMPERATURE_GPU
 inline constexpr unsigned k_nvlink_max_links = 18;  // NVML_NVLINK_MAX_LINKS (NVML 12 and 13)
 
 // nvmlClocksEventReasons (nvml.h; formerly "clocks throttle reasons"), bits of a 64-bit mask.
@@ -75,50 +75,50 @@ inline constexpr unsigned long long k_reason_hw_power_brake = 0x80;
 inline constexpr unsigned long long k_reason_display_clocks = 0x100;
 
 // X(member, signature, exported names newest first...)
-#define GPUDOCTOR_NVML_FUNCTIONS(X)                                                                     \
-  X(init, Return(), "nvmlInit_v2", "nvmlInit")                                                         \
-  X(shutdown, Return(), "nvmlShutdown")                                                                \
-  X(error_string, const char*(Return), "nvmlErrorString")                                              \
-  X(system_driver_version, Return(char*, unsigned), "nvmlSystemGetDriverVersion")                      \
-  X(system_nvml_version, Return(char*, unsigned), "nvmlSystemGetNVMLVersion")                          \
-  X(system_cuda_driver_version, Return(int*), "nvmlSystemGetCudaDriverVersion_v2",                    \
-    "nvmlSystemGetCudaDriverVersion")                                                                  \
-  X(device_count, Return(unsigned*), "nvmlDeviceGetCount_v2", "nvmlDeviceGetCount")                    \
-  X(device_handle_by_index, Return(unsigned, Device*), "nvmlDeviceGetHandleByIndex_v2",                \
-    "nvmlDeviceGetHandleByIndex")                                                                      \
-  X(device_name, Return(Device, char*, unsigned), "nvmlDeviceGetName")                                 \
-  X(device_uuid, Return(Device, char*, unsigned), "nvmlDeviceGetUUID")                                 \
-  X(device_pci_info, Return(Device, PciInfo*), "nvmlDeviceGetPciInfo_v3")                              \
-  X(device_memory_v2, Return(Device, MemoryV2*), "nvmlDeviceGetMemoryInfo_v2")                         \
-  X(device_memory, Return(Device, Memory*), "nvmlDeviceGetMemoryInfo")                                 \
-  X(device_compute_capability, Return(Device, int*, int*), "nvmlDeviceGetCudaComputeCapability")      \
-  X(device_compute_mode, Return(Device, int*), "nvmlDeviceGetComputeMode")                             \
-  X(device_mig_mode, Return(Device, unsigned*, unsigned*), "nvmlDeviceGetMigMode")                    \
-  X(device_max_mig_count, Return(Device, unsigned*), "nvmlDeviceGetMaxMigDeviceCount")                \
-  X(device_mig_handle, Return(Device, unsigned, Device*), "nvmlDeviceGetMigDeviceHandleByIndex")       \
-  X(device_pcie_gen_current, Return(Device, unsigned*), "nvmlDeviceGetCurrPcieLinkGeneration")         \
-  X(device_pcie_gen_max, Return(Device, unsigned*), "nvmlDeviceGetGpuMaxPcieLinkGeneration",          \
-    "nvmlDeviceGetMaxPcieLinkGeneration")                                                              \
-  X(device_pcie_width_current, Return(Device, unsigned*), "nvmlDeviceGetCurrPcieLinkWidth")            \
-  X(device_pcie_width_max, Return(Device, unsigned*), "nvmlDeviceGetMaxPcieLinkWidth")                 \
-  X(device_remapped_rows, Return(Device, unsigned*, unsigned*, unsigned*, unsigned*),                  \
-    "nvmlDeviceGetRemappedRows")                                                                       \
-  X(device_compute_processes, Return(Device, unsigned*, ProcessInfo*),                                 \
-    "nvmlDeviceGetComputeRunningProcesses_v3")                                                         \
-  X(device_graphics_processes, Return(Device, unsigned*, ProcessInfo*),                                \
-    "nvmlDeviceGetGraphicsRunningProcesses_v3")                                                        \
-  X(device_handle_by_uuid, Return(const char*, Device*), "nvmlDeviceGetHandleByUUID")                  \
-  X(device_clock, Return(Device, int, unsigned*), "nvmlDeviceGetClockInfo")                            \
-  X(device_max_clock, Return(Device, int, unsigned*), "nvmlDeviceGetMaxClockInfo")                     \
-  X(device_temperature, Return(Device, int, unsigned*), "nvmlDeviceGetTemperature")                    \
-  X(device_power_usage, Return(Device, unsigned*), "nvmlDeviceGetPowerUsage")                          \
-  X(device_power_limit, Return(Device, unsigned*), "nvmlDeviceGetEnforcedPowerLimit")                  \
-  X(device_power_default_limit, Return(Device, unsigned*), "nvmlDeviceGetPowerManagementDefaultLimit") \
-  X(device_clock_event_reasons, Return(Device, unsigned long long*),                                   \
-    "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons")             \
-  X(device_utilization, Return(Device, Utilization*), "nvmlDeviceGetUtilizationRates")                 \
-  X(device_nvlink_state, Return(Device, unsigned, int*), "nvmlDeviceGetNvLinkState")                    \
-  X(device_process_utilization, Return(Device, ProcessUtilizationSample*, unsigned*, unsigned long long),   \
+#define GPUDOCTOR_NVML_FUNCTIONS(X)                                                                       \
+  X(init, Return(), "nvmlInit_v2", "nvmlInit")                                                            \
+  X(shutdown, Return(), "nvmlShutdown")                                                                   \
+  X(error_string, const char*(Return), "nvmlErrorString")                                                 \
+  X(system_driver_version, Return(char*, unsigned), "nvmlSystemGetDriverVersion")                         \
+  X(system_nvml_version, Return(char*, unsigned), "nvmlSystemGetNVMLVersion")                             \
+  X(system_cuda_driver_version, Return(int*), "nvmlSystemGetCudaDriverVersion_v2",                        \
+    "nvmlSystemGetCudaDriverVersion")                                                                     \
+  X(device_count, Return(unsigned*), "nvmlDeviceGetCount_v2", "nvmlDeviceGetCount")                       \
+  X(device_handle_by_index, Return(unsigned, Device*), "nvmlDeviceGetHandleByIndex_v2",                   \
+    "nvmlDeviceGetHandleByIndex")                                                                         \
+  X(device_name, Return(Device, char*, unsigned), "nvmlDeviceGetName")                                    \
+  X(device_uuid, Return(Device, char*, unsigned), "nvmlDeviceGetUUID")                                    \
+  X(device_pci_info, Return(Device, PciInfo*), "nvmlDeviceGetPciInfo_v3")                                 \
+  X(device_memory_v2, Return(Device, MemoryV2*), "nvmlDeviceGetMemoryInfo_v2")                            \
+  X(device_memory, Return(Device, Memory*), "nvmlDeviceGetMemoryInfo")                                    \
+  X(device_compute_capability, Return(Device, int*, int*), "nvmlDeviceGetCudaComputeCapability")          \
+  X(device_compute_mode, Return(Device, int*), "nvmlDeviceGetComputeMode")                                \
+  X(device_mig_mode, Return(Device, unsigned*, unsigned*), "nvmlDeviceGetMigMode")                        \
+  X(device_max_mig_count, Return(Device, unsigned*), "nvmlDeviceGetMaxMigDeviceCount")                    \
+  X(device_mig_handle, Return(Device, unsigned, Device*), "nvmlDeviceGetMigDeviceHandleByIndex")          \
+  X(device_pcie_gen_current, Return(Device, unsigned*), "nvmlDeviceGetCurrPcieLinkGeneration")            \
+  X(device_pcie_gen_max, Return(Device, unsigned*), "nvmlDeviceGetGpuMaxPcieLinkGeneration",              \
+    "nvmlDeviceGetMaxPcieLinkGeneration")                                                                 \
+  X(device_pcie_width_current, Return(Device, unsigned*), "nvmlDeviceGetCurrPcieLinkWidth")               \
+  X(device_pcie_width_max, Return(Device, unsigned*), "nvmlDeviceGetMaxPcieLinkWidth")                    \
+  X(device_remapped_rows, Return(Device, unsigned*, unsigned*, unsigned*, unsigned*),                     \
+    "nvmlDeviceGetRemappedRows")                                                                          \
+  X(device_compute_processes, Return(Device, unsigned*, ProcessInfo*),                                    \
+    "nvmlDeviceGetComputeRunningProcesses_v3")                                                            \
+  X(device_graphics_processes, Return(Device, unsigned*, ProcessInfo*),                                   \
+    "nvmlDeviceGetGraphicsRunningProcesses_v3")                                                           \
+  X(device_handle_by_uuid, Return(const char*, Device*), "nvmlDeviceGetHandleByUUID")                     \
+  X(device_clock, Return(Device, int, unsigned*), "nvmlDeviceGetClockInfo")                               \
+  X(device_max_clock, Return(Device, int, unsigned*), "nvmlDeviceGetMaxClockInfo")                        \
+  X(device_temperature, Return(Device, int, unsigned*), "nvmlDeviceGetTemperature")                       \
+  X(device_power_usage, Return(Device, unsigned*), "nvmlDeviceGetPowerUsage")                             \
+  X(device_power_limit, Return(Device, unsigned*), "nvmlDeviceGetEnforcedPowerLimit")                     \
+  X(device_power_default_limit, Return(Device, unsigned*), "nvmlDeviceGetPowerManagementDefaultLimit")    \
+  X(device_clock_event_reasons, Return(Device, unsigned long long*),                                      \
+    "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons")                \
+  X(device_utilization, Return(Device, Utilization*), "nvmlDeviceGetUtilizationRates")                    \
+  X(device_nvlink_state, Return(Device, unsigned, int*), "nvmlDeviceGetNvLinkState")                      \
+  X(device_process_utilization, Return(Device, ProcessUtilizationSample*, unsigned*, unsigned long long), \
     "nvmlDeviceGetProcessUtilization")
 
 // Return codes the probe acts on (nvml.h).

@@ -31,7 +31,7 @@ struct SampledGpu {
 };
 
 struct SampledProcess {
-  std::uint32_t pid = 0;  ///< in the driver's PID namespace
+  std::uint32_t pid = 0;                      ///< in the driver's PID namespace
   std::optional<std::uint64_t> memory_bytes;  ///< unknown: NVML_VALUE_NOT_AVAILABLE
 };
 
@@ -44,7 +44,7 @@ struct SampledProcessUtilization {
 /// One GPU at one reading; each part absent when its call failed.
 struct GpuReading {
   unsigned index = 0;
-  std::optional<unsigned> utilization_percent;   ///< nvmlDeviceGetUtilizationRates gpu
+  std::optional<unsigned> utilization_percent;  ///< nvmlDeviceGetUtilizationRates gpu
   std::optional<std::uint64_t> memory_used_bytes;
   std::optional<std::vector<SampledProcess>> processes;
   /// Samples newer than the previous reading's; an empty list when NVML has none (NOT_FOUND:
@@ -56,14 +56,14 @@ struct GpuReading {
 };
 
 struct NvmlReading {
-  double monotonic_s = 0;  ///< CLOCK_MONOTONIC when it was taken (same clock as steady_clock on Linux)
+  double monotonic_s = 0;         ///< CLOCK_MONOTONIC when it was taken (same clock as steady_clock on Linux)
   std::uint64_t realtime_us = 0;  ///< CLOCK_REALTIME, microseconds: the clock of NVML's sample timestamps
   std::vector<GpuReading> gpus;
 };
 
 /// What the sampler child reports: first the GPUs (or why NVML cannot be used), then readings.
 struct SamplerMessage {
-  std::optional<std::string> error;          ///< "libnvidia-ml.so.1 could not be loaded: ...", "nvmlInit_v2 -> ..."
+  std::optional<std::string> error;  ///< "libnvidia-ml.so.1 could not be loaded: ...", "nvmlInit_v2 -> ..."
   std::optional<std::vector<SampledGpu>> gpus;
   std::optional<NvmlReading> reading;
 };

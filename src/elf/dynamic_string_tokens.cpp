@@ -20,7 +20,10 @@ std::size_t token_length(std::string_view input, std::string_view name) {
   return curly ? name.size() + 2 : name.size();
 }
 
-enum class Token { none, origin, platform, lib };
+enum class Token { none,
+                   origin,
+                   platform,
+                   lib };
 
 // The token at `input` (just after '$') and its length, tried in glibc's order.
 Token match_token(std::string_view input, std::size_t& length) {

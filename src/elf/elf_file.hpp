@@ -44,7 +44,8 @@ struct ElfHeader {
   std::uint16_t shnum = 0;          ///< e_shnum (0 with e_shoff set: the count is section 0's sh_size)
 
   /// 32 or 64; 0 for an unknown class.
-  [[nodiscard]] int bits() const { return elf_class == 1 ? 32 : elf_class == 2 ? 64 : 0; }
+  [[nodiscard]] int bits() const { return elf_class == 1 ? 32 : elf_class == 2 ? 64
+                                                                               : 0; }
 };
 
 /// A path list of DT_RPATH or DT_RUNPATH: the string as stored, and its elements split on ':'
@@ -82,11 +83,11 @@ struct ElfFile {
 /// ElfError (no real shared object comes near them: libtorch_cuda.so has 10 program headers,
 /// 40 sections, 30 DT_NEEDED entries and a DT_RPATH of 12 folders).
 inline constexpr std::size_t k_max_program_headers = 4096;
-inline constexpr std::uint64_t k_max_sections = 65536;  ///< libelf allocates per section up front
-inline constexpr std::size_t k_max_needed = 1024;       ///< DT_NEEDED entries
-inline constexpr std::size_t k_max_name_bytes = 4096;   ///< one DT_NEEDED or DT_SONAME (PATH_MAX)
-inline constexpr std::size_t k_max_path_list_bytes = 65536;  ///< one DT_RPATH or DT_RUNPATH
-inline constexpr std::size_t k_max_path_list_folders = 1024; ///< folders of one DT_RPATH or DT_RUNPATH
+inline constexpr std::uint64_t k_max_sections = 65536;        ///< libelf allocates per section up front
+inline constexpr std::size_t k_max_needed = 1024;             ///< DT_NEEDED entries
+inline constexpr std::size_t k_max_name_bytes = 4096;         ///< one DT_NEEDED or DT_SONAME (PATH_MAX)
+inline constexpr std::size_t k_max_path_list_bytes = 65536;   ///< one DT_RPATH or DT_RUNPATH
+inline constexpr std::size_t k_max_path_list_folders = 1024;  ///< folders of one DT_RPATH or DT_RUNPATH
 
 /// Parses the ELF header from the first bytes of a file (64 bytes suffice for both classes).
 /// Errors: fewer bytes than the class's header, bad magic, unknown class or data encoding.

@@ -35,14 +35,14 @@ struct Message {
   Severity severity = Severity::warning;
   std::string meaning;
   std::string source;
-  std::string fact;  ///< for template fields and output parsers: the fact its first capture fills
-  std::string example;  ///< a real line it matches (the catalogue's tests check it)
+  std::string fact;                   ///< for template fields and output parsers: the fact its first capture fills
+  std::string example;                ///< a real line it matches (the catalogue's tests check it)
   std::vector<std::string> examples;  ///< more real lines (other releases, other prefixes)
-  bool symptom = false;  ///< a consequence of an earlier failure: ranked below the line that caused it
-  bool success = false;  ///< shows the GPU working ("Created device ... GPU:0"): `success = true`
+  bool symptom = false;               ///< a consequence of an earlier failure: ranked below the line that caused it
+  bool success = false;               ///< shows the GPU working ("Created device ... GPU:0"): `success = true`
   std::vector<std::string> explains;  ///< causes this line makes mere symptoms (the other process explains the exhaustion)
-  std::string counter_example;  ///< a near text the pattern must not match (tested)
-  bool heading = false;  ///< an issue-form heading ("### TensorFlow Version"): the value is the next non-empty line
+  std::string counter_example;        ///< a near text the pattern must not match (tested)
+  bool heading = false;               ///< an issue-form heading ("### TensorFlow Version"): the value is the next non-empty line
 };
 
 /// The cause a matched message points to: its own, or for "depends" the first cause_by rule whose
@@ -84,20 +84,20 @@ struct AnnotatedLine {
   Severity severity = Severity::info;
   std::string meaning;
   bool symptom = false;
-  bool success = false;  ///< the line shows the GPU in use
+  bool success = false;               ///< the line shows the GPU in use
   std::vector<std::string> explains;  ///< the message's `explains`
-  char level = 0;  ///< the log level of the line's prefix (I, W, E, F), 0 when it has none
+  char level = 0;                     ///< the log level of the line's prefix (I, W, E, F), 0 when it has none
   std::map<std::string, std::string> values;
 };
 
 struct TextReading {
   ReadStats stats;
-  std::vector<AnnotatedLine> lines;        ///< the significant lines: the first max_kept_lines, then the first of each message and cause
-  std::size_t significant = 0;             ///< all significant lines, kept or not
+  std::vector<AnnotatedLine> lines;          ///< the significant lines: the first max_kept_lines, then the first of each message and cause
+  std::size_t significant = 0;               ///< all significant lines, kept or not
   std::map<std::string, std::string> facts;  ///< fact name -> value stated by the text (first wins)
-  Snapshot snapshot;                       ///< the facts as a partial snapshot
-  bool gpu_created = false;                ///< a line shows a framework using the GPU
-  bool blank = true;                       ///< no line holds anything but white space (nothing to explain)
+  Snapshot snapshot;                         ///< the facts as a partial snapshot
+  bool gpu_created = false;                  ///< a line shows a framework using the GPU
+  bool blank = true;                         ///< no line holds anything but white space (nothing to explain)
 };
 
 /// Reads text line by line as it comes (explain's files, a running program's output).

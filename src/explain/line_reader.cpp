@@ -110,7 +110,7 @@ ReadStats read_lines(std::FILE* in, const std::function<void(std::size_t, std::s
     const char* p = buf.data();
     const char* end = p + n;
     if (prev_cr && *p == '\n') ++p;  // the second half of a "\r\n" cut by the read
-    const char* run_end = p;  // lines before it were passed by may_match
+    const char* run_end = p;         // lines before it were passed by may_match
     while (p < end) {
       // A run of whole lines the prefilter rules out is counted, not split.
       if (may_match && p >= run_end && line.empty() && !cutting) {

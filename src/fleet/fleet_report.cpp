@@ -42,13 +42,10 @@ nlohmann::ordered_json fleet_json(const FleetReport& r) {
     j["causes"].push_back({{"id", c.id}, {"layer", c.layer}, {"title", c.title}, {"fix", c.fix}, {"hosts", c.hosts}});
   j["hosts"] = nlohmann::ordered_json::array();
   for (const auto& n : r.nodes)
-    j["hosts"].push_back({{"host", n.host}, {"file", n.file}, {"verdict", n.healthy ? "healthy" : "problem"},
-                          {"root_cause", n.root_cause}, {"versions", n.versions}});
+    j["hosts"].push_back({{"host", n.host}, {"file", n.file}, {"verdict", n.healthy ? "healthy" : "problem"}, {"root_cause", n.root_cause}, {"versions", n.versions}});
   j["lagging"] = nlohmann::ordered_json::array();
   for (const auto& l : r.lagging)
-    j["lagging"].push_back({{"host", l.host}, {"gpu", l.figure.gpu}, {"model", l.figure.model}, {"figure", l.figure.figure},
-                            {"unit", l.figure.unit}, {"measured", l.figure.measured}, {"fleet_median", l.median},
-                            {"nodes_compared", l.peers}});
+    j["lagging"].push_back({{"host", l.host}, {"gpu", l.figure.gpu}, {"model", l.figure.model}, {"figure", l.figure.figure}, {"unit", l.figure.unit}, {"measured", l.figure.measured}, {"fleet_median", l.median}, {"nodes_compared", l.peers}});
   j["lag_fraction"] = r.lag_fraction;
   j["version_differences"] = nlohmann::ordered_json::array();
   for (const auto& v : r.versions) {

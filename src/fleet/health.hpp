@@ -14,8 +14,8 @@ namespace gpudoctor::fleet {
 
 struct HealthVerdict {
   bool fit = true;
-  std::string cause;               ///< the fault's cause id (causes.md), empty when fit
-  std::string line;                ///< the one line for stdout (NHC's convention)
+  std::string cause;                    ///< the fault's cause id (causes.md), empty when fit
+  std::string line;                     ///< the one line for stdout (NHC's convention)
   std::vector<std::string> unanswered;  ///< the queries that did not answer, and why
 };
 

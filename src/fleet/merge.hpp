@@ -28,13 +28,13 @@ struct NodeFigure {
 
 /// What the fleet report keeps of one node.
 struct NodeSummary {
-  std::string host;   ///< the snapshot's label, else its file name
+  std::string host;  ///< the snapshot's label, else its file name
   std::string file;
   bool healthy = false;
   std::string root_cause;  ///< cause id; "healthy" when healthy
   std::string root_layer;
   std::string root_title;
-  std::vector<std::string> fix;  ///< the root cause's fix
+  std::vector<std::string> fix;                 ///< the root cause's fix
   std::map<std::string, std::string> versions;  ///< "driver", "cuda", "torch", ... -> version
   std::vector<NodeFigure> figures;
 };
@@ -48,7 +48,7 @@ struct Lagging {
 };
 
 struct VersionSpread {
-  std::string what;  ///< "driver", "cuda", a framework
+  std::string what;                                                      ///< "driver", "cuda", a framework
   std::vector<std::pair<std::string, std::vector<std::string>>> values;  ///< version -> hosts, most hosts first
 };
 
@@ -62,11 +62,11 @@ struct FleetReport {
   std::vector<NodeSummary> nodes;
   std::vector<CauseGroup> causes;  ///< root causes, most nodes first; healthy last
   std::vector<Lagging> lagging;
-  std::vector<VersionSpread> versions;  ///< only what differs between nodes
+  std::vector<VersionSpread> versions;                          ///< only what differs between nodes
   std::vector<std::pair<std::string, std::string>> unreadable;  ///< file -> why
-  std::vector<std::string> not_answered;  ///< `fleet`: nodes that sent no snapshot in time
-  std::map<std::string, std::string> not_answered_why;  ///< `fleet`: node -> why (its Slurm state, srun's message)
-  std::vector<std::string> notes;  ///< `fleet`: what srun and the tasks said besides snapshots (bounded)
+  std::vector<std::string> not_answered;                        ///< `fleet`: nodes that sent no snapshot in time
+  std::map<std::string, std::string> not_answered_why;          ///< `fleet`: node -> why (its Slurm state, srun's message)
+  std::vector<std::string> notes;                               ///< `fleet`: what srun and the tasks said besides snapshots (bounded)
   std::string command = "merge";
   double lag_fraction = 0.8;
 };

@@ -30,7 +30,7 @@ constexpr std::size_t k_max_line = 64 * 1024;        ///< a line of srun's witho
 constexpr std::size_t k_max_tool_output = 16 << 20;  ///< what sinfo or scontrol may print
 constexpr std::size_t k_max_notes = 20;
 constexpr std::size_t k_max_snapshot = std::size_t{64} << 20;  ///< as the snapshot reader's limit
-constexpr std::size_t k_flush_at = 64 * 1024;  ///< a task's bytes kept in memory before they go to its file
+constexpr std::size_t k_flush_at = 64 * 1024;                  ///< a task's bytes kept in memory before they go to its file
 
 /// `s` without control bytes, at most `limit` bytes.
 std::string printable_line(std::string_view s, std::size_t limit = 300) {
@@ -120,10 +120,20 @@ bool on_shared_filesystem(const std::string& path, std::string* name) {
     const char* name;
   };
   static const Known shared[] = {
-      {0x6969UL, "NFS"},          {0x517BUL, "SMB"},          {0xFF534D42UL, "CIFS"},   {0xFE534D42UL, "SMB2"},
-      {0x5346414FUL, "AFS"},      {0x6B414653UL, "AFS"},      {0x00C36400UL, "CephFS"}, {0x01161970UL, "GFS2"},
-      {0x7461636FUL, "OCFS2"},    {0x20030528UL, "OrangeFS"}, {0x0BD00BD0UL, "Lustre"}, {0x47504653UL, "GPFS"},
-      {0x19830326UL, "BeeGFS"},   {0xAAD7AAEAUL, "PanFS"},
+      {0x6969UL, "NFS"},
+      {0x517BUL, "SMB"},
+      {0xFF534D42UL, "CIFS"},
+      {0xFE534D42UL, "SMB2"},
+      {0x5346414FUL, "AFS"},
+      {0x6B414653UL, "AFS"},
+      {0x00C36400UL, "CephFS"},
+      {0x01161970UL, "GFS2"},
+      {0x7461636FUL, "OCFS2"},
+      {0x20030528UL, "OrangeFS"},
+      {0x0BD00BD0UL, "Lustre"},
+      {0x47504653UL, "GPFS"},
+      {0x19830326UL, "BeeGFS"},
+      {0xAAD7AAEAUL, "PanFS"},
   };
   struct statfs fs {};
   if (::statfs(path.c_str(), &fs) != 0) return false;
@@ -324,8 +334,7 @@ namespace {
 /// Each task's bytes, in memory up to k_flush_at, then appended to its file in `dir`.
 class TaskFiles {
  public:
-  explicit TaskFiles(std::filesystem::path dir, int tasks) : dir_(std::move(dir)), buffers_(static_cast<std::size_t>(tasks)),
-                                                           sizes_(static_cast<std::size_t>(tasks), 0) {}
+  explicit TaskFiles(std::filesystem::path dir, int tasks) : dir_(std::move(dir)), buffers_(static_cast<std::size_t>(tasks)), sizes_(static_cast<std::size_t>(tasks), 0) {}
   void add(int task, std::string_view text) {
     auto t = static_cast<std::size_t>(task);
     if (sizes_[t] + text.size() > k_max_snapshot) {
@@ -453,9 +462,10 @@ FleetReport run_fleet(const FleetOptions& o, const SnapshotLoader& load) {
   bool shared = on_shared_filesystem(o.binary, &fs_name);
   if (o.bcast == Bcast::automatic) bcast = !shared;
   if (bcast && o.bcast == Bcast::automatic)
-    r.notes.push_back(fmt::format("gpudoctor's binary is not on a file system nodes share (statfs type {}): srun --bcast copied it "
-                                  "to {} on each node",
-                                  fs_name, o.bcast_dir));
+    r.notes.push_back(fmt::format(
+        "gpudoctor's binary is not on a file system nodes share (statfs type {}): srun --bcast copied it "
+        "to {} on each node",
+        fs_name, o.bcast_dir));
 
   TempDir temp;
   int tasks = static_cast<int>(usable.size());
@@ -468,8 +478,9 @@ FleetReport run_fleet(const FleetOptions& o, const SnapshotLoader& load) {
     if (auto f = srun_node_failure(l)) r.not_answered_why[f->first] = f->second;
     if (srun_says.size() < k_max_notes) srun_says.push_back(l);
   };
-  LabelledStream out(tasks, [&](int t, std::string_view text) { files.add(t, text); },
-                     [&](std::string_view l) { note(l); });
+  LabelledStream out(
+      tasks, [&](int t, std::string_view text) { files.add(t, text); },
+      [&](std::string_view l) { note(l); });
   LabelledStream err(
       tasks,
       [&](int t, std::string_view text) {
@@ -488,7 +499,8 @@ FleetReport run_fleet(const FleetOptions& o, const SnapshotLoader& load) {
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (end.timed_out) {
     // srun was ended; Slurm's own time limit (--time) ends the job if srun could not.
-    run_streaming({"scancel", "--name=" + job_name}, std::chrono::seconds(10), [](std::string_view) {}, [](std::string_view) {});
+    run_streaming(
+        {"scancel", "--name=" + job_name}, std::chrono::seconds(10), [](std::string_view) {}, [](std::string_view) {});
   }
 
   // One engine: the files through merge, as `gpudoctor merge` reads them.

@@ -19,7 +19,9 @@ namespace gpudoctor::fleet {
 
 /// How the binary reaches the nodes: run where it is (a path every node shares), or copied by
 /// srun's --bcast (sbcast's transport) to a node-local folder first.
-enum class Bcast { automatic, always, never };
+enum class Bcast { automatic,
+                   always,
+                   never };
 
 struct FleetOptions {
   std::string partition;  ///< empty: Slurm's default partition (and, without nodes, every node)

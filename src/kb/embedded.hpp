@@ -7,7 +7,7 @@
 namespace gpudoctor::kb {
 
 struct EmbeddedFile {
-  std::string_view name;     ///< file name, e.g. "causes.toml"
+  std::string_view name;  ///< file name, e.g. "causes.toml"
   std::string_view content;
 };
 

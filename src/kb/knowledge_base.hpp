@@ -81,19 +81,19 @@ struct FrameworkPreload {
   /// Folders tried in each site-packages folder, in order ("nvidia/{folder}/lib", "nvidia/cu{cuda}/lib");
   /// the first site-packages folder with a match wins, then the first folder of this list.
   std::vector<std::string> folders;
-  bool first_package_only = false;  ///< the first site-packages holding nvidia/{folder} decides (a Python import)
-  bool stop_on_missing = false;     ///< a library not found ends the preload (torch's ValueError, caught)
+  bool first_package_only = false;                             ///< the first site-packages holding nvidia/{folder} decides (a Python import)
+  bool stop_on_missing = false;                                ///< a library not found ends the preload (torch's ValueError, caught)
   std::vector<std::pair<std::string, std::string>> libraries;  ///< (folder, file name or fnmatch pattern), in order
   std::vector<std::pair<std::string, std::string>> optional;   ///< after them, never stopping it
 };
 
 /// A secret by its documented shape (kb/data/redaction.toml [[secret]]).
 struct SecretShape {
-  std::string name;         ///< "github-token": the match becomes <redacted:NAME> when `replace` is empty
-  std::string pattern;      ///< RE2
-  std::string replace;      ///< an RE2 rewrite for every match; empty: whole token replaced
-  bool mixed = false;       ///< the match must hold upper case, lower case and a digit
-  int max_slashes = -1;     ///< with `mixed`: at most this many '/' in the match; -1 any
+  std::string name;      ///< "github-token": the match becomes <redacted:NAME> when `replace` is empty
+  std::string pattern;   ///< RE2
+  std::string replace;   ///< an RE2 rewrite for every match; empty: whole token replaced
+  bool mixed = false;    ///< the match must hold upper case, lower case and a digit
+  int max_slashes = -1;  ///< with `mixed`: at most this many '/' in the match; -1 any
   std::string source;
 };
 
@@ -145,18 +145,18 @@ struct TfDso {
 
 /// One TensorFlow release series' tested build configuration (tensorflow.toml [[release]]).
 struct TfRelease {
-  std::string series;          ///< "2.15"
-  std::string cuda;            ///< "12.2"
-  std::string cudnn;           ///< "8.9"
-  std::string python;          ///< "3.9-3.11"
+  std::string series;  ///< "2.15"
+  std::string cuda;    ///< "12.2"
+  std::string cudnn;   ///< "8.9"
+  std::string python;  ///< "3.9-3.11"
   bool windows_native_gpu = false;
   std::string linux_gpu_package;  ///< the PyPI package of the Linux GPU build: "tensorflow", "tensorflow-gpu" (2.0)
 };
 
 /// What one GPU model should deliver (gpu_performance.toml [[model]]); datasheet figures.
 struct GpuModelFigures {
-  std::string name;                       ///< "H100 SXM5 80GB"
-  std::vector<std::string> match_names;   ///< as cuDeviceGetName reports them
+  std::string name;                      ///< "H100 SXM5 80GB"
+  std::vector<std::string> match_names;  ///< as cuDeviceGetName reports them
   std::vector<unsigned> pci_device_ids;
   std::optional<double> memory_bandwidth_gbs, fp32_tflops, tf32_tflops, fp16_tflops, bf16_tflops;
   std::optional<int> pcie_gen, pcie_width;
@@ -166,10 +166,10 @@ struct GpuModelFigures {
 /// Dense rates per clock per SM of an architecture (gpu_performance.toml [[arch]]), for GPUs
 /// without a model row.
 struct ArchRates {
-  std::string compute_capability;         ///< "8.6"
-  std::string name;                       ///< "Ampere (GA10x)"
+  std::string compute_capability;                ///< "8.6"
+  std::string name;                              ///< "Ampere (GA10x)"
   std::optional<double> fp32, tf32, fp16, bf16;  ///< FLOP per clock per SM
-  double geforce_tensor_factor = 1.0;     ///< GeForce boards' tensor rate relative to the row's
+  double geforce_tensor_factor = 1.0;            ///< GeForce boards' tensor rate relative to the row's
   std::string source;
 };
 
@@ -180,16 +180,16 @@ struct ProbeThresholds {
   double power_limit_lowered_fraction = 0.95;  ///< enforced power limit below this share of the default: lowered
   double clocks_held_fraction = 0.8;           ///< highest SM clock seen under load below this share of the maximum
   double min_free_to_start_gib = 2.0;
-  double busy_by_others_percent = 50.0;  ///< check: another process keeps the GPU at least this busy
+  double busy_by_others_percent = 50.0;            ///< check: another process keeps the GPU at least this busy
   std::map<std::string, double> gemm_error_limit;  ///< by precision
 };
 
 /// The program layer's verdict thresholds (kb/data/program.toml [verdict]).
 struct ProgramThresholds {
-  double min_judge_s = 10.0;         ///< shorter runs are too short to judge utilization
-  double busy_share_starved = 0.2;   ///< input_pipeline_bound below this busy share...
-  double cpu_busy_percent = 80.0;    ///< ...while the program's CPU use is at least this (of one core)
-  double one_of_many_min_s = 60.0;   ///< program_uses_one_of_many_gpus for runs this long
+  double min_judge_s = 10.0;        ///< shorter runs are too short to judge utilization
+  double busy_share_starved = 0.2;  ///< input_pipeline_bound below this busy share...
+  double cpu_busy_percent = 80.0;   ///< ...while the program's CPU use is at least this (of one core)
+  double one_of_many_min_s = 60.0;  ///< program_uses_one_of_many_gpus for runs this long
   /// The fix for a process in a PID namespace of its own that sees gpudoctor's /proc.
   std::vector<std::string> pid_namespace_without_proc_fix;
 };
@@ -212,8 +212,8 @@ struct PythonCodeNames {
   std::vector<Env> env;
   std::map<std::string, std::vector<std::string>> apis;     ///< role -> qualified names ("x." a prefix)
   std::map<std::string, std::vector<std::string>> methods;  ///< role -> method names
-  std::vector<std::string> jax_platform_options;  ///< "jax_platforms", "jax_platform_name"
-  std::vector<std::string> placing_modules;       ///< libraries that place the model themselves
+  std::vector<std::string> jax_platform_options;            ///< "jax_platforms", "jax_platform_name"
+  std::vector<std::string> placing_modules;                 ///< libraries that place the model themselves
   std::vector<std::string> training_function_prefixes;
   std::vector<std::string> notebook_python_cell_magics;
   std::vector<std::string> interpreters;          ///< "python", "ipython"

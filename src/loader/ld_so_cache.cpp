@@ -26,10 +26,10 @@ constexpr std::uint64_t kHwcapExtension = 1ULL << 62;           // DL_CACHE_HWCA
 constexpr std::uint64_t kIsaLevelMask = (1U << 10) - 1;         // DL_CACHE_HWCAP_ISA_LEVEL_MASK
 constexpr std::size_t kMaxGeneratorBytes = 4096;
 // What a hostile cache can make us take on (a real one: 2,000 entries of 60 bytes each).
-constexpr std::size_t kMaxStringBytes = 4096;       // one SONAME or path (PATH_MAX)
-constexpr std::uint64_t kMaxEntries = 1U << 16;     // entries of one cache
-constexpr std::size_t kMaxAllStrings = 32U << 20;   // bytes of all the entries' strings together
-constexpr std::size_t kMaxHwcapsSubdirs = 64;       // names of the glibc-hwcaps extension
+constexpr std::size_t kMaxStringBytes = 4096;      // one SONAME or path (PATH_MAX)
+constexpr std::uint64_t kMaxEntries = 1U << 16;    // entries of one cache
+constexpr std::size_t kMaxAllStrings = 32U << 20;  // bytes of all the entries' strings together
+constexpr std::size_t kMaxHwcapsSubdirs = 64;      // names of the glibc-hwcaps extension
 
 // The file is little endian on every machine gpudoctor inspects (x86-64); the endian flag is
 // checked, so a big-endian cache is refused rather than misread.

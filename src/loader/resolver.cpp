@@ -589,8 +589,8 @@ Resolution Resolver::resolve_in(std::string_view needed, const LoaderObject& obj
 LoadTree Resolver::load_tree(std::string_view root_path, const std::vector<LoaderObject>& root_loaders,
                              const std::vector<LoadedObject>& already_loaded, std::size_t max_objects) const {
   LoadTree tree;
-  std::vector<LoadedObject> in_process;                // parallel to tree.objects
-  std::deque<std::optional<LoaderObject>> as_loader;   // each object as a loader (a deque: chains point into it)
+  std::vector<LoadedObject> in_process;               // parallel to tree.objects
+  std::deque<std::optional<LoaderObject>> as_loader;  // each object as a loader (a deque: chains point into it)
   // The loaders of an object: the object that loaded it (loaded_by), and on up to the root,
   // whose loaders are root_loaders: built when needed, as pointers (a chain can be long).
   auto chain_of = [&](std::size_t index) {

@@ -70,10 +70,10 @@ struct LoaderPlatform {
 
 /// A CPU the loader model knows: its uname(2) machine name, ELF e_machine and dynamic loader.
 struct KnownMachine {
-  std::string_view uname;   ///< "x86_64", "aarch64"
-  std::uint16_t e_machine;  ///< EM_X86_64 = 62, EM_AARCH64 = 183
-  std::string_view loader;  ///< PT_INTERP of its programs: "/lib64/ld-linux-x86-64.so.2"
-  std::string_view triplet; ///< Debian's multiarch folder name: "x86_64-linux-gnu"
+  std::string_view uname;    ///< "x86_64", "aarch64"
+  std::uint16_t e_machine;   ///< EM_X86_64 = 62, EM_AARCH64 = 183
+  std::string_view loader;   ///< PT_INTERP of its programs: "/lib64/ld-linux-x86-64.so.2"
+  std::string_view triplet;  ///< Debian's multiarch folder name: "x86_64-linux-gnu"
 };
 
 /// The machines the model knows, x86-64 first.

@@ -177,7 +177,6 @@ namespace {
 
 using namespace probe;  // NOLINT: the steps' types
 
-
 /// One run of the probe inside the child. The full probe takes the GPUs one after another, so
 /// that no figure shares the host, the link or the chassis' power with another GPU's work; the
 /// quick one takes them all at once (its host copies one at a time), to stay within seconds on
@@ -338,17 +337,19 @@ class ChildRun {
         fail(e.what());
       }
     };
-    attempt("kernel", [&] { check_kernel(gpu, g); }, [&](const std::string& why) { g.kernel = Fact<std::string>::unknown(why); });
+    attempt(
+        "kernel", [&] { check_kernel(gpu, g); }, [&](const std::string& why) { g.kernel = Fact<std::string>::unknown(why); });
     if (!g.kernel.known()) {  // a GPU that computes wrong or not at all: measuring it says nothing more
       publish(g, fmt::format("GPU {}: stopped", ordinal));
       return;
     }
-    attempt("device copy", [&] { device_copy(gpu, g); },
-            [&](const std::string& why) { g.device_copy = Fact<Measured>::unknown(why); });
-    attempt("host copies", [&] { host_copies(gpu, g); }, [&](const std::string& why) {
+    attempt(
+        "device copy", [&] { device_copy(gpu, g); },
+        [&](const std::string& why) { g.device_copy = Fact<Measured>::unknown(why); });
+    attempt(
+        "host copies", [&] { host_copies(gpu, g); }, [&](const std::string& why) {
       if (!g.host_to_device.known()) g.host_to_device = Fact<Measured>::unknown(why);
-      if (!g.device_to_host.known()) g.device_to_host = Fact<Measured>::unknown(why);
-    });
+      if (!g.device_to_host.known()) g.device_to_host = Fact<Measured>::unknown(why); });
     std::vector<std::string> precisions = m_plan.quick ? std::vector<std::string>{g.cc_major >= 8 ? "bf16" : "fp16"}
                                                        : std::vector<std::string>{"bf16", "fp16", "tf32", "fp32"};
     for (const auto& p : precisions) {
@@ -358,22 +359,25 @@ class ChildRun {
         g.gemm.back().rate = Fact<Measured>::unknown(m_libs.unavailable(m_out.libraries, "cublas").reason);
         continue;
       }
-      attempt("matrix product " + p, [&] { g.gemm.back() = matrix_product(gpu, *m_libs.cublas, p); },
-              [&](const std::string& why) { g.gemm.back().rate = Fact<Measured>::unknown(why); });
+      attempt(
+          "matrix product " + p, [&] { g.gemm.back() = matrix_product(gpu, *m_libs.cublas, p); },
+          [&](const std::string& why) { g.gemm.back().rate = Fact<Measured>::unknown(why); });
     }
     if (m_plan.quick) g.cudnn = Fact<std::string>::unknown(std::string(probe_reason::not_in_quick));
     else if (!m_libs.cudnn) g.cudnn = m_libs.unavailable(m_out.libraries, "cudnn");
     else
-      attempt("cuDNN convolution", [&] { g.cudnn = convolution(gpu, *m_libs.cudnn); },
-              [&](const std::string& why) { g.cudnn = Fact<std::string>::unknown(why); });
+      attempt(
+          "cuDNN convolution", [&] { g.cudnn = convolution(gpu, *m_libs.cudnn); },
+          [&](const std::string& why) { g.cudnn = Fact<std::string>::unknown(why); });
     // Last: once most of an H200's memory has been allocated and freed, every later copy in the
     // process ran 10% slower (4215 -> 3788 GB/s, bench/RESULTS.md 2026-12-03), so nothing is
     // measured after it.
     if (m_plan.quick)
       g.allocated_bytes = Fact<std::uint64_t>::unknown(std::string(probe_reason::not_in_quick));
     else
-      attempt("allocating most of the free memory", [&] { allocate_most(gpu, g); },
-              [&](const std::string& why) { g.allocated_bytes = Fact<std::uint64_t>::unknown(why); });
+      attempt(
+          "allocating most of the free memory", [&] { allocate_most(gpu, g); },
+          [&](const std::string& why) { g.allocated_bytes = Fact<std::uint64_t>::unknown(why); });
     g.telemetry = m_telemetry.result(slot);
     publish(g, fmt::format("GPU {}: done", ordinal));
   }

@@ -30,9 +30,9 @@ std::vector<std::string> probe_library_roles();
 ProbeSonames probe_sonames(const std::function<std::vector<std::string>(std::string_view role)>& sonames_of);
 
 struct ProbePlan {
-  bool quick = false;                  ///< context, kernel, a short copy and a short product
-  std::vector<ProbeLibrary> libraries; ///< cublas, cudnn, nccl: what to dlopen (path or soname) and why
-  ProbeSonames sonames;                ///< what to dlopen for a library no framework resolves
+  bool quick = false;                   ///< context, kernel, a short copy and a short product
+  std::vector<ProbeLibrary> libraries;  ///< cublas, cudnn, nccl: what to dlopen (path or soname) and why
+  ProbeSonames sonames;                 ///< what to dlopen for a library no framework resolves
   std::chrono::milliseconds limit{120000};
 };
 

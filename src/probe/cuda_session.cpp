@@ -114,7 +114,7 @@ Kernels::Kernels(const Cuda& cuda) : m_cuda(cuda) {
   std::array<int, 2> options{cuda::k_jit_error_log_buffer, cuda::k_jit_error_log_buffer_size};
   std::array<void*, 2> values{log.data(), reinterpret_cast<void*>(log.size())};  // NOLINT: the JIT API passes sizes as pointers
   int code = cuda.need(fn.module_load_data_ex, "cuModuleLoadDataEx")(&m_module, ptx.c_str(), 2, options.data(),
-                                                                      values.data());
+                                                                     values.data());
   if (code != 0) {
     std::string jit(log.data(), strnlen(log.data(), log.size()));
     throw StepError(fmt::format("cuModuleLoadDataEx (our PTX) -> {}{}", cuda.describe(code),

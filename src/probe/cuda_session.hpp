@@ -14,7 +14,6 @@
 #include "driver/library.hpp"
 #include "probe/ptx.hpp"
 
-
 namespace gpudoctor::probe {
 
 /// A failed call: "cuMemAlloc_v2 -> CUDA_ERROR_OUT_OF_MEMORY (out of memory)". Steps catch it
@@ -115,7 +114,8 @@ class Kernels {
   /// p[i] = fill_value(seed, i, bits), stored as `kind`.
   void fill(cuda::Stream s, cuda::DevicePtr p, std::uint32_t n, std::uint32_t seed, FillKind kind, unsigned bits) const;
   /// Our device copy kernels: one 16-byte load per thread at a time, or four in flight.
-  enum class Copy { one, four };
+  enum class Copy { one,
+                    four };
   /// dst = src, `bytes` a multiple of 16, on a grid of `blocks_per_sm` blocks of 256 threads per
   /// multiprocessor (0: the grid of the other kernels).
   void copy(cuda::Stream s, cuda::DevicePtr dst, cuda::DevicePtr src, std::uint64_t bytes, Copy kind = Copy::one,

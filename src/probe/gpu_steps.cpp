@@ -120,9 +120,9 @@ void device_copy(const Gpu& gpu, GpuProbe& out) {
       throw StepError(fmt::format("device copy of {} returned wrong data", size_text(bytes)));
   }
   out.device_copy = rate_of(best, 2.0 * static_cast<double>(bytes), 1e6,
-                             fmt::format("{}, bytes read + written, {}", size_text(bytes),
-                                         best_shape != nullptr ? fmt::format("{} (faster than cuMemcpyDtoDAsync here)", best_shape->text)
-                                                               : std::string("cuMemcpyDtoDAsync")));
+                            fmt::format("{}, bytes read + written, {}", size_text(bytes),
+                                        best_shape != nullptr ? fmt::format("{} (faster than cuMemcpyDtoDAsync here)", best_shape->text)
+                                                              : std::string("cuMemcpyDtoDAsync")));
 }
 
 void host_copies(const Gpu& gpu, GpuProbe& out) {

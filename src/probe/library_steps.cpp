@@ -12,7 +12,6 @@ namespace gpudoctor::probe {
 
 namespace {
 
-
 struct Precision {
   const char* name;
   int data_type;     // cudaDataType of A, B and C

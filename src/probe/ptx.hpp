@@ -17,7 +17,9 @@ namespace gpudoctor::probe {
 ///  gd_copy(uint4* dst, const uint4* src, u64 n16)          dst[i] = src[i], 16 bytes per thread
 std::string_view kernels_ptx();
 
-enum class FillKind : std::uint32_t { fp32 = 0, fp16 = 1, bf16 = 2 };
+enum class FillKind : std::uint32_t { fp32 = 0,
+                                      fp16 = 1,
+                                      bf16 = 2 };
 
 /// The value gd_fill writes at index `i`: a uniform random multiple of 2^-(bits-1) in [-1, 1),
 /// from a 32-bit integer hash of i and seed. With `bits` significant bits it is exact in a format

@@ -79,6 +79,7 @@ class UnderLoad {
   ~UnderLoad() { m_gpu.telemetry.set_load(m_gpu.telemetry_slot, Load::none); }
   UnderLoad(const UnderLoad&) = delete;
   UnderLoad& operator=(const UnderLoad&) = delete;
+
  private:
   const Gpu& m_gpu;
 };
@@ -88,7 +89,6 @@ using BlasFunctions = gpudoctor::blas::Functions;
 using DnnFunctions = gpudoctor::dnn::Functions;
 
 using NcclFunctions = gpudoctor::nccl::Functions;
-
 
 /// cuBLAS, cuDNN and NCCL as the plan names them; each entry of `libraries` is updated with what
 /// loaded and the library's own version.

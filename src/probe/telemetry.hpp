@@ -14,13 +14,13 @@
 #include "driver/library.hpp"
 #include "driver/nvml_api.hpp"
 
-
 namespace gpudoctor::probe {
 
-enum class Load { none, host_copy, compute };
+enum class Load { none,
+                  host_copy,
+                  compute };
 
 using NvmlFunctions = gpudoctor::nvml::Functions;
-
 
 class Telemetry {
  public:

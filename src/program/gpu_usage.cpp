@@ -161,12 +161,12 @@ void GpuUsage::finish(Program& program, double duration_s, std::size_t max_point
     }
     program.gpus.push_back(std::move(out));
   }
-  program.per_process = m_gpus.empty()                           ? PerProcess::no_nvml
-                        : m_matched_direct                       ? PerProcess::pid
-                        : m_matched_nspid                        ? PerProcess::nspid
-                        : m_unmatched_invisible                  ? PerProcess::not_visible
-                        : m_listed                               ? PerProcess::pid
-                                                                 : PerProcess::no_processes_listed;
+  program.per_process = m_gpus.empty()          ? PerProcess::no_nvml
+                        : m_matched_direct      ? PerProcess::pid
+                        : m_matched_nspid       ? PerProcess::nspid
+                        : m_unmatched_invisible ? PerProcess::not_visible
+                        : m_listed              ? PerProcess::pid
+                                                : PerProcess::no_processes_listed;
 }
 
 std::vector<std::pair<unsigned, GpuSample>> GpuUsage::latest() const {

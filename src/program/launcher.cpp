@@ -37,7 +37,8 @@ struct SignalNote {
 void on_signal(int sig, siginfo_t* info, void*) {
   int saved = errno;
   SignalNote n{sig, info != nullptr ? info->si_code : SI_USER};
-  if (g_signal_write_fd >= 0) [[maybe_unused]] auto w = ::write(g_signal_write_fd, &n, sizeof n);
+  if (g_signal_write_fd >= 0) [[maybe_unused]]
+    auto w = ::write(g_signal_write_fd, &n, sizeof n);
   errno = saved;
 }
 

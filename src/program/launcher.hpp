@@ -32,7 +32,8 @@ struct LaunchOptions {
   bool subreaper = true;          ///< adopt orphaned descendants, so they stay in the watched tree
 };
 
-enum class Stream { out, err };
+enum class Stream { out,
+                    err };
 
 /// What the loop asks of its owner, all optional.
 struct LoopHooks {
@@ -49,10 +50,10 @@ struct LoopHooks {
 
 /// The program's end.
 struct ExitStatus {
-  int code = 0;          ///< what gpudoctor returns: the exit code, or 128+N after signal N
-  int signal = 0;        ///< N when a signal ended it
+  int code = 0;    ///< what gpudoctor returns: the exit code, or 128+N after signal N
+  int signal = 0;  ///< N when a signal ended it
   bool core_dumped = false;
-  std::string text;      ///< "exited with 0", "killed by SIGSEGV (signal 11), core dumped"
+  std::string text;  ///< "exited with 0", "killed by SIGSEGV (signal 11), core dumped"
 };
 
 class Launcher {
@@ -77,8 +78,8 @@ class Launcher {
  private:
   struct Channel {
     Stream stream;
-    int read_fd = -1;  ///< pty master or pipe read end
-    int write_fd = -1; ///< our destination
+    int read_fd = -1;   ///< pty master or pipe read end
+    int write_fd = -1;  ///< our destination
     bool open = false;
   };
   void relay(Channel& c, LoopHooks& hooks);
@@ -87,7 +88,7 @@ class Launcher {
 
   LaunchOptions m_options;
   pid_t m_pid = -1;
-  bool m_own_group = true;   ///< the program leads its own process group (or session)
+  bool m_own_group = true;  ///< the program leads its own process group (or session)
   int m_signal_pipe[2] = {-1, -1};
   std::vector<Channel> m_channels;
   std::vector<int> m_pty_masters;

@@ -20,7 +20,7 @@ namespace {
 constexpr std::size_t k_max_processes = 4096;
 constexpr std::size_t k_max_libraries = 256;  ///< per process
 constexpr std::size_t k_max_device_files = 64;
-constexpr std::size_t k_max_fds = 65536;      ///< descriptors looked at per process
+constexpr std::size_t k_max_fds = 65536;  ///< descriptors looked at per process
 constexpr std::size_t k_maps_limit = 16u << 20;
 constexpr std::size_t k_small_limit = 64u << 10;
 constexpr std::size_t k_environ_limit = 1u << 20;

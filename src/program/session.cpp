@@ -130,7 +130,7 @@ class Watch {
 
   void read_log_file(const std::string& name, int fd) {
     LogStream log(name, explain::Catalogue::get());
-    struct stat st{};
+    struct stat st {};
     if (::fstat(fd, &st) == 0 && st.st_size > static_cast<off_t>(k_log_file_limit))
       ::lseek(fd, st.st_size - static_cast<off_t>(k_log_file_limit), SEEK_SET);
     std::array<char, 65536> buf{};
@@ -151,7 +151,7 @@ class Watch {
     std::string s = fmt::format("gpudoctor {:.0f}s", now_s());
     for (const auto& [index, sample] : m_usage.latest()) {
       s += fmt::format("  GPU{} ", index);
-      s += sample.utilization_percent.known() ? fmt::format("{}%", *sample.utilization_percent)
+      s += sample.utilization_percent.known()          ? fmt::format("{}%", *sample.utilization_percent)
            : sample.device_utilization_percent.known() ? fmt::format("(device {}%)", *sample.device_utilization_percent)
                                                        : std::string("?%");
       if (sample.memory_bytes.known()) s += fmt::format(" {:.1f} GiB", static_cast<double>(*sample.memory_bytes) / (1u << 30));
@@ -202,8 +202,9 @@ class Watch {
                                             : "NVML did not name the GPUs during the watch");
     }
     if (p.per_process == PerProcess::not_visible)
-      p.notes.push_back("per-process figures are not visible from this container: the driver lists processes by PIDs of "
-                        "another PID namespace, none of which is the program's; device-level figures are every process's");
+      p.notes.push_back(
+          "per-process figures are not visible from this container: the driver lists processes by PIDs of "
+          "another PID namespace, none of which is the program's; device-level figures are every process's");
   }
 
  private:
@@ -337,7 +338,7 @@ Program inspect_program(const InspectRequest& request) {
     std::string link = fmt::format("{}/fd/{}", base, fd);
     std::string target = read_link(link);
     if (target.empty() || target == first_target) continue;
-    struct stat st{};
+    struct stat st {};
     if (::stat(link.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     int file = ::open(link.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (file < 0) continue;

@@ -100,7 +100,8 @@ std::string log_marks(const Plot& plot, const std::vector<const LogEvent*>& line
   for (const auto* event : lines) {
     const auto& e = *event;
     if (e.cause.empty()) continue;
-    const char* color = e.severity == "error" ? "#c62828" : e.severity == "warning" ? "#ef6c00" : "#9e9e9e";
+    const char* color = e.severity == "error" ? "#c62828" : e.severity == "warning" ? "#ef6c00"
+                                                                                    : "#9e9e9e";
     out += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" stroke=\"{3}\" stroke-width=\"2\"><title>{4} line {5}: {6} ({7})</title></line>\n",
                        plot.x(e.t_s), k_top, k_height - k_bottom, color, esc(e.stream, 200), e.line, esc(e.text, 300), esc(e.cause, 80));
   }
@@ -161,19 +162,25 @@ void program_html(std::ostream& out, const Diagnosis& d, const ReportHeader& h, 
                k_width, k_height, g.index);
     out << axes(plot, "utilization and memory (of the card)");
     double total = g.memory_total_bytes.known() && *g.memory_total_bytes > 0 ? static_cast<double>(*g.memory_total_bytes) : 0;
-    out << polylines(plot, g.timeline, [](const GpuSample& s) -> std::optional<double> {
-      if (!s.device_utilization_percent.known()) return std::nullopt;
-      return *s.device_utilization_percent / 100.0;
-    }, "fill=\"none\" stroke=\"#90caf9\" stroke-width=\"1.5\"");
-    out << polylines(plot, g.timeline, [](const GpuSample& s) -> std::optional<double> {
-      if (!s.utilization_percent.known()) return std::nullopt;
-      return *s.utilization_percent / 100.0;
-    }, "fill=\"none\" stroke=\"#1565c0\" stroke-width=\"2\"");
+    out << polylines(
+        plot, g.timeline, [](const GpuSample& s) -> std::optional<double> {
+          if (!s.device_utilization_percent.known()) return std::nullopt;
+          return *s.device_utilization_percent / 100.0;
+        },
+        "fill=\"none\" stroke=\"#90caf9\" stroke-width=\"1.5\"");
+    out << polylines(
+        plot, g.timeline, [](const GpuSample& s) -> std::optional<double> {
+          if (!s.utilization_percent.known()) return std::nullopt;
+          return *s.utilization_percent / 100.0;
+        },
+        "fill=\"none\" stroke=\"#1565c0\" stroke-width=\"2\"");
     if (total > 0)
-      out << polylines(plot, g.timeline, [total](const GpuSample& s) -> std::optional<double> {
-        if (!s.memory_bytes.known()) return std::nullopt;
-        return static_cast<double>(*s.memory_bytes) / total;
-      }, "fill=\"none\" stroke=\"#6a1b9a\" stroke-width=\"1.5\" stroke-dasharray=\"4 2\"");
+      out << polylines(
+          plot, g.timeline, [total](const GpuSample& s) -> std::optional<double> {
+            if (!s.memory_bytes.known()) return std::nullopt;
+            return static_cast<double>(*s.memory_bytes) / total;
+          },
+          "fill=\"none\" stroke=\"#6a1b9a\" stroke-width=\"1.5\" stroke-dasharray=\"4 2\"");
     out << log_marks(plot, lines) << "</svg>\n";
   }
   if (!p.cpu.empty()) {

@@ -106,7 +106,10 @@ void render(std::ostream& out, const Diagnosis& d, const ReportHeader& h, const 
   }
   for (size_t i = 0; i < d.causes.size(); ++i) {
     const auto& c = d.causes[i];
-    fmt::print(out, "\n**{}: {}** ({} layer): {}\n", i == 0 ? (d.healthy ? "Verdict" : unknown ? "Seen" : "Root cause") : unknown ? "Seen" : "Also found",
+    fmt::print(out, "\n**{}: {}** ({} layer): {}\n", i == 0    ? (d.healthy ? "Verdict" : unknown ? "Seen"
+                                                                                                  : "Root cause")
+                                                     : unknown ? "Seen"
+                                                               : "Also found",
                code(c.cause), to_string(c.layer), cell(c.title));
     finding(out, c, v);
   }

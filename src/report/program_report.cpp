@@ -78,8 +78,7 @@ nlohmann::ordered_json program_json(const Diagnosis& d, const Program& p) {
   j["cpu_mean_percent"] = figure(p.cpu_mean_percent);
   j["libraries"] = nlohmann::ordered_json::array();
   for (const auto& c : d.program_libraries)
-    j["libraries"].push_back({{"framework", c.framework}, {"role", c.role}, {"loaded", c.loaded}, {"predicted", c.predicted},
-                              {"state", to_string(c.state)}, {"pids", c.pids}});
+    j["libraries"].push_back({{"framework", c.framework}, {"role", c.role}, {"loaded", c.loaded}, {"predicted", c.predicted}, {"state", to_string(c.state)}, {"pids", c.pids}});
   j["notes"] = p.notes;
   auto watch = to_json(p);
   // What the program's source says (file:line), as the program rules read it.

@@ -30,7 +30,7 @@ std::vector<std::string_view> split_components(std::string_view path) {
   return out;
 }
 
-constexpr int k_max_links = 40;   // as the kernel allows (MAXSYMLINKS)
+constexpr int k_max_links = 40;      // as the kernel allows (MAXSYMLINKS)
 constexpr size_t k_max_depth = 256;  // folders held open at once during a walk
 constexpr int k_path_flags = O_PATH | O_CLOEXEC;
 constexpr int k_read_flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;

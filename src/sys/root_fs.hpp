@@ -29,7 +29,8 @@ class RootFs {
  public:
   /// How paths under a root are resolved: `automatic` uses openat2 where the kernel has it and
   /// the per-component walk otherwise; `walk` forces the walk (tests).
-  enum class Resolution { automatic, walk };
+  enum class Resolution { automatic,
+                          walk };
 
   /// `root` is "/" for this machine, or a folder holding a mounted system or image.
   explicit RootFs(std::string root, Resolution how = Resolution::automatic);

@@ -112,7 +112,7 @@ TEST(Health, DrainRunsScontrolWithTheCauseOnlyOnAFault) {
                {{"PATH", scontrol.path()}, {"SLURMD_NODENAME", "gpu-node-07"}});
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_EQ(scontrol.argv(), (std::vector<std::string>{"update", "NodeName=gpu-node-07", "State=DRAIN",
-                                                         "Reason=gpudoctor: no_nvidia_gpu"}));
+                                                       "Reason=gpudoctor: no_nvidia_gpu"}));
   EXPECT_NE(r.err.find("drained gpu-node-07"), std::string::npos) << r.err;
   // A fit node: scontrol is never run.
   fs::remove(scontrol.record);

@@ -193,8 +193,10 @@ TEST(HostileInput, SnapshotsOfTheWrongShapeAreBadInput) {
     auto file = temp_file("shape.json", text);
     auto r = run({"check", "--from", file.string()}, {}, 60, k_limit_mib);
     fs::remove(file);
-    EXPECT_EQ(r.code, 2) << text << "\n" << r.err << r.out;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << text << "\n" << r.err;
+    EXPECT_EQ(r.code, 2) << text << "\n"
+                         << r.err << r.out;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << text << "\n"
+                                                               << r.err;
   }
 }
 
@@ -253,8 +255,7 @@ TEST(HostileInput, SnapshotOfMillionsOfValuesIsRefusedAsItIsRead) {
 // line, never the verdict's 0 or 1.
 TEST(HostileInput, AFailedWriteToStandardOutputIsExit3) {
   if (access("/dev/full", W_OK) != 0) GTEST_SKIP() << "no /dev/full here";
-  for (std::vector<std::string> args : {std::vector<std::string>{"snapshot"}, {"check", "--json"}, {"check"},
-                                        {"check", "--markdown"}}) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"snapshot"}, {"check", "--json"}, {"check"}, {"check", "--markdown"}}) {
     args.insert(args.end(), {"--root", k_host_root, "--driver", "none"});
     std::string cmd = std::string(GPUDOCTOR_BINARY);
     for (const auto& a : args) cmd += " '" + a + "'";
@@ -262,7 +263,8 @@ TEST(HostileInput, AFailedWriteToStandardOutputIsExit3) {
     std::ifstream in(fs::temp_directory_path() / "gpudoctor-full.err");
     std::string err((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     ASSERT_TRUE(WIFEXITED(status)) << cmd;
-    EXPECT_EQ(WEXITSTATUS(status), 3) << cmd << "\n" << err;
+    EXPECT_EQ(WEXITSTATUS(status), 3) << cmd << "\n"
+                                      << err;
     EXPECT_NE(err.find("cannot write the output"), std::string::npos) << err;
     EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
   }
@@ -302,7 +304,10 @@ std::string elf_bytes(ElfSpec spec) {
   spec.dynamic.emplace_back(0, 0);  // DT_NULL
   const std::uint64_t str_at = dyn_at + 16 * (spec.dynamic.size() + 2);
   spec.dynamic.insert(spec.dynamic.end() - 1, {{DT_STRTAB, str_at}, {DT_STRSZ, spec.strtab.size()}});
-  std::string b = std::string("\x7f" "ELF\x02\x01\x01", 7);
+  std::string b = std::string(
+      "\x7f"
+      "ELF\x02\x01\x01",
+      7);
   b.resize(64, '\0');
   put(b, 16, 3, 2);   // ET_DYN
   put(b, 18, 62, 2);  // EM_X86_64
@@ -352,7 +357,7 @@ void expect_bounded(const Image& img, const std::string& expect_in_snapshot) {
   ASSERT_EQ(r.code, 0) << r.err.substr(0, 2000);
   auto snap = nlohmann::json::parse(r.out);
   EXPECT_NE(r.out.find(expect_in_snapshot), std::string::npos) << torch_libraries(snap).substr(0, 3000)
-                                                                << snap["collector_errors"].dump();
+                                                               << snap["collector_errors"].dump();
   auto c = img.check_json();
   EXPECT_TRUE(c.code == 0 || c.code == 1) << c.code << c.err.substr(0, 2000);
   EXPECT_TRUE(nlohmann::json::accept(c.out)) << c.out.substr(0, 2000);

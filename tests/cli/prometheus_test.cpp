@@ -22,9 +22,9 @@ std::string promtool() {
   return "";
 }
 
-#define REQUIRE_PROMTOOL()                                                                               \
-  if (promtool().empty())                                                                                \
-  GTEST_SKIP() << "SKIPPED: promtool is not installed (Debian package prometheus: apt-get install "     \
+#define REQUIRE_PROMTOOL()                                                                          \
+  if (promtool().empty())                                                                           \
+  GTEST_SKIP() << "SKIPPED: promtool is not installed (Debian package prometheus: apt-get install " \
                   "prometheus), so the metrics cannot be validated"
 
 /// `promtool check metrics` over `text` on its standard input: its exit code and what it said.
@@ -76,7 +76,8 @@ TEST_P(PrometheusHost, MetricsPassPromtoolAndMatchTheJsonReport) {
   ASSERT_TRUE(metrics.code == 0 || metrics.code == 1) << metrics.err;
   EXPECT_EQ(metrics.code, json.code);
   auto [code, said] = promtool_check(metrics.out);
-  EXPECT_EQ(code, 0) << said << "\n" << metrics.out;
+  EXPECT_EQ(code, 0) << said << "\n"
+                     << metrics.out;
   auto j = nlohmann::json::parse(json.out);
   EXPECT_EQ(sample(metrics.out, "gpudoctor_healthy"), j["verdict"] == "healthy" ? 1 : 0) << metrics.out;
   std::string root = j["causes"][0]["id"];
@@ -88,7 +89,8 @@ TEST_P(PrometheusHost, MetricsPassPromtoolAndMatchTheJsonReport) {
     for (const auto& c : j[list]) {
       std::string series = fmt::format("gpudoctor_cause{{id=\"{}\",layer=\"{}\",severity=\"{}\"}}", c["id"].get<std::string>(),
                                        c["layer"].get<std::string>(), c["severity"].get<std::string>());
-      EXPECT_GE(sample(metrics.out, series), 1) << series << "\n" << metrics.out;
+      EXPECT_GE(sample(metrics.out, series), 1) << series << "\n"
+                                                << metrics.out;
     }
   for (const auto& l : j["layers"]) {
     std::string layer = l["layer"], status = l["status"];
@@ -132,7 +134,8 @@ TEST(Prometheus, QuickProbeFiguresCarryGpuUuidModelInBaseUnits) {
   auto r = run({"check", "--probe-quick", "--prometheus"}, FakeGpu().env());
   ASSERT_TRUE(r.code == 0 || r.code == 1) << r.err << r.out;
   auto [code, said] = promtool_check(r.out);
-  EXPECT_EQ(code, 0) << said << "\n" << r.out;
+  EXPECT_EQ(code, 0) << said << "\n"
+                     << r.out;
   EXPECT_EQ(sample(r.out, "gpudoctor_probe_gpus{mode=\"quick\"}"), 2) << r.out;
   // Each GPU's figures name it by ordinal, UUID and model, as the recording of the 2 x H100 host does.
   EXPECT_NE(r.out.find("gpudoctor_probe_gpu_state{gpu=\"1\",uuid=\"GPU-"), std::string::npos) << r.out;
@@ -149,7 +152,8 @@ TEST(Prometheus, FullProbeFiguresBesideWhatTheCardShouldDeliver) {
   std::ifstream f(file);
   std::string metrics((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   auto [code, said] = promtool_check(metrics);
-  EXPECT_EQ(code, 0) << said << "\n" << metrics;
+  EXPECT_EQ(code, 0) << said << "\n"
+                     << metrics;
   auto j = nlohmann::json::parse(r.out);
   for (const auto& g : j["gpus"]) {
     int ordinal = g["ordinal"];
@@ -163,8 +167,11 @@ TEST(Prometheus, FullProbeFiguresBesideWhatTheCardShouldDeliver) {
       std::string series = labels + ",figure=\"" + name + "\"";
       EXPECT_EQ(sample(metrics, "gpudoctor_probe_figure_info{" + series + ",state=\"" + fig["state"].get<std::string>() + "\"}"), 1)
           << name;
-      double factor = unit == "GB/s" ? 1e9 : unit == "TFLOP/s" ? 1e12 : unit == "GiB" ? 1073741824.0 : 0;
-      std::string stem = unit == "GB/s" ? "bytes_per_second" : unit == "TFLOP/s" ? "flops_per_second" : "bytes";
+      double factor = unit == "GB/s" ? 1e9 : unit == "TFLOP/s" ? 1e12
+                                         : unit == "GiB"       ? 1073741824.0
+                                                               : 0;
+      std::string stem = unit == "GB/s" ? "bytes_per_second" : unit == "TFLOP/s" ? "flops_per_second"
+                                                                                 : "bytes";
       if (factor == 0) continue;
       if (!fig["measured"].is_null())
         EXPECT_DOUBLE_EQ(sample(metrics, "gpudoctor_probe_measured_" + stem + "{" + series + "}"), fig["measured"].get<double>() * factor)
@@ -175,8 +182,9 @@ TEST(Prometheus, FullProbeFiguresBesideWhatTheCardShouldDeliver) {
     }
   }
   // The recording's device copy: 3007 GB/s of the H100 SXM5's 3350, as the probe test reads it.
-  EXPECT_NEAR(sample(metrics, "gpudoctor_probe_ratio{gpu=\"0\",uuid=\"GPU-a3b9001f-ae2b-1254-dbce-0114b19af9ea\","
-                              "model=\"NVIDIA H100 80GB HBM3\",figure=\"device copy\"}"),
+  EXPECT_NEAR(sample(metrics,
+                     "gpudoctor_probe_ratio{gpu=\"0\",uuid=\"GPU-a3b9001f-ae2b-1254-dbce-0114b19af9ea\","
+                     "model=\"NVIDIA H100 80GB HBM3\",figure=\"device copy\"}"),
               3007.0 / 3350.0, 0.01)
       << metrics;
   fs::remove_all(dir);
@@ -186,7 +194,8 @@ TEST(Prometheus, FileIsWrittenAtomicallyWithMode0644) {
   fs::path dir = fs::temp_directory_path() / fmt::format("gpudoctor-prom-file-{}", getpid());
   fs::create_directories(dir);
   fs::path file = dir / "gpudoctor.prom";
-  std::ofstream(file) << "an older, longer text that the new file replaces whole\n" << std::string(100000, 'x') << "\n";
+  std::ofstream(file) << "an older, longer text that the new file replaces whole\n"
+                      << std::string(100000, 'x') << "\n";
   mode_t old = umask(077);  // the file is for node_exporter, whoever runs gpudoctor
   Host h{"debian12-firecracker-nogpu", false};
   auto r = run(host_args(h, {"check", "--prometheus-file", file.string()}), host_env(h));
@@ -238,7 +247,8 @@ TEST(Prometheus, HostileLabelValuesAreEscaped) {
   fs::remove(file);
   ASSERT_TRUE(r.code == 0 || r.code == 1) << r.err;
   auto [code, said] = promtool_check(r.out);
-  EXPECT_EQ(code, 0) << said << "\n" << r.out;
+  EXPECT_EQ(code, 0) << said << "\n"
+                     << r.out;
   // The validator is no rubber stamp: the same value with its quote left unescaped is rejected.
   EXPECT_NE(promtool_check("# TYPE gpudoctor_x gauge\ngpudoctor_x{environment=\"/opt/a\"b\"} 1\n").first, 0);
   // DEL and ESC (fuzz_report found the DEL passed through raw) become U+FFFD; "ü" stays.

@@ -30,17 +30,21 @@ void write(const fs::path& p, const std::string& text) {
 // pyvenv.cfg as each tool writes it.
 std::string uv_cfg(const std::string& prompt) {
   return "home = /usr/bin\nimplementation = CPython\nuv = 0.13.9\nversion_info = 3.11.2\n"
-         "include-system-site-packages = false\nprompt = " + prompt + "\n";
+         "include-system-site-packages = false\nprompt = " +
+         prompt + "\n";
 }
 std::string virtualenv_cfg(const std::string& prefix, const std::string& prompt) {
   return "home = /usr/bin\nimplementation = CPython\npython-version = 3.11\nversion_info = 3.11.2.final.0\n"
-         "version = 3.11.2\nexecutable = /usr/bin/python3.11\ncommand = /usr/bin/python3 -m virtualenv " + prefix +
-         "\nvirtualenv = 21.15.11\nprompt = \"" + prompt + "\"\ninclude-system-site-packages = false\n"
+         "version = 3.11.2\nexecutable = /usr/bin/python3.11\ncommand = /usr/bin/python3 -m virtualenv " +
+         prefix +
+         "\nvirtualenv = 21.15.11\nprompt = \"" + prompt +
+         "\"\ninclude-system-site-packages = false\n"
          "base-prefix = /usr\nbase-exec-prefix = /usr\nbase-executable = /usr/bin/python3.11\n";
 }
 std::string venv_cfg(const std::string& prefix) {
   return "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.2\nexecutable = /usr/bin/python3.11\n"
-         "command = /usr/bin/python3 -m venv " + prefix + "\n";
+         "command = /usr/bin/python3 -m venv " +
+         prefix + "\n";
 }
 
 // A venv at `dir` (its path inside the tree `at`): pyvenv.cfg, bin/python as a link to the base
@@ -95,8 +99,9 @@ const nlohmann::json* env_of(const nlohmann::json& list, const std::string& pref
 TEST(EnvironmentSearch, ProjectVenvAboveTheWorkingFolderIsFound) {
   TempDir t("project");
   fs::path project = t.path / "tfproj";
-  write(project / "pyproject.toml", "[project]\nname = \"tfproj\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\n"
-                                    "dependencies = [\"tensorflow==2.15.0\"]\n");
+  write(project / "pyproject.toml",
+        "[project]\nname = \"tfproj\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\n"
+        "dependencies = [\"tensorflow==2.15.0\"]\n");
   fs::create_directories(project / "notebooks");
   std::string venv = (project / ".venv").string();
   install_tensorflow(make_env(project / ".venv", uv_cfg("tfproj")));
@@ -162,7 +167,8 @@ TEST(EnvironmentSearch, ToolFoldersAndVenvsOutsideHomeInAnImage) {
   for (const auto& [prefix, by] : std::vector<std::pair<std::string, std::string>>{
            {poetry, "Poetry"}, {pdm, "PDM"}, {hatch, "Hatch"}, {hatch_old, "Hatch"}, {workspace, "/workspace"}, {data, "/data"}}) {
     const auto* e = env_of(envs, prefix);
-    ASSERT_NE(e, nullptr) << prefix << "\n" << envs.dump(1);
+    ASSERT_NE(e, nullptr) << prefix << "\n"
+                          << envs.dump(1);
     EXPECT_NE((*e)["found_by"].get<std::string>().find(by), std::string::npos) << (*e)["found_by"];
     EXPECT_EQ((*e)["kind"], "venv");
     EXPECT_EQ((*e)["version"], "3.11");

@@ -87,7 +87,9 @@ TEST(CliShare, SnapshotValuesAreEscapedThroughCheckFrom) {
   // A snapshot from elsewhere: macOS (whose rule prints PRETTY_NAME) with a title-setting OSC, a
   // screen clear, CR, BEL and a C1 CSI in it.
   j["host"]["os"] = "macos";
-  j["host"]["os_pretty"] = "macOS 14.5\x1b]0;pwned\x07\r\xc2\x9b" "2J";
+  j["host"]["os_pretty"] =
+      "macOS 14.5\x1b]0;pwned\x07\r\xc2\x9b"
+      "2J";
   auto file = temp_file("esc-snap.json", j.dump());
   auto term = run({"check", "--from", file.string()});
   EXPECT_EQ(term.code, 1) << term.err;
@@ -136,8 +138,9 @@ TEST(CliShare, PrintedShellCommandsCarryHostileVenvPathsLiterally) {
 
 std::map<std::string, std::string> secret_env() {
   auto env = fake_env();
-  env["PATH"] = "/opt/ghp_abcdefghijklmnopqrstuvwxyz0123456789/bin:/usr/local/cuda-12.1/bin:/opt/task-runner-with-a-long-name/bin:"
-                "/home/linuxbrew/.linuxbrew/bin:/usr/bin:/bin";
+  env["PATH"] =
+      "/opt/ghp_abcdefghijklmnopqrstuvwxyz0123456789/bin:/usr/local/cuda-12.1/bin:/opt/task-runner-with-a-long-name/bin:"
+      "/home/linuxbrew/.linuxbrew/bin:/usr/bin:/bin";
   env["LD_LIBRARY_PATH"] += ":/home/alice/.local/lib";
   env["PYTHONPATH"] = "/srv/hf_abcdefghijklmnopqrstuvwxyzABCDEFGH/src";
   env["VIRTUAL_ENV"] = "/home/alice/venv";
@@ -160,8 +163,9 @@ TEST(CliShare, SnapshotIsRedactedByDefault) {
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["redacted"], true);
   const auto& vars = j["env"]["vars"];
-  EXPECT_EQ(vars["PATH"], "/opt/<redacted:github-token>/bin:/usr/local/cuda-12.1/bin:/opt/task-runner-with-a-long-name/bin:"
-                          "/home/linuxbrew/.linuxbrew/bin:/usr/bin:/bin");
+  EXPECT_EQ(vars["PATH"],
+            "/opt/<redacted:github-token>/bin:/usr/local/cuda-12.1/bin:/opt/task-runner-with-a-long-name/bin:"
+            "/home/linuxbrew/.linuxbrew/bin:/usr/bin:/bin");
   EXPECT_EQ(vars["PYTHONPATH"], "/srv/<redacted:huggingface-token>/src");
   EXPECT_EQ(vars["VIRTUAL_ENV"], "/home/<user>/venv");
   EXPECT_EQ(vars["CONDA_CHANNELS"], "https://conda.anaconda.org/t/<redacted:conda-token>/mychannel");
@@ -233,7 +237,7 @@ TEST(CliShare, MarkdownIsRedactedByDefault) {
 TEST(CliPython, WhatIsNotAnInterpreterIsBadInput) {
   fs::path root = copy_root("python");
   make_venv(root / "home/alice/venv", false);
-  std::ofstream(root / "home/alice/venv/bin/python3") << "print('hello')\n";   // a text file
+  std::ofstream(root / "home/alice/venv/bin/python3") << "print('hello')\n";                             // a text file
   std::ofstream(root / "home/alice/venv/bin/python") << "#!/bin/sh\nexec /usr/bin/python3.10 \"$@\"\n";  // a wrapper
   struct Case {
     std::string python, says;

@@ -51,7 +51,9 @@ EXPORT int cublasGemmEx(Handle* h, int, int, int m, int n, int k, const void*, c
                         const void* b, int, int, const void*, void* c, int, int, int compute, int) {
   if (int code = blas().value("gemm_status", 0); code != 0) return code;
   // cudaDataType 14 bf16, 2 fp16, 0 fp32; compute type 77 is CUBLAS_COMPUTE_32F_FAST_TF32.
-  const char* precision = a_type == 14 ? "bf16" : a_type == 2 ? "fp16" : compute == 77 ? "tf32" : "fp32";
+  const char* precision = a_type == 14 ? "bf16" : a_type == 2 ? "fp16"
+                                              : compute == 77 ? "tf32"
+                                                              : "fp32";
   double tflops = 800;
   if (blas().contains("tflops") && blas()["tflops"].contains(precision)) tflops = blas()["tflops"][precision].get<double>();
   std::string dev = std::to_string(gdfake_current_device());

@@ -168,7 +168,10 @@ struct Module {
   int id = 0;
 };
 Module g_module;
-enum class Kernel { axpi = 1, fill, copy, copy4 };
+enum class Kernel { axpi = 1,
+                    fill,
+                    copy,
+                    copy4 };
 Kernel g_kernels[] = {Kernel::axpi, Kernel::fill, Kernel::copy, Kernel::copy4};
 
 }  // namespace
@@ -314,7 +317,7 @@ EXPORT int cuModuleLoadDataEx(void** module, const void* image, unsigned n, int*
     char* buf = nullptr;
     std::size_t size = 0;
     for (unsigned i = 0; i < n; ++i) {
-      if (options[i] == 5) buf = static_cast<char*>(values[i]);                   // CU_JIT_ERROR_LOG_BUFFER
+      if (options[i] == 5) buf = static_cast<char*>(values[i]);                 // CU_JIT_ERROR_LOG_BUFFER
       if (options[i] == 6) size = reinterpret_cast<std::uintptr_t>(values[i]);  // its size
     }
     if (buf != nullptr && size > 0) fake::copy_string(log.substr(0, size - 1), buf, static_cast<unsigned>(size));

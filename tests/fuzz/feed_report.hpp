@@ -15,4 +15,4 @@ std::string feed_report(const std::uint8_t* data, std::size_t size);
 /// The first line of `out` (1-based) holding a control character other than the newlines between
 /// lines (with `sgr_allowed`, "ESC [ digits;... m" colours are not counted), or 0.
 std::size_t first_control_line(std::string_view out, bool sgr_allowed);
-}
+}  // namespace gpudoctor::fuzz

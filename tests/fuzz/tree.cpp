@@ -84,7 +84,8 @@ void write_entry(int root_fd, const TreeEntry& e, std::size_t& budget) {
     std::string target(first_line(e.body));
     if (target.find('\0') == std::string::npos && !target.empty()) ::symlinkat(target.c_str(), dir, name.c_str());
   } else if (e.kind != "dir") {
-    std::string bytes = e.kind == "elf" ? build_elf(e.body) : e.kind == "cache" ? build_ld_so_cache(e.body) : e.body;
+    std::string bytes = e.kind == "elf" ? build_elf(e.body) : e.kind == "cache" ? build_ld_so_cache(e.body)
+                                                                                : e.body;
     if (bytes.size() > budget) bytes.resize(budget);
     budget -= bytes.size();
     int fd = ::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -172,28 +173,30 @@ std::string build_elf(std::string_view spec) {
   const std::size_t strtab_off = ehsize + 2 * phentsize;
   std::size_t dyn_off = strtab_off + strtab.size();
   dyn_off = (dyn_off + 7) / 8 * 8;
-  dyn.emplace_back(5, strtab_off);       // DT_STRTAB (an address: the PT_LOAD maps the file at 0)
-  dyn.emplace_back(10, strtab.size());   // DT_STRSZ
+  dyn.emplace_back(5, strtab_off);      // DT_STRTAB (an address: the PT_LOAD maps the file at 0)
+  dyn.emplace_back(10, strtab.size());  // DT_STRSZ
   if (flags_1 != 0) dyn.emplace_back(0x6ffffffb, flags_1);
-  dyn.emplace_back(0, 0);                // DT_NULL
+  dyn.emplace_back(0, 0);  // DT_NULL
   const std::size_t dyn_size = dyn.size() * 2 * static_cast<std::size_t>(w);
   const std::size_t total = dyn_off + dyn_size;
 
-  std::string b = "\x7f" "ELF";
+  std::string b =
+      "\x7f"
+      "ELF";
   b += static_cast<char>(bits == 64 ? 2 : 1);  // EI_CLASS
   b += '\x01';                                 // little endian
   b += '\x01';                                 // EV_CURRENT
   b += std::string(9, '\0');
   put(b, type, 2);
   put(b, machine, 2);
-  put(b, 1, 4);         // e_version
-  put(b, 0, w);         // e_entry
-  put(b, ehsize, w);    // e_phoff
-  put(b, 0, w);         // e_shoff: no section headers (stripped, as ld.so reads it)
-  put(b, 0, 4);         // e_flags
+  put(b, 1, 4);       // e_version
+  put(b, 0, w);       // e_entry
+  put(b, ehsize, w);  // e_phoff
+  put(b, 0, w);       // e_shoff: no section headers (stripped, as ld.so reads it)
+  put(b, 0, 4);       // e_flags
   put(b, ehsize, 2);
   put(b, phentsize, 2);
-  put(b, 2, 2);         // e_phnum
+  put(b, 2, 2);  // e_phnum
   put(b, bits == 64 ? 64 : 40, 2);
   put(b, 0, 2);
   put(b, 0, 2);

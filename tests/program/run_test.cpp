@@ -162,8 +162,9 @@ TEST(Run, EachForwardedSignalArrivesOnce) {
 
 TEST(Run, ATerminalStaysATerminalAndAPipeAPipe) {
   spawn::Options o;
-  o.args = {"run", "--", "sh", "-c", "if [ -t 1 ]; then echo out-tty; else echo out-pipe; fi; "
-                                     "if [ -t 2 ]; then echo err-tty >&2; else echo err-pipe >&2; fi"};
+  o.args = {"run", "--", "sh", "-c",
+            "if [ -t 1 ]; then echo out-tty; else echo out-pipe; fi; "
+            "if [ -t 2 ]; then echo err-tty >&2; else echo err-pipe >&2; fi"};
   auto piped = spawn::run(o);
   EXPECT_EQ(piped.out, "out-pipe\n");
   EXPECT_EQ(program_part_of_stderr(piped.err), "err-pipe\n");
@@ -183,8 +184,9 @@ TEST(Run, TheTerminalsSizeAndItsChangesReachTheProgram) {
   o.pty_out = true;
   o.rows = 33;
   o.cols = 101;
-  o.args = {"run", "--", "sh", "-c", "stty size </dev/tty; trap 'stty size </dev/tty; exit 0' WINCH; echo ready; "
-                                     "while :; do sleep 0.05; done"};
+  o.args = {"run", "--", "sh", "-c",
+            "stty size </dev/tty; trap 'stty size </dev/tty; exit 0' WINCH; echo ready; "
+            "while :; do sleep 0.05; done"};
   auto c = spawn::start(o);
   spawn::Result r;
   ASSERT_TRUE(spawn::read_until(c, r, "ready\n")) << r.out << r.err;

@@ -19,11 +19,11 @@
 namespace spawn {
 
 struct Options {
-  std::vector<std::string> args;                 ///< after the binary's name
-  std::map<std::string, std::string> env;        ///< the whole environment (PATH defaults to /usr/bin:/bin)
-  bool pty_out = false;                          ///< stdout a pseudo-terminal
-  bool pty_err = false;                          ///< stderr a pseudo-terminal (the same one when both)
-  unsigned short rows = 0, cols = 0;             ///< its size, when not 0
+  std::vector<std::string> args;           ///< after the binary's name
+  std::map<std::string, std::string> env;  ///< the whole environment (PATH defaults to /usr/bin:/bin)
+  bool pty_out = false;                    ///< stdout a pseudo-terminal
+  bool pty_err = false;                    ///< stderr a pseudo-terminal (the same one when both)
+  unsigned short rows = 0, cols = 0;       ///< its size, when not 0
   std::string cwd;
 };
 
@@ -52,8 +52,10 @@ inline Child start(const Options& o) {
       ::ioctl(c.master, TIOCSWINSZ, &w);
     }
   }
-  if (!o.pty_out) [[maybe_unused]] int r = ::pipe(out_pipe);
-  if (!o.pty_err) [[maybe_unused]] int r = ::pipe(err_pipe);
+  if (!o.pty_out) [[maybe_unused]]
+    int r = ::pipe(out_pipe);
+  if (!o.pty_err) [[maybe_unused]]
+    int r = ::pipe(err_pipe);
   c.pid = ::fork();
   if (c.pid == 0) {
     int s = -1;

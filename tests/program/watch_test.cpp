@@ -173,7 +173,9 @@ TEST(Watch, TheLogIsReadThroughTheCatalogueWithoutChangingItsBytes) {
   // The near text: the same library named in an ordinary line.
   std::string near = "Loading libcudnn.so.8 from the cache";
   std::string file = temp_path("log.txt");
-  std::ofstream(file) << "epoch 1\n" << near << "\n" << line << "\r\n";
+  std::ofstream(file) << "epoch 1\n"
+                      << near << "\n"
+                      << line << "\r\n";
   auto w = run_watched(host, fmt::format("cat {} >&2; sleep 0.2", file));
   EXPECT_EQ(w.r.err.substr(0, w.r.err.find("gpudoctor: ")), read_file(file));
   const auto& log = w.report["program"]["watch"]["log"];
@@ -246,7 +248,8 @@ TEST(Inspect, ARunningProcessAndItsLogFile) {
     std::string cmd = fmt::format(
         "echo \"$$ 3221225472 70\" > {}; echo \"2022-04-28 03:54:33.745939: W tensorflow/stream_executor/platform/default/"
         "dso_loader.cc:64] Could not load dynamic library 'libcudart.so.11.0'; dlerror: libcudart.so.11.0: cannot open shared "
-        "object file: No such file or directory\" >&2; exec sleep 5", host.contexts);
+        "object file: No such file or directory\" >&2; exec sleep 5",
+        host.contexts);
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 2);
     ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);

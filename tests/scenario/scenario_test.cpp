@@ -357,7 +357,7 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
     for (const fs::path& d : {copies, copies / "fakes"}) fs::permissions(d, fs::perms::all);
   }
   BinaryRun r = run_binary(binary, args, env, as_user);
-    // [expect.terminal]: the report a person reads, from the same tree (check without --json).
+  // [expect.terminal]: the report a person reads, from the same tree (check without --json).
   const toml::table* term_expect = spec["expect"]["terminal"].as_table();
   std::string term, term_verbose, markdown;
   if (term_expect != nullptr) {
@@ -400,7 +400,8 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
   if (const auto* ev = expect["evidence_contains"].as_array()) {
     for (const auto& x : *ev) {
       std::string needle = x.value_or(std::string{});
-      EXPECT_NE(all_evidence.find(needle), std::string::npos) << "root cause evidence lacks \"" << needle << "\":\n" << all_evidence;
+      EXPECT_NE(all_evidence.find(needle), std::string::npos) << "root cause evidence lacks \"" << needle << "\":\n"
+                                                              << all_evidence;
     }
   }
   // The causes' fixes: lines that must be there, and texts no line may hold.
@@ -409,10 +410,12 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
     for (const auto& x : c["fix"]) all_fix += x.template get<std::string>() + "\n";
   if (const auto* fc = expect["fix_contains"].as_array())
     for (const auto& x : *fc)
-      EXPECT_NE(all_fix.find(x.value_or(std::string{})), std::string::npos) << "the fixes lack \"" << x.value_or(std::string{}) << "\":\n" << all_fix;
+      EXPECT_NE(all_fix.find(x.value_or(std::string{})), std::string::npos) << "the fixes lack \"" << x.value_or(std::string{}) << "\":\n"
+                                                                            << all_fix;
   if (const auto* fl = expect["fix_lacks"].as_array())
     for (const auto& x : *fl)
-      EXPECT_EQ(all_fix.find(x.value_or(std::string{})), std::string::npos) << "a fix holds \"" << x.value_or(std::string{}) << "\":\n" << all_fix;
+      EXPECT_EQ(all_fix.find(x.value_or(std::string{})), std::string::npos) << "a fix holds \"" << x.value_or(std::string{}) << "\":\n"
+                                                                            << all_fix;
   if (auto t = expect["title_contains"].value<std::string>()) {
     ASSERT_FALSE(j["causes"].empty());
     EXPECT_NE(j["causes"][0]["title"].template get<std::string>().find(*t), std::string::npos) << j["causes"][0]["title"];
@@ -452,19 +455,25 @@ TEST_P(Scenario, GivesTheExpectedVerdict) {
         for (const auto& x : *a) out.push_back(x.value_or(std::string{}));
       return out;
     };
-    for (const auto& x : texts("contains")) EXPECT_NE(term.find(x), std::string::npos) << "lacks \"" << x << "\":\n" << term;
-    for (const auto& x : texts("lacks")) EXPECT_EQ(term.find(x), std::string::npos) << "holds \"" << x << "\":\n" << term;
+    for (const auto& x : texts("contains")) EXPECT_NE(term.find(x), std::string::npos) << "lacks \"" << x << "\":\n"
+                                                                                       << term;
+    for (const auto& x : texts("lacks")) EXPECT_EQ(term.find(x), std::string::npos) << "holds \"" << x << "\":\n"
+                                                                                    << term;
     for (const auto& x : texts("once")) {
       size_t n = 0;
       for (size_t at = term.find(x); at != std::string::npos; at = term.find(x, at + 1)) ++n;
-      EXPECT_EQ(n, 1u) << "\"" << x << "\" " << n << " times:\n" << term;
+      EXPECT_EQ(n, 1u) << "\"" << x << "\" " << n << " times:\n"
+                       << term;
     }
     for (const auto& x : texts("verbose_contains"))
-      EXPECT_NE(term_verbose.find(x), std::string::npos) << "--verbose lacks \"" << x << "\":\n" << term_verbose;
+      EXPECT_NE(term_verbose.find(x), std::string::npos) << "--verbose lacks \"" << x << "\":\n"
+                                                         << term_verbose;
     for (const auto& x : texts("verbose_lacks"))
-      EXPECT_EQ(term_verbose.find(x), std::string::npos) << "--verbose holds \"" << x << "\":\n" << term_verbose;
+      EXPECT_EQ(term_verbose.find(x), std::string::npos) << "--verbose holds \"" << x << "\":\n"
+                                                         << term_verbose;
     for (const auto& x : texts("markdown_contains"))
-      EXPECT_NE(markdown.find(x), std::string::npos) << "--markdown lacks \"" << x << "\":\n" << markdown;
+      EXPECT_NE(markdown.find(x), std::string::npos) << "--markdown lacks \"" << x << "\":\n"
+                                                     << markdown;
   }
 }
 

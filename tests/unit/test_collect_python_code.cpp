@@ -42,14 +42,15 @@ ProgramCode program(const std::vector<std::string>& argv, const std::string& cwd
 // ---- lexical syntax ----
 
 TEST(PythonLexer, CommentsStringsAndJoinedLines) {
-  auto lx = lex("x = 1  # a comment with 'quote\n"
-                "s = r'a\\'b' + b\"c\" + Rb'd' + u'e'\n"
-                "t = '''one\n"
-                "two''' ; u = 2\n"
-                "v = (1,\n"
-                "     2)\n"
-                "w = 1 + \\\n"
-                "    2\n");
+  auto lx = lex(
+      "x = 1  # a comment with 'quote\n"
+      "s = r'a\\'b' + b\"c\" + Rb'd' + u'e'\n"
+      "t = '''one\n"
+      "two''' ; u = 2\n"
+      "v = (1,\n"
+      "     2)\n"
+      "w = 1 + \\\n"
+      "    2\n");
   ASSERT_EQ(lx.statements.size(), 6u);
   EXPECT_EQ(lx.statements[1].tokens[2].text, "a\\'b");  // raw: the backslash stays, the quote does not end it
   EXPECT_TRUE(lx.statements[1].tokens[2].constant);
@@ -63,9 +64,10 @@ TEST(PythonLexer, CommentsStringsAndJoinedLines) {
 
 TEST(PythonLexer, FStringsNestLikePython312) {
   // Same quotes inside a replacement field (3.12), format specs with nested fields, a '}' quote fill.
-  auto lx = lex("a = f\"{x[\"k\"]:>{width}} {y!r} {{literal}}\"\n"
-                "b = f'{\"\\n\".join(z)}' + F'''{w:\n}'''\n"
-                "c = 3\n");
+  auto lx = lex(
+      "a = f\"{x[\"k\"]:>{width}} {y!r} {{literal}}\"\n"
+      "b = f'{\"\\n\".join(z)}' + F'''{w:\n}'''\n"
+      "c = 3\n");
   ASSERT_EQ(lx.statements.size(), 3u);
   EXPECT_FALSE(lx.statements[0].tokens[2].constant);
   EXPECT_EQ(lx.statements[2].tokens[0].text, "c");
@@ -74,21 +76,22 @@ TEST(PythonLexer, FStringsNestLikePython312) {
 }
 
 TEST(PythonLexer, CompoundStatementsAndScopes) {
-  auto lx = lex("def main():\n"
-                "    if x: y = 1\n"
-                "    with a:\n"
-                "\tz = 2\n"
-                "class C: pass\n"
-                "w = 3\n");
+  auto lx = lex(
+      "def main():\n"
+      "    if x: y = 1\n"
+      "    with a:\n"
+      "\tz = 2\n"
+      "class C: pass\n"
+      "w = 3\n");
   const auto& st = lx.statements;
   ASSERT_EQ(st.size(), 8u);
   EXPECT_TRUE(st[0].header);
-  EXPECT_TRUE(st[1].header);     // if x:
-  EXPECT_EQ(st[2].parent, 1);    // y = 1 belongs to the if
-  EXPECT_EQ(st[2].scope, 0);     // inside main
-  EXPECT_EQ(st[4].parent, 3);    // z = 2 (a tab is 8 columns) inside the with
-  EXPECT_EQ(st[6].scope, 5);     // pass inside class C
-  EXPECT_EQ(st[7].scope, -1);    // w = 3 at module level
+  EXPECT_TRUE(st[1].header);   // if x:
+  EXPECT_EQ(st[2].parent, 1);  // y = 1 belongs to the if
+  EXPECT_EQ(st[2].scope, 0);   // inside main
+  EXPECT_EQ(st[4].parent, 3);  // z = 2 (a tab is 8 columns) inside the with
+  EXPECT_EQ(st[6].scope, 5);   // pass inside class C
+  EXPECT_EQ(st[7].scope, -1);  // w = 3 at module level
 }
 
 TEST(PythonLexer, UnterminatedAndStrayInputEndsCleanly) {
@@ -105,16 +108,20 @@ TEST(PythonLexer, UnterminatedAndStrayInputEndsCleanly) {
 
 TEST(PythonLexer, DisplayLineIsValidUtf8AndCut) {
   EXPECT_EQ(display_line("   x = 'caf\xc3\xa9'  # \x01\r\n"), "x = 'caf\xc3\xa9'  #");
-  EXPECT_EQ(display_line("a\xff" "b\xed\xa0\x80"), "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(display_line("a\xff"
+                         "b\xed\xa0\x80"),
+            "a\xef\xbf\xbd"
+            "b\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
   EXPECT_EQ(display_line(std::string(500, 'x')).size(), 200u);
 }
 
 // ---- facts on one text ----
 
 TEST(PythonCode, CudaVisibleDevicesSetInCode) {
-  auto f = scan("import os\n"
-                "os.environ[\"CUDA_VISIBLE_DEVICES\"] = \"-1\"\n"
-                "import tensorflow as tf\n");
+  auto f = scan(
+      "import os\n"
+      "os.environ[\"CUDA_VISIBLE_DEVICES\"] = \"-1\"\n"
+      "import tensorflow as tf\n");
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].kind, "sets_cuda_visible_devices");
   EXPECT_EQ(f[0].line, 2);
@@ -145,9 +152,9 @@ TEST(PythonCode, ReadsAndMentionsAreNotFindings) {
                        "cvd = os.environ.get('CUDA_VISIBLE_DEVICES', '')\n"
                        "if os.environ['CUDA_VISIBLE_DEVICES'] == '-1': print('hidden')\n"
                        "msg = \"os.environ['CUDA_VISIBLE_DEVICES'] = ''\"\n"
-                       "os.environ['CUDA_VISIBLE_DEVICES'] = args.gpus\n"       // not a literal
+                       "os.environ['CUDA_VISIBLE_DEVICES'] = args.gpus\n"  // not a literal
                        "environ = {}\n"
-                       "environ['CUDA_VISIBLE_DEVICES'] = '-1'\n"               // not os.environ
+                       "environ['CUDA_VISIBLE_DEVICES'] = '-1'\n"  // not os.environ
                        "with tf.device('/GPU:0'):\n"
                        "    model.fit(x, y)\n")),
             "");
@@ -361,7 +368,9 @@ TEST(PythonProgram, TheInterpreterTheCommandRuns) {
     std::ofstream(p, std::ios::binary) << text;
     fs::permissions(p, fs::perms::owner_all);
   };
-  put(dir / "usr/bin/python3.11", "\x7f" "ELF\x02\x01\x01");
+  put(dir / "usr/bin/python3.11",
+      "\x7f"
+      "ELF\x02\x01\x01");
   fs::create_symlink(dir / "usr/bin/python3.11", venv / "bin/python3.11");
   fs::create_symlink("python3.11", venv / "bin/python3");
   fs::create_symlink("python3.11", venv / "bin/python");
@@ -385,7 +394,7 @@ TEST(PythonProgram, TheInterpreterTheCommandRuns) {
   EXPECT_EQ(interp({"env", "CUDA_VISIBLE_DEVICES=0", "python", "-m", "torch.distributed.run", "train.py"}),
             (venv / "bin/python").string());
   EXPECT_EQ(interp({(venv / "bin/python3").string()}), (venv / "bin/python3").string());  // interactive
-  EXPECT_EQ(interp({"../venv/bin/python3", "-c", "pass"}), "");  // no such file there
+  EXPECT_EQ(interp({"../venv/bin/python3", "-c", "pass"}), "");                           // no such file there
   EXPECT_EQ(interp({"./venv/bin/python3", "-c", "pass"}), (venv / "bin/python3").string());
   // Launchers: their #! line, pip's plain form and distlib's form for paths over 127 bytes.
   EXPECT_EQ(interp({"torchrun", "--nproc_per_node", "2", "train.py"}), py);

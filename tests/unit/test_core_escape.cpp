@@ -20,11 +20,19 @@ TEST(EscapeTerminal, ControlCharactersBecomeVisible) {
   EXPECT_EQ(escape::terminal("a\tb\x7f"), "a\\tb\\x7f");
   EXPECT_EQ(escape::terminal(std::string("a\0b", 3)), "a\\x00b");
   // C1 controls as UTF-8 (CSI U+009B, OSC U+009D) and as raw bytes that are not UTF-8.
-  EXPECT_EQ(escape::terminal("x\xc2\x9b" "2Jy"), "x\\u009b2Jy");
-  EXPECT_EQ(escape::terminal("x\x9b" "2J\xff"), "x\\x9b2J\\xff");
+  EXPECT_EQ(escape::terminal("x\xc2\x9b"
+                             "2Jy"),
+            "x\\u009b2Jy");
+  EXPECT_EQ(escape::terminal("x\x9b"
+                             "2J\xff"),
+            "x\\x9b2J\\xff");
   // Bidirectional overrides (the "Trojan source" trick) and the line separator.
-  EXPECT_EQ(escape::terminal("lib\xe2\x80\xae" "os.so"), "lib\\u202eos.so");
-  EXPECT_EQ(escape::terminal("a\xe2\x80\xa8" "b"), "a\\u2028b");
+  EXPECT_EQ(escape::terminal("lib\xe2\x80\xae"
+                             "os.so"),
+            "lib\\u202eos.so");
+  EXPECT_EQ(escape::terminal("a\xe2\x80\xa8"
+                             "b"),
+            "a\\u2028b");
   // Overlong forms and surrogates are not UTF-8.
   EXPECT_EQ(escape::terminal("\xc0\xaf"), "\\xc0\\xaf");
   EXPECT_EQ(escape::terminal("\xed\xa0\x80"), "\\xed\\xa0\\x80");

@@ -69,8 +69,7 @@ TEST(SnapshotJson, RejectsWhatIsNotASnapshot) {
   EXPECT_THROW(snapshot_from_json(nlohmann::json{{"kind", "gpudoctor-snapshot"}, {"schema", 2}}), SnapshotError);
   EXPECT_THROW(snapshot_from_json(nlohmann::json{{"kind", "gpudoctor-snapshot"}, {"schema", 1}, {"pci_gpus", 5}}),
                SnapshotError);
-  EXPECT_THROW(snapshot_from_json(nlohmann::json{{"kind", "gpudoctor-snapshot"}, {"schema", 1},
-                                                 {"driver", {{"cuda", {{"init", {{"code", "x"}}}}}}}}),
+  EXPECT_THROW(snapshot_from_json(nlohmann::json{{"kind", "gpudoctor-snapshot"}, {"schema", 1}, {"driver", {{"cuda", {{"init", {{"code", "x"}}}}}}}}),
                SnapshotError);
 }
 

@@ -88,7 +88,7 @@ TEST(CorpusReplay, Issue10BombsAreRefusedWithTheirReason) {
   auto cache_error = [&](const char* name) {
     auto r = gpudoctor::loader::parse_ld_so_cache(bytes_of(name));
     return std::holds_alternative<gpudoctor::loader::LdSoCacheError>(r) ? std::get<gpudoctor::loader::LdSoCacheError>(r).reason
-                                                                          : "parsed";
+                                                                        : "parsed";
   };
   EXPECT_EQ(elf_error("issue10-elf-sections-30m-from-sh-size.so"), "too many sections (30000000, at most 65536)");
   EXPECT_EQ(elf_error("issue10-elf-needed-x2000-one-5000-byte-string.so"), "more than 1024 DT_NEEDED entries");

@@ -25,9 +25,9 @@ TEST(ChildProcess, KeepsTheLastStateOfEachChild) {
 TEST(ChildProcess, AHangIsKilledAtTheLimitAndKeepsWhatItSaid) {
   auto start = std::chrono::steady_clock::now();
   auto r = run_children({[](const Emit& emit) {
-                           emit("before cuInit");
-                           for (;;) ::pause();
-                         }},
+                          emit("before cuInit");
+                          for (;;) ::pause();
+                        }},
                         std::chrono::milliseconds(300));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(to_string(r[0].outcome.status), "timeout");

@@ -98,8 +98,9 @@ TEST(ExplainDiagnoseText, CudnnHandleFailureIsTheMemoryPreallocation) {
   EXPECT_EQ(d.causes.front().cause, "memory_growth_misconfigured");
   ASSERT_FALSE(d.causes.front().fix.empty());
   EXPECT_NE(d.causes.front().fix.front().find("set_memory_growth"), std::string::npos);
-  d = verdict("2020-06-01 10:00:00.000000: E tensorflow/stream_executor/cuda/cuda_blas.cc:226] failed to create cublas handle: "
-              "CUBLAS_STATUS_NOT_INITIALIZED\n");
+  d = verdict(
+      "2020-06-01 10:00:00.000000: E tensorflow/stream_executor/cuda/cuda_blas.cc:226] failed to create cublas handle: "
+      "CUBLAS_STATUS_NOT_INITIALIZED\n");
   EXPECT_EQ(d.causes.front().cause, "memory_growth_misconfigured");
 }
 
@@ -116,8 +117,9 @@ TEST(ExplainDiagnoseText, AnotherProcessOutranksMemoryExhausted) {
 }
 
 TEST(ExplainDiagnoseText, MissingFrameworkModuleIsNotInstalled) {
-  auto d = verdict("Traceback (most recent call last):\n  File \"train.py\", line 1, in <module>\n    import torch\n"
-                   "ModuleNotFoundError: No module named 'torch'\n");
+  auto d = verdict(
+      "Traceback (most recent call last):\n  File \"train.py\", line 1, in <module>\n    import torch\n"
+      "ModuleNotFoundError: No module named 'torch'\n");
   EXPECT_EQ(d.causes.front().cause, "framework_not_installed");
   d = verdict("ModuleNotFoundError: No module named 'tensorflow.keras'\n");
   EXPECT_FALSE(names(d, "framework_not_installed"));
@@ -126,8 +128,9 @@ TEST(ExplainDiagnoseText, MissingFrameworkModuleIsNotInstalled) {
 // pip lists only releases newer than the pin: this Python is newer than the pinned release
 // supports (https://github.com/dmis-lab/biobert/issues/120 has the older-Python form).
 TEST(ExplainDiagnoseText, PipVersionsListShowsThePythonDoesNotFit) {
-  auto d = verdict("ERROR: Could not find a version that satisfies the requirement tensorflow==2.12.0 (from versions: "
-                   "2.16.0rc0, 2.16.1, 2.16.2, 2.17.0)\nERROR: No matching distribution found for tensorflow==2.12.0\n");
+  auto d = verdict(
+      "ERROR: Could not find a version that satisfies the requirement tensorflow==2.12.0 (from versions: "
+      "2.16.0rc0, 2.16.1, 2.16.2, 2.17.0)\nERROR: No matching distribution found for tensorflow==2.12.0\n");
   EXPECT_EQ(d.causes.front().cause, "framework_version_incompatible_python");
   EXPECT_NE(d.causes.front().title.find("2.16.0rc0"), std::string::npos) << d.causes.front().title;
   // The pinned version is offered: not a Python problem.
@@ -136,9 +139,10 @@ TEST(ExplainDiagnoseText, PipVersionsListShowsThePythonDoesNotFit) {
 }
 
 TEST(ExplainDiagnoseText, RemovedTensorflowGpuFailsBothWays) {
-  auto d = verdict("Collecting tensorflow-gpu\n  Using cached tensorflow-gpu-2.12.0.tar.gz (2.6 kB)\n"
-                   "  Preparing metadata (setup.py) ... error\n      packaging.requirements.InvalidRequirement: Expected end or "
-                   "semicolon (after name and no valid version specifier)\n          python_version>\"3.7\"\n");
+  auto d = verdict(
+      "Collecting tensorflow-gpu\n  Using cached tensorflow-gpu-2.12.0.tar.gz (2.6 kB)\n"
+      "  Preparing metadata (setup.py) ... error\n      packaging.requirements.InvalidRequirement: Expected end or "
+      "semicolon (after name and no valid version specifier)\n          python_version>\"3.7\"\n");
   EXPECT_EQ(d.causes.front().cause, "framework_not_installed");
   ASSERT_FALSE(d.causes.front().fix.empty());
   d = verdict("WARNING: tensorflow 2.13.1 does not provide the extra 'and-cuda'\n");
@@ -174,10 +178,11 @@ TEST(ExplainDiagnoseText, StatedVersionsTurnAMissingLibraryIntoAMismatch) {
       "library 'cudnn64_8.dll'; dlerror: cudnn64_8.dll not found\n");
   EXPECT_EQ(d.causes.front().cause, "cudnn_version_mismatch");
   // The stated cuDNN is the one the build wants, yet another was loaded: another copy won.
-  d = verdict("CUDA/cuDNN version: 11.2/8.1.0\n"
-              "2021-03-10 10:00:00.000000: E tensorflow/stream_executor/cuda/cuda_dnn.cc:362] Loaded runtime CuDNN library: "
-              "8.0.5 but source was compiled with: 8.1.0.  CuDNN library needs to have matching major version and equal or "
-              "higher minor version.\n");
+  d = verdict(
+      "CUDA/cuDNN version: 11.2/8.1.0\n"
+      "2021-03-10 10:00:00.000000: E tensorflow/stream_executor/cuda/cuda_dnn.cc:362] Loaded runtime CuDNN library: "
+      "8.0.5 but source was compiled with: 8.1.0.  CuDNN library needs to have matching major version and equal or "
+      "higher minor version.\n");
   EXPECT_EQ(d.causes.front().cause, "conflicting_cuda_installs");
 }
 

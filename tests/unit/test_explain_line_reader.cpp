@@ -21,10 +21,12 @@ Read read_all(const std::string& text, std::size_t max_line = 16384) {
   std::FILE* f = tmpfile();
   std::fwrite(text.data(), 1, text.size(), f);
   std::rewind(f);
-  r.stats = read_lines(f, [&](std::size_t n, std::string_view l) {
-    EXPECT_EQ(n, r.lines.size() + 1);
-    r.lines.emplace_back(l);
-  }, max_line);
+  r.stats = read_lines(
+      f, [&](std::size_t n, std::string_view l) {
+        EXPECT_EQ(n, r.lines.size() + 1);
+        r.lines.emplace_back(l);
+      },
+      max_line);
   std::fclose(f);
   return r;
 }
@@ -70,7 +72,9 @@ TEST(ExplainLineReader, EmptyInputHasNoLines) {
 TEST(ExplainCleanLine, RemovesAnsiColourAndCursorSequences) {
   // absl's coloured log prefix and a terminal title (OSC) as pasted from a terminal.
   EXPECT_EQ(clean_line("\x1b[1;31mE\x1b[0m tensorflow/core/x.cc:1] boom"), "E tensorflow/core/x.cc:1] boom");
-  EXPECT_EQ(clean_line("\x1b]0;title\x07" "after"), "after");
+  EXPECT_EQ(clean_line("\x1b]0;title\x07"
+                       "after"),
+            "after");
   EXPECT_EQ(clean_line("\x1b[2Kcleared  \t "), "cleared");
 }
 
@@ -90,7 +94,8 @@ TEST(ExplainLineReader, PushedBytesSplitAsReadLinesDoesWhereverTheChunksEnd) {
     gpudoctor::explain::LineSplitter s([&](std::size_t n, std::string_view l) {
       EXPECT_EQ(n, got.size() + 1);
       got.emplace_back(l);
-    }, 16);
+    },
+                                       16);
     for (std::size_t i = 0; i < text.size(); i += chunk) s.push(std::string_view(text).substr(i, chunk));
     s.finish();
     EXPECT_EQ(got, whole.lines) << "chunk " << chunk;

@@ -53,8 +53,8 @@ TEST(Sinfo, NodesStatesAndReasons) {
   auto n = parse_sinfo(
       "n1|idle|none\n"
       "n2|drained|gpudoctor: driver_not_installed|extra\n"
-      "n1|idle|none\n"         // in a second partition
-      "bad name|idle|none\n"   // not a node name
+      "n1|idle|none\n"        // in a second partition
+      "bad name|idle|none\n"  // not a node name
       "no separators\n"
       "n3|down*|Not responding\n");
   ASSERT_EQ(n.size(), 3U);

@@ -39,8 +39,9 @@ TEST(ProcTree, StatWithSpacesAndParenthesesInTheCommand) {
 
 TEST(ProcTree, NspidOfAProcessInANestedNamespace) {
   // /proc/PID/status of a container's PID 1 seen from the host (kernel 6.8).
-  std::string status = "Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t91234\nNgid:\t0\nPid:\t91234\n"
-                       "PPid:\t91200\nNSpid:\t91234\t1\nNSpgid:\t91234\t1\n";
+  std::string status =
+      "Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t91234\nNgid:\t0\nPid:\t91234\n"
+      "PPid:\t91200\nNSpid:\t91234\t1\nNSpgid:\t91234\t1\n";
   EXPECT_EQ(parse_nspid(status), (std::vector<std::uint32_t>{91234, 1}));
   EXPECT_EQ(parse_nspid("Name:\tsh\nPid:\t7\nNSpid:\t7\n"), (std::vector<std::uint32_t>{7}));
   EXPECT_TRUE(parse_nspid("Name:\tsh\nNSpgid:\t7\t1\n").empty());  // NSpgid is not NSpid
@@ -66,8 +67,9 @@ TEST(ProcTree, MappedFilesEachOnceWithDeletedOnes) {
 TEST(ProcTree, EnvironmentOnlyThroughTheAllowList) {
   const auto& kb = kb::KnowledgeBase::get();
   using namespace std::string_literals;
-  std::string env = "HOME=/root\0CUDA_VISIBLE_DEVICES=-1\0JAX_PLATFORMS=cpu\0HF_TOKEN=hf_secret\0NVIDIA_API_KEY=nv\0"
-                    "LD_LIBRARY_PATH=/usr/local/cuda/lib64\0=odd\0NOEQUALS\0"s;
+  std::string env =
+      "HOME=/root\0CUDA_VISIBLE_DEVICES=-1\0JAX_PLATFORMS=cpu\0HF_TOKEN=hf_secret\0NVIDIA_API_KEY=nv\0"
+      "LD_LIBRARY_PATH=/usr/local/cuda/lib64\0=odd\0NOEQUALS\0"s;
   auto vars = parse_environ(env, kb);
   EXPECT_EQ(vars.size(), 3U);
   EXPECT_EQ(vars["CUDA_VISIBLE_DEVICES"], "-1");

@@ -75,7 +75,7 @@ class RootFsTest : public ::testing::TestWithParam<RootFs::Resolution> {
     fs::create_symlink("../../../../../../../../etc/passwd", m_root / "etc/escape");
     fs::create_symlink("../../outside/os-release", m_root / "etc/up-two");
     fs::create_symlink((m_dir / "outside/os-release").string(), m_root / "etc/host-absolute");
-    fs::create_symlink("../../outside", m_root / "usr/share");           // a folder link mid-path
+    fs::create_symlink("../../outside", m_root / "usr/share");             // a folder link mid-path
     fs::create_symlink((m_dir / "outside").string(), m_root / "usr/abs");  // absolute folder link
     fs::create_symlink("loop-b", m_root / "etc/loop-a");
     fs::create_symlink("loop-a", m_root / "etc/loop-b");
