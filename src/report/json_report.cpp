@@ -1,3 +1,4 @@
+#include "core/library_copy_text.hpp"
 #include "kb/knowledge_base.hpp"
 #include "report/report.hpp"
 
@@ -99,7 +100,7 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
       l["requested_by"] = lib.requested_by;
       l["other_copies"] = nlohmann::ordered_json::array();
       for (const auto& c : lib.others)
-        l["other_copies"].push_back({{"path", c.resolved}, {"origin", c.origin}, {"status", c.status}, {"reached", c.reached}});
+        l["other_copies"].push_back({{"path", c.resolved}, {"origin", c.origin}, {"status", copy_status_text(c)}, {"reached", c.reached}});
       // A second file of this SONAME mapped into the same process (a by-path preload).
       if (!lib.also_mapped.empty()) {
         l["also_mapped"] = nlohmann::ordered_json::array();
