@@ -439,7 +439,7 @@ class FrameworkResolver {
     else version = Fact<std::string>::unknown("the file name carries only the SONAME version");
     if (path.find("/site-packages/") != std::string::npos || path.find("/dist-packages/") != std::string::npos) {
       origin = path.find("/nvidia/") != std::string::npos ? "pip wheel" : "bundled with a Python package";
-    } else if (m_env.kind == "conda" && path.rfind(m_env.prefix + "/lib/", 0) == 0) {
+    } else if (m_env.kind == EnvironmentKind::conda && path.rfind(m_env.prefix + "/lib/", 0) == 0) {
       origin = "conda environment " + m_env.prefix;
     } else if (path.find("/conda") != std::string::npos || path.find("/miniconda") != std::string::npos ||
                path.find("/anaconda") != std::string::npos) {

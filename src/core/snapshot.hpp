@@ -441,12 +441,28 @@ struct ComputeProbe {
 };
 
 /// A Python environment: where frameworks are installed.
+/// What a Python environment is (its JSON word in EnumText below).
+enum class EnvironmentKind {
+  none,    ///< "": not said (the environment `explain` makes of pasted text)
+  venv,    ///< "venv": a pyvenv.cfg at its prefix (venv, virtualenv, uv)
+  conda,   ///< "conda": a conda-meta folder at its prefix
+  system,  ///< "system": an interpreter's own prefix (/usr, /opt/python3.12)
+};
+template <>
+struct EnumText<EnvironmentKind> {
+  static constexpr std::string_view what = "environment kind";
+  static constexpr std::pair<EnvironmentKind, std::string_view> names[] = {{EnvironmentKind::none, ""},
+                                                                            {EnvironmentKind::venv, "venv"},
+                                                                            {EnvironmentKind::conda, "conda"},
+                                                                            {EnvironmentKind::system, "system"}};
+};
+
 struct PythonEnvironment {
   std::string prefix;            ///< sys.prefix: "/opt/torch/.venv"
   std::string found_by;          ///< "python3 on PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "--python"
   Fact<std::string> python;      ///< the interpreter, links resolved
   Fact<std::string> version;     ///< "3.12"
-  std::string kind;              ///< "venv", "conda", "system"
+  EnvironmentKind kind = EnvironmentKind::none;
   std::vector<std::string> site_packages;  ///< in sys.path order
   bool in_use = false;           ///< the environment `python3` on PATH (or --python) runs
 };

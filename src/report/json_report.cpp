@@ -67,7 +67,7 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
     nlohmann::ordered_json env;
     env["prefix"] = e.prefix;
     env["in_use"] = e.in_use;
-    env["kind"] = e.kind;
+    env["kind"] = std::string(to_string(e.kind));
     env["python_version"] = e.version.known() ? nlohmann::ordered_json(*e.version) : nlohmann::ordered_json(nullptr);
     env["found_by"] = e.found_by;
     env["frameworks"] = nlohmann::ordered_json::array();

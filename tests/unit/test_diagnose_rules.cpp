@@ -303,7 +303,7 @@ Snapshot shared_user_site(bool in_use_first) {
   debian.found_by = "python3 on PATH";
   debian.python = std::string("/usr/bin/python3.11");
   debian.version = std::string("3.11");
-  debian.kind = "system";
+  debian.kind = EnvironmentKind::system;
   debian.site_packages = {user_site, "/usr/local/lib/python3.11/dist-packages", "/usr/lib/python3/dist-packages"};
   debian.in_use = true;
   PythonEnvironment local;
@@ -311,7 +311,7 @@ Snapshot shared_user_site(bool in_use_first) {
   local.found_by = "/usr/local/bin/python3.11";
   local.python = std::string("/usr/local/bin/python3.11");
   local.version = std::string("3.11");
-  local.kind = "system";
+  local.kind = EnvironmentKind::system;
   local.site_packages = {user_site, "/usr/local/lib/python3.11/site-packages"};
   s.python_envs = in_use_first ? std::vector<PythonEnvironment>{debian, local} : std::vector<PythonEnvironment>{local, debian};
   InstalledPackage torch{"torch", "2.3.1", user_site, {}, {}, {}};

@@ -19,7 +19,7 @@ Snapshot torch_host(const std::string& nccl_path, const std::string& nccl_versio
   Snapshot s = fixtures::gpu_host_snapshot(fixtures::k_h200);
   PythonEnvironment env;
   env.prefix = "/home/alice/venv";
-  env.kind = "venv";
+  env.kind = EnvironmentKind::venv;
   env.version = std::string("3.11");
   env.site_packages = {k_sp};
   env.in_use = true;
@@ -272,7 +272,7 @@ TEST(LibraryMissing, InAFolderSharedWithAnEnvironmentNotInUseIsAnError) {
     s.python_envs[0].in_use = second_in_use;
     PythonEnvironment base;
     base.prefix = "/opt/python3.11";
-    base.kind = "system";
+    base.kind = EnvironmentKind::system;
     base.found_by = "python3 on PATH (/opt/python3.11/bin)";
     base.version = std::string("3.11");
     base.site_packages = {k_sp, "/opt/python3.11/lib/python3.11/site-packages"};
