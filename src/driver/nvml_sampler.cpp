@@ -82,8 +82,9 @@ void sample_nvml(std::chrono::milliseconds interval, const Emit& emit) {
   // nvmlDeviceGetProcessUtilization cost about 1.7 ms of CPU per call on an H200 (driver 580,
   // 2026-12-02; not yet confirmed: bench/RESULTS.md), a hundred times the other calls, and the
   // driver returns its whole buffer of samples (72 on the H200 for a timestamp of 0, so room for
-  // 64 is NVML_ERROR_INSUFFICIENT_SIZE; k_max_processes leaves room): it is asked every half second at most,
-  // and its samples (NVML keeps them with their timestamps) cover the readings between.
+  // 64 is NVML_ERROR_INSUFFICIENT_SIZE; k_max_processes leaves room): it is asked once every
+  // k_process_utilization_period at most, and its samples (NVML keeps them with their timestamps)
+  // cover the readings between.
   const long every = std::max<long>(1, static_cast<long>(k_process_utilization_period.count() / std::max<long>(1, static_cast<long>(interval.count()))));
   long tick = 0;
   auto next = std::chrono::steady_clock::now();

@@ -18,7 +18,9 @@ namespace gpudoctor {
 
 /// How often the sampler asks nvmlDeviceGetProcessUtilization (every reading when the interval is
 /// longer).
-inline constexpr std::chrono::milliseconds k_process_utilization_period{500};
+/// Once a second: at 500 ms its 1.4 ms of CPU per call made the whole watcher 1.05% of one core
+/// at the default interval on the H200 (bench/RESULTS.md, 2026-12-04).
+inline constexpr std::chrono::milliseconds k_process_utilization_period{1000};
 
 /// A GPU as the sampler found it once, at the start.
 struct SampledGpu {

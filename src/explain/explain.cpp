@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <toml++/toml.h>
@@ -81,7 +83,12 @@ Severity severity_of(std::string_view s) {
 }  // namespace
 
 struct Catalogue::Compiled {
-  std::vector<std::unique_ptr<RE2>> regexes;
+  /// One regex per message, for its captures: compiled on the message's first hit (the sets below
+  /// find the hits and have checked every pattern's syntax at load), since a watch or a log
+  /// explained needs few of them and all of them cost megabytes.
+  std::unique_ptr<std::unique_ptr<const RE2>[]> regexes;
+  std::unique_ptr<std::once_flag[]> compiled_once;
+  RE2::Options options;
   std::unique_ptr<RE2::Set> set;
   std::unique_ptr<RE2::Set> multiline;  ///< the same patterns in (?m) mode, over runs of lines
 };
@@ -194,11 +201,9 @@ void Catalogue::compile() {
     if (!set->Compile()) throw std::runtime_error("messages.toml: the patterns do not compile as one set");
     return set;
   };
-  for (const auto& m : m_messages) {
-    auto re = std::make_unique<RE2>(m.pattern, opts);
-    if (!re->ok()) throw std::runtime_error("messages.toml: pattern of " + m.id + " does not compile: " + re->error());
-    m_compiled->regexes.push_back(std::move(re));
-  }
+  m_compiled->options = opts;
+  m_compiled->regexes = std::make_unique<std::unique_ptr<const RE2>[]>(m_messages.size());
+  m_compiled->compiled_once = std::make_unique<std::once_flag[]>(m_messages.size());
   m_compiled->set = build_set(opts, "");
   // A prefilter over runs of lines: with (?m), ^ and $ also match at each line break, so a line
   // that matches alone matches inside the run too ('.' never crosses a line break; classes such
@@ -264,7 +269,13 @@ void Catalogue::match(std::string_view line, std::vector<int>& hits) const {
 }
 
 std::optional<std::map<std::string, std::string>> Catalogue::captures(int index, std::string_view line) const {
-  const RE2& re = *m_compiled->regexes[static_cast<size_t>(index)];
+  if (index < 0 || static_cast<std::size_t>(index) >= m_messages.size()) return std::nullopt;
+  auto at = static_cast<std::size_t>(index);
+  std::call_once(m_compiled->compiled_once[at], [&] {
+    m_compiled->regexes[at] = std::make_unique<const RE2>(m_messages[at].pattern, m_compiled->options);
+  });
+  const RE2& re = *m_compiled->regexes[at];
+  if (!re.ok()) return std::nullopt;  // the set compiled it: only a regex over RE2's memory budget
   int n = re.NumberOfCapturingGroups();
   std::vector<re2::StringPiece> groups(static_cast<size_t>(n) + 1);
   if (!re.Match(line, 0, line.size(), RE2::UNANCHORED, groups.data(), n + 1)) return std::nullopt;

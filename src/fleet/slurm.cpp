@@ -285,7 +285,7 @@ ChildEnd run_streaming(const std::vector<std::string>& argv, std::chrono::millis
       break;  // what the tasks still hold open no longer matters
     }
     auto until = kill_at ? *kill_at : deadline;
-    auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
+    auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();  // up: no spin
     int n = ::poll(fds, 2, static_cast<int>(std::clamp<long long>(wait_ms, 0, 1000)));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) break;

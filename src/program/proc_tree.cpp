@@ -63,11 +63,13 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
   auto ut = number(fields[11]);
   auto stt = number(fields[12]);
   auto start = number(fields[19]);
-  if (!ppid || !ut || !stt || !start) return std::nullopt;
+  auto vsize = number(fields[20]);
+  if (!ppid || !ut || !stt || !start || !vsize) return std::nullopt;
   st.ppid = static_cast<std::uint32_t>(*ppid);
   st.utime = *ut;
   st.stime = *stt;
   st.start_time = *start;
+  st.vsize = *vsize;
   return st;
 }
 
@@ -256,19 +258,27 @@ void ProcessTree::read_command(pid_t pid, ProgramProcess& p) {
     if (auto env = read_proc_file(fmt::format("{}/{}/environ", m_proc, pid), k_environ_limit)) p.env = parse_environ(*env, m_kb);
 }
 
-void ProcessTree::full_look(pid_t pid, ProgramProcess& p, double t_s) {
+void ProcessTree::full_look(pid_t pid, ProgramProcess& p, double t_s, std::uint64_t vsize) {
   // A process that replaced its program (exec) under the same name since the last look (a change
   // of name is caught at every tick): its new command and environment.
   read_command(pid, p);
-  if (auto maps = read_proc_file(fmt::format("{}/{}/maps", m_proc, pid), k_maps_limit)) {
-    for (const auto& path : parse_maps_files(*maps)) {
-      auto role = m_kb.mapped_role(basename_of(path));
-      if (!role) continue;
-      bool known = std::any_of(p.libraries.begin(), p.libraries.end(), [&](const MappedLibrary& l) { return l.path == path; });
-      if (!known && p.libraries.size() < k_max_libraries) p.libraries.push_back({*role, path, t_s});
+  // A library loaded (dlopen, or a new program) adds mappings and so changes the address space's
+  // size; while that stays the same, maps (a thousand lines for a PyTorch process, the costliest
+  // file of a reading) is not read again.
+  auto seen = m_maps_vsize.find(pid);
+  const bool same_mappings = seen != m_maps_vsize.end() && seen->second == vsize && vsize != 0;
+  if (!same_mappings) {
+    if (auto maps = read_proc_file(fmt::format("{}/{}/maps", m_proc, pid), k_maps_limit)) {
+      m_maps_vsize[pid] = vsize;
+      for (const auto& path : parse_maps_files(*maps)) {
+        auto role = m_kb.mapped_role(basename_of(path));
+        if (!role) continue;
+        bool known = std::any_of(p.libraries.begin(), p.libraries.end(), [&](const MappedLibrary& l) { return l.path == path; });
+        if (!known && p.libraries.size() < k_max_libraries) p.libraries.push_back({*role, path, t_s});
+      }
+    } else {
+      note(fmt::format("the mapped libraries of PID {} cannot be read ({})", pid, std::strerror(errno)));
     }
-  } else {
-    note(fmt::format("the mapped libraries of PID {} cannot be read ({})", pid, std::strerror(errno)));
   }
   std::string fd_dir = fmt::format("{}/{}/fd", m_proc, pid);
   if (DIR* d = ::opendir(fd_dir.c_str())) {
@@ -336,12 +346,13 @@ void ProcessTree::tick(double t_s, bool full) {
       }
       ProgramProcess p;
       first_look(pid, p, t_s);
-      full_look(pid, p, t_s);
+      m_maps_vsize.erase(pid);
+      full_look(pid, p, t_s, st->vsize);
       it = m_processes.insert_or_assign(pid, std::move(p)).first;
       m_start_times[pid] = st->start_time;
       m_ticks.erase(pid);
     } else if (full) {
-      full_look(pid, it->second, t_s);
+      full_look(pid, it->second, t_s, st->vsize);
     } else if (m_comms[pid] != st->comm) {
       read_command(pid, it->second);  // it ran exec: the fork's copy of its parent's command is not its own
     }

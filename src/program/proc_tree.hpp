@@ -32,6 +32,7 @@ struct ProcStat {
   char state = '?';
   std::uint64_t utime = 0, stime = 0;  ///< clock ticks
   std::uint64_t start_time = 0;        ///< clock ticks after boot
+  std::uint64_t vsize = 0;             ///< bytes of address space: changes when a mapping comes or goes
 };
 /// /proc/PID/stat; the command in parentheses may hold spaces and ')'.
 std::optional<ProcStat> parse_proc_stat(std::string_view text);
@@ -60,7 +61,8 @@ class ProcessTree {
   ProcessTree(std::string proc, pid_t root, std::optional<pid_t> adopter, std::set<pid_t> ignored,
               const kb::KnowledgeBase& kb);
 
-  /// One reading at `t_s` seconds after the watch began. `full`: also re-read maps, open files,
+  /// One reading at `t_s` seconds after the watch began. `full`: also re-read maps (when the
+  /// process's address space changed size since maps was last read), open files,
   /// environment, and every thread's children (each process's first reading is always full). A
   /// process whose comm changed since the last reading (it ran exec) has its command and
   /// environment read again at once, full or not.
@@ -81,7 +83,7 @@ class ProcessTree {
   void note(const std::string& text);
   std::vector<pid_t> children_of(pid_t pid, bool all_threads);
   void first_look(pid_t pid, ProgramProcess& p, double t_s);
-  void full_look(pid_t pid, ProgramProcess& p, double t_s);
+  void full_look(pid_t pid, ProgramProcess& p, double t_s, std::uint64_t vsize);
   void read_command(pid_t pid, ProgramProcess& p);
 
   std::string m_proc;
@@ -92,6 +94,7 @@ class ProcessTree {
   std::map<pid_t, ProgramProcess> m_processes;
   std::map<pid_t, std::uint64_t> m_start_times;
   std::map<pid_t, std::string> m_comms;  ///< the comm of the last reading: a change is an exec
+  std::map<pid_t, std::uint64_t> m_maps_vsize;  ///< vsize when maps was last read: unchanged, no new library
   std::map<pid_t, std::uint64_t> m_ticks;  ///< utime + stime at the last reading
   std::set<pid_t> m_alive;
   std::optional<double> m_last_t;

@@ -1,6 +1,7 @@
 #include "program/session.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -74,6 +75,11 @@ class LogStream {
 class Watch {
  public:
   Watch(std::chrono::milliseconds interval, bool watch_gpus) : m_interval(interval), m_kb(kb::KnowledgeBase::get()) {
+    // The knowledge base and the log catalogue are loaded (the members above): give the memory their
+    // parsing freed back to the system before the sampler is forked and the watch goes on for hours.
+#ifdef __GLIBC__
+    ::malloc_trim(0);
+#endif
     if (watch_gpus) m_sampler = std::make_unique<ChildStream>([interval](const Emit& emit) { sample_nvml(interval, emit); });
   }
 
@@ -353,7 +359,7 @@ Program inspect_program(const InspectRequest& request) {
       }
     }
     auto wake = std::min(until, next_tick);
-    int timeout = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count());
+    int timeout = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wake - now).count());  // up: no spin
     pollfd pfd{watch.sampler_fd(), POLLIN, 0};
     if (pfd.fd >= 0) {
       if (::poll(&pfd, 1, std::max(timeout, 0)) > 0) watch.on_sampler();

@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <fmt/format.h>
 #include <thread>
 
@@ -29,6 +31,7 @@ TEST(ProcTree, StatWithSpacesAndParenthesesInTheCommand) {
   EXPECT_EQ(st->stime, 567U);
   EXPECT_EQ(st->start_time, 889911U);
   EXPECT_EQ(st->comm, "pt_main (worker 1)");
+  EXPECT_EQ(st->vsize, 40123392000U);
   EXPECT_FALSE(parse_proc_stat("4242 (truncated"));
   EXPECT_FALSE(parse_proc_stat("4242 (x) S 1 2 3"));
   EXPECT_FALSE(parse_proc_stat("4242 (x) S notanumber 4242 4200 34816 4242 4194560 1 0 21 0 1 2 0 0 20 0 37 0 8 4"));
@@ -159,6 +162,48 @@ TEST(ProcTree, AnExecBetweenFullReadingsGivesTheNewCommandAndEnvironment) {
   ::kill(child, SIGKILL);
   int status = 0;
   ::waitpid(child, &status, 0);
+}
+
+TEST(ProcTree, MapsIsReadAgainOnlyWhenTheAddressSpaceChangedSize) {
+  // A /proc laid out as the kernel writes it for one Python process (PID 4242, no children).
+  namespace fs = std::filesystem;
+  fs::path proc = fs::temp_directory_path() / fmt::format("gpudoctor-proc-{}", ::getpid());
+  fs::remove_all(proc);
+  fs::create_directories(proc / "4242/task/4242");
+  fs::create_directories(proc / "4242/fd");
+  auto put = [&](const std::string& name, const std::string& text) {
+    std::ofstream(proc / "4242" / name, std::ios::binary) << text;
+  };
+  auto stat = [&](const std::string& vsize) {
+    put("stat", "4242 (python3) S 4200 4242 4200 34816 4242 4194560 186324 0 21 0 1234 567 0 0 20 0 37 0 889911 " + vsize +
+                    " 2045893 18446744073709551615 94000000000000 94000000100000 140000000000000 0 0 0 0 16781312 16386 0 0 0 17 "
+                    "12 0 0 0 0 0\n");
+  };
+  using namespace std::string_literals;
+  put("cmdline", "python3\0train.py\0"s);
+  put("environ", "PATH=/usr/bin:/bin\0"s);
+  put("status", "Name:\tpython3\nNSpid:\t4242\n");
+  put("task/4242/children", "");
+  const std::string cudart = "/home/user/.venv/lib/python3.12/site-packages/nvidia/cuda_runtime/lib/libcudart.so.12";
+  std::string maps = "55d0c0a00000-55d0c0b00000 r-xp 00000000 fd:01 1835 /usr/bin/python3.12\n";
+  put("maps", maps);
+  stat("40123392000");
+  ProcessTree tree(proc.string(), 4242, std::nullopt, {}, kb::KnowledgeBase::get());
+  tree.tick(0.0, true);
+  ASSERT_TRUE(tree.processes().count(4242));
+  EXPECT_TRUE(tree.processes().at(4242).libraries.empty());
+  // cudart mapped, yet the size the stat gives is the same: maps is not read again.
+  maps += "7f2a10000000-7f2a10100000 r-xp 00000000 fd:01 2211 " + cudart + "\n";
+  put("maps", maps);
+  tree.tick(1.0, true);
+  EXPECT_TRUE(tree.processes().at(4242).libraries.empty());
+  // The address space grew by the library's mapping: it is read, and cudart is found.
+  stat("40124440576");
+  tree.tick(2.0, true);
+  ASSERT_EQ(tree.processes().at(4242).libraries.size(), 1U);
+  EXPECT_EQ(tree.processes().at(4242).libraries[0].path, cudart);
+  EXPECT_EQ(tree.processes().at(4242).libraries[0].role, "cudart");
+  fs::remove_all(proc);
 }
 
 }  // namespace

@@ -40,6 +40,24 @@ def slow_batch():
 
 
 torch.set_num_threads(1) if a.slow_loader else None
+
+
+def watchers():
+    # gpudoctor (the parent) and its other children (the NVML sampler), when --report-parent.
+    ppid = os.getppid()
+    kids = open(f"/proc/{ppid}/task/{ppid}/children").read().split()
+    return [ppid] + [int(k) for k in kids if int(k) != os.getpid()]
+
+
+def cpu_ns(pid):
+    # /proc/PID/schedstat: nanoseconds on a CPU, exact (the ticks of /proc/PID/stat are sampled).
+    try:
+        return int(open(f"/proc/{pid}/schedstat").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+cpu_at_start = {pid: cpu_ns(pid) for pid in watchers()} if a.report_parent else {}
 steps = 0
 start = time.time()
 while time.time() - start < a.seconds:
@@ -94,6 +112,9 @@ if a.report_parent:
     for pid in [ppid] + [k for k in kids if int(k) != os.getpid()]:
         cpu, peak = cpu_and_peak(pid)
         rss, pss, private = memory_now(pid)
-        print(f"watcher pid={pid} cpu_s={cpu:.2f} cpu_share_of_one_core={100 * cpu / elapsed:.2f}% peak_rss_mib={peak:.1f} "
+        before, after = cpu_at_start.get(int(pid)), cpu_ns(pid)
+        during = f"{100 * (after - before) / 1e9 / elapsed:.2f}%" if before is not None and after is not None else "?"
+        print(f"watcher pid={pid} cpu_s={cpu:.2f} cpu_share_of_one_core={100 * cpu / elapsed:.2f}% "
+              f"during_loop_schedstat={during} peak_rss_mib={peak:.1f} "
               f"now rss_mib={rss:.1f} pss_mib={pss:.1f} private_mib={private:.1f}", flush=True)
         print(f"  largest (rss/private MiB): {top_mappings(pid)}", flush=True)
