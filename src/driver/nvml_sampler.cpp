@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <fmt/format.h>
@@ -77,6 +78,7 @@ void sample_nvml(std::chrono::milliseconds interval, const Emit& emit) {
   emit(json{{"gpus", gpus}}.dump());
 
   std::vector<unsigned long long> last_seen(handles.size(), 0);
+  std::vector<std::vector<unsigned>> last_pids(handles.size());  // the compute processes at the last ask
   std::vector<nvml::ProcessInfo> infos(k_max_processes);
   std::vector<nvml::ProcessUtilizationSample> samples(k_max_processes);
   // nvmlDeviceGetProcessUtilization cost about 1.7 ms of CPU per call on an H200 (driver 580,
@@ -89,7 +91,7 @@ void sample_nvml(std::chrono::milliseconds interval, const Emit& emit) {
   long tick = 0;
   auto next = std::chrono::steady_clock::now();
   for (;;) {
-    const bool ask_process_utilization = tick++ % every == 0;
+    const bool periodic = tick++ % every == 0;
     json reading{{"t", monotonic_now()}, {"now_us", realtime_us()}};
     json list = json::array();
     for (std::size_t k = 0; k < handles.size(); ++k) {
@@ -108,16 +110,24 @@ void sample_nvml(std::chrono::milliseconds interval, const Emit& emit) {
       }
       nvml::Memory m1{};
       if (!have_memory && fn.device_memory && fn.device_memory(h, &m1) == 0) g["mem"] = m1.used;
+      // Asked between its periods too when a context came or went: a new process's share is known
+      // from its first reading on, not a period later.
+      bool ask_process_utilization = periodic;
       if (fn.device_compute_processes) {
         unsigned n = static_cast<unsigned>(infos.size());
         if (fn.device_compute_processes(h, &n, infos.data()) == 0) {
           json procs = json::array();
+          std::vector<unsigned> pids;
           for (unsigned i = 0; i < n && i < infos.size(); ++i) {
             json p{{"pid", infos[i].pid}};
             if (infos[i].used_gpu_memory != nvml::k_value_not_available) p["mem"] = infos[i].used_gpu_memory;
             procs.push_back(std::move(p));
+            pids.push_back(infos[i].pid);
           }
           g["procs"] = std::move(procs);
+          std::sort(pids.begin(), pids.end());
+          if (pids != last_pids[k]) ask_process_utilization = true;
+          if (ask_process_utilization) last_pids[k] = std::move(pids);
         }
       }
       if (fn.device_process_utilization && ask_process_utilization) {

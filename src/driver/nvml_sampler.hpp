@@ -2,8 +2,9 @@
 // The NVML sampler of `gpudoctor run` and `inspect`: a child process (ChildStream) that loads
 // libnvidia-ml.so.1, and every interval reads, for each GPU, its compute processes with their
 // memory (nvmlDeviceGetComputeRunningProcesses_v3), the per-process SM utilization samples since
-// the last time it asked (nvmlDeviceGetProcessUtilization with its timestamps; asked at most every
-// k_process_utilization_period, it costs a hundred times the other calls), and the device's
+// the last time it asked (nvmlDeviceGetProcessUtilization with its timestamps; asked every
+// k_process_utilization_period and when the compute processes change, since it costs a hundred
+// times the other calls), and the device's
 // utilization and memory. A hung or crashing NVML stops the readings, never gpudoctor.
 
 #include <chrono>

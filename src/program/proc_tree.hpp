@@ -93,9 +93,9 @@ class ProcessTree {
   const kb::KnowledgeBase& m_kb;
   std::map<pid_t, ProgramProcess> m_processes;
   std::map<pid_t, std::uint64_t> m_start_times;
-  std::map<pid_t, std::string> m_comms;  ///< the comm of the last reading: a change is an exec
+  std::map<pid_t, std::string> m_comms;         ///< the comm of the last reading: a change is an exec
   std::map<pid_t, std::uint64_t> m_maps_vsize;  ///< vsize when maps was last read: unchanged, no new library
-  std::map<pid_t, std::uint64_t> m_ticks;  ///< utime + stime at the last reading
+  std::map<pid_t, std::uint64_t> m_ticks;       ///< utime + stime at the last reading
   std::set<pid_t> m_alive;
   std::optional<double> m_last_t;
   std::optional<double> m_cpu_percent;
