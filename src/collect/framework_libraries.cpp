@@ -284,7 +284,7 @@ class FrameworkResolver {
       const auto& root = tree.objects[tree.root];
       ResolvedLibrary r;
       r.name = root.soname.value_or(std::string(path_basename(path)));
-      r.how = "dlopen";
+      r.how = LibraryRequest::dlopen;
       r.requested_by = preloaded_by.empty() ? m_sp : preloaded_by;
       r.path = root.resolved_path.value_or(root.path);
       r.found_via = preload_reason;
@@ -295,7 +295,7 @@ class FrameworkResolver {
     }
     for (const auto& link : tree.links) {
       const auto& from = tree.objects[link.from];
-      record_resolution(link.name, from.path, "NEEDED", link.resolution);
+      record_resolution(link.name, from.path, LibraryRequest::needed, link.resolution);
     }
     if (tree.failure) m_out->notes.push_back(*tree.failure);
   }
@@ -303,7 +303,7 @@ class FrameworkResolver {
   void dlopen(const std::string& name, size_t caller) {
     const auto& obj = m_objects[caller];
     auto res = m_resolver.resolve(name, obj.self, loaders_of(caller), m_loaded);
-    record_resolution(name, obj.self.path, "dlopen", res);
+    record_resolution(name, obj.self.path, LibraryRequest::dlopen, res);
     if (res.found() && res.step != loader::SearchStep::already_loaded) load(*res.path, "", caller);
   }
 
@@ -334,7 +334,7 @@ class FrameworkResolver {
       if (name.rfind("libnvrtc-builtins.so.", 0) != 0) continue;
       ResolvedLibrary r;
       r.name = name;
-      r.how = "dlopen";
+      r.how = LibraryRequest::dlopen;
       r.requested_by = m_objects[nvrtc].self.path;
       r.path = m_ctx.fs.resolve(dir + "/" + name).value_or(dir + "/" + name);
       r.found_via = "NVRTC opens it from its own folder";
@@ -343,8 +343,7 @@ class FrameworkResolver {
     }
   }
 
-  void record_resolution(const std::string& name, const std::string& by, const std::string& how,
-                         const loader::Resolution& res) {
+  void record_resolution(const std::string& name, const std::string& by, LibraryRequest how, const loader::Resolution& res) {
     const auto* role = m_kb.role_for_file(name);
     if (role == nullptr) return;
     // The driver's own library is the driver layer's business; listed here only when found.
@@ -376,11 +375,12 @@ class FrameworkResolver {
       copy.path = c->path;
       copy.resolved = c->resolved_path.value_or(c->path);
       copy.found_via = c->source;
-      copy.status = std::string(loader::to_string(c->status));
-      // "wrong machine: x86-64", "wrong ELF class: ELFCLASS32": what the file was built for.
-      if ((c->status == loader::CandidateStatus::wrong_machine || c->status == loader::CandidateStatus::wrong_class) &&
-          !c->detail.empty())
-        copy.status += ": " + c->detail;
+      // other_copies() are the loadable ones; the rest were skipped for another CPU or ELF class,
+      // and their detail says what the file was built for ("x86-64", "ELFCLASS32").
+      copy.status = c->status == loader::CandidateStatus::wrong_machine ? CopyStatus::wrong_machine
+                    : c->status == loader::CandidateStatus::wrong_class ? CopyStatus::wrong_class
+                                                                        : CopyStatus::accepted;
+      if (copy.status != CopyStatus::accepted) copy.detail = c->detail;
       copy.reached = c->reached;
       describe_file(copy.resolved, role->stem, copy.version, copy.origin);
       r.others.push_back(std::move(copy));
@@ -396,7 +396,7 @@ class FrameworkResolver {
       c.path = *r.path;
       c.resolved = *r.path;
       c.found_via = r.found_via;
-      c.status = "also mapped: a second copy in the same process";
+      c.status = CopyStatus::also_mapped;
       c.reached = true;
       if (const auto* role = m_kb.role_for_file(r.name)) describe_file(c.resolved, role->stem, c.version, c.origin);
       if (existing.also_mapped.size() < 8) existing.also_mapped.push_back(std::move(c));
@@ -439,7 +439,7 @@ class FrameworkResolver {
     else version = Fact<std::string>::unknown("the file name carries only the SONAME version");
     if (path.find("/site-packages/") != std::string::npos || path.find("/dist-packages/") != std::string::npos) {
       origin = path.find("/nvidia/") != std::string::npos ? "pip wheel" : "bundled with a Python package";
-    } else if (m_env.kind == "conda" && path.rfind(m_env.prefix + "/lib/", 0) == 0) {
+    } else if (m_env.kind == EnvironmentKind::conda && path.rfind(m_env.prefix + "/lib/", 0) == 0) {
       origin = "conda environment " + m_env.prefix;
     } else if (path.find("/conda") != std::string::npos || path.find("/miniconda") != std::string::npos ||
                path.find("/anaconda") != std::string::npos) {
@@ -492,15 +492,19 @@ class FrameworkResolver {
         c.path = path;
         c.resolved = resolved;
         c.found_via = "not on the search path";
-        c.status = name == r.name ? "same name, in a folder the loader does not search" : "another version";
+        c.status = name == r.name ? CopyStatus::same_name : CopyStatus::another_version;
+        c.off_path = true;
         // A copy built for another CPU or ELF class would not load from any folder.
         if (auto head = m_ctx.fs.read_text(resolved, 64)) {
           auto h = elf::parse_elf_header(*head);
           if (const auto* eh = std::get_if<elf::ElfHeader>(&h)) {
-            if (eh->elf_class != platform.elf_class)
-              c.status = std::string("wrong ELF class: ELFCLASS") + (eh->elf_class == 1 ? "32" : "64") + ", not on the search path";
-            else if (eh->machine != platform.machine)
-              c.status = "wrong machine: " + elf::machine_name(eh->machine) + ", not on the search path";
+            if (eh->elf_class != platform.elf_class) {
+              c.status = CopyStatus::wrong_class;
+              c.detail = std::string("ELFCLASS") + (eh->elf_class == 1 ? "32" : "64");
+            } else if (eh->machine != platform.machine) {
+              c.status = CopyStatus::wrong_machine;
+              c.detail = elf::machine_name(eh->machine);
+            }
           }
         }
         c.reached = false;

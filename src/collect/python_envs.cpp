@@ -61,7 +61,7 @@ void add_environment(CollectContext& ctx, const std::string& prefix, const std::
   else env.python = Fact<std::string>::unknown("no interpreter named");
   std::optional<std::map<std::string, std::string>> cfg;
   if (auto text = fs.read_text(prefix + "/pyvenv.cfg", 64 * 1024)) cfg = pyvenv_cfg(*text);
-  env.kind = cfg ? "venv" : fs.is_dir(prefix + "/conda-meta") ? "conda" : "system";
+  env.kind = cfg ? EnvironmentKind::venv : fs.is_dir(prefix + "/conda-meta") ? EnvironmentKind::conda : EnvironmentKind::system;
   // The pythonX.Y folders under lib/: the one with site-packages is the environment's.
   std::vector<std::string> versions;
   for (const auto& name : fs.list_dir(prefix + "/lib")) {
@@ -96,14 +96,14 @@ void add_environment(CollectContext& ctx, const std::string& prefix, const std::
       if (fs.is_dir(sp) && std::find(env.site_packages.begin(), env.site_packages.end(), sp) == env.site_packages.end())
         env.site_packages.push_back(sp);
     }
-    if (env.kind != "venv" && ctx.fs.is_host()) {
+    if (env.kind != EnvironmentKind::venv && ctx.fs.is_host()) {
       // The user's site-packages (pip install --user), on sys.path of non-venv interpreters.
       if (const passwd* pw = ::getpwuid(::geteuid())) {
         std::string sp = std::string(pw->pw_dir) + "/.local/lib/python" + *env.version + "/site-packages";
         if (fs.is_dir(sp)) env.site_packages.insert(env.site_packages.begin(), sp);
       }
     }
-    if (env.kind == "system") {
+    if (env.kind == EnvironmentKind::system) {
       // Debian's interpreters: /usr/local/lib/python3.X/dist-packages, /usr/lib/python3/dist-packages.
       for (std::string sp : {prefix + "/local/lib/python" + *env.version + "/dist-packages", prefix + "/lib/python3/dist-packages"})
         if (fs.is_dir(sp)) env.site_packages.push_back(sp);

@@ -1,7 +1,9 @@
 #pragma once
 // How a copy of a library is named in reports and evidence: its origin with its version, the
-// version once (a wheel's origin already names it: "pip wheel nvidia-cublas 13.1.0.3").
+// version once (a wheel's origin already names it: "pip wheel nvidia-cublas 13.1.0.3"), and its
+// status as one text, the snapshot's "status" ("wrong machine: x86-64, not on the search path").
 #include <string>
+#include <string_view>
 
 #include "core/snapshot.hpp"
 
@@ -19,5 +21,16 @@ inline bool mapped_beside(const ResolvedLibrary& lib, const LibraryCopy& c) {
     if (m.resolved == c.resolved) return true;
   return false;
 }
+
+/// The whole status of a copy: its CopyStatus word; for a copy built for another machine or ELF
+/// class ": " and its detail when it has one, and ", not on the search path" when it lies off
+/// the path ("wrong ELF class: ELFCLASS32", "wrong machine: x86-64, not on the search path").
+/// The snapshot's "status" and the reports carry this text.
+std::string copy_status_text(const LibraryCopy& c);
+
+/// The reverse of copy_status_text: sets `c.status`, `c.detail` and `c.off_path` from such a
+/// text. False, leaving `c` as it was, for any other text (a word no CopyStatus has, a detail
+/// after a word that takes none): a snapshot holding one is bad input.
+[[nodiscard]] bool read_copy_status(std::string_view text, LibraryCopy& c);
 
 }  // namespace gpudoctor

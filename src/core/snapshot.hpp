@@ -156,10 +156,23 @@ struct CallResult {
   [[nodiscard]] bool ok() const { return code == 0; }
 };
 
+/// Which of NVML's lists a process was in (its JSON word in EnumText below).
+enum class ProcessKind {
+  none,      ///< "": not said (a snapshot without it)
+  compute,   ///< "compute": nvmlDeviceGetComputeRunningProcesses, a CUDA context
+  graphics,  ///< "graphics": nvmlDeviceGetGraphicsRunningProcesses (a desktop, a game)
+};
+template <>
+struct EnumText<ProcessKind> {
+  static constexpr std::string_view what = "process kind";
+  static constexpr std::pair<ProcessKind, std::string_view> names[] = {
+      {ProcessKind::none, ""}, {ProcessKind::compute, "compute"}, {ProcessKind::graphics, "graphics"}};
+};
+
 struct NvmlProcess {
   std::uint32_t pid = 0;
   Fact<std::uint64_t> used_memory_bytes;
-  std::string kind;  ///< "compute" or "graphics"
+  ProcessKind kind = ProcessKind::none;
 };
 
 struct NvmlMigDevice {
@@ -428,12 +441,28 @@ struct ComputeProbe {
 };
 
 /// A Python environment: where frameworks are installed.
+/// What a Python environment is (its JSON word in EnumText below).
+enum class EnvironmentKind {
+  none,    ///< "": not said (the environment `explain` makes of pasted text)
+  venv,    ///< "venv": a pyvenv.cfg at its prefix (venv, virtualenv, uv)
+  conda,   ///< "conda": a conda-meta folder at its prefix
+  system,  ///< "system": an interpreter's own prefix (/usr, /opt/python3.12)
+};
+template <>
+struct EnumText<EnvironmentKind> {
+  static constexpr std::string_view what = "environment kind";
+  static constexpr std::pair<EnvironmentKind, std::string_view> names[] = {{EnvironmentKind::none, ""},
+                                                                            {EnvironmentKind::venv, "venv"},
+                                                                            {EnvironmentKind::conda, "conda"},
+                                                                            {EnvironmentKind::system, "system"}};
+};
+
 struct PythonEnvironment {
   std::string prefix;            ///< sys.prefix: "/opt/torch/.venv"
   std::string found_by;          ///< "python3 on PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "--python"
   Fact<std::string> python;      ///< the interpreter, links resolved
   Fact<std::string> version;     ///< "3.12"
-  std::string kind;              ///< "venv", "conda", "system"
+  EnvironmentKind kind = EnvironmentKind::none;
   std::vector<std::string> site_packages;  ///< in sys.path order
   bool in_use = false;           ///< the environment `python3` on PATH (or --python) runs
 };
@@ -471,15 +500,55 @@ struct JupyterKernel {
   Fact<std::string> python;      ///< argv[0]
 };
 
+/// What a copy of a library other than the one loaded is to the loader (its JSON word in EnumText
+/// below). The snapshot's "status" is the word with the copy's detail and place
+/// (`copy_status_text`, core/library_copy_text.hpp): "wrong machine: x86-64, not on the search path".
+enum class CopyStatus {
+  accepted,         ///< "accepted": on the search path and loadable, behind the one loaded
+  wrong_class,      ///< "wrong ELF class": the other ELF class (detail "ELFCLASS32"): the loader skips it
+  wrong_machine,    ///< "wrong machine": built for another CPU (detail "x86-64"): the loader skips it
+  same_name,        ///< "same name, in a folder the loader does not search"
+  another_version,  ///< "another version": another SONAME of the library, in a folder not searched
+  also_mapped,      ///< "also mapped: a second copy in the same process" (ResolvedLibrary::also_mapped)
+};
+template <>
+struct EnumText<CopyStatus> {
+  static constexpr std::string_view what = "library copy status";
+  static constexpr std::pair<CopyStatus, std::string_view> names[] = {
+      {CopyStatus::accepted, "accepted"},
+      {CopyStatus::wrong_class, "wrong ELF class"},
+      {CopyStatus::wrong_machine, "wrong machine"},
+      {CopyStatus::same_name, "same name, in a folder the loader does not search"},
+      {CopyStatus::another_version, "another version"},
+      {CopyStatus::also_mapped, "also mapped: a second copy in the same process"}};
+};
+
 /// A file met while resolving a library: another copy, or one the loader skips.
 struct LibraryCopy {
   std::string path;              ///< as the loader builds it
   std::string resolved;          ///< links resolved
   std::string found_via;         ///< "RPATH of ...", "LD_LIBRARY_PATH", "ld.so.cache", ...
-  std::string status;            ///< "accepted", "wrong ELF class", ...
+  CopyStatus status = CopyStatus::accepted;
+  std::string detail;            ///< what a wrong_class / wrong_machine copy was built for: "ELFCLASS32", "x86-64"
+  /// Found by listing a folder the loader does not search (same_name and another_version always
+  /// are; a wrong_class / wrong_machine copy either way).
+  bool off_path = false;
   bool reached = false;          ///< the loader's search gets this far
   Fact<std::string> version;     ///< from the file name ("libcudnn.so.9.14.0" -> "9.14.0")
   std::string origin;            ///< "pip wheel", "conda", "CUDA toolkit", "system", "driver"
+};
+
+/// How an object asks for a library (its JSON word in EnumText below).
+enum class LibraryRequest {
+  none,    ///< "": not said (a snapshot without it)
+  needed,  ///< "NEEDED": a DT_NEEDED entry, loaded with the object
+  dlopen,  ///< "dlopen": opened by the object's code when it runs
+};
+template <>
+struct EnumText<LibraryRequest> {
+  static constexpr std::string_view what = "library request";
+  static constexpr std::pair<LibraryRequest, std::string_view> names[] = {
+      {LibraryRequest::none, ""}, {LibraryRequest::needed, "NEEDED"}, {LibraryRequest::dlopen, "dlopen"}};
 };
 
 /// One CUDA library a framework needs, resolved as the dynamic loader will resolve it.
@@ -487,7 +556,7 @@ struct ResolvedLibrary {
   std::string role;              ///< "cudart", "cublas", "cublasLt", "cudnn", "nccl", "cufft", ...
   std::string name;              ///< the name asked for: "libcudnn.so.9"
   std::string requested_by;      ///< the object whose NEEDED or dlopen asks for it
-  std::string how;               ///< "NEEDED" or "dlopen"
+  LibraryRequest how = LibraryRequest::none;
   bool optional = false;         ///< opened on use only (a profiler, collectives): missing is a warning
   Fact<std::string> path;        ///< the file that will load (as /proc/PID/maps shows it)
   std::string found_via;         ///< "RPATH of /x/libtorch_cuda.so", "ld.so.cache", ...

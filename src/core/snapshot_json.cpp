@@ -2,6 +2,19 @@
 
 #include <fmt/format.h>
 
+#include "core/library_copy_text.hpp"
+
+namespace gpudoctor {
+namespace {
+// "unknown child status \"exploded\"": the word quoted, escaped and cut (a snapshot is hostile input).
+nlohmann::json::other_error unknown_word(std::string_view what, const std::string& word, const nlohmann::json& j) {
+  nlohmann::json shown = word.size() > 40 ? word.substr(0, 40) + "..." : word;
+  return nlohmann::json::other_error::create(
+      501, fmt::format("unknown {} {}", what, shown.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace)), &j);
+}
+}  // namespace
+}  // namespace gpudoctor
+
 namespace nlohmann {
 template <typename T>
 struct adl_serializer<gpudoctor::Fact<T>> {
@@ -33,12 +46,7 @@ struct adl_serializer<E> {
       throw json::type_error::create(302, fmt::format("{} must be a string", gpudoctor::EnumText<E>::what), &j);
     const auto& word = j.get_ref<const std::string&>();
     auto v = gpudoctor::enum_from_string<E>(word);
-    if (!v) {
-      json shown = word.size() > 40 ? word.substr(0, 40) + "..." : word;  // quoted, escaped, bounded
-      throw json::other_error::create(
-          501, fmt::format("unknown {} {}", gpudoctor::EnumText<E>::what, shown.dump(-1, ' ', true, json::error_handler_t::replace)),
-          &j);
-    }
+    if (!v) throw gpudoctor::unknown_word(gpudoctor::EnumText<E>::what, word, j);
     e = *v;
   }
 };
@@ -182,8 +190,28 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FrameworkInstall, framework, dis
                                                 environment, environment_in_use, version, build, cuda_build,
                                                 cuda_version, cudnn_version, compute_capabilities, evidence)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(JupyterKernel, name, spec_path, python)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LibraryCopy, path, resolved, found_via, status, reached, version,
-                                                origin)
+// "status" is one text, the CopyStatus word with the copy's detail and place (copy_status_text).
+void to_json(nlohmann::json& j, const LibraryCopy& c) {
+  j = nlohmann::json::object();
+  j["path"] = c.path;
+  j["resolved"] = c.resolved;
+  j["found_via"] = c.found_via;
+  j["status"] = copy_status_text(c);
+  j["reached"] = c.reached;
+  j["version"] = c.version;
+  j["origin"] = c.origin;
+}
+void from_json(const nlohmann::json& j, LibraryCopy& c) {
+  const LibraryCopy d{};
+  c.path = j.value("path", d.path);
+  c.resolved = j.value("resolved", d.resolved);
+  c.found_via = j.value("found_via", d.found_via);
+  auto status = j.value("status", copy_status_text(d));
+  if (!read_copy_status(status, c)) throw unknown_word(EnumText<CopyStatus>::what, status, j);
+  c.reached = j.value("reached", d.reached);
+  c.version = j.value("version", d.version);
+  c.origin = j.value("origin", d.origin);
+}
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ResolvedLibrary, role, name, requested_by, how, optional, path, found_via,
                                                 version, reported_version, origin, others, also_mapped, error)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FrameworkLibraries, framework, site_packages, version, cuda_build,

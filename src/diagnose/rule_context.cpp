@@ -56,14 +56,14 @@ std::vector<const DeviceNode*> RuleContext::gpu_nodes() const {
   return out;
 }
 
-std::string RuleContext::package_manager() const {
+PackageManager RuleContext::package_manager() const {
   std::string ids = s.host.os_id.value_or("") + " " + s.host.os_id_like.value_or("");
   auto has = [&](const char* w) { return ids.find(w) != std::string::npos; };
-  if (has("debian") || has("ubuntu")) return "apt";
-  if (has("rhel") || has("fedora") || has("centos") || has("rocky") || has("almalinux")) return "dnf";
-  if (has("suse")) return "zypper";
-  if (has("arch")) return "pacman";
-  return "";
+  if (has("debian") || has("ubuntu")) return PackageManager::apt;
+  if (has("rhel") || has("fedora") || has("centos") || has("rocky") || has("almalinux")) return PackageManager::dnf;
+  if (has("suse")) return PackageManager::zypper;
+  if (has("arch")) return PackageManager::pacman;
+  return PackageManager::none;
 }
 
 std::string RuleContext::describe_cuda_code(int code) const {

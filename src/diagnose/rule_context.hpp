@@ -14,6 +14,15 @@
 
 namespace gpudoctor {
 
+/// The package managers whose commands the fixes print.
+enum class PackageManager {
+  none,  ///< not one the fixes know
+  apt,
+  dnf,
+  zypper,
+  pacman,
+};
+
 class RuleContext {
  public:
   RuleContext(const Snapshot& snapshot, const kb::KnowledgeBase& knowledge) : s(snapshot), kb(knowledge) {}
@@ -55,8 +64,8 @@ class RuleContext {
   [[nodiscard]] bool any_driver_library() const { return !s.driver_files.libraries.empty(); }
   /// GPU device nodes (/dev/nvidia0...) present.
   [[nodiscard]] std::vector<const DeviceNode*> gpu_nodes() const;
-  /// "apt", "dnf", "zypper", "pacman" or "" from the os-release of the inspected system.
-  [[nodiscard]] std::string package_manager() const;
+  /// The package manager of the inspected system, from its os-release (none when unknown).
+  [[nodiscard]] PackageManager package_manager() const;
 
   /// Evidence lines for common facts.
   [[nodiscard]] Source nvml_init_evidence() const;

@@ -30,27 +30,27 @@ std::string install_driver_fix(const RuleContext& ctx) {
   std::string id = ctx.s.host.os_id.value_or("");
   if (id == "ubuntu" || ctx.s.host.os_id_like.value_or("").find("ubuntu") != std::string::npos)
     return fmt::format("sudo ubuntu-drivers install   (or: sudo apt install {}), then reboot", ctx.kb.ubuntu_driver_package());
-  if (pm == "apt") return "sudo apt install nvidia-driver   (from the non-free component; or NVIDIA's CUDA repository: "
+  if (pm == PackageManager::apt) return "sudo apt install nvidia-driver   (from the non-free component; or NVIDIA's CUDA repository: "
                           "sudo apt install cuda-drivers), then reboot";
-  if (pm == "dnf") return "sudo dnf install nvidia-driver kmod-nvidia-open-dkms   (NVIDIA's CUDA repository; Fedora: "
+  if (pm == PackageManager::dnf) return "sudo dnf install nvidia-driver kmod-nvidia-open-dkms   (NVIDIA's CUDA repository; Fedora: "
                           "akmod-nvidia from RPM Fusion), then reboot";
-  if (pm == "zypper") return "sudo zypper install nvidia-open-driver-G06-signed-kmp-default nvidia-compute-G06, then reboot";
+  if (pm == PackageManager::zypper) return "sudo zypper install nvidia-open-driver-G06-signed-kmp-default nvidia-compute-G06, then reboot";
   return "install the NVIDIA driver for this distribution (https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/), "
          "then reboot";
 }
 
 std::string headers_fix(const RuleContext& ctx) {
   auto pm = ctx.package_manager();
-  if (pm == "apt") return "sudo apt install linux-headers-$(uname -r) && sudo dkms autoinstall";
-  if (pm == "dnf") return "sudo dnf install kernel-devel-$(uname -r) kernel-headers && sudo dkms autoinstall";
+  if (pm == PackageManager::apt) return "sudo apt install linux-headers-$(uname -r) && sudo dkms autoinstall";
+  if (pm == PackageManager::dnf) return "sudo dnf install kernel-devel-$(uname -r) kernel-headers && sudo dkms autoinstall";
   return "install the headers of the running kernel, then: sudo dkms autoinstall";
 }
 
 std::string initramfs_fix(const RuleContext& ctx) {
   auto pm = ctx.package_manager();
-  if (pm == "apt") return "sudo update-initramfs -u";
-  if (pm == "dnf" || pm == "zypper") return "sudo dracut --force";
-  if (pm == "pacman") return "sudo mkinitcpio -P";
+  if (pm == PackageManager::apt) return "sudo update-initramfs -u";
+  if (pm == PackageManager::dnf || pm == PackageManager::zypper) return "sudo dracut --force";
+  if (pm == PackageManager::pacman) return "sudo mkinitcpio -P";
   return "regenerate the initramfs (update-initramfs -u or dracut --force)";
 }
 

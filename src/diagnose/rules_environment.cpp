@@ -73,7 +73,7 @@ void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out) {
       f.fix.push_back(fmt::format("An administrator can allow CUDA again: sudo nvidia-smi -i {} -c DEFAULT", d.index));
     } else if (d.compute_mode.is(3) || d.compute_mode.is(1)) {
       std::vector<std::string> holders;
-      for (const auto& p : d.processes) if (p.kind == "compute") holders.push_back(std::to_string(p.pid));
+      for (const auto& p : d.processes) if (p.kind == ProcessKind::compute) holders.push_back(std::to_string(p.pid));
       if (!holders.empty()) {
         std::string pids = fmt::format("{}", fmt::join(holders, ", "));
         blocked.push_back(name + " is in exclusive-process mode and already used by PID " + pids);
@@ -179,7 +179,7 @@ void rule_gpu_held_by_others(const RuleContext& ctx, std::vector<Finding>& out) 
     std::uint64_t held = 0;
     std::string pids;
     for (const auto& p : d.processes) {
-      if (p.kind != "compute") continue;
+      if (p.kind != ProcessKind::compute) continue;
       held += p.used_memory_bytes.value_or(0);
       pids += (pids.empty() ? "" : ", ") + std::to_string(p.pid);
     }
@@ -198,7 +198,7 @@ void rule_gpu_held_by_others(const RuleContext& ctx, std::vector<Finding>& out) 
                                  static_cast<double>(held) / 1073741824.0, total / 1073741824.0, free_gib,
                                  busy ? fmt::format(", and keep{} it {}% busy", one ? "s" : "", *d.utilization_percent) : ""));
     for (const auto& p : d.processes)
-      if (p.kind == "compute")
+      if (p.kind == ProcessKind::compute)
         f.evidence.push_back({fmt::format("nvmlDeviceGetComputeRunningProcesses_v3({})", d.index),
                               p.used_memory_bytes.known()
                                   ? fmt::format("pid {} holds {:.1f} GiB", p.pid, static_cast<double>(*p.used_memory_bytes) / 1073741824.0)

@@ -43,7 +43,7 @@ std::optional<std::pair<std::string, std::string>> driver_cuda(const RuleContext
 // `source PREFIX/bin/activate` for a venv and everything else.
 std::string activate_command(const RuleContext& ctx, const std::string& prefix) {
   for (const auto& e : ctx.s.python_envs)
-    if (e.prefix == prefix && e.kind == "conda") return "conda activate " + escape::shell(prefix);
+    if (e.prefix == prefix && e.kind == EnvironmentKind::conda) return "conda activate " + escape::shell(prefix);
   return "source " + escape::shell(prefix + "/bin/activate");
 }
 

@@ -211,15 +211,15 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
       f.layer = Layer::libraries;
       f.severity = sev;
       // NCCL that is only dlopened matters for several GPUs alone; optional libraries on use only.
-      if ((role->role == "nccl" && lib.how == "dlopen") || lib.optional) f.severity = Severity::warning;
+      if ((role->role == "nccl" && lib.how == LibraryRequest::dlopen) || lib.optional) f.severity = Severity::warning;
       std::vector<const LibraryCopy*> same_name, other_version, other_machine;
       for (const auto& c : lib.others) {
-        if (c.status.rfind("same name", 0) == 0) same_name.push_back(&c);
-        else if (c.status == "another version") other_version.push_back(&c);
-        else if (c.status.rfind("wrong machine", 0) == 0 || c.status.rfind("wrong ELF class", 0) == 0) other_machine.push_back(&c);
+        if (c.status == CopyStatus::same_name) same_name.push_back(&c);
+        else if (c.status == CopyStatus::another_version) other_version.push_back(&c);
+        else if (c.status == CopyStatus::wrong_machine || c.status == CopyStatus::wrong_class) other_machine.push_back(&c);
       }
       auto wanted = name_major(lib.name);
-      f.evidence.push_back({lib.requested_by, fmt::format("{} {} (by {})", lib.how == "dlopen" ? "opens" : "needs", lib.name, lib.how)});
+      f.evidence.push_back({lib.requested_by, fmt::format("{} {} (by {})", lib.how == LibraryRequest::dlopen ? "opens" : "needs", lib.name, to_string(lib.how))});
       f.evidence.push_back({"dynamic loader", lib.error.empty() ? "not found on its search path" : lib.error});
       if (!same_name.empty()) {
         f.cause = "ld_library_path_wrong";
@@ -263,17 +263,16 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
         // Copies on the search path that the loader skips: built for another CPU or ELF class
         // (a site-packages or library folder copied from an x86-64 machine to an arm64 one).
         f.cause = role->missing;
-        // "wrong machine: x86-64" or "wrong machine: x86-64, not on the search path" -> "x86-64".
-        const std::string& st = other_machine.front()->status;
-        std::string built_for = st.find(": ") == std::string::npos ? st : st.substr(st.find(": ") + 2);
-        built_for = built_for.substr(0, built_for.find(','));
+        // What the file was built for ("x86-64", "ELFCLASS32"); the state's word when unknown.
+        const LibraryCopy& first = *other_machine.front();
+        std::string built_for = first.detail.empty() ? std::string(to_string(first.status)) : first.detail;
         bool one = other_machine.size() == 1;
         f.title = fmt::format("{} needs {} ({}), and the only {} built for another machine ({}): the loader of "
                               "this {} host skips {}",
                               framework_title(fw), lib.name, role->label, one ? "copy is" : "copies are", built_for,
                               s.host.architecture.value_or("?"), one ? "it" : "them");
         for (const auto* c : other_machine)
-          if (f.evidence.size() < 10) f.evidence.push_back({c->path, c->status + " (" + c->found_via + ")"});
+          if (f.evidence.size() < 10) f.evidence.push_back({c->path, copy_status_text(*c) + " (" + c->found_via + ")"});
         f.fix.push_back(pip_fix(ctx, fw, lib.role) + "   (on this machine: pip picks the wheels built for it)");
       } else {
         f.cause = role->missing;
@@ -322,7 +321,7 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
       f.title = fmt::format("{} maps two copies of {}: {} ({}) and its own {} ({})", framework_title(fw), lib.name,
                             *lib.path, through_ld ? "through LD_LIBRARY_PATH" : lib.found_via, second.resolved,
                             second.origin.empty() ? "loaded by path" : second.origin);
-      f.evidence.push_back({*lib.path, "loads first: " + lib.requested_by + " " + lib.how + " " + lib.name + ", found via " +
+      f.evidence.push_back({*lib.path, "loads first: " + lib.requested_by + " " + std::string(to_string(lib.how)) + " " + lib.name + ", found via " +
                                            lib.found_via + (lib.origin.empty() ? "" : ", " + lib.origin)});
       for (const auto& c : lib.also_mapped)
         f.evidence.push_back({c.resolved, "loads too: " + c.found_via + (origin_and_version(c).empty() ? "" : ", " + origin_and_version(c))});

@@ -70,11 +70,12 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
     v.summary = "no CUDA context: " + g.context->name;
     auto f = make("gpu_in_bad_state", Layer::hardware, Severity::error,
                   fmt::format("{}: a CUDA context cannot be created ({})", who, g.context->name));
-    if (g.context->name.find("OUT_OF_MEMORY") != std::string::npos) {
+    // The code's class (kb/data/cuda_errors.toml), not its name's text.
+    if (ctx.kb.cuda_error_is(g.context->code, "out_of_memory")) {
       f = make("gpu_memory_exhausted", Layer::program, Severity::error,
                fmt::format("{}: no memory left even for a CUDA context", who));
       f.fix.push_back("See which processes hold the GPU: nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv");
-    } else if (g.context->name.find("DEVICE_UNAVAILABLE") != std::string::npos) {
+    } else if (ctx.kb.cuda_error_is(g.context->code, "device_unavailable")) {
       f = make("mig_or_compute_mode", Layer::environment, Severity::error,
                fmt::format("{}: busy or unavailable (compute mode exclusive and taken, or prohibited)", who));
       f.fix.push_back("nvidia-smi -q -d COMPUTE shows the compute mode; an exclusive GPU admits one process at a time.");

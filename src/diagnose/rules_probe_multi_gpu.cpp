@@ -126,7 +126,9 @@ void rule_probe_multi_gpu(const RuleContext& ctx, std::vector<Finding>& out) {
         "pip install nvidia-nccl-cu12   (or nvidia-nccl-cu13, matching the framework's CUDA), or the "
         "distribution's libnccl2 package");
     out.push_back(std::move(f));
-  } else if (nccl != nullptr && !c.nccl_init.known() && c.nccl_init.reason.find("ncclCommInitAll") != std::string::npos) {
+  } else if (nccl != nullptr && step_outcome(c.nccl_init) == StepOutcome::failed) {
+    // NCCL loaded and ncclCommInitAll returned an error (a child that stopped before it left
+    // nccl_init not collected: not reached, no finding).
     auto f = make("other", Layer::libraries, Severity::error,
                   "NCCL cannot set up communicators across the GPUs: multi-GPU training will fail the same way");
     f.evidence.push_back({"ncclCommInitAll", c.nccl_init.reason});

@@ -184,12 +184,12 @@ class Prober {
       if (code == 0) d.utilization_percent = std::min(u.gpu, 100u);
       else d.utilization_percent = Fact<unsigned>::unknown("nvmlDeviceGetUtilizationRates -> " + nvml_error_name(code));
     }
-    processes(handle, fn.device_compute_processes, "compute", d);
-    processes(handle, fn.device_graphics_processes, "graphics", d);
+    processes(handle, fn.device_compute_processes, ProcessKind::compute, d);
+    processes(handle, fn.device_graphics_processes, ProcessKind::graphics, d);
   }
 
   template <typename Fn>
-  void processes(nvml::Device handle, Fn* fn, const char* kind, NvmlDevice& d) {
+  void processes(nvml::Device handle, Fn* fn, ProcessKind kind, NvmlDevice& d) {
     if (fn == nullptr) return;
     std::array<nvml::ProcessInfo, 256> infos{};
     unsigned count = static_cast<unsigned>(infos.size());

@@ -727,6 +727,11 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
   // Findings from the lines: one per cause, its first line first.
   std::map<std::string, bool> only_symptoms;  // every line of the cause is a consequence of another
   auto weight = [](char l) { return l == 'F' ? 4 : l == 'E' ? 3 : l == 'W' ? 2 : l == 'I' ? 1 : 0; };
+  // A harmless line's cause is of the benign layer (causes.toml), whatever its id says.
+  auto benign_cause = [&](const std::string& id) {
+    const auto* c = kb.cause(id);
+    return c != nullptr && c->layer == Layer::benign;
+  };
   for (const auto& a : text.lines) {
     if (a.cause.empty()) continue;
     auto [cause, why] = refine_cause(a, text.facts);
@@ -736,14 +741,14 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
       f.cause = cause;
       const auto* info = kb.cause(cause);
       f.layer = info && info->layer ? *info->layer : Layer::benign;
-      bool benign = cause.find("_harmless") != std::string::npos;
+      bool benign = benign_cause(cause);
       f.severity = benign ? Severity::info : a.severity;
       f.title = !why.empty() ? why : first_sentence(a.meaning.empty() ? (info ? info->meaning : cause) : a.meaning);
       hints.first_seen[cause] = a.line;
       only_symptoms[cause] = true;
       found.push_back(std::move(f));
       it = found.end() - 1;
-    } else if (a.severity == Severity::error && it->severity != Severity::error && it->cause.find("_harmless") == std::string::npos) {
+    } else if (a.severity == Severity::error && it->severity != Severity::error && !benign_cause(it->cause)) {
       it->severity = Severity::error;
     }
     if (!a.symptom) only_symptoms[cause] = false;

@@ -38,7 +38,8 @@ std::string need_string(const toml::node_view<const toml::node>& n, const char* 
 // The error classes the rules read (`class` in cuda_errors.toml and nvml_errors.toml); any other
 // value is a typo that would silently match nothing.
 constexpr std::string_view k_cuda_error_classes[] = {"no_device", "system_not_ready", "driver_library_mismatch",
-                                                     "stub_library", "compat_not_supported", "unknown"};
+                                                     "stub_library", "compat_not_supported", "unknown",
+                                                     "out_of_memory", "device_unavailable"};
 constexpr std::string_view k_nvml_error_classes[] = {"gpu_lost", "gpu_power", "no_permission", "operating_system",
                                                      "unknown", "driver_library_mismatch"};
 

@@ -130,7 +130,7 @@ std::vector<NvmlProcess> Telemetry::other_processes(int slot) const {
     if (infos[i].pid == self) continue;
     NvmlProcess p;
     p.pid = infos[i].pid;
-    p.kind = "compute";
+    p.kind = ProcessKind::compute;
     if (infos[i].used_gpu_memory != nvml::k_value_not_available) p.used_memory_bytes = infos[i].used_gpu_memory;
     else p.used_memory_bytes = Fact<std::uint64_t>::unknown("not available (container or MIG)");
     out.push_back(p);

@@ -1,3 +1,4 @@
+#include "core/library_copy_text.hpp"
 #include "kb/knowledge_base.hpp"
 #include "report/report.hpp"
 
@@ -66,7 +67,7 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
     nlohmann::ordered_json env;
     env["prefix"] = e.prefix;
     env["in_use"] = e.in_use;
-    env["kind"] = e.kind;
+    env["kind"] = std::string(to_string(e.kind));
     env["python_version"] = e.version.known() ? nlohmann::ordered_json(*e.version) : nlohmann::ordered_json(nullptr);
     env["found_by"] = e.found_by;
     env["frameworks"] = nlohmann::ordered_json::array();
@@ -99,7 +100,7 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
       l["requested_by"] = lib.requested_by;
       l["other_copies"] = nlohmann::ordered_json::array();
       for (const auto& c : lib.others)
-        l["other_copies"].push_back({{"path", c.resolved}, {"origin", c.origin}, {"status", c.status}, {"reached", c.reached}});
+        l["other_copies"].push_back({{"path", c.resolved}, {"origin", c.origin}, {"status", copy_status_text(c)}, {"reached", c.reached}});
       // A second file of this SONAME mapped into the same process (a by-path preload).
       if (!lib.also_mapped.empty()) {
         l["also_mapped"] = nlohmann::ordered_json::array();

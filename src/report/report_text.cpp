@@ -22,7 +22,7 @@ std::vector<std::pair<bool, std::string>> environment_lines(const Diagnosis& d) 
                          : f.cuda_build.is(false) ? " (CPU only)" : "";
       held.push_back(f.distribution + " " + build + cuda);
     }
-    out.emplace_back(e.in_use, e.prefix + " (" + e.kind + ", Python " + e.version.value_or("?") + ", " + e.found_by +
+    out.emplace_back(e.in_use, e.prefix + " (" + std::string(to_string(e.kind)) + ", Python " + e.version.value_or("?") + ", " + e.found_by +
                                    "): " + (held.empty() ? "no TensorFlow, PyTorch or JAX" : fmt::format("{}", fmt::join(held, ", "))));
   }
   return out;

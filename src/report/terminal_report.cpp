@@ -94,8 +94,8 @@ void print_library(std::ostream& out, const ResolvedLibrary& lib, const Style& s
       fmt::print(out, "  {:<40} … {} more copies\n", "", others.size() - 2);
       break;
     }
-    std::string state = c.status == "accepted" ? (c.reached ? "reached, not loaded" : "not reached: the one above loads first")
-                                               : c.status;
+    std::string state = c.status == CopyStatus::accepted ? (c.reached ? "reached, not loaded" : "not reached: the one above loads first")
+                                                         : copy_status_text(c);
     fmt::print(out, "  {:<40} also {} ({}, {})\n", "", t(short_path(c.resolved)), t(origin_and_version(c)), t(state));
   }
 }

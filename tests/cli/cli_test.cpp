@@ -149,6 +149,27 @@ TEST(Cli, FromRefusesAStateWordItDoesNotKnow) {
   EXPECT_EQ(g.err.find("unknown child status"), std::string::npos) << g.err;
 }
 
+// A library copy's status is typed the same way (CopyStatus with its detail): a status text of
+// no form the collector writes is unreadable input too; the near text reads.
+TEST(Cli, FromRefusesALibraryCopyStatusItDoesNotKnow) {
+  auto snapshot = [](const std::string& status) {
+    return "{\"kind\":\"gpudoctor-snapshot\",\"schema\":1,\"frameworks\":[{\"framework\":\"torch\",\"libraries\":[{"
+           "\"name\":\"libcudart.so.12\",\"others\":[{\"path\":\"/opt/venv/lib/libcudart.so.12\",\"status\":\"" +
+           status + "\"}]}]}]}";
+  };
+  auto bad = temp_file("bad-copy.json", snapshot("wrong machine; x86-64"));
+  auto r = run({"check", "--from", bad.string()});
+  fs::remove(bad);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("unknown library copy status \"wrong machine; x86-64\""), std::string::npos) << r.err;
+  auto good = temp_file("good-copy.json", snapshot("wrong machine: x86-64"));
+  auto g = run({"check", "--from", good.string(), "--json"});
+  fs::remove(good);
+  EXPECT_EQ(g.code, 0) << g.err;  // nothing else in it: no layer that fails
+  EXPECT_EQ(g.err.find("unknown library copy status"), std::string::npos) << g.err;
+  EXPECT_FALSE(nlohmann::json::parse(g.out, nullptr, false).is_discarded()) << g.out;
+}
+
 TEST(Cli, MarkdownLeadsWithTheRootCause) {
   auto env = fake_env(fs::path(GPUDOCTOR_SCENARIOS) / "h200_cuda_visible_devices_minus_one" / "driver.json");
   env["CUDA_VISIBLE_DEVICES"] = "-1";

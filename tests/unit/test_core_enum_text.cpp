@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/finding.hpp"
+#include "core/library_copy_text.hpp"
 #include "core/snapshot_json.hpp"
 
 namespace gpudoctor {
@@ -45,6 +46,12 @@ TEST(EnumText, EveryStateRoundTripsThroughTheWordsJsonHasAlwaysUsed) {
                                       {"as predicted", "another file", "not predicted", "not loaded"});
   expect_every_enumerator_round_trips(
       ProgramVerdict::unknown, {"", "used_gpu", "starved", "one_of_many", "not_used", "not_visible", "unknown"});
+  expect_every_enumerator_round_trips(CopyStatus::also_mapped,
+                                      {"accepted", "wrong ELF class", "wrong machine",
+                                       "same name, in a folder the loader does not search", "another version",
+                                       "also mapped: a second copy in the same process"});
+  expect_every_enumerator_round_trips(ProcessKind::graphics, {"", "compute", "graphics"});
+  expect_every_enumerator_round_trips(LibraryRequest::dlopen, {"", "NEEDED", "dlopen"});
 }
 
 TEST(EnumText, AWordThatIsNoEnumeratorsIsNone) {
@@ -141,6 +148,111 @@ TEST(EnumText, StepOutcomesFromTheReasonsTheProbeWrites) {
   EXPECT_EQ(step_outcome(Fact<std::uint64_t>::unknown("cuMemAlloc_v2 -> CUDA_ERROR_OUT_OF_MEMORY (quick check)")),
             StepOutcome::failed);
   EXPECT_EQ(step_outcome(Fact<std::string>::unknown("not collected yet")), StepOutcome::failed);
+}
+
+LibraryCopy copy_of(CopyStatus status, std::string detail = "", bool off_path = false) {
+  LibraryCopy c;
+  c.path = "/opt/venv/lib/python3.12/site-packages/nvidia/cuda_runtime/lib/libcudart.so.12";
+  c.resolved = c.path;
+  c.found_via = off_path ? "not on the search path" : "RPATH of /opt/venv/lib/python3.12/site-packages/torch/lib/libtorch_cuda.so";
+  c.status = status;
+  c.detail = std::move(detail);
+  c.off_path = off_path;
+  return c;
+}
+
+// A snapshot holding one library whose other copies have these statuses, as JSON.
+nlohmann::json snapshot_with_copies(const std::vector<nlohmann::json>& statuses) {
+  nlohmann::json others = nlohmann::json::array();
+  for (const auto& st : statuses) others.push_back({{"path", "/x/libcudart.so.12"}, {"status", st}});
+  return nlohmann::json{{"kind", "gpudoctor-snapshot"},
+                        {"schema", 1},
+                        {"frameworks", {{{"framework", "torch"}, {"libraries", {{{"name", "libcudart.so.12"}, {"others", others}}}}}}}};
+}
+
+// A copy's status is a CopyStatus with its detail and place; the snapshot's "status" keeps the
+// one text the collector has always written, and reads back into the same three fields.
+TEST(EnumText, LibraryCopyStatusKeepsTheTextSnapshotsHaveAlwaysCarried) {
+  const std::vector<std::pair<LibraryCopy, std::string>> cases = {
+      {copy_of(CopyStatus::accepted), "accepted"},
+      {copy_of(CopyStatus::wrong_machine, "x86-64"), "wrong machine: x86-64"},
+      {copy_of(CopyStatus::wrong_class, "ELFCLASS32"), "wrong ELF class: ELFCLASS32"},
+      {copy_of(CopyStatus::wrong_machine), "wrong machine"},  // a skipped file whose machine had no name
+      {copy_of(CopyStatus::wrong_machine, "x86-64", true), "wrong machine: x86-64, not on the search path"},
+      {copy_of(CopyStatus::wrong_class, "ELFCLASS64", true), "wrong ELF class: ELFCLASS64, not on the search path"},
+      {copy_of(CopyStatus::same_name, "", true), "same name, in a folder the loader does not search"},
+      {copy_of(CopyStatus::another_version, "", true), "another version"},
+      {copy_of(CopyStatus::also_mapped), "also mapped: a second copy in the same process"},
+  };
+  Snapshot s;
+  s.frameworks.emplace_back().libraries.emplace_back().name = "libcudart.so.12";
+  for (const auto& [c, text] : cases) {
+    EXPECT_EQ(copy_status_text(c), text);
+    s.frameworks[0].libraries[0].others.push_back(c);
+  }
+  auto j = to_json(s);
+  const auto& others = j["frameworks"][0]["libraries"][0]["others"];
+  ASSERT_EQ(others.size(), cases.size());
+  Snapshot back = snapshot_from_json(j);
+  const auto& read = back.frameworks.at(0).libraries.at(0).others;
+  ASSERT_EQ(read.size(), cases.size());
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto& [c, text] = cases[i];
+    EXPECT_EQ(others[i]["status"], text);
+    EXPECT_EQ(others[i].size(), 7U) << others[i].dump();  // path, resolved, found_via, status, reached, version, origin
+    EXPECT_EQ(read[i].status, c.status) << text;
+    EXPECT_EQ(read[i].detail, c.detail) << text;
+    EXPECT_EQ(read[i].off_path, c.off_path) << text;
+  }
+  EXPECT_EQ(to_json(back), j);
+}
+
+TEST(EnumText, ACopyStatusIsReadOnlyInTheFormsItIsWritten) {
+  LibraryCopy c;
+  ASSERT_TRUE(read_copy_status("wrong machine: x86-64, not on the search path", c));
+  EXPECT_EQ(c.status, CopyStatus::wrong_machine);
+  EXPECT_EQ(c.detail, "x86-64");
+  EXPECT_TRUE(c.off_path);
+  ASSERT_TRUE(read_copy_status("wrong machine, not on the search path", c));  // no detail, off the path
+  EXPECT_EQ(c.detail, "");
+  EXPECT_TRUE(c.off_path);
+  // Near texts: each is refused and leaves the copy as it was.
+  for (const char* text : {"exploded", "", "Accepted", "accepted ", "accepted: x86-64", "another version: 12",
+                           "wrong machine:", "wrong machine: ", "wrong machine; x86-64", "wrong machinery",
+                           "wrong ELF class:ELFCLASS32", "not on the search path", "same name"}) {
+    LibraryCopy before = copy_of(CopyStatus::also_mapped);
+    LibraryCopy after = before;
+    EXPECT_FALSE(read_copy_status(text, after)) << text;
+    EXPECT_EQ(after.status, before.status) << text;
+    EXPECT_EQ(after.detail, before.detail) << text;
+  }
+}
+
+TEST(EnumText, ASnapshotWithAnUnknownCopyStatusIsBadInput) {
+  try {
+    (void)snapshot_from_json(snapshot_with_copies({"accepted", "wrong machine; x86-64"}));
+    FAIL() << "an unknown library copy status was read";
+  } catch (const SnapshotError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown library copy status \"wrong machine; x86-64\""), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(snapshot_from_json(snapshot_with_copies({"reached"})), SnapshotError);
+  EXPECT_THROW(snapshot_from_json(snapshot_with_copies({3})), SnapshotError);  // not a string
+  // The near texts are read; a copy without a status is the default one.
+  auto good = snapshot_from_json(snapshot_with_copies({"wrong machine: x86-64", "another version"}));
+  EXPECT_EQ(good.frameworks[0].libraries[0].others[0].status, CopyStatus::wrong_machine);
+  EXPECT_EQ(good.frameworks[0].libraries[0].others[1].status, CopyStatus::another_version);
+  nlohmann::json no_status = snapshot_with_copies({"accepted"});
+  no_status["frameworks"][0]["libraries"][0]["others"][0].erase("status");
+  EXPECT_EQ(snapshot_from_json(no_status).frameworks[0].libraries[0].others[0].status, CopyStatus::accepted);
+  // The word in the message is quoted, escaped and cut.
+  try {
+    (void)snapshot_from_json(snapshot_with_copies({"wrong machine\n" + std::string(5000, 'x')}));
+    FAIL();
+  } catch (const SnapshotError& e) {
+    EXPECT_LT(std::string(e.what()).size(), 300U);
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
+  }
 }
 
 }  // namespace

@@ -8,11 +8,11 @@
 namespace gpudoctor {
 namespace {
 
-PythonEnvironment env(std::string prefix, std::string kind, std::string found_by, bool in_use,
+PythonEnvironment env(std::string prefix, EnvironmentKind kind, std::string found_by, bool in_use,
                       std::vector<std::string> site_packages) {
   PythonEnvironment e;
   e.prefix = std::move(prefix);
-  e.kind = std::move(kind);
+  e.kind = kind;
   e.found_by = std::move(found_by);
   e.in_use = in_use;
   e.version = std::string("3.12");
@@ -22,9 +22,9 @@ PythonEnvironment env(std::string prefix, std::string kind, std::string found_by
 
 TEST(EnvironmentInUse, AnActivatedVenv) {
   Snapshot s;
-  s.python_envs.push_back(env("/home/ana/proj/.venv", "venv", "VIRTUAL_ENV", true,
+  s.python_envs.push_back(env("/home/ana/proj/.venv", EnvironmentKind::venv, "VIRTUAL_ENV", true,
                               {"/home/ana/proj/.venv/lib/python3.12/site-packages"}));
-  s.python_envs.push_back(env("/usr", "system", "python3 on PATH (/usr/bin)", false,
+  s.python_envs.push_back(env("/usr", EnvironmentKind::system, "python3 on PATH (/usr/bin)", false,
                               {"/usr/local/lib/python3.12/dist-packages", "/usr/lib/python3/dist-packages"}));
   ASSERT_NE(environment_in_use(s), nullptr);
   EXPECT_EQ(environment_in_use(s)->prefix, "/home/ana/proj/.venv");
@@ -35,8 +35,8 @@ TEST(EnvironmentInUse, AnActivatedVenv) {
 
 TEST(EnvironmentInUse, ACondaEnvironment) {
   Snapshot s;
-  s.python_envs.push_back(env("/opt/conda", "conda", "conda", false, {"/opt/conda/lib/python3.12/site-packages"}));
-  s.python_envs.push_back(env("/opt/conda/envs/tf", "conda", "CONDA_PREFIX", true,
+  s.python_envs.push_back(env("/opt/conda", EnvironmentKind::conda, "conda", false, {"/opt/conda/lib/python3.12/site-packages"}));
+  s.python_envs.push_back(env("/opt/conda/envs/tf", EnvironmentKind::conda, "CONDA_PREFIX", true,
                               {"/opt/conda/envs/tf/lib/python3.12/site-packages"}));
   EXPECT_EQ(environment_in_use(s)->prefix, "/opt/conda/envs/tf");
   EXPECT_TRUE(site_packages_in_use(s, "/opt/conda/envs/tf/lib/python3.12/site-packages"));
@@ -47,9 +47,9 @@ TEST(EnvironmentInUse, TheSystemPythonAndNone) {
   Snapshot s;
   EXPECT_EQ(environment_in_use(s), nullptr);
   EXPECT_FALSE(site_packages_in_use(s, "/usr/lib/python3/dist-packages"));
-  s.python_envs.push_back(env("/usr", "system", "python3 on PATH (/usr/bin)", true,
+  s.python_envs.push_back(env("/usr", EnvironmentKind::system, "python3 on PATH (/usr/bin)", true,
                               {"/usr/local/lib/python3.12/dist-packages", "/usr/lib/python3/dist-packages"}));
-  EXPECT_EQ(environment_in_use(s)->kind, "system");
+  EXPECT_EQ(environment_in_use(s)->kind, EnvironmentKind::system);
   EXPECT_TRUE(site_packages_in_use(s, "/usr/lib/python3/dist-packages"));
 }
 
@@ -58,10 +58,10 @@ TEST(EnvironmentInUse, TheSystemPythonAndNone) {
 TEST(EnvironmentInUse, AFolderSharedBySeveralEnvironmentsIsInUseWhenAnyOfThemIs) {
   const std::string user_site = "/home/ana/.local/lib/python3.12/site-packages";
   Snapshot s;
-  s.python_envs.push_back(env("/opt/python3.12", "system", "python3 on PATH (/opt/python3.12/bin)", false,
+  s.python_envs.push_back(env("/opt/python3.12", EnvironmentKind::system, "python3 on PATH (/opt/python3.12/bin)", false,
                               {user_site, "/opt/python3.12/lib/python3.12/site-packages"}));
-  s.python_envs.push_back(env("/usr", "system", "--python", true, {user_site, "/usr/lib/python3/dist-packages"}));
-  s.python_envs.push_back(env("/home/ana/old/.venv", "venv", "the working folder", false,
+  s.python_envs.push_back(env("/usr", EnvironmentKind::system, "--python", true, {user_site, "/usr/lib/python3/dist-packages"}));
+  s.python_envs.push_back(env("/home/ana/old/.venv", EnvironmentKind::venv, "the working folder", false,
                               {"/home/ana/old/.venv/lib/python3.12/site-packages"}));
   EXPECT_EQ(environment_in_use(s)->prefix, "/usr");
   EXPECT_TRUE(site_packages_in_use(s, user_site));
@@ -73,7 +73,7 @@ TEST(EnvironmentInUse, AFolderSharedBySeveralEnvironmentsIsInUseWhenAnyOfThemIs)
 // in use is in use under the folder's other spelling too.
 TEST(EnvironmentInUse, AFrameworkTheCollectorMarkedInUse) {
   Snapshot s;
-  s.python_envs.push_back(env("/opt/venv", "venv", "VIRTUAL_ENV", true, {"/opt/venv/lib/python3.12/site-packages"}));
+  s.python_envs.push_back(env("/opt/venv", EnvironmentKind::venv, "VIRTUAL_ENV", true, {"/opt/venv/lib/python3.12/site-packages"}));
   FrameworkInstall f;
   f.framework = "torch";
   f.site_packages = "/opt/venv/lib64/python3.12/site-packages";

@@ -151,7 +151,7 @@ TEST(Rules, ComputeModeSeverityCountsGpusNotReasons) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].severity, Severity::warning);
   s.driver.nvml.devices[1].compute_mode = 1;  // exclusive thread, taken by a process
-  s.driver.nvml.devices[1].processes.push_back({4242, std::uint64_t{1} << 30, "compute"});
+  s.driver.nvml.devices[1].processes.push_back({4242, std::uint64_t{1} << 30, ProcessKind::compute});
   out.clear();
   RuleContext both(s, kb::KnowledgeBase::get());
   rule_mig_compute_mode(both, out);
@@ -244,7 +244,7 @@ Snapshot h200_shared(std::uint64_t held_gib, std::uint64_t free_gib) {
   d.memory_total_bytes = std::uint64_t{150754820096};  // 140.4 GiB, as NVML reports the H200
   d.memory_free_bytes = free_gib << 30;
   d.memory_used_bytes = *d.memory_total_bytes - (free_gib << 30);
-  if (held_gib > 0) d.processes.push_back({31337, held_gib << 30, "compute"});
+  if (held_gib > 0) d.processes.push_back({31337, held_gib << 30, ProcessKind::compute});
   s.driver.nvml.devices.push_back(d);
   return s;
 }
@@ -266,7 +266,7 @@ TEST(Rules, ASmallOrNoTenantIsNoFinding) {
   EXPECT_EQ(find(diagnose(h200_shared(0, 139)).warnings, "gpu_in_use_by_other_process"), nullptr);
   // A graphics client (a desktop) is not a compute tenant.
   Snapshot desktop = h200_shared(0, 100);
-  desktop.driver.nvml.devices[0].processes.push_back({1200, std::uint64_t{40} << 30, "graphics"});
+  desktop.driver.nvml.devices[0].processes.push_back({1200, std::uint64_t{40} << 30, ProcessKind::graphics});
   EXPECT_EQ(find(diagnose(desktop).warnings, "gpu_in_use_by_other_process"), nullptr);
 }
 
@@ -303,7 +303,7 @@ Snapshot shared_user_site(bool in_use_first) {
   debian.found_by = "python3 on PATH";
   debian.python = std::string("/usr/bin/python3.11");
   debian.version = std::string("3.11");
-  debian.kind = "system";
+  debian.kind = EnvironmentKind::system;
   debian.site_packages = {user_site, "/usr/local/lib/python3.11/dist-packages", "/usr/lib/python3/dist-packages"};
   debian.in_use = true;
   PythonEnvironment local;
@@ -311,7 +311,7 @@ Snapshot shared_user_site(bool in_use_first) {
   local.found_by = "/usr/local/bin/python3.11";
   local.python = std::string("/usr/local/bin/python3.11");
   local.version = std::string("3.11");
-  local.kind = "system";
+  local.kind = EnvironmentKind::system;
   local.site_packages = {user_site, "/usr/local/lib/python3.11/site-packages"};
   s.python_envs = in_use_first ? std::vector<PythonEnvironment>{debian, local} : std::vector<PythonEnvironment>{local, debian};
   InstalledPackage torch{"torch", "2.3.1", user_site, {}, {}, {}};

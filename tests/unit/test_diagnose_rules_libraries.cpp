@@ -19,7 +19,7 @@ Snapshot torch_host(const std::string& nccl_path, const std::string& nccl_versio
   Snapshot s = fixtures::gpu_host_snapshot(fixtures::k_h200);
   PythonEnvironment env;
   env.prefix = "/home/alice/venv";
-  env.kind = "venv";
+  env.kind = EnvironmentKind::venv;
   env.version = std::string("3.11");
   env.site_packages = {k_sp};
   env.in_use = true;
@@ -43,7 +43,7 @@ Snapshot torch_host(const std::string& nccl_path, const std::string& nccl_versio
   nccl.role = "nccl";
   nccl.name = "libnccl.so.2";
   nccl.requested_by = k_sp + "/torch/lib/libtorch_cuda.so";
-  nccl.how = "NEEDED";
+  nccl.how = LibraryRequest::needed;
   nccl.path = nccl_path;
   nccl.found_via = found_via;
   nccl.version = nccl_version;
@@ -53,7 +53,7 @@ Snapshot torch_host(const std::string& nccl_path, const std::string& nccl_versio
   cudnn.role = "cudnn";
   cudnn.name = "libcudnn.so.9";
   cudnn.requested_by = k_sp + "/torch/lib/libtorch_python.so";
-  cudnn.how = "NEEDED";
+  cudnn.how = LibraryRequest::needed;
   cudnn.path = k_sp + "/nvidia/cudnn/lib/libcudnn.so.9";
   cudnn.found_via = "RPATH of " + k_sp + "/torch/lib/libtorch_python.so";
   cudnn.version = std::string("9.26.0.51");
@@ -228,7 +228,7 @@ TEST(LibraryCopies, ASecondCopyMappedThroughLdLibraryPathIsAWarning) {
     lt.role = "cublasLt";
     lt.name = "libcublasLt.so.13";
     lt.requested_by = k_sp + "/nvidia/cu13/lib/libcublas.so.13";
-    lt.how = "NEEDED";
+    lt.how = LibraryRequest::needed;
     lt.path = tk + "/libcublasLt.so.13.1.0.3";
     lt.found_via = found_via;
     lt.version = std::string("13.1.0.3");
@@ -238,7 +238,7 @@ TEST(LibraryCopies, ASecondCopyMappedThroughLdLibraryPathIsAWarning) {
       c.path = c.resolved = k_sp + "/nvidia/cu13/lib/libcublasLt.so.13";
       c.found_via = "preloaded by path (jax_plugins/xla_cuda13/__init__.py _load_nvidia_libraries)";
       c.origin = "pip wheel nvidia-cublas 13.1.0.3";
-      c.status = "also mapped: a second copy in the same process";
+      c.status = CopyStatus::also_mapped;
       lt.also_mapped.push_back(c);
     }
     s.frameworks[0].libraries.push_back(lt);
@@ -272,7 +272,7 @@ TEST(LibraryMissing, InAFolderSharedWithAnEnvironmentNotInUseIsAnError) {
     s.python_envs[0].in_use = second_in_use;
     PythonEnvironment base;
     base.prefix = "/opt/python3.11";
-    base.kind = "system";
+    base.kind = EnvironmentKind::system;
     base.found_by = "python3 on PATH (/opt/python3.11/bin)";
     base.version = std::string("3.11");
     base.site_packages = {k_sp, "/opt/python3.11/lib/python3.11/site-packages"};

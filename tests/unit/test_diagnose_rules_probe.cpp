@@ -175,5 +175,58 @@ TEST(ProbeRules, NothingMeasuredIsNeverHealthyByDefault) {
   EXPECT_NE(f->title.find("crashed at \"GPU 0: matrix product bf16\""), std::string::npos);
 }
 
+const Finding* titled(const Diagnosis& d, const std::string& id, const std::string& words) {
+  for (const auto* list : {&d.causes, &d.warnings})
+    for (const auto& f : *list)
+      if (f.cause == id && f.title.find(words) != std::string::npos) return &f;
+  return nullptr;
+}
+
+// A GPU without a context is judged by the class of cuDevicePrimaryCtxRetain's code
+// (kb/data/cuda_errors.toml), not by the text of its name.
+TEST(ProbeRules, AGpuWithoutAContextIsJudgedByTheClassOfItsCode) {
+  auto judged = [](CallResult context) {
+    ComputeProbe c = recorded();
+    c.gpus[0].context = std::move(context);
+    return diagnose(with(c), kb::KnowledgeBase::get());
+  };
+  auto full = judged({2, "CUDA_ERROR_OUT_OF_MEMORY", ""});
+  const Finding* f = titled(full, "gpu_memory_exhausted", "GPU 0");
+  ASSERT_NE(f, nullptr);
+  EXPECT_NE(f->title.find("no memory left even for a CUDA context"), std::string::npos);
+  EXPECT_EQ(to_string(full.gpus[0].state), "failed");
+  auto taken = judged({46, "CUDA_ERROR_DEVICE_UNAVAILABLE", ""});
+  EXPECT_NE(titled(taken, "mig_or_compute_mode", "busy or unavailable"), nullptr);
+  EXPECT_EQ(find(taken, "gpu_memory_exhausted"), nullptr);
+  // Near: an uncorrectable ECC error is a GPU in a bad state, neither of the two.
+  auto ecc = judged({214, "CUDA_ERROR_ECC_UNCORRECTABLE", ""});
+  EXPECT_NE(titled(ecc, "gpu_in_bad_state", "a CUDA context cannot be created (CUDA_ERROR_ECC_UNCORRECTABLE)"), nullptr);
+  EXPECT_EQ(find(ecc, "gpu_memory_exhausted"), nullptr);
+  EXPECT_EQ(find(ecc, "mig_or_compute_mode"), nullptr);
+  // The code decides, not the words of its name: "OUT_OF_MEMORY" in the name of another code is
+  // not an exhausted GPU.
+  auto named = judged({999, "CUDA_ERROR_UNKNOWN (after CUDA_ERROR_OUT_OF_MEMORY)", ""});
+  EXPECT_EQ(find(named, "gpu_memory_exhausted"), nullptr);
+  EXPECT_NE(find(named, "gpu_in_bad_state"), nullptr);
+}
+
+// ncclCommInitAll failing is a finding; a probe that never got there (the child stopped, or
+// --quick) says nothing about NCCL.
+TEST(ProbeRules, NcclInitIsJudgedByTheStepsOutcome) {
+  auto judged = [](Fact<std::string> nccl_init) {
+    ComputeProbe c = recorded();
+    c.nccl_init = std::move(nccl_init);
+    return diagnose(with(c), kb::KnowledgeBase::get());
+  };
+  const std::string words = "NCCL cannot set up communicators";
+  auto failed = judged(Fact<std::string>::unknown("ncclCommInitAll -> unhandled system error"));
+  const Finding* f = titled(failed, "other", words);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->evidence.at(0).said, "ncclCommInitAll -> unhandled system error");
+  EXPECT_EQ(titled(judged(Fact<std::string>{}), "other", words), nullptr);  // not reached
+  EXPECT_EQ(titled(judged(Fact<std::string>::unknown(std::string(probe_reason::not_in_quick))), "other", words), nullptr);
+  EXPECT_EQ(titled(judged(Fact<std::string>("2 communicators, one per GPU, in one process")), "other", words), nullptr);
+}
+
 }  // namespace
 }  // namespace gpudoctor

@@ -199,6 +199,39 @@ TEST(ProgramRules, TheLogsCausesJoinTheVerdict) {
   EXPECT_FALSE(has(d.causes, "program_forces_cpu"));
 }
 
+// A harmless line (a cause of the benign layer in causes.toml) is a note without a fix, never a
+// problem; the near case, a line of a real cause at the same severity, stays a warning.
+TEST(ProgramRules, AHarmlessLogLineIsANoteByItsCausesLayer) {
+  auto with_line = [](const std::string& cause) {
+    auto s = watched(600, 20, {gpu(0, true, 0.9, 85)});
+    LogEvent e;
+    e.stream = "stderr";
+    e.line = 7;
+    e.text = "W tensorflow/compiler/tf2tensorrt/utils/py_utils.cc:38] TF-TRT Warning: Could not find TensorRT";
+    e.cause = cause;
+    e.severity = "warning";
+    s.program.log.push_back(e);
+    return diagnose(s);
+  };
+  auto find = [](const Diagnosis& d, const std::string& id) -> const Finding* {
+    for (const auto* list : {&d.causes, &d.warnings})
+      for (const auto& f : *list)
+        if (f.cause == id) return &f;
+    return nullptr;
+  };
+  auto harmless = with_line("tensorrt_missing_harmless");
+  EXPECT_TRUE(harmless.healthy);
+  const Finding* note = find(harmless, "tensorrt_missing_harmless");
+  ASSERT_NE(note, nullptr);
+  EXPECT_EQ(note->severity, Severity::info);
+  EXPECT_TRUE(note->fix.empty());
+  auto real = with_line("cudnn_missing");
+  const Finding* warning = find(real, "cudnn_missing");
+  ASSERT_NE(warning, nullptr);
+  EXPECT_EQ(warning->severity, Severity::warning);
+  EXPECT_FALSE(warning->fix.empty());
+}
+
 TEST(ProgramRules, LibrariesLoadedAgainstPredicted) {
   auto s = watched(30, 100, {gpu(0, true, 0.9, 80)}, {"torch"});
   const std::string sp = "/opt/venv/lib/python3.12/site-packages";

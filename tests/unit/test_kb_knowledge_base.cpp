@@ -89,6 +89,10 @@ TEST(KnowledgeBase, ErrorCodesAndTheirClasses) {
   EXPECT_TRUE(kb.cuda_error_is(804, "compat_not_supported"));
   EXPECT_TRUE(kb.cuda_error_is(34, "stub_library"));
   EXPECT_TRUE(kb.cuda_error_is(999, "unknown"));
+  EXPECT_TRUE(kb.cuda_error_is(2, "out_of_memory"));
+  EXPECT_TRUE(kb.cuda_error_is(46, "device_unavailable"));
+  EXPECT_FALSE(kb.cuda_error_is(46, "out_of_memory"));
+  EXPECT_FALSE(kb.cuda_error_is(214, "device_unavailable"));  // ECC: a GPU in a bad state
   EXPECT_FALSE(kb.cuda_error_is(0, "unknown"));
   EXPECT_FALSE(kb.cuda_error_is(123456, "unknown"));  // not in the table
 }
