@@ -24,7 +24,6 @@ namespace gpudoctor {
 
 namespace {
 
-
 // pyvenv.cfg lines "key = value".
 std::map<std::string, std::string> pyvenv_cfg(std::string_view text) {
   std::map<std::string, std::string> out;
@@ -61,7 +60,8 @@ void add_environment(CollectContext& ctx, const std::string& prefix, const std::
   else env.python = Fact<std::string>::unknown("no interpreter named");
   std::optional<std::map<std::string, std::string>> cfg;
   if (auto text = fs.read_text(prefix + "/pyvenv.cfg", 64 * 1024)) cfg = pyvenv_cfg(*text);
-  env.kind = cfg ? EnvironmentKind::venv : fs.is_dir(prefix + "/conda-meta") ? EnvironmentKind::conda : EnvironmentKind::system;
+  env.kind = cfg ? EnvironmentKind::venv : fs.is_dir(prefix + "/conda-meta") ? EnvironmentKind::conda
+                                                                             : EnvironmentKind::system;
   // The pythonX.Y folders under lib/: the one with site-packages is the environment's.
   std::vector<std::string> versions;
   for (const auto& name : fs.list_dir(prefix + "/lib")) {
@@ -197,13 +197,15 @@ class EnvironmentSearch {
     }
     auto& notes = m_ctx.snapshot.python_env_notes;
     if (m_not_judged > 0)
-      notes.push_back(fmt::format("the environment search judged {} environments and stopped there: {} more found were not read "
-                                  "(name the one that matters with --python)",
-                                  m_rules.max_environments, m_not_judged));
+      notes.push_back(fmt::format(
+          "the environment search judged {} environments and stopped there: {} more found were not read "
+          "(name the one that matters with --python)",
+          m_rules.max_environments, m_not_judged));
     if (m_listing_stopped)
-      notes.push_back(fmt::format("the environment search stopped after {} folders ({} names): environments further in were not "
-                                  "looked for (name the one that matters with --python)",
-                                  m_folders_listed, m_entries));
+      notes.push_back(fmt::format(
+          "the environment search stopped after {} folders ({} names): environments further in were not "
+          "looked for (name the one that matters with --python)",
+          m_folders_listed, m_entries));
   }
 
  private:
@@ -259,8 +261,7 @@ class EnvironmentSearch {
     for (int depth = 0; depth < 64; ++depth) {
       for (const auto& name : m_rules.project_dirs) {
         std::string prefix = (dir == "/" ? "" : dir) + "/" + name;
-        offer(prefix, depth == 0 ? "project environment in the working folder" : "project environment in " + dir +
-                                                                                      " (above the working folder)",
+        offer(prefix, depth == 0 ? "project environment in the working folder" : "project environment in " + dir + " (above the working folder)",
               true);
       }
       if (dir == "/") break;
@@ -343,7 +344,10 @@ std::optional<std::string> python_interpreter_problem(const RootFs& fs, const st
   errno = 0;
   auto head = fs.read_text(python, 4);
   if (!head) return fmt::format("--python {}: cannot read it: {}", shown, std::strerror(errno == 0 ? EACCES : errno));
-  if (head->rfind("\x7f" "ELF", 0) != 0 && head->rfind("#!", 0) != 0)
+  if (head->rfind("\x7f"
+                  "ELF",
+                  0) != 0 &&
+      head->rfind("#!", 0) != 0)
     return fmt::format("--python {} is not a Python interpreter (neither an ELF executable nor a #! script)", shown);
   return std::nullopt;
 }

@@ -11,6 +11,8 @@ constexpr bool built_for_another(CopyStatus s) { return s == CopyStatus::wrong_c
 
 }  // namespace
 
+std::string_view copy_status_place_text() { return k_off_path; }
+
 std::string copy_status_text(const LibraryCopy& c) {
   std::string out(to_string(c.status));
   if (!built_for_another(c.status)) return out;

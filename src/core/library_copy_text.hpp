@@ -33,4 +33,7 @@ std::string copy_status_text(const LibraryCopy& c);
 /// after a word that takes none): a snapshot holding one is bad input.
 [[nodiscard]] bool read_copy_status(std::string_view text, LibraryCopy& c);
 
+/// The place's part of a status text: ", not on the search path".
+std::string_view copy_status_place_text();
+
 }  // namespace gpudoctor

@@ -24,10 +24,10 @@ struct Source {
 };
 
 struct HostInfo {
-  std::string root = "/";       ///< the root folder that was inspected
-  Fact<std::string> os_id;      ///< /etc/os-release ID (debian, ubuntu, rhel, ...)
-  Fact<std::string> os_id_like; ///< /etc/os-release ID_LIKE
-  Fact<std::string> os_pretty;  ///< /etc/os-release PRETTY_NAME
+  std::string root = "/";            ///< the root folder that was inspected
+  Fact<std::string> os_id;           ///< /etc/os-release ID (debian, ubuntu, rhel, ...)
+  Fact<std::string> os_id_like;      ///< /etc/os-release ID_LIKE
+  Fact<std::string> os_pretty;       ///< /etc/os-release PRETTY_NAME
   Fact<std::string> kernel_release;  ///< /proc/sys/kernel/osrelease
   Fact<std::string> architecture;    ///< machine as uname(2) names it: x86_64, aarch64
   /// Where `architecture` was read: "uname(2)", or under --root the image's dynamic loader
@@ -40,14 +40,14 @@ struct HostInfo {
 
 /// One NVIDIA function on the PCI bus (display or 3D class), from sysfs.
 struct PciGpu {
-  std::string address;         ///< "0000:00:06.0"
-  std::uint32_t vendor_id = 0; ///< 0x10de
-  std::uint32_t device_id = 0; ///< e.g. 0x2335
-  std::uint32_t class_code = 0;///< e.g. 0x030200 (3D controller), 0x030000 (VGA)
-  Fact<std::string> driver;    ///< bound driver: "nvidia", "nouveau", "vfio-pci"; unknown = unbound
+  std::string address;            ///< "0000:00:06.0"
+  std::uint32_t vendor_id = 0;    ///< 0x10de
+  std::uint32_t device_id = 0;    ///< e.g. 0x2335
+  std::uint32_t class_code = 0;   ///< e.g. 0x030200 (3D controller), 0x030000 (VGA)
+  Fact<std::string> driver;       ///< bound driver: "nvidia", "nouveau", "vfio-pci"; unknown = unbound
   Fact<double> current_link_gts;  ///< PCIe transfer rate, GT/s
   Fact<double> max_link_gts;
-  Fact<int> current_link_width;   ///< lanes
+  Fact<int> current_link_width;  ///< lanes
   Fact<int> max_link_width;
   Fact<int> numa_node;
 };
@@ -94,14 +94,14 @@ struct NvidiaProc {
 
 /// A device node under /dev.
 struct DeviceNode {
-  std::string path;          ///< "/dev/nvidiactl"
+  std::string path;  ///< "/dev/nvidiactl"
   bool exists = false;
   bool is_char_device = false;
   Fact<std::uint32_t> mode;  ///< permission bits
   Fact<std::uint32_t> uid;
   Fact<std::uint32_t> gid;
   Fact<std::string> group_name;
-  Fact<bool> accessible;     ///< the invoking user may open it read-write (access(2))
+  Fact<bool> accessible;  ///< the invoking user may open it read-write (access(2))
 };
 
 /// The invoking user.
@@ -112,8 +112,8 @@ struct UserInfo {
 };
 
 struct SecureBoot {
-  Fact<bool> efi;          ///< booted through EFI
-  Fact<bool> enabled;      ///< SecureBoot efivar data byte
+  Fact<bool> efi;              ///< booted through EFI
+  Fact<bool> enabled;          ///< SecureBoot efivar data byte
   Fact<std::string> lockdown;  ///< /sys/kernel/security/lockdown, the selected mode
 };
 
@@ -123,15 +123,15 @@ struct Platform {
   std::vector<Source> container_evidence;
   bool wsl = false;
   std::vector<Source> wsl_evidence;
-  bool dxg_present = false;            ///< /dev/dxg
+  bool dxg_present = false;                       ///< /dev/dxg
   std::vector<std::string> wsl_driver_libraries;  ///< files in /usr/lib/wsl/lib (libcuda*, libnvidia-ml*)
 };
 
 /// A user-space driver library file found on disk (libcuda.so.*, libnvidia-ml.so.*).
 struct DriverLibraryFile {
-  std::string name;      ///< "libcuda.so.1"
-  std::string path;      ///< where it was found (root-relative, absolute form)
-  std::string resolved;  ///< the file it resolves to after symlinks
+  std::string name;           ///< "libcuda.so.1"
+  std::string path;           ///< where it was found (root-relative, absolute form)
+  std::string resolved;       ///< the file it resolves to after symlinks
   Fact<std::string> version;  ///< from the resolved file name, e.g. "580.159.04"
 };
 
@@ -144,7 +144,7 @@ struct DriverFiles {
 
 /// Lines of the kernel log that matter (Xid, module signature, API mismatch, ...).
 struct KernelLog {
-  Fact<std::string> source;     ///< "/dev/kmsg", "var/log/kern.log"
+  Fact<std::string> source;  ///< "/dev/kmsg", "var/log/kern.log"
   std::vector<std::string> lines;
 };
 
@@ -185,14 +185,14 @@ struct NvmlDevice {
   Fact<CallResult> handle;  ///< nvmlDeviceGetHandleByIndex_v2; unknown value never: always known once probed
   Fact<std::string> name;
   Fact<std::string> uuid;
-  Fact<std::string> pci_bus_id;   ///< "00000000:00:06.0"
+  Fact<std::string> pci_bus_id;  ///< "00000000:00:06.0"
   Fact<std::uint64_t> memory_total_bytes;
   Fact<std::uint64_t> memory_used_bytes;
   Fact<std::uint64_t> memory_free_bytes;
   Fact<int> cc_major;
   Fact<int> cc_minor;
-  Fact<int> compute_mode;     ///< 0 default, 1 exclusive thread, 2 prohibited, 3 exclusive process
-  Fact<int> mig_current;      ///< 0 disabled, 1 enabled
+  Fact<int> compute_mode;  ///< 0 default, 1 exclusive thread, 2 prohibited, 3 exclusive process
+  Fact<int> mig_current;   ///< 0 disabled, 1 enabled
   Fact<int> mig_pending;
   std::vector<NvmlMigDevice> mig_devices;
   Fact<int> pcie_gen_current;
@@ -210,7 +210,9 @@ struct NvmlDevice {
 /// the dlerror() text when it failed, {"value": null, "reason": "loaded"} when it loaded and
 /// {"value": null, "reason": "not collected"} before the child got that far.
 struct LibraryLoad {
-  enum class State { not_reached, loaded, failed };
+  enum class State { not_reached,
+                     loaded,
+                     failed };
   State state = State::not_reached;
   std::string error;  ///< dlerror(); empty unless failed
 
@@ -221,16 +223,16 @@ struct LibraryLoad {
 
 struct NvmlProbe {
   bool attempted = false;
-  Fact<std::string> library;      ///< the file dlopen loaded (from dlinfo/dladdr)
-  LibraryLoad load_error;         ///< how dlopen went: dlerror() when the library did not load
-  Fact<CallResult> init;          ///< nvmlInit_v2
+  Fact<std::string> library;  ///< the file dlopen loaded (from dlinfo/dladdr)
+  LibraryLoad load_error;     ///< how dlopen went: dlerror() when the library did not load
+  Fact<CallResult> init;      ///< nvmlInit_v2
   Fact<std::string> driver_version;
   Fact<std::string> nvml_version;
   Fact<int> cuda_driver_version;  ///< 13000 = CUDA 13.0
   Fact<CallResult> device_count_call;
   Fact<unsigned> device_count;
   std::vector<NvmlDevice> devices;
-  std::string in_call;            ///< the driver call in progress when the child last reported; "" once done
+  std::string in_call;  ///< the driver call in progress when the child last reported; "" once done
 };
 
 struct CudaDevice {
@@ -246,12 +248,12 @@ struct CudaDevice {
 struct CudaProbe {
   bool attempted = false;
   Fact<std::string> library;
-  LibraryLoad load_error;     ///< how dlopen went: dlerror() when the library did not load
-  Fact<int> driver_version;   ///< cuDriverGetVersion, 13000 = 13.0
-  Fact<CallResult> init;      ///< cuInit(0)
+  LibraryLoad load_error;    ///< how dlopen went: dlerror() when the library did not load
+  Fact<int> driver_version;  ///< cuDriverGetVersion, 13000 = 13.0
+  Fact<CallResult> init;     ///< cuInit(0)
   Fact<int> device_count;
   std::vector<CudaDevice> devices;
-  std::string in_call;        ///< the driver call in progress when the child last reported; "" once done
+  std::string in_call;  ///< the driver call in progress when the child last reported; "" once done
 };
 
 /// How one probe child process ended (its JSON word in EnumText below).
@@ -268,14 +270,12 @@ template <>
 struct EnumText<ChildStatus> {
   static constexpr std::string_view what = "child status";
   static constexpr std::pair<ChildStatus, std::string_view> names[] = {
-      {ChildStatus::ok, "ok"},           {ChildStatus::timeout, "timeout"}, {ChildStatus::stuck, "stuck"},
-      {ChildStatus::crashed, "crashed"}, {ChildStatus::failed, "failed"},   {ChildStatus::not_run, "not run"},
-      {ChildStatus::unanswered, "unanswered"}};
+      {ChildStatus::ok, "ok"}, {ChildStatus::timeout, "timeout"}, {ChildStatus::stuck, "stuck"}, {ChildStatus::crashed, "crashed"}, {ChildStatus::failed, "failed"}, {ChildStatus::not_run, "not run"}, {ChildStatus::unanswered, "unanswered"}};
 };
 
 struct ChildOutcome {
   ChildStatus status = ChildStatus::not_run;
-  std::string detail;              ///< signal name, time limit, ...
+  std::string detail;  ///< signal name, time limit, ...
   double elapsed_ms = 0;
 };
 
@@ -303,24 +303,24 @@ struct DriverProbe {
 
 /// A figure `gpudoctor probe` measured: the median of `repeats` timed runs.
 struct Measured {
-  double value = 0;   ///< GB/s (10^9 bytes) or TFLOP/s
+  double value = 0;  ///< GB/s (10^9 bytes) or TFLOP/s
   double median_ms = 0;
   int repeats = 0;
-  std::string what;   ///< "1 GiB, bytes read + written", "8192^3, bf16 in and out, fp32 accumulate"
+  std::string what;  ///< "1 GiB, bytes read + written", "8192^3, bf16 in and out, fp32 accumulate"
 };
 
 /// A matrix product through cuBLAS (cublasGemmEx) at one precision.
 struct GemmProbe {
-  std::string precision;       ///< "bf16", "fp16", "tf32", "fp32"
-  Fact<Measured> rate;         ///< TFLOP/s
-  Fact<double> relative_error; ///< ||C - ref|| / ||ref|| over sampled entries, ref in double on the host
+  std::string precision;        ///< "bf16", "fp16", "tf32", "fp32"
+  Fact<Measured> rate;          ///< TFLOP/s
+  Fact<double> relative_error;  ///< ||C - ref|| / ||ref|| over sampled entries, ref in double on the host
 };
 
 /// NVML readings taken while the probe loaded the GPU (a sampler thread, every 20 ms).
 struct LoadTelemetry {
   int samples = 0;
-  Fact<unsigned> sm_clock_max_mhz;        ///< nvmlDeviceGetMaxClockInfo(SM)
-  Fact<unsigned> sm_clock_min_seen_mhz;   ///< lowest SM clock while the matrix products ran
+  Fact<unsigned> sm_clock_max_mhz;       ///< nvmlDeviceGetMaxClockInfo(SM)
+  Fact<unsigned> sm_clock_min_seen_mhz;  ///< lowest SM clock while the matrix products ran
   Fact<unsigned> sm_clock_max_seen_mhz;
   Fact<unsigned> temperature_max_c;
   Fact<double> power_max_w;
@@ -328,36 +328,36 @@ struct LoadTelemetry {
   Fact<double> power_default_limit_w;     ///< the board's default limit
   std::uint64_t clock_event_reasons = 0;  ///< OR of nvmlDeviceGetCurrentClocksEventReasons under load
   Fact<unsigned> utilization_max_percent;
-  Fact<int> pcie_gen_under_load;          ///< read while host<->device copies ran (links idle at gen 1)
+  Fact<int> pcie_gen_under_load;  ///< read while host<->device copies ran (links idle at gen 1)
   Fact<int> pcie_width_under_load;
-  Fact<int> pcie_gen_max;                 ///< what the GPU and its slot can do
+  Fact<int> pcie_gen_max;  ///< what the GPU and its slot can do
   Fact<int> pcie_width_max;
-  Fact<int> nvlinks_active;               ///< nvmlDeviceGetNvLinkState over every link; unknown without NVLink
-  std::vector<int> nvlinks_inactive;      ///< the links the GPU has that are not active
+  Fact<int> nvlinks_active;           ///< nvmlDeviceGetNvLinkState over every link; unknown without NVLink
+  std::vector<int> nvlinks_inactive;  ///< the links the GPU has that are not active
 };
 
 /// One GPU as `gpudoctor probe` found it under real work.
 struct GpuProbe {
-  int ordinal = 0;                 ///< CUDA ordinal (after CUDA_VISIBLE_DEVICES)
+  int ordinal = 0;  ///< CUDA ordinal (after CUDA_VISIBLE_DEVICES)
   std::string name;
   std::string uuid;
   std::string pci_bus_id;
-  Fact<unsigned> pci_device_id;    ///< 0x2335 for an H200 (from NVML)
+  Fact<unsigned> pci_device_id;  ///< 0x2335 for an H200 (from NVML)
   int cc_major = 0, cc_minor = 0;
   Fact<int> multiprocessors;
-  Fact<int> sm_clock_peak_khz;     ///< CU_DEVICE_ATTRIBUTE_CLOCK_RATE
+  Fact<int> sm_clock_peak_khz;  ///< CU_DEVICE_ATTRIBUTE_CLOCK_RATE
   Fact<int> memory_clock_peak_khz;
   Fact<int> memory_bus_width_bits;
-  Fact<CallResult> context;        ///< cuDevicePrimaryCtxRetain
-  Fact<std::string> kernel;        ///< our PTX kernel: "1048576 elements, all right", or unknown with why
-  Fact<std::uint64_t> memory_free_bytes;   ///< cuMemGetInfo before the probe allocated anything
+  Fact<CallResult> context;               ///< cuDevicePrimaryCtxRetain
+  Fact<std::string> kernel;               ///< our PTX kernel: "1048576 elements, all right", or unknown with why
+  Fact<std::uint64_t> memory_free_bytes;  ///< cuMemGetInfo before the probe allocated anything
   Fact<std::uint64_t> memory_total_bytes;
-  Fact<std::uint64_t> allocated_bytes;     ///< the one allocation of most of the free memory, written whole
-  Fact<Measured> device_copy;      ///< device-to-device, GB/s counting bytes read + written
-  Fact<Measured> host_to_device;   ///< pinned memory
+  Fact<std::uint64_t> allocated_bytes;  ///< the one allocation of most of the free memory, written whole
+  Fact<Measured> device_copy;           ///< device-to-device, GB/s counting bytes read + written
+  Fact<Measured> host_to_device;        ///< pinned memory
   Fact<Measured> device_to_host;
   std::vector<GemmProbe> gemm;
-  Fact<std::string> cudnn;         ///< "3x3 convolution 1x32x64x64 -> 64 channels, right"
+  Fact<std::string> cudnn;  ///< "3x3 convolution 1x32x64x64 -> 64 channels, right"
   LoadTelemetry telemetry;
   std::vector<NvmlProcess> other_processes;  ///< compute processes on this GPU other than the probe
 };
@@ -393,23 +393,23 @@ StepOutcome step_outcome(const Fact<T>& f) {
 /// Peer access and copy bandwidth from one GPU to another.
 struct PeerProbe {
   int from = 0, to = 0;
-  bool can_access = false;         ///< cuDeviceCanAccessPeer
-  Fact<Measured> copy;             ///< cuMemcpyPeerAsync, GB/s (bytes moved once)
+  bool can_access = false;  ///< cuDeviceCanAccessPeer
+  Fact<Measured> copy;      ///< cuMemcpyPeerAsync, GB/s (bytes moved once)
 };
 
 struct AllReduceProbe {
-  std::uint64_t bytes = 0;         ///< per GPU
-  Fact<Measured> bus_bandwidth;    ///< GB/s, nccl-tests' busbw = algbw * 2(n-1)/n
-  Fact<bool> correct;              ///< every GPU holds the sum
+  std::uint64_t bytes = 0;       ///< per GPU
+  Fact<Measured> bus_bandwidth;  ///< GB/s, nccl-tests' busbw = algbw * 2(n-1)/n
+  Fact<bool> correct;            ///< every GPU holds the sum
 };
 
 /// A library the probe loaded, and why that file.
 struct ProbeLibrary {
-  std::string role;                ///< "cublas", "cudnn", "nccl"
-  std::string requested;           ///< the path or soname handed to dlopen
-  std::string chosen_because;      ///< "the cuBLAS torch 2.11.0+cu130 loads (RUNPATH of ...)"
-  Fact<std::string> loaded;        ///< the file dlopen loaded, or unknown with dlerror()
-  Fact<std::string> version;       ///< the library's own version call
+  std::string role;            ///< "cublas", "cudnn", "nccl"
+  std::string requested;       ///< the path or soname handed to dlopen
+  std::string chosen_because;  ///< "the cuBLAS torch 2.11.0+cu130 loads (RUNPATH of ...)"
+  Fact<std::string> loaded;    ///< the file dlopen loaded, or unknown with dlerror()
+  Fact<std::string> version;   ///< the library's own version call
 };
 
 /// How much work `gpudoctor probe` ran.
@@ -429,15 +429,15 @@ struct EnumText<ProbeMode> {
 struct ComputeProbe {
   bool attempted = false;
   ProbeMode mode = ProbeMode::none;
-  std::string why_not;             ///< when not attempted
+  std::string why_not;  ///< when not attempted
   ChildOutcome child;
-  std::string last_step;           ///< the step in progress when the child stopped
+  std::string last_step;  ///< the step in progress when the child stopped
   std::vector<ProbeLibrary> libraries;
   std::vector<GpuProbe> gpus;
   std::vector<PeerProbe> peers;
-  Fact<std::string> nccl_init;     ///< ncclCommInitAll over every GPU
+  Fact<std::string> nccl_init;  ///< ncclCommInitAll over every GPU
   std::vector<AllReduceProbe> all_reduce;
-  std::vector<std::string> errors; ///< "GPU 1: cuMemAlloc_v2 -> CUDA_ERROR_OUT_OF_MEMORY (...)"
+  std::vector<std::string> errors;  ///< "GPU 1: cuMemAlloc_v2 -> CUDA_ERROR_OUT_OF_MEMORY (...)"
 };
 
 /// A Python environment: where frameworks are installed.
@@ -452,52 +452,52 @@ template <>
 struct EnumText<EnvironmentKind> {
   static constexpr std::string_view what = "environment kind";
   static constexpr std::pair<EnvironmentKind, std::string_view> names[] = {{EnvironmentKind::none, ""},
-                                                                            {EnvironmentKind::venv, "venv"},
-                                                                            {EnvironmentKind::conda, "conda"},
-                                                                            {EnvironmentKind::system, "system"}};
+                                                                           {EnvironmentKind::venv, "venv"},
+                                                                           {EnvironmentKind::conda, "conda"},
+                                                                           {EnvironmentKind::system, "system"}};
 };
 
 struct PythonEnvironment {
-  std::string prefix;            ///< sys.prefix: "/opt/torch/.venv"
-  std::string found_by;          ///< "python3 on PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "--python"
-  Fact<std::string> python;      ///< the interpreter, links resolved
-  Fact<std::string> version;     ///< "3.12"
+  std::string prefix;         ///< sys.prefix: "/opt/torch/.venv"
+  std::string found_by;       ///< "python3 on PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "--python"
+  Fact<std::string> python;   ///< the interpreter, links resolved
+  Fact<std::string> version;  ///< "3.12"
   EnvironmentKind kind = EnvironmentKind::none;
   std::vector<std::string> site_packages;  ///< in sys.path order
-  bool in_use = false;           ///< the environment `python3` on PATH (or --python) runs
+  bool in_use = false;                     ///< the environment `python3` on PATH (or --python) runs
 };
 
 /// A distribution installed in a site-packages folder (its *.dist-info).
 struct InstalledPackage {
-  std::string name;              ///< normalized: lower case, '-' ("tensorflow-cpu", "jax-cuda12-plugin")
-  std::string version;           ///< from the dist-info folder name / METADATA Version
+  std::string name;     ///< normalized: lower case, '-' ("tensorflow-cpu", "jax-cuda12-plugin")
+  std::string version;  ///< from the dist-info folder name / METADATA Version
   std::string site_packages;
-  Fact<std::string> requires_python;        ///< METADATA Requires-Python
-  std::vector<std::string> wheel_tags;      ///< WHEEL Tag lines: "cp311-cp311-manylinux_2_17_x86_64"
-  std::vector<std::string> requires_dist;   ///< METADATA Requires-Dist lines of interest (frameworks, nvidia-*)
+  Fact<std::string> requires_python;       ///< METADATA Requires-Python
+  std::vector<std::string> wheel_tags;     ///< WHEEL Tag lines: "cp311-cp311-manylinux_2_17_x86_64"
+  std::vector<std::string> requires_dist;  ///< METADATA Requires-Dist lines of interest (frameworks, nvidia-*)
 };
 
 /// A framework found in an environment, read from its files (never imported).
 struct FrameworkInstall {
-  std::string framework;         ///< "tensorflow", "torch", "jax"
-  std::string distribution;      ///< the package that provides it: "tensorflow-cpu", "torch", "jax"
+  std::string framework;     ///< "tensorflow", "torch", "jax"
+  std::string distribution;  ///< the package that provides it: "tensorflow-cpu", "torch", "jax"
   std::string site_packages;
-  std::string environment;       ///< the prefix of its Python environment
+  std::string environment;  ///< the prefix of its Python environment
   bool environment_in_use = false;
-  Fact<std::string> version;     ///< the distribution's version
-  Fact<std::string> build;       ///< torch/version.py __version__ ("2.3.1+cu121"); jaxlib's version
-  Fact<bool> cuda_build;         ///< built with CUDA (false: a CPU-only build)
-  Fact<std::string> cuda_version;   ///< the CUDA it was built for, "12.1"
-  Fact<std::string> cudnn_version;  ///< TensorFlow's build_info cudnn_version
+  Fact<std::string> version;                      ///< the distribution's version
+  Fact<std::string> build;                        ///< torch/version.py __version__ ("2.3.1+cu121"); jaxlib's version
+  Fact<bool> cuda_build;                          ///< built with CUDA (false: a CPU-only build)
+  Fact<std::string> cuda_version;                 ///< the CUDA it was built for, "12.1"
+  Fact<std::string> cudnn_version;                ///< TensorFlow's build_info cudnn_version
   std::vector<std::string> compute_capabilities;  ///< TensorFlow's build_info list ("sm_70", "compute_80")
-  std::vector<std::string> evidence;  ///< the files these facts were read from
+  std::vector<std::string> evidence;              ///< the files these facts were read from
 };
 
 /// A Jupyter kernel and the interpreter it runs (kernel.json argv[0]).
 struct JupyterKernel {
   std::string name;
-  std::string spec_path;         ///< kernel.json
-  Fact<std::string> python;      ///< argv[0]
+  std::string spec_path;     ///< kernel.json
+  Fact<std::string> python;  ///< argv[0]
 };
 
 /// What a copy of a library other than the one loaded is to the loader (its JSON word in EnumText
@@ -525,17 +525,17 @@ struct EnumText<CopyStatus> {
 
 /// A file met while resolving a library: another copy, or one the loader skips.
 struct LibraryCopy {
-  std::string path;              ///< as the loader builds it
-  std::string resolved;          ///< links resolved
-  std::string found_via;         ///< "RPATH of ...", "LD_LIBRARY_PATH", "ld.so.cache", ...
+  std::string path;       ///< as the loader builds it
+  std::string resolved;   ///< links resolved
+  std::string found_via;  ///< "RPATH of ...", "LD_LIBRARY_PATH", "ld.so.cache", ...
   CopyStatus status = CopyStatus::accepted;
-  std::string detail;            ///< what a wrong_class / wrong_machine copy was built for: "ELFCLASS32", "x86-64"
+  std::string detail;  ///< what a wrong_class / wrong_machine copy was built for: "ELFCLASS32", "x86-64"
   /// Found by listing a folder the loader does not search (same_name and another_version always
   /// are; a wrong_class / wrong_machine copy either way).
   bool off_path = false;
-  bool reached = false;          ///< the loader's search gets this far
-  Fact<std::string> version;     ///< from the file name ("libcudnn.so.9.14.0" -> "9.14.0")
-  std::string origin;            ///< "pip wheel", "conda", "CUDA toolkit", "system", "driver"
+  bool reached = false;       ///< the loader's search gets this far
+  Fact<std::string> version;  ///< from the file name ("libcudnn.so.9.14.0" -> "9.14.0")
+  std::string origin;         ///< "pip wheel", "conda", "CUDA toolkit", "system", "driver"
 };
 
 /// How an object asks for a library (its JSON word in EnumText below).
@@ -553,31 +553,31 @@ struct EnumText<LibraryRequest> {
 
 /// One CUDA library a framework needs, resolved as the dynamic loader will resolve it.
 struct ResolvedLibrary {
-  std::string role;              ///< "cudart", "cublas", "cublasLt", "cudnn", "nccl", "cufft", ...
-  std::string name;              ///< the name asked for: "libcudnn.so.9"
-  std::string requested_by;      ///< the object whose NEEDED or dlopen asks for it
+  std::string role;          ///< "cudart", "cublas", "cublasLt", "cudnn", "nccl", "cufft", ...
+  std::string name;          ///< the name asked for: "libcudnn.so.9"
+  std::string requested_by;  ///< the object whose NEEDED or dlopen asks for it
   LibraryRequest how = LibraryRequest::none;
-  bool optional = false;         ///< opened on use only (a profiler, collectives): missing is a warning
-  Fact<std::string> path;        ///< the file that will load (as /proc/PID/maps shows it)
-  std::string found_via;         ///< "RPATH of /x/libtorch_cuda.so", "ld.so.cache", ...
-  Fact<std::string> version;     ///< from the resolved file name or the wheel's metadata
+  bool optional = false;      ///< opened on use only (a profiler, collectives): missing is a warning
+  Fact<std::string> path;     ///< the file that will load (as /proc/PID/maps shows it)
+  std::string found_via;      ///< "RPATH of /x/libtorch_cuda.so", "ld.so.cache", ...
+  Fact<std::string> version;  ///< from the resolved file name or the wheel's metadata
   /// What the library itself answers (cudaRuntimeGetVersion, cudnnGetVersion, ...), asked in a
   /// child process on this machine only.
   Fact<std::string> reported_version;
-  std::string origin;            ///< "pip wheel nvidia-cudnn-cu13 9.19.0.56", "system", ...
+  std::string origin;               ///< "pip wheel nvidia-cudnn-cu13 9.19.0.56", "system", ...
   std::vector<LibraryCopy> others;  ///< every other copy of the library seen on the search path
   /// Further files of this SONAME mapped into the same process: the framework loads one by path
   /// after a NEEDED brought `path` in from another folder (two cuBLASLt in one process).
   std::vector<LibraryCopy> also_mapped;
-  std::string error;             ///< what dlopen would say when nothing is found
+  std::string error;  ///< what dlopen would say when nothing is found
 };
 
 /// A framework installation and the CUDA libraries it will load.
 struct FrameworkLibraries {
-  std::string framework;         ///< "torch", "jax", "tensorflow"
-  std::string site_packages;     ///< where it is installed
-  Fact<std::string> version;     ///< "2.11.0+cu130"
-  Fact<std::string> cuda_build;  ///< the CUDA it was built for: "13.0"
+  std::string framework;             ///< "torch", "jax", "tensorflow"
+  std::string site_packages;         ///< where it is installed
+  Fact<std::string> version;         ///< "2.11.0+cu130"
+  Fact<std::string> cuda_build;      ///< the CUDA it was built for: "13.0"
   std::vector<std::string> entries;  ///< the objects resolution starts from
   std::vector<ResolvedLibrary> libraries;
   std::vector<std::string> load_order;  ///< every object the model loads, in order
@@ -590,22 +590,22 @@ struct Environment {
 
 /// A CUDA library one process of the watched program had mapped (/proc/PID/maps).
 struct MappedLibrary {
-  std::string role;      ///< "cuda" (libcuda), "nvml", "cudart", "cublas", "cudnn", ... (kb libraries roles)
-  std::string path;      ///< the file as /proc/PID/maps names it
+  std::string role;         ///< "cuda" (libcuda), "nvml", "cudart", "cublas", "cudnn", ... (kb libraries roles)
+  std::string path;         ///< the file as /proc/PID/maps names it
   double first_seen_s = 0;  ///< seconds after the watch began
 };
 
 /// One process of the watched program's tree, found through /proc (children of children included).
 struct ProgramProcess {
-  std::uint32_t pid = 0;                 ///< in gpudoctor's PID namespace
+  std::uint32_t pid = 0;  ///< in gpudoctor's PID namespace
   std::uint32_t ppid = 0;
-  std::vector<std::uint32_t> nspids;     ///< /proc/PID/status NSpid: this namespace first, innermost last
-  std::string command;                   ///< /proc/PID/cmdline, arguments joined by spaces, cut at 512 bytes
-  double first_seen_s = 0;               ///< seconds after the watch began
+  std::vector<std::uint32_t> nspids;  ///< /proc/PID/status NSpid: this namespace first, innermost last
+  std::string command;                ///< /proc/PID/cmdline, arguments joined by spaces, cut at 512 bytes
+  double first_seen_s = 0;            ///< seconds after the watch began
   double last_seen_s = 0;
-  Fact<double> cpu_seconds;              ///< user + system time (/proc/PID/stat), last reading
-  std::vector<MappedLibrary> libraries;  ///< CUDA and NVIDIA libraries mapped, first sighting each
-  std::vector<std::string> device_files; ///< /dev/nvidia* it held open (/proc/PID/fd)
+  Fact<double> cpu_seconds;                ///< user + system time (/proc/PID/stat), last reading
+  std::vector<MappedLibrary> libraries;    ///< CUDA and NVIDIA libraries mapped, first sighting each
+  std::vector<std::string> device_files;   ///< /dev/nvidia* it held open (/proc/PID/fd)
   std::map<std::string, std::string> env;  ///< allow-listed variables (/proc/PID/environ)
   /// Its PID and mount namespaces (readlink of /proc/PID/ns/pid and ns/mnt: "pid:[4026531836]");
   /// empty when they cannot be read.
@@ -623,13 +623,13 @@ struct GpuSample {
 
 /// The program on one GPU, over the whole watch.
 struct ProgramGpu {
-  unsigned index = 0;                   ///< NVML index
+  unsigned index = 0;  ///< NVML index
   std::string name;
   std::string uuid;
   std::string pci_bus_id;
   Fact<std::uint64_t> memory_total_bytes;
-  bool used = false;                    ///< a process of the program was in this GPU's compute list
-  std::vector<std::uint32_t> pids;      ///< the program's processes seen on it (gpudoctor's namespace)
+  bool used = false;                ///< a process of the program was in this GPU's compute list
+  std::vector<std::uint32_t> pids;  ///< the program's processes seen on it (gpudoctor's namespace)
   Fact<std::uint64_t> peak_memory_bytes;
   Fact<double> mean_utilization_percent;  ///< over the samples from the first use to the end
   Fact<unsigned> peak_utilization_percent;
@@ -641,25 +641,25 @@ struct ProgramGpu {
   std::string utilization_basis;
   Fact<std::uint64_t> others_peak_memory_bytes;  ///< memory held by processes outside the program
   std::vector<std::uint32_t> other_pids;
-  int samples = 0;                      ///< readings taken (the timeline below may be thinned)
-  std::vector<GpuSample> timeline;      ///< at most a few thousand points, evenly thinned
+  int samples = 0;                  ///< readings taken (the timeline below may be thinned)
+  std::vector<GpuSample> timeline;  ///< at most a few thousand points, evenly thinned
 };
 
 /// The program's CPU use at one moment (the whole tree).
 struct CpuSample {
   double t_s = 0;
-  double percent = 0;   ///< of one core (200 = two cores busy)
+  double percent = 0;  ///< of one core (200 = two cores busy)
 };
 
 /// A significant line of the program's output, read through explain's catalogue as it ran.
 struct LogEvent {
   double t_s = 0;
-  std::string stream;   ///< "stdout", "stderr", or the file it was read from
-  std::size_t line = 0; ///< 1-based, in that stream
-  std::string text;     ///< cleaned, cut at 300 bytes
-  std::string message;  ///< catalogue id
-  std::string cause;    ///< cause id, empty for a line that only states a fact
-  std::string severity; ///< "error", "warning", "info"
+  std::string stream;    ///< "stdout", "stderr", or the file it was read from
+  std::size_t line = 0;  ///< 1-based, in that stream
+  std::string text;      ///< cleaned, cut at 300 bytes
+  std::string message;   ///< catalogue id
+  std::string cause;     ///< cause id, empty for a line that only states a fact
+  std::string severity;  ///< "error", "warning", "info"
 };
 
 /// Whether the driver's per-process lists could be matched to the watched program's PIDs.
@@ -686,25 +686,25 @@ struct EnumText<PerProcess> {
 /// What `gpudoctor run` or `gpudoctor inspect` saw of one program.
 struct Program {
   bool watched = false;
-  std::string mode;                     ///< "run" or "inspect"
-  std::vector<std::string> command;     ///< argv (run) or /proc/PID/cmdline (inspect)
-  std::string cwd;                      ///< its working folder
-  std::uint32_t pid = 0;                ///< the main process
-  Fact<int> exit_status;                ///< run: the status returned (128+N after signal N); unknown for inspect
-  std::string ended;                    ///< "exited with 0", "killed by SIGSEGV", "still running" (inspect)
-  std::string started_at;               ///< ISO 8601 UTC
+  std::string mode;                  ///< "run" or "inspect"
+  std::vector<std::string> command;  ///< argv (run) or /proc/PID/cmdline (inspect)
+  std::string cwd;                   ///< its working folder
+  std::uint32_t pid = 0;             ///< the main process
+  Fact<int> exit_status;             ///< run: the status returned (128+N after signal N); unknown for inspect
+  std::string ended;                 ///< "exited with 0", "killed by SIGSEGV", "still running" (inspect)
+  std::string started_at;            ///< ISO 8601 UTC
   double duration_s = 0;
-  double interval_ms = 100;             ///< time between NVML readings
+  double interval_ms = 100;                   ///< time between NVML readings
   PerProcess per_process = PerProcess::none;  ///< whether the driver's per-process lists matched the program's PIDs
   std::vector<ProgramProcess> processes;
   std::vector<ProgramGpu> gpus;
-  std::vector<CpuSample> cpu;           ///< timeline, thinned like the GPUs'
-  Fact<double> cpu_mean_percent;        ///< over the watch, of one core
-  std::size_t log_lines = 0;            ///< lines of output read
-  std::vector<LogEvent> log;            ///< significant lines, at most 200 kept
+  std::vector<CpuSample> cpu;              ///< timeline, thinned like the GPUs'
+  Fact<double> cpu_mean_percent;           ///< over the watch, of one core
+  std::size_t log_lines = 0;               ///< lines of output read
+  std::vector<LogEvent> log;               ///< significant lines, at most 200 kept
   std::map<std::string, std::string> env;  ///< the main process's allow-listed environment
-  std::vector<CodeFact> code;           ///< what its Python source says (collect/python_code)
-  std::vector<std::string> notes;       ///< what the watcher could not see, and why
+  std::vector<CodeFact> code;              ///< what its Python source says (collect/python_code)
+  std::vector<std::string> notes;          ///< what the watcher could not see, and why
   /// gpudoctor's own PID and mount namespaces (/proc/self/ns), beside each process's.
   std::string watcher_pid_namespace, watcher_mount_namespace;
 };
@@ -735,12 +735,12 @@ struct Snapshot {
   std::vector<PythonEnvironment> python_envs;
   /// Where the environment search stopped at a bound ("64 environments judged; more in ... not read").
   std::vector<std::string> python_env_notes;
-  std::vector<InstalledPackage> packages;        ///< frameworks and their companions, every environment
+  std::vector<InstalledPackage> packages;  ///< frameworks and their companions, every environment
   std::vector<FrameworkInstall> framework_installs;
   std::vector<JupyterKernel> jupyter_kernels;
   std::vector<FrameworkLibraries> frameworks;
   std::vector<std::string> requested_frameworks;  ///< --framework: the frameworks the user asked about
-  std::vector<std::string> collector_errors;  ///< collectors that failed, and why
+  std::vector<std::string> collector_errors;      ///< collectors that failed, and why
   /// Written with secrets, user and host names taken out (report/redact.hpp); false with --no-redact.
   bool redacted = false;
 

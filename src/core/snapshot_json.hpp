@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/snapshot.hpp"
 
@@ -18,6 +19,13 @@ Snapshot snapshot_from_json(const nlohmann::json& j);
 struct SnapshotError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+/// Every word of the snapshot's own vocabulary: its typed states (EnumText), the copy status's
+/// fixed text, the probe's reason words, split at what is not a letter, digit, '.', '-' or '_',
+/// lower case, each once. Redaction never treats one as a user or host name: a host named
+/// "search" would otherwise turn "wrong machine: x86-64, not on the search path" into a text no
+/// reader knows, and the shared snapshot would be refused (exit 2).
+std::vector<std::string> snapshot_state_words();
 
 /// Parses JSON text from outside, refusing arrays and objects nested deeper than `max_depth`
 /// (a snapshot is 8 deep; 10 MB of "[" would otherwise cost seconds and hundreds of MB) and

@@ -31,9 +31,9 @@ std::string install_driver_fix(const RuleContext& ctx) {
   if (id == "ubuntu" || ctx.s.host.os_id_like.value_or("").find("ubuntu") != std::string::npos)
     return fmt::format("sudo ubuntu-drivers install   (or: sudo apt install {}), then reboot", ctx.kb.ubuntu_driver_package());
   if (pm == PackageManager::apt) return "sudo apt install nvidia-driver   (from the non-free component; or NVIDIA's CUDA repository: "
-                          "sudo apt install cuda-drivers), then reboot";
+                                        "sudo apt install cuda-drivers), then reboot";
   if (pm == PackageManager::dnf) return "sudo dnf install nvidia-driver kmod-nvidia-open-dkms   (NVIDIA's CUDA repository; Fedora: "
-                          "akmod-nvidia from RPM Fusion), then reboot";
+                                        "akmod-nvidia from RPM Fusion), then reboot";
   if (pm == PackageManager::zypper) return "sudo zypper install nvidia-open-driver-G06-signed-kmp-default nvidia-compute-G06, then reboot";
   return "install the NVIDIA driver for this distribution (https://docs.nvidia.com/datacenter/tesla/driver-installation-guide/), "
          "then reboot";
@@ -77,8 +77,9 @@ void rule_driver_missing(const RuleContext& ctx, std::vector<Finding>& out) {
       f.layer = Layer::driver;
       f.title = fmt::format("GPU {} is bound to vfio-pci: it is reserved for a virtual machine", p.address);
       f.evidence.push_back({"/sys/bus/pci/devices/" + p.address + "/driver", "vfio-pci"});
-      f.fix.push_back("Use the GPU inside the VM it is passed to, or release it: remove its id from the vfio-pci.ids= "
-                      "kernel option or /etc/modprobe.d, then reboot so that the nvidia module binds it.");
+      f.fix.push_back(
+          "Use the GPU inside the VM it is passed to, or release it: remove its id from the vfio-pci.ids= "
+          "kernel option or /etc/modprobe.d, then reboot so that the nvidia module binds it.");
       out.push_back(std::move(f));
       return;
     }
@@ -104,10 +105,12 @@ void rule_driver_missing(const RuleContext& ctx, std::vector<Finding>& out) {
     if (rejected) f.evidence.push_back({s.kernel_log.source.value_or("kernel log"), reject_line});
     if (s.secure_boot.lockdown.known()) f.evidence.push_back({"/sys/kernel/security/lockdown", *s.secure_boot.lockdown});
     add_module_evidence(ctx, f);
-    f.fix.push_back("Enroll the key DKMS signs modules with, then reboot and confirm the enrollment in the blue MOK "
-                    "manager screen: sudo mokutil --import /var/lib/dkms/mok.pub   (Ubuntu: /var/lib/shim-signed/mok/MOK.der)");
-    f.fix.push_back("Or install the distribution's pre-signed driver modules (Ubuntu: sudo ubuntu-drivers install), or "
-                    "turn Secure Boot off in the firmware setup.");
+    f.fix.push_back(
+        "Enroll the key DKMS signs modules with, then reboot and confirm the enrollment in the blue MOK "
+        "manager screen: sudo mokutil --import /var/lib/dkms/mok.pub   (Ubuntu: /var/lib/shim-signed/mok/MOK.der)");
+    f.fix.push_back(
+        "Or install the distribution's pre-signed driver modules (Ubuntu: sudo ubuntu-drivers install), or "
+        "turn Secure Boot off in the firmware setup.");
     f.explains = {"driver_not_loaded"};
     out.push_back(std::move(f));
   }
@@ -232,7 +235,8 @@ void rule_driver_version_mismatch(const RuleContext& ctx, std::vector<Finding>& 
   if (!certain && !versions_differ) return;
   if (module) {
     f.evidence.push_back({s.modules.modules.count("nvidia") && s.modules.modules.at("nvidia").version.known()
-                              ? "/sys/module/nvidia/version" : "/proc/driver/nvidia/version",
+                              ? "/sys/module/nvidia/version"
+                              : "/proc/driver/nvidia/version",
                           "kernel module " + *module});
   }
   if (user_space) f.evidence.push_back({user_space_source, "user-space driver " + *user_space});
@@ -285,7 +289,7 @@ void rule_uvm(const RuleContext& ctx, std::vector<Finding>& out) {
   if (!node_ok) f.evidence.push_back({"/dev/nvidia-uvm", "missing"});
   if (code) f.evidence.push_back(ctx.cuda_init_evidence());
   f.evidence.push_back({"nvidia-modprobe", s.driver_files.nvidia_modprobe_setuid.is(true) ? "present, setuid root"
-                                                : "not available to load the module on demand"});
+                                                                                          : "not available to load the module on demand"});
   if (s.platform.container && loaded) {
     f.title = "The container has no /dev/nvidia-uvm, which CUDA needs";
     f.fix.push_back("On the host: sudo nvidia-modprobe -u -c=0 (creates /dev/nvidia-uvm), then restart the container.");
@@ -316,18 +320,19 @@ void rule_device_permissions(const RuleContext& ctx, std::vector<Finding>& out) 
   std::string groups = fmt::format("{}", fmt::join(s.user.group_names, ", "));
   for (const auto* n : denied) {
     f.evidence.push_back({n->path, fmt::format("mode {:04o}, owner uid {}, group {}; not readable and writable by uid {} "
-                                              "(groups: {})",
-                                              n->mode.value_or(0), n->uid.value_or(0),
-                                              n->group_name.value_or(std::to_string(n->gid.value_or(0))), s.user.uid,
-                                              groups)});
+                                               "(groups: {})",
+                                               n->mode.value_or(0), n->uid.value_or(0),
+                                               n->group_name.value_or(std::to_string(n->gid.value_or(0))), s.user.uid,
+                                               groups)});
   }
   if (nvml && (nvml_denied || cgroup_denied)) f.evidence.push_back(ctx.nvml_init_evidence());
   if (ctx.cuda_init_code()) f.evidence.push_back(ctx.cuda_init_evidence());
   if (cgroup_denied) {
     f.title = "The container lost access to the GPU device nodes (device cgroup)";
-    f.fix.push_back("Restart the container. This happens to long-running containers after the host runs systemctl "
-                    "daemon-reload; the NVIDIA Container Toolkit documents the fix: sudo nvidia-ctk system "
-                    "create-dev-char-symlinks --create-all on the host, or use the cgroupfs driver.");
+    f.fix.push_back(
+        "Restart the container. This happens to long-running containers after the host runs systemctl "
+        "daemon-reload; the NVIDIA Container Toolkit documents the fix: sudo nvidia-ctk system "
+        "create-dev-char-symlinks --create-all on the host, or use the cgroupfs driver.");
     out.push_back(std::move(f));
     return;
   }
@@ -340,9 +345,10 @@ void rule_device_permissions(const RuleContext& ctx, std::vector<Finding>& out) 
     f.fix.push_back(fmt::format("sudo usermod -aG {} \"$USER\", then log out and in again (the group applies to new logins)",
                                 escape::shell(group)));
   } else {
-    f.fix.push_back("The nodes are for root only. Let the driver create them readable by all (the default): remove "
-                    "NVreg_DeviceFileMode / NVreg_DeviceFileGID overrides from /etc/modprobe.d, or set "
-                    "'options nvidia NVreg_DeviceFileMode=0666', then reboot.");
+    f.fix.push_back(
+        "The nodes are for root only. Let the driver create them readable by all (the default): remove "
+        "NVreg_DeviceFileMode / NVreg_DeviceFileGID overrides from /etc/modprobe.d, or set "
+        "'options nvidia NVreg_DeviceFileMode=0666', then reboot.");
   }
   out.push_back(std::move(f));
 }
@@ -356,10 +362,12 @@ void rule_driver_call_failed(const RuleContext& ctx, std::vector<Finding>& out) 
     f.layer = Layer::driver;
     f.title = "CUDA reports the system not yet initialized: on an NVSwitch system, nvidia-fabricmanager is not running";
     f.evidence.push_back(ctx.cuda_init_evidence());
-    f.fix.push_back("sudo systemctl enable --now nvidia-fabricmanager   (its version must equal the driver's: "
-                    "nvidia-smi -q | grep 'Driver Version')");
-    f.fix.push_back("On a system without NVSwitch, 802 comes from a known KASLR+HMM issue: add 'options nvidia_uvm "
-                    "uvm_disable_hmm=1' to /etc/modprobe.d and reboot.");
+    f.fix.push_back(
+        "sudo systemctl enable --now nvidia-fabricmanager   (its version must equal the driver's: "
+        "nvidia-smi -q | grep 'Driver Version')");
+    f.fix.push_back(
+        "On a system without NVSwitch, 802 comes from a known KASLR+HMM issue: add 'options nvidia_uvm "
+        "uvm_disable_hmm=1' to /etc/modprobe.d and reboot.");
     out.push_back(std::move(f));
   } else if (bool stub = ctx.kb.cuda_error_is(*code, "stub_library"); stub || ctx.kb.cuda_error_is(*code, "compat_not_supported")) {
     auto lib = ctx.loaded_libcuda();
@@ -367,13 +375,13 @@ void rule_driver_call_failed(const RuleContext& ctx, std::vector<Finding>& out) 
     f.cause = "conflicting_cuda_installs";
     f.layer = Layer::libraries;
     f.title = stub ? "The CUDA toolkit's stub libcuda is loaded instead of the driver's"
-                          : "A forward-compatibility libcuda (cuda-compat) is loaded on a GPU that does not support it";
+                   : "A forward-compatibility libcuda (cuda-compat) is loaded on a GPU that does not support it";
     f.evidence.push_back(ctx.cuda_init_evidence());
     if (lib) f.evidence.push_back({"libcuda.so.1", lib->path});
     if (const auto* ld = ctx.s.env_var("LD_LIBRARY_PATH")) f.evidence.push_back({"env LD_LIBRARY_PATH", *ld});
     f.fix.push_back(stub ? "Remove the toolkit's stubs folder (…/lib64/stubs) from LD_LIBRARY_PATH and from /etc/ld.so.conf.d, then sudo ldconfig"
-                                : "Remove the compat folder (/usr/local/cuda*/compat) from LD_LIBRARY_PATH and /etc/ld.so.conf.d, "
-                                  "or upgrade the host driver to one that supports this CUDA version");
+                         : "Remove the compat folder (/usr/local/cuda*/compat) from LD_LIBRARY_PATH and /etc/ld.so.conf.d, "
+                           "or upgrade the host driver to one that supports this CUDA version");
     out.push_back(std::move(f));
   }
 }

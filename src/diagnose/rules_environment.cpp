@@ -50,9 +50,10 @@ void rule_visible_devices(const RuleContext& ctx, std::vector<Finding>& out) {
   std::string ids = fmt::format("{}", fmt::join(indexes, ","));
   f.fix.push_back("unset CUDA_VISIBLE_DEVICES   (every GPU visible)");
   if (!ids.empty()) f.fix.push_back("or list valid GPUs: export CUDA_VISIBLE_DEVICES=" + ids + "   (indexes, or GPU-<uuid> from nvidia-smi -L)");
-  f.fix.push_back("Find where it is set: grep -n CUDA_VISIBLE_DEVICES ~/.bashrc ~/.profile /etc/environment your job "
-                  "script, and in the program itself (os.environ[\"CUDA_VISIBLE_DEVICES\"] = \"-1\" is a common way to "
-                  "force the CPU).");
+  f.fix.push_back(
+      "Find where it is set: grep -n CUDA_VISIBLE_DEVICES ~/.bashrc ~/.profile /etc/environment your job "
+      "script, and in the program itself (os.environ[\"CUDA_VISIBLE_DEVICES\"] = \"-1\" is a common way to "
+      "force the CPU).");
   out.push_back(std::move(f));
 }
 
@@ -73,7 +74,8 @@ void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out) {
       f.fix.push_back(fmt::format("An administrator can allow CUDA again: sudo nvidia-smi -i {} -c DEFAULT", d.index));
     } else if (d.compute_mode.is(3) || d.compute_mode.is(1)) {
       std::vector<std::string> holders;
-      for (const auto& p : d.processes) if (p.kind == ProcessKind::compute) holders.push_back(std::to_string(p.pid));
+      for (const auto& p : d.processes)
+        if (p.kind == ProcessKind::compute) holders.push_back(std::to_string(p.pid));
       if (!holders.empty()) {
         std::string pids = fmt::format("{}", fmt::join(holders, ", "));
         blocked.push_back(name + " is in exclusive-process mode and already used by PID " + pids);
@@ -81,16 +83,19 @@ void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out) {
         f.evidence.push_back({fmt::format("nvmlDeviceGetComputeMode({})", d.index),
                               d.compute_mode.is(1) ? "NVML_COMPUTEMODE_EXCLUSIVE_THREAD (1)" : "NVML_COMPUTEMODE_EXCLUSIVE_PROCESS (3)"});
         f.evidence.push_back({fmt::format("nvmlDeviceGetComputeRunningProcesses_v3({})", d.index), "PID " + pids});
-        f.fix.push_back("Wait for PID " + pids + " to finish (or stop it), or use another GPU; an administrator can "
-                        "share the GPU: sudo nvidia-smi -i " + std::to_string(d.index) + " -c DEFAULT");
+        f.fix.push_back("Wait for PID " + pids +
+                        " to finish (or stop it), or use another GPU; an administrator can "
+                        "share the GPU: sudo nvidia-smi -i " +
+                        std::to_string(d.index) + " -c DEFAULT");
       }
     }
     if (d.mig_current.is(1) && d.mig_devices.empty()) {
       blocked.push_back(name + " has MIG enabled but no MIG instance");
       f.evidence.push_back({fmt::format("nvmlDeviceGetMigMode({})", d.index), "current: enabled; no MIG device exists"});
-      f.fix.push_back(fmt::format("Create instances (for example sudo nvidia-smi mig -i {} -cgi 1g.10gb -C; list "
-                                  "profiles with nvidia-smi mig -lgip), or turn MIG off: sudo nvidia-smi -i {} -mig 0",
-                                  d.index, d.index));
+      f.fix.push_back(fmt::format(
+          "Create instances (for example sudo nvidia-smi mig -i {} -cgi 1g.10gb -C; list "
+          "profiles with nvidia-smi mig -lgip), or turn MIG off: sudo nvidia-smi -i {} -mig 0",
+          d.index, d.index));
     }
     if (blocked.size() > reasons_before) ++blocked_gpus;
   }
@@ -100,7 +105,6 @@ void rule_mig_compute_mode(const RuleContext& ctx, std::vector<Finding>& out) {
   for (size_t i = 1; i < blocked.size(); ++i) f.title += "; " + blocked[i];
   out.push_back(std::move(f));
 }
-
 
 namespace {
 
@@ -160,7 +164,6 @@ void rule_env_forces_cpu(const RuleContext& ctx, std::vector<Finding>& out) {
   }
 }
 
-
 // GPUs that other processes already hold (NVML's process lists and memory figures, read by check):
 // a warning when they hold a large share, a cause when too little is left for a framework to start.
 void rule_gpu_held_by_others(const RuleContext& ctx, std::vector<Finding>& out) {
@@ -210,8 +213,10 @@ void rule_gpu_held_by_others(const RuleContext& ctx, std::vector<Finding>& out) 
                             fmt::format("a kernel ran {}% of the last sample period", *d.utilization_percent)});
     if (f.fix.empty())
       f.fix.push_back("See who holds it: nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv");
-    f.fix.push_back(fmt::format("Wait for PID {} to finish (or stop it if it is yours: kill {}), or choose a free GPU "
-                                "with CUDA_VISIBLE_DEVICES", pids, pids.find(',') == std::string::npos ? pids : "<pid>"));
+    f.fix.push_back(fmt::format(
+        "Wait for PID {} to finish (or stop it if it is yours: kill {}), or choose a free GPU "
+        "with CUDA_VISIBLE_DEVICES",
+        pids, pids.find(',') == std::string::npos ? pids : "<pid>"));
   }
   if (titles.empty()) return;
   // A cause only when every GPU is too full to start on; a warning while another GPU is free enough.

@@ -114,10 +114,11 @@ std::string package_mismatch_fix(const RuleContext& ctx, const InstalledPackage&
     if (!pair.empty())
       return fmt::format("pip install {}{}   (the {} release made for torch {})", escape::shell(p.name + "==" + pair), index,
                          p.name, other.version);
-    return fmt::format("Install the {} release made for torch {} (its METADATA requires torch=={}){}, keeping torch, "
-                       "which carries the CUDA build: pip install {}",
-                       p.name, other.version, other.version.substr(0, plus), index.empty() ? "" : " from the same index",
-                       escape::shell(p.name + "==VERSION") + index);
+    return fmt::format(
+        "Install the {} release made for torch {} (its METADATA requires torch=={}){}, keeping torch, "
+        "which carries the CUDA build: pip install {}",
+        p.name, other.version, other.version.substr(0, plus), index.empty() ? "" : " from the same index",
+        escape::shell(p.name + "==VERSION") + index);
   }
   std::string spec;
   for (const auto& [op, v] : req.specifiers) spec += (spec.empty() ? "" : ",") + op + v;
@@ -260,9 +261,10 @@ void rule_framework_build(const RuleContext& ctx, std::vector<Finding>& out) {
           out.push_back(std::move(g));
         } else if (!sass_fits && !ptx_fits) {
           g.cause = "gpu_arch_too_new_for_build";
-          g.title = fmt::format("{} has no machine code and no usable PTX for compute capability {}.{} ({}): "
-                                "\"no kernel image is available for execution on the device\"",
-                                label(f), *d.cc_major, *d.cc_minor, d.name.value_or("the GPU"));
+          g.title = fmt::format(
+              "{} has no machine code and no usable PTX for compute capability {}.{} ({}): "
+              "\"no kernel image is available for execution on the device\"",
+              label(f), *d.cc_major, *d.cc_minor, d.name.value_or("the GPU"));
           g.fix.push_back(f.framework == "torch"
                               ? std::string("Install a torch build for this GPU generation (Blackwell: torch 2.7 or newer "
                                             "with --index-url https://download.pytorch.org/whl/cu128)")
@@ -385,7 +387,7 @@ void rule_framework_environment(const RuleContext& ctx, std::vector<Finding>& ou
     for (const auto& e : s.python_envs) f.evidence.push_back({e.prefix, "no " + name + " (" + e.found_by + ")"});
     for (const auto& note : s.python_env_notes) f.evidence.push_back({"environment search", note});
     f.fix.push_back(name == "tensorflow" ? tensorflow_gpu_install(ctx.kb, "") : name == "torch" ? "pip install torch"
-                                                                                        : jax_install(ctx, 0));
+                                                                                                : jax_install(ctx, 0));
     out.push_back(std::move(f));
   }
   // Jupyter kernels that run a Python without the framework the other environments hold.

@@ -44,10 +44,11 @@ std::string pip_fix(const RuleContext& ctx, const FrameworkLibraries& fw, const 
   int major = parse_dotted_version(cuda).value_or(std::vector<int>{12}).front();
   std::string suffix = major >= 13 ? "" : fmt::format("-cu{}", major);
   if (fw.framework == "torch") {
-    return fmt::format("pip install --force-reinstall {}  (it brings the matching nvidia-* wheels; "
-                       "for another CUDA use --index-url https://download.pytorch.org/whl/cu{})",
-                       fw.version.known() ? escape::shell("torch==" + fw.version->substr(0, fw.version->find('+'))) : "torch",
-                       [&] { std::string c = cuda; c.erase(std::remove(c.begin(), c.end(), '.'), c.end()); return c; }());
+    return fmt::format(
+        "pip install --force-reinstall {}  (it brings the matching nvidia-* wheels; "
+        "for another CUDA use --index-url https://download.pytorch.org/whl/cu{})",
+        fw.version.known() ? escape::shell("torch==" + fw.version->substr(0, fw.version->find('+'))) : "torch",
+        [&] { std::string c = cuda; c.erase(std::remove(c.begin(), c.end(), '.'), c.end()); return c; }());
   }
   if (fw.framework == "jax") return fmt::format("pip install -U \"jax[cuda{}]\"  (brings the nvidia-* wheels the plugin loads)", major);
   if (fw.framework == "tensorflow") {
@@ -56,8 +57,8 @@ std::string pip_fix(const RuleContext& ctx, const FrameworkLibraries& fw, const 
     return tensorflow_gpu_install(ctx.kb, version) + "  (brings the nvidia-* wheels this release was built for)";
   }
   std::string wheel = role.rfind("cudnn", 0) == 0 ? "nvidia-cudnn-cu" + std::to_string(major)
-                      : role == "nccl" ? "nvidia-nccl-cu" + std::to_string(major)
-                                       : "nvidia-" + role + suffix;
+                      : role == "nccl"            ? "nvidia-nccl-cu" + std::to_string(major)
+                                                  : "nvidia-" + role + suffix;
   return "pip install " + wheel;
 }
 
@@ -148,7 +149,7 @@ void rule_library_pins(const RuleContext& ctx, const FrameworkLibraries& fw, Sev
         f.severity = patch_only ? Severity::warning : sev;
         f.title = fmt::format("{} pins {} {} ({}), but {} resolves to {} {}{}", framework_title(fw), label, floor, pin,
                               lib.name, label, *v,
-                              patch_only ? fmt::format(": an older patch of the same {} release, which loads", 
+                              patch_only ? fmt::format(": an older patch of the same {} release, which loads",
                                                        leading_segments(floor, ctx.kb.pin_error_segments()))
                                          : "");
         f.evidence.push_back({dist_info_folder(p) + "/METADATA",
@@ -157,9 +158,8 @@ void rule_library_pins(const RuleContext& ctx, const FrameworkLibraries& fw, Sev
         f.evidence.push_back({*lib.path, lib.origin + ", found via " + lib.found_via +
                                              (lib.reported_version.known() ? ", the library reports " + *lib.reported_version : "")});
         f.fix.push_back("pip install " + escape::shell(pin) + fmt::format("   (the {} wheel {} {} pins; {} finds it "
-                                                                                  "before {})",
-                                                                                  label, p.name, p.version, fw.framework,
-                                                                                  path_dirname(*lib.path)));
+                                                                          "before {})",
+                                                                          label, p.name, p.version, fw.framework, path_dirname(*lib.path)));
         if (lib.found_via.rfind("LD_LIBRARY_PATH", 0) == 0)
           f.fix.push_back("and remove " + path_dirname(*lib.path) + " from LD_LIBRARY_PATH (check ~/.bashrc and the job script)");
         else
@@ -173,7 +173,6 @@ void rule_library_pins(const RuleContext& ctx, const FrameworkLibraries& fw, Sev
 }
 
 }  // namespace
-
 
 // The winner came through LD_LIBRARY_PATH although the framework's own wheel has a copy of another
 // version that would have loaded otherwise: the copy of the wheel that it hides; nullptr when none.
@@ -256,9 +255,11 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
                               lib.name, list);
         f.fix.push_back(pip_fix(ctx, fw, lib.role));
         // Named by the build's version, not the library's, so that the merged finding says it once.
-        f.fix.push_back(fmt::format("or install the {} matching the framework's build ({} {}), or a framework build for the "
-                                    "installed one", cudnn ? "cuDNN" : "CUDA toolkit", cudnn ? "cuDNN" : "CUDA",
-                                    cudnn ? std::to_string(wanted.value_or(0)) : fw.cuda_build.value_or("?")));
+        f.fix.push_back(fmt::format(
+            "or install the {} matching the framework's build ({} {}), or a framework build for the "
+            "installed one",
+            cudnn ? "cuDNN" : "CUDA toolkit", cudnn ? "cuDNN" : "CUDA",
+            cudnn ? std::to_string(wanted.value_or(0)) : fw.cuda_build.value_or("?")));
       } else if (!other_machine.empty()) {
         // Copies on the search path that the loader skips: built for another CPU or ELF class
         // (a site-packages or library folder copied from an x86-64 machine to an arm64 one).
@@ -267,10 +268,11 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
         const LibraryCopy& first = *other_machine.front();
         std::string built_for = first.detail.empty() ? std::string(to_string(first.status)) : first.detail;
         bool one = other_machine.size() == 1;
-        f.title = fmt::format("{} needs {} ({}), and the only {} built for another machine ({}): the loader of "
-                              "this {} host skips {}",
-                              framework_title(fw), lib.name, role->label, one ? "copy is" : "copies are", built_for,
-                              s.host.architecture.value_or("?"), one ? "it" : "them");
+        f.title = fmt::format(
+            "{} needs {} ({}), and the only {} built for another machine ({}): the loader of "
+            "this {} host skips {}",
+            framework_title(fw), lib.name, role->label, one ? "copy is" : "copies are", built_for,
+            s.host.architecture.value_or("?"), one ? "it" : "them");
         for (const auto* c : other_machine)
           if (f.evidence.size() < 10) f.evidence.push_back({c->path, copy_status_text(*c) + " (" + c->found_via + ")"});
         f.fix.push_back(pip_fix(ctx, fw, lib.role) + "   (on this machine: pip picks the wheels built for it)");
@@ -300,7 +302,8 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
           f.evidence.push_back({*lib.path, "loads: " + lib.found_via + ", " + lib.origin});
           f.evidence.push_back({c.resolved, "not loaded: " + c.origin});
           if (ld) f.evidence.push_back({"env LD_LIBRARY_PATH", *ld});
-          f.fix.push_back("Remove " + path_dirname(*lib.path) + " from LD_LIBRARY_PATH (check ~/.bashrc and the job script): "
+          f.fix.push_back("Remove " + path_dirname(*lib.path) +
+                          " from LD_LIBRARY_PATH (check ~/.bashrc and the job script): "
                           "the framework finds its own CUDA libraries without it.");
           out.push_back(std::move(f));
         }
@@ -327,8 +330,11 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
         f.evidence.push_back({c.resolved, "loads too: " + c.found_via + (origin_and_version(c).empty() ? "" : ", " + origin_and_version(c))});
       if (ld && through_ld) f.evidence.push_back({"env LD_LIBRARY_PATH", *ld});
       if (through_ld)
-        f.fix.push_back("Remove " + path_dirname(*lib.path) + " from LD_LIBRARY_PATH, or unset it (check ~/.bashrc and the "
-                        "job script): " + fw.framework + " loads its own CUDA libraries by path, and a NEEDED found "
+        f.fix.push_back("Remove " + path_dirname(*lib.path) +
+                        " from LD_LIBRARY_PATH, or unset it (check ~/.bashrc and the "
+                        "job script): " +
+                        fw.framework +
+                        " loads its own CUDA libraries by path, and a NEEDED found "
                         "through LD_LIBRARY_PATH adds a second copy.");
       else
         f.fix.push_back("Keep one copy of " + lib.name + ": remove the one in " + path_dirname(*lib.path) +
@@ -352,8 +358,9 @@ void rule_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
                               *main->second->version, lib.name, *lib.version);
         f.evidence.push_back({*main->second->path, main->second->origin + ", " + main->second->found_via});
         f.evidence.push_back({*lib.path, lib.origin + ", " + lib.found_via});
-        f.fix.push_back("Keep one cuDNN: remove the other copy's folder from LD_LIBRARY_PATH, or uninstall the system "
-                        "cuDNN package if the framework brings its own wheel.");
+        f.fix.push_back(
+            "Keep one cuDNN: remove the other copy's folder from LD_LIBRARY_PATH, or uninstall the system "
+            "cuDNN package if the framework brings its own wheel.");
         out.push_back(std::move(f));
         break;
       }

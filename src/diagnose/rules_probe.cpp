@@ -49,7 +49,6 @@ struct Assessment {
   std::vector<Finding> findings;
 };
 
-
 Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
   const auto& th = ctx.kb.probe_thresholds();
   Assessment a;
@@ -98,8 +97,9 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
     auto f = make("gpu_in_bad_state", Layer::hardware, Severity::error,
                   fmt::format("{} cannot run a kernel: {}", who, g.kernel.reason));
     f.evidence.push_back({fmt::format("GPU {} kernel", g.ordinal), g.kernel.reason});
-    f.fix.push_back("Look for Xid errors in the kernel log (sudo dmesg | grep -i xid); a GPU that computes wrong results "
-                    "or cannot load a module needs a reset (reboot) and, if it persists, service.");
+    f.fix.push_back(
+        "Look for Xid errors in the kernel log (sudo dmesg | grep -i xid); a GPU that computes wrong results "
+        "or cannot load a module needs a reset (reboot) and, if it persists, service.");
     a.findings.push_back(std::move(f));
     return a;
   }
@@ -145,9 +145,9 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
   }
   ProbeFigure conv;
   conv.name = "cuDNN convolution";
-  conv.state = g.cudnn.known()                                   ? FigureState::ok
+  conv.state = g.cudnn.known()                               ? FigureState::ok
                : step_outcome(g.cudnn) == StepOutcome::wrong ? FigureState::wrong
-                                                              : FigureState::not_measured;
+                                                             : FigureState::not_measured;
   conv.basis = g.cudnn.known() ? *g.cudnn : g.cudnn.reason;
   if (conv.state == FigureState::wrong) wrong.push_back(g.cudnn.reason);
   v.figures.push_back(conv);
@@ -155,8 +155,9 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
   if (!wrong.empty()) {
     auto f = make("gpu_in_bad_state", Layer::hardware, Severity::error, fmt::format("{} computes wrong results", who));
     for (const auto& w : wrong) f.evidence.push_back({fmt::format("GPU {}", g.ordinal), w});
-    f.fix.push_back("Look for Xid errors (sudo dmesg | grep -i xid) and ECC errors (nvidia-smi -q -d ECC); reboot, and "
-                    "have the card serviced if results stay wrong.");
+    f.fix.push_back(
+        "Look for Xid errors (sudo dmesg | grep -i xid) and ECC errors (nvidia-smi -q -d ECC); reboot, and "
+        "have the card serviced if results stay wrong.");
     a.findings.push_back(std::move(f));
   }
 
@@ -183,8 +184,9 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
                                         p.used_memory_bytes.known()
                                             ? fmt::format("{:.1f} GiB", static_cast<double>(*p.used_memory_bytes) / 1073741824.0)
                                             : std::string("an unknown amount"))});
-    f.fix.push_back("nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv lists them; stop the ones "
-                    "that should not be there, or pick another GPU with CUDA_VISIBLE_DEVICES.");
+    f.fix.push_back(
+        "nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv lists them; stop the ones "
+        "that should not be there, or pick another GPU with CUDA_VISIBLE_DEVICES.");
     a.findings.push_back(std::move(f));
   }
 
@@ -204,19 +206,22 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
     if (h2d.measured.known()) f.evidence.push_back(figure_evidence(g, h2d));
     if (d2h.measured.known()) f.evidence.push_back(figure_evidence(g, d2h));
     if (narrow)
-      f.fix.push_back("Seat the card in a full-width (x16) slot; check risers and extension cables, slot sharing "
-                      "(M.2 drives or other cards on the same lanes) and the slot's lane setting in the firmware setup.");
+      f.fix.push_back(
+          "Seat the card in a full-width (x16) slot; check risers and extension cables, slot sharing "
+          "(M.2 drives or other cards on the same lanes) and the slot's lane setting in the firmware setup.");
     if (slow_gen)
-      f.fix.push_back("Check the slot's PCIe generation in the firmware setup (a slot forced to an older generation, or "
-                      "a riser that cannot carry the speed, trains the link down).");
+      f.fix.push_back(
+          "Check the slot's PCIe generation in the firmware setup (a slot forced to an older generation, or "
+          "a riser that cannot carry the speed, trains the link down).");
     a.findings.push_back(std::move(f));
   } else if (host_low) {
     auto f = make("other", Layer::hardware, Severity::warning,
                   fmt::format("{}: host<->device copies run far below what its PCIe link allows", who));
     if (h2d.measured.known()) f.evidence.push_back(figure_evidence(g, h2d));
     if (d2h.measured.known()) f.evidence.push_back(figure_evidence(g, d2h));
-    f.fix.push_back("The link itself trained at full width and speed: look at the host side (an IOMMU in translation "
-                    "mode, the GPU on the far CPU socket: nvidia-smi topo -m shows its NUMA affinity; a VM's PCIe passthrough).");
+    f.fix.push_back(
+        "The link itself trained at full width and speed: look at the host side (an IOMMU in translation "
+        "mode, the GPU on the far CPU socket: nvidia-smi topo -m shows its NUMA affinity; a VM's PCIe passthrough).");
     a.findings.push_back(std::move(f));
   }
 
@@ -236,8 +241,9 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
     if (hardware != 0) {
       f = make("gpu_throttled", Layer::hardware, Severity::error,
                fmt::format("{} is throttled ({}): it computes at a fraction of its rate", who, reason_names(hardware)));
-      f.fix.push_back("Check cooling: fans, airflow, dust, the inlet temperature (nvidia-smi -q -d TEMPERATURE,PERFORMANCE); "
-                      "hardware slowdown or power brake also comes from an insufficient power supply or cable.");
+      f.fix.push_back(
+          "Check cooling: fans, airflow, dust, the inlet temperature (nvidia-smi -q -d TEMPERATURE,PERFORMANCE); "
+          "hardware slowdown or power brake also comes from an insufficient power supply or cable.");
     } else if (power_lowered) {
       f = make("gpu_throttled", Layer::hardware, Severity::error,
                fmt::format("{}: its power limit is {:.0f} W of the default {:.0f} W", who, *t.power_limit_w,
@@ -248,8 +254,10 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
       f = make("gpu_throttled", Layer::hardware, Severity::error,
                fmt::format("{}: its clocks are held down ({} MHz at most of {} MHz)", who,
                            t.sm_clock_max_seen_mhz.value_or(0), t.sm_clock_max_mhz.value_or(0)));
-      f.fix.push_back(fmt::format("sudo nvidia-smi -i {} -rac && sudo nvidia-smi -i {} -rgc   (reset application and "
-                                  "locked clocks)", g.ordinal, g.ordinal));
+      f.fix.push_back(fmt::format(
+          "sudo nvidia-smi -i {} -rac && sudo nvidia-smi -i {} -rgc   (reset application and "
+          "locked clocks)",
+          g.ordinal, g.ordinal));
     } else if (busy) {
       f = make("gpu_in_use_by_other_process", Layer::program, Severity::error,
                fmt::format("{}: other processes compute on it, so the probe got a fraction of it", who));
@@ -284,8 +292,7 @@ Assessment assess_gpu(const GpuProbe& g, const RuleContext& ctx) {
     v.summary = a.findings.front().title;
     for (const char* sep : {": ", " "})
       if (v.summary.rfind(who + sep, 0) == 0) v.summary = v.summary.substr(who.size() + std::strlen(sep));
-  }
-  else {
+  } else {
     std::optional<double> lo, hi;
     for (const auto& f : v.figures) {
       if (f.state != FigureState::ok || !f.measured.known() || !f.expected.known() || *f.expected <= 0 || f.unit == "GiB") continue;
@@ -350,8 +357,9 @@ void rule_probe_gpus(const RuleContext& ctx, std::vector<Finding>& out) {
     auto f = make("gpu_in_bad_state", Layer::hardware, Severity::error,
                   fmt::format("the probe's child process {} at \"{}\"", how, c.last_step));
     f.evidence.push_back({"probe child", fmt::format("{}: {}", to_string(c.child.status), c.child.detail)});
-    f.fix.push_back("Look for Xid errors in the kernel log (sudo dmesg | grep -i xid); a GPU that hangs on simple work "
-                    "needs a reset (reboot).");
+    f.fix.push_back(
+        "Look for Xid errors in the kernel log (sudo dmesg | grep -i xid); a GPU that hangs on simple work "
+        "needs a reset (reboot).");
     out.push_back(std::move(f));
   } else if (c.child.status == ChildStatus::failed) {
     auto f = make("other", Layer::hardware, Severity::error, "the probe's child process failed: " + c.child.detail);

@@ -106,9 +106,10 @@ void rule_program_environment(const RuleContext& ctx, std::vector<Finding>& out)
         f.title = "The program ran with CUDA_VISIBLE_DEVICES hiding every GPU from CUDA";
         f.evidence.push_back({fmt::format("/proc/{}/environ", proc.pid), "CUDA_VISIBLE_DEVICES=\"" + cvd->second + "\" in " + process_name(proc)});
         f.evidence.push_back({"CUDA's rules for the variable", r.explanation});
-        f.fix.push_back("Run it without the variable (unset CUDA_VISIBLE_DEVICES), or with valid GPU indexes "
-                        "(export CUDA_VISIBLE_DEVICES=0); find where it is set: the job script, ~/.bashrc, or the program "
-                        "itself (os.environ[\"CUDA_VISIBLE_DEVICES\"]).");
+        f.fix.push_back(
+            "Run it without the variable (unset CUDA_VISIBLE_DEVICES), or with valid GPU indexes "
+            "(export CUDA_VISIBLE_DEVICES=0); find where it is set: the job script, ~/.bashrc, or the program "
+            "itself (os.environ[\"CUDA_VISIBLE_DEVICES\"]).");
         out.push_back(std::move(f));
         return;
       }
@@ -157,11 +158,12 @@ void rule_program_pid_namespace(const RuleContext& ctx, std::vector<Finding>& ou
     f.cause = "other";
     f.layer = Layer::platform;
     f.severity = Severity::error;
-    f.title = fmt::format("{} runs in a PID namespace of its own but sees the /proc of gpudoctor's: CUDA fails to start "
-                          "there (error 304, \"OS call failed or operation not supported on this OS\")",
-                          process_name(proc));
+    f.title = fmt::format(
+        "{} runs in a PID namespace of its own but sees the /proc of gpudoctor's: CUDA fails to start "
+        "there (error 304, \"OS call failed or operation not supported on this OS\")",
+        process_name(proc));
     f.evidence.push_back({fmt::format("/proc/{}/ns/pid", proc.pid), fmt::format("{}; gpudoctor's is {}", proc.pid_namespace,
-                                                                                  p.watcher_pid_namespace)});
+                                                                                p.watcher_pid_namespace)});
     f.evidence.push_back({fmt::format("/proc/{}/ns/mnt", proc.pid),
                           fmt::format("{}, gpudoctor's own: the /proc it sees belongs to another PID namespace", proc.mount_namespace)});
     if (proc.nspids.size() > 1)
@@ -186,7 +188,8 @@ void rule_program_log(const RuleContext& ctx, std::vector<Finding>& out) {
       f.cause = e.cause;
       f.layer = info->layer ? *info->layer : Layer::benign;
       bool benign = info->layer == Layer::benign;  // causes.toml: a line that is harmless
-      f.severity = benign ? Severity::info : e.severity == "error" ? Severity::error : Severity::warning;
+      f.severity = benign ? Severity::info : e.severity == "error" ? Severity::error
+                                                                   : Severity::warning;
       f.title = "The program's log: " + info->meaning;
       if (f.title.size() > 200) f.title = f.title.substr(0, f.title.rfind(' ', 197)) + "...";
       if (!benign) f.fix = ctx.kb.text_fix(e.cause);
@@ -213,8 +216,9 @@ void rule_program_libraries(const RuleContext& ctx, std::vector<Finding>& out) {
     f.title = fmt::format("{} loaded another {} than check predicted", c.framework, c.role);
     f.evidence.push_back({fmt::format("/proc/PID/maps of PID {}", fmt::join(c.pids, ", ")), c.loaded});
     f.evidence.push_back({"check's loader model", c.predicted});
-    f.fix.push_back("Compare LD_LIBRARY_PATH and LD_PRELOAD of the program with gpudoctor's (the program may change them), "
-                    "or report the difference to gpudoctor: its loader model missed it.");
+    f.fix.push_back(
+        "Compare LD_LIBRARY_PATH and LD_PRELOAD of the program with gpudoctor's (the program may change them), "
+        "or report the difference to gpudoctor: its loader model missed it.");
     out.push_back(std::move(f));
   }
 }
@@ -321,9 +325,11 @@ void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out) {
       Finding f;
       f.cause = "input_pipeline_bound";
       f.layer = Layer::program;
-      f.title = fmt::format("GPU {} had work {:.0f}% of the time once the program used it, while the program's CPU use "
-                            "averaged {:.0f}% of a core: the GPU waits for its input", g->index, *g->mean_utilization_percent,
-                            *p.cpu_mean_percent);
+      f.title = fmt::format(
+          "GPU {} had work {:.0f}% of the time once the program used it, while the program's CPU use "
+          "averaged {:.0f}% of a core: the GPU waits for its input",
+          g->index, *g->mean_utilization_percent,
+          *p.cpu_mean_percent);
       f.evidence.push_back({fmt::format("GPU {} ({})", g->index, g->name),
                             fmt::format("busy {:.0f}% of {:.0f} s, mean utilization {}, peak {} ({})", g->busy_share.value_or(0) * 100,
                                         p.duration_s,
@@ -332,8 +338,9 @@ void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out) {
                                         g->utilization_basis)});
       f.evidence.push_back({"/proc/PID/stat of the program's processes",
                             fmt::format("CPU {:.0f}% of one core on average over {} process(es)", *p.cpu_mean_percent, p.processes.size())});
-      f.fix.push_back("PyTorch: DataLoader(num_workers=N, pin_memory=True, persistent_workers=True, prefetch_factor=...) and "
-                      "move decoding/augmentation off the training loop");
+      f.fix.push_back(
+          "PyTorch: DataLoader(num_workers=N, pin_memory=True, persistent_workers=True, prefetch_factor=...) and "
+          "move decoding/augmentation off the training loop");
       f.fix.push_back("TensorFlow: dataset.map(..., num_parallel_calls=tf.data.AUTOTUNE).cache().prefetch(tf.data.AUTOTUNE)");
       f.fix.push_back("Measure it: the framework's profiler (torch.profiler, TensorBoard's input-pipeline analysis)");
       out.push_back(std::move(f));
@@ -364,11 +371,11 @@ void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out) {
 
   // The program never showed up in a GPU's process list.
   if (p.per_process == PerProcess::not_visible) return;  // not judged idle: its PIDs cannot be seen
-  if (any_error(out)) return;                  // a lower layer, the environment or the log says why
+  if (any_error(out)) return;                            // a lower layer, the environment or the log says why
   const auto* opened = opened_gpu(p);
   bool libcuda = has_role(p, {"cuda_driver"});
   if (p.per_process == PerProcess::no_nvml && opened != nullptr) return;  // no lists to judge by, and it did open a GPU
-  if (p.gpus.empty() && p.processes.empty()) return;           // nothing watched to judge by
+  if (p.gpus.empty() && p.processes.empty()) return;                      // nothing watched to judge by
   auto fws = frameworks_loaded(p);
   Finding f;
   f.layer = Layer::program;
@@ -376,8 +383,9 @@ void rule_program_gpu_use(const RuleContext& ctx, std::vector<Finding>& out) {
     f.cause = "program_forces_cpu";
     f.title = fmt::format("The program loaded {} but never created a CUDA context on a GPU: its work ran on the CPU", fmt::join(fws, ", "));
     f.fix = ctx.kb.text_fix("program_forces_cpu");
-    f.fix.push_back("PyTorch: move the model and every batch to the GPU (model.to('cuda'), x = x.to('cuda')); "
-                    "TensorFlow and JAX place work on the GPU by themselves when they see one");
+    f.fix.push_back(
+        "PyTorch: move the model and every batch to the GPU (model.to('cuda'), x = x.to('cuda')); "
+        "TensorFlow and JAX place work on the GPU by themselves when they see one");
   } else {
     f.cause = "other";
     f.title = "The program never used a GPU: no process of it loaded TensorFlow, PyTorch or JAX or created a CUDA context";

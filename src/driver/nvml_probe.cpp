@@ -10,9 +10,6 @@ namespace gpudoctor {
 
 namespace {
 
-
-
-
 std::string nvml_error_name(int code) {
   switch (code) {
     case 0: return "NVML_SUCCESS";
@@ -49,7 +46,6 @@ std::string nvml_error_name(int code) {
     default: return "NVML_ERROR_" + std::to_string(code);
   }
 }
-
 
 class Prober {
  public:

@@ -77,7 +77,8 @@ constexpr BuiltinFact k_builtin_facts[] = {
 };
 
 Severity severity_of(std::string_view s) {
-  return s == "error" ? Severity::error : s == "info" ? Severity::info : Severity::warning;
+  return s == "error" ? Severity::error : s == "info" ? Severity::info
+                                                      : Severity::warning;
 }
 
 }  // namespace
@@ -373,7 +374,9 @@ void build_snapshot(TextReading& r) {
   for (const auto& [k, v] : r.facts) {
     if (k.rfind("pip:", 0) != 0) continue;
     std::string dist = k.substr(4);
-    std::string fw = dist.rfind("tensorflow", 0) == 0 || dist == "tf-nightly" ? "tensorflow" : dist == "torch" ? "torch" : dist == "jax" ? "jax" : "";
+    std::string fw = dist.rfind("tensorflow", 0) == 0 || dist == "tf-nightly" ? "tensorflow" : dist == "torch" ? "torch"
+                                                                                           : dist == "jax"     ? "jax"
+                                                                                                               : "";
     bool known = false;
     for (const auto& f : s.framework_installs) known = known || f.framework == fw;
     if (!fw.empty() && !known) add_install(fw, dist, v);
@@ -471,7 +474,8 @@ std::pair<std::string, std::string> refine_cause(const AnnotatedLine& a, const s
     if (!differs) return {a.cause, ""};
     return {"cuda_version_mismatch",
             fmt::format("The framework loads {}, the CUDA {} library it was built for; the text says CUDA {} is installed, "
-                        "which does not provide it", lib, wanted, *have)};
+                        "which does not provide it",
+                        lib, wanted, *have)};
   }
   if (a.cause == "cudnn_missing") {
     std::string lib = value("library");
@@ -492,7 +496,8 @@ std::pair<std::string, std::string> refine_cause(const AnnotatedLine& a, const s
         major_minor(loaded) != major_minor(compiled))
       return {"conflicting_cuda_installs",
               fmt::format("cuDNN {} was loaded, though the text says cuDNN {} (the version the build needs) is installed: "
-                          "another copy of cuDNN comes first on the library path", major_minor(loaded), *have)};
+                          "another copy of cuDNN comes first on the library path",
+                          major_minor(loaded), *have)};
     return {a.cause, ""};
   }
   if (a.message == "pip_no_version_satisfies") {
@@ -521,8 +526,10 @@ std::pair<std::string, std::string> refine_cause(const AnnotatedLine& a, const s
     // A version the index has for other Pythons but not this one (X older than all offered: the
     // Python is too new; newer than all: too old or another platform).
     std::string why = compare_versions(version, offered.front()) < 0
-                          ? fmt::format("{} {} has no build for this Python: the index offers {} {} to {} only, so the Python "
-                                        "is newer than that release supports", name, version, name, offered.front(), offered.back())
+                          ? fmt::format(
+                                "{} {} has no build for this Python: the index offers {} {} to {} only, so the Python "
+                                "is newer than that release supports",
+                                name, version, name, offered.front(), offered.back())
                           : fmt::format("{} {} is not offered for this Python or platform (the index offers {} {} to {})", name,
                                         version, name, offered.front(), offered.back());
     return {"framework_version_incompatible_python", why};
@@ -552,7 +559,7 @@ void add_what_the_framework_needs(const TextReading& text, std::vector<Finding>&
     if (!library_causes.count(f.cause) || f.severity != Severity::error) continue;
     f.title += fmt::format(" (TensorFlow {} was built with CUDA {} and cuDNN {})", series, rel->cuda, rel->cudnn);
     f.evidence.push_back({"tensorflow.toml", fmt::format("TensorFlow {}: CUDA {}, cuDNN {}, Python {} (tested build configurations)",
-                                                          series, rel->cuda, rel->cudnn, rel->python)});
+                                                         series, rel->cuda, rel->cudnn, rel->python)});
     if (tensorflow_has_and_cuda(kb::KnowledgeBase::get(), series))
       f.fix.push_back(fmt::format("On Linux or WSL2: {} (installs CUDA {} and cuDNN {} as pip packages)",
                                   tensorflow_gpu_install(kb::KnowledgeBase::get(), series + ".*", "python -m pip"), rel->cuda,
@@ -568,7 +575,7 @@ struct TextReader::State {
   std::vector<int> hits;
   std::string pending_heading;  // an issue-form heading seen: its value is the next non-empty line
   std::string pending_heading_id;
-  std::string pip_show_name;  // `pip show`: the Name: line seen, its Version: line to come
+  std::string pip_show_name;            // `pip show`: the Name: line seen, its Version: line to come
   std::set<std::string> kept_messages;  // message/cause pairs with a kept line
   bool blank = true;                    // no line with more than white space yet
 };
@@ -677,9 +684,9 @@ void TextReader::line(std::size_t n, std::string_view raw) {
         a.severity = Severity::info;
         a.success = m.success;
         bool package = m.fact == "pip_package" || m.fact == "pip_show_version";
-        a.meaning = "states " + (package ? std::string("an installed package")
-                                 : m.fact == "ldconfig_library" ? std::string("a library in the loader cache")
-                                                                : m.fact) + ": " + stated;
+        a.meaning = "states " + (package ? std::string("an installed package") : m.fact == "ldconfig_library" ? std::string("a library in the loader cache")
+                                                                                                              : m.fact) +
+                    ": " + stated;
         annotate(std::move(a));
         continue;
       }
@@ -715,8 +722,9 @@ TextReading TextReader::finish(const ReadStats& stats) {
 
 TextReading read_text(std::FILE* in, const Catalogue& catalogue, std::size_t max_kept_lines) {
   TextReader reader(catalogue, max_kept_lines);
-  auto stats = read_lines(in, [&](std::size_t n, std::string_view raw) { reader.line(n, raw); }, 16384,
-                          [&](std::string_view run) { return reader.may_match(run); });
+  auto stats = read_lines(
+      in, [&](std::size_t n, std::string_view raw) { reader.line(n, raw); }, 16384,
+      [&](std::string_view run) { return reader.may_match(run); });
   return reader.finish(stats);
 }
 
@@ -726,7 +734,10 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
   RankHints hints;
   // Findings from the lines: one per cause, its first line first.
   std::map<std::string, bool> only_symptoms;  // every line of the cause is a consequence of another
-  auto weight = [](char l) { return l == 'F' ? 4 : l == 'E' ? 3 : l == 'W' ? 2 : l == 'I' ? 1 : 0; };
+  auto weight = [](char l) { return l == 'F' ? 4 : l == 'E' ? 3
+                                               : l == 'W'   ? 2
+                                               : l == 'I'   ? 1
+                                                            : 0; };
   // A harmless line's cause is of the benign layer (causes.toml), whatever its id says.
   auto benign_cause = [&](const std::string& id) {
     const auto* c = kb.cause(id);
@@ -807,9 +818,11 @@ Diagnosis diagnose_text(const TextReading& text, const Snapshot* host) {
       for (const auto& a : text.lines)
         if (f.evidence.size() < 6) f.evidence.push_back({fmt::format("line {}", a.line), a.meaning.empty() ? a.text : a.meaning});
       f.evidence.push_back({"the text", fmt::format("{} lines read, {} of them known to the catalogue (messages and tool outputs); "
-                                                    "none shows a failure or a GPU in use", text.stats.lines, text.significant)});
-      f.fix.push_back("Paste the framework's whole output from its start (import and first GPU use), or run gpudoctor check on the "
-                      "machine itself.");
+                                                    "none shows a failure or a GPU in use",
+                                                    text.stats.lines, text.significant)});
+      f.fix.push_back(
+          "Paste the framework's whole output from its start (import and first GPU use), or run gpudoctor check on the "
+          "machine itself.");
       benign.insert(benign.begin(), std::move(f));
     }
     d.causes = std::move(benign);

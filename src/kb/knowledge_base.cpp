@@ -696,7 +696,7 @@ std::vector<std::string> KnowledgeBase::wheel_roles(std::string_view dist) const
   std::string base(dist);
   // "nvidia-nccl-cu13" -> "nvidia-nccl"
   if (size_t cu = base.rfind("-cu"); cu != std::string::npos && cu + 3 < base.size() &&
-                                       base.find_first_not_of("0123456789", cu + 3) == std::string::npos)
+                                     base.find_first_not_of("0123456789", cu + 3) == std::string::npos)
     base.resize(cu);
   auto it = m_wheel_roles.find(base);
   return it == m_wheel_roles.end() ? std::vector<std::string>{} : it->second;

@@ -26,7 +26,8 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
   // "unknown": nothing blocks, but nothing shows the GPU in use either (explain on a text of harmless
   // lines, or of nothing it knows): the first cause is then no error.
   bool unknown = !d.healthy && !d.causes.empty() && d.causes.front().severity != Severity::error;
-  j["verdict"] = d.healthy ? "healthy" : unknown ? "unknown" : "problem";
+  j["verdict"] = d.healthy ? "healthy" : unknown ? "unknown"
+                                                 : "problem";
   j["tool"] = "gpudoctor";
   j["version"] = h.version;
   j["command"] = h.command;
@@ -57,9 +58,7 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
   if (h.command == "explain") {
     j["lines"] = nlohmann::ordered_json::array();
     for (const auto& a : d.annotations)
-      j["lines"].push_back({{"line", a.line}, {"text", a.text}, {"message", a.message},
-                            {"cause", a.cause.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(a.cause)},
-                            {"severity", std::string(to_string(a.severity))}, {"meaning", a.meaning}});
+      j["lines"].push_back({{"line", a.line}, {"text", a.text}, {"message", a.message}, {"cause", a.cause.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(a.cause)}, {"severity", std::string(to_string(a.severity))}, {"meaning", a.meaning}});
     j["significant_lines"] = d.annotated_total;
   }
   j["environments"] = nlohmann::ordered_json::array();
@@ -73,10 +72,7 @@ nlohmann::ordered_json json_report(const Diagnosis& d, const ReportHeader& h) {
     env["frameworks"] = nlohmann::ordered_json::array();
     for (const auto& f : d.installs) {
       if (f.environment != e.prefix) continue;
-      env["frameworks"].push_back({{"framework", f.framework}, {"distribution", f.distribution},
-                                   {"version", f.version.value_or("")}, {"build", f.build.value_or("")},
-                                   {"cuda_build", f.cuda_build.known() ? nlohmann::ordered_json(*f.cuda_build) : nlohmann::ordered_json(nullptr)},
-                                   {"cuda_version", f.cuda_version.known() ? nlohmann::ordered_json(*f.cuda_version) : nlohmann::ordered_json(nullptr)}});
+      env["frameworks"].push_back({{"framework", f.framework}, {"distribution", f.distribution}, {"version", f.version.value_or("")}, {"build", f.build.value_or("")}, {"cuda_build", f.cuda_build.known() ? nlohmann::ordered_json(*f.cuda_build) : nlohmann::ordered_json(nullptr)}, {"cuda_version", f.cuda_version.known() ? nlohmann::ordered_json(*f.cuda_version) : nlohmann::ordered_json(nullptr)}});
     }
     j["environments"].push_back(std::move(env));
   }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "core/snapshot_json.hpp"
 #include "kb/knowledge_base.hpp"
 
 namespace gpudoctor {
@@ -96,6 +97,9 @@ Redactor::Redactor(const RedactionContext& context) {
   (void)compiled();
   for (const auto& k : context.keep_words)
     if (!k.empty()) m_keep.push_back(lower(k));
+  // gpudoctor's own words in a snapshot (states, fixed texts) are never a user's or a host's: the
+  // shared snapshot must still read back.
+  for (auto& w : snapshot_state_words()) m_keep.push_back(std::move(w));
   for (const auto& u : context.user_names) add_user(u);
   for (const auto& h : context.host_names) {
     std::string name = lower(h);
@@ -110,6 +114,7 @@ Redactor::Redactor(const RedactionContext& context) {
 
 void Redactor::add_user(const std::string& name) {
   if (name.empty() || name == "." || name == ".." || m_users.count(name) != 0) return;
+  if (std::find(m_keep.begin(), m_keep.end(), lower(name)) != m_keep.end()) return;  // a word of the snapshot's own
   const auto& never = kb::KnowledgeBase::get().redaction().not_users;
   if (std::find(never.begin(), never.end(), name) != never.end()) return;
   if (name.find_first_of("<>") != std::string::npos) return;  // a placeholder already

@@ -18,8 +18,9 @@ std::vector<std::pair<bool, std::string>> environment_lines(const Diagnosis& d) 
     for (const auto& f : d.installs) {
       if (f.environment != e.prefix) continue;
       std::string build = f.build.known() ? *f.build : f.version.value_or("?");
-      std::string cuda = f.cuda_build.is(true) ? " (CUDA " + f.cuda_version.value_or("?") + ")"
-                         : f.cuda_build.is(false) ? " (CPU only)" : "";
+      std::string cuda = f.cuda_build.is(true)    ? " (CUDA " + f.cuda_version.value_or("?") + ")"
+                         : f.cuda_build.is(false) ? " (CPU only)"
+                                                  : "";
       held.push_back(f.distribution + " " + build + cuda);
     }
     out.emplace_back(e.in_use, e.prefix + " (" + std::string(to_string(e.kind)) + ", Python " + e.version.value_or("?") + ", " + e.found_by +

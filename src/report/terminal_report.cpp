@@ -154,8 +154,9 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
     fmt::print(out, "\nSignificant lines ({} of {} shown):\n", d.annotations.size(), d.annotated_total);
     for (const auto& a : d.annotations) {
       std::string tag = a.cause.empty() ? "fact" : t(a.cause);
-      auto style = a.severity == Severity::error ? fg(fmt::terminal_color::red)
-                   : a.severity == Severity::warning ? fg(fmt::terminal_color::yellow) : fmt::text_style{};
+      auto style = a.severity == Severity::error     ? fg(fmt::terminal_color::red)
+                   : a.severity == Severity::warning ? fg(fmt::terminal_color::yellow)
+                                                     : fmt::text_style{};
       fmt::print(out, "  {:>6}  {}\n          {} {}\n", a.line, t(utf8_cut(a.text, 160)), st.paint("-> " + tag, style), t(a.meaning));
     }
   }
@@ -175,9 +176,9 @@ void terminal_report(std::ostream& out, const Diagnosis& d, const ReportHeader& 
     if (rest > 0) fmt::print(out, "    and {} more without a framework shown (--verbose lists them)\n", rest);
   }
   for (const auto& g : d.gpus) {
-    auto style = g.state == GpuState::healthy ? fg(fmt::terminal_color::green)
+    auto style = g.state == GpuState::healthy  ? fg(fmt::terminal_color::green)
                  : g.state == GpuState::failed ? fg(fmt::terminal_color::red) | fmt::emphasis::bold
-                                       : fg(fmt::terminal_color::yellow);
+                                               : fg(fmt::terminal_color::yellow);
     fmt::print(out, "\nGPU {} {}: {} {}\n", g.ordinal, t(g.name), st.paint(t(std::string(to_string(g.state))), style), t(g.summary));
     for (const auto& f : g.figures) {
       std::string basis = t(f.basis.size() > 90 ? utf8_cut(f.basis, 87) + "..." : f.basis);

@@ -26,7 +26,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 const std::string k_host = fs::path(GPUDOCTOR_SCENARIOS).parent_path() / "hosts" / "h200-container";
 const std::string k_root = k_host + "/root";
 
@@ -123,7 +122,8 @@ TEST(Cli, FromRejectsWhatIsNotASnapshot) {
     auto f = temp_file("bad.json", content);
     auto r = run({"check", "--from", f.string()});
     fs::remove(f);
-    EXPECT_EQ(r.code, 2) << content << "\n" << r.err;
+    EXPECT_EQ(r.code, 2) << content << "\n"
+                         << r.err;
     EXPECT_NE(r.err.find("gpudoctor:"), std::string::npos) << r.err;
   }
   auto missing = run({"check", "--from", "/nonexistent/snapshot.json"});
@@ -349,9 +349,10 @@ TEST(CliExplain, BadInputIsAClearUsageError) {
 TEST(CliExplain, BinaryGarbageAndEscapesNeitherCrashNorHideAMessage) {
   std::string text;
   for (int i = 0; i < 70000; ++i) text += static_cast<char>((i * 7919) % 256);
-  text += "\n\x1b[31m2021-08-06 21:37:12.570693: W tensorflow/stream_executor/platform/default/dso_loader.cc:64] "
-          "Could not load dynamic library 'libcudnn.so.8'; dlerror: libcudnn.so.8: cannot open shared object file: "
-          "No such file or directory\x1b[0m\r\n";
+  text +=
+      "\n\x1b[31m2021-08-06 21:37:12.570693: W tensorflow/stream_executor/platform/default/dso_loader.cc:64] "
+      "Could not load dynamic library 'libcudnn.so.8'; dlerror: libcudnn.so.8: cannot open shared object file: "
+      "No such file or directory\x1b[0m\r\n";
   auto p = temp_file("garbage.txt", text);
   auto r = run({"explain", p.string(), "--json"});
   fs::remove(p);
@@ -628,7 +629,8 @@ TEST(CliDriver, NvmlThatCrashesOrHangsIsAFindingNeverHealthy) {
       auto r = run({"check", "--json", "--root", k_root, "--driver", "host", "--timeout", "1"}, fake_env(f.string()), 60);
       fs::remove(f);
       std::string what = std::string(how) + " " + fn;
-      ASSERT_EQ(r.code, 1) << what << "\n" << r.err << r.out.substr(0, 2000);
+      ASSERT_EQ(r.code, 1) << what << "\n"
+                           << r.err << r.out.substr(0, 2000);
       auto j = nlohmann::json::parse(r.out);
       EXPECT_EQ(j["verdict"], "problem") << what;
       EXPECT_EQ(j["causes"][0]["id"], "gpu_in_bad_state") << what;

@@ -132,7 +132,6 @@ TEST(Rules, EmptySnapshotIsNotAVerdictOfBrokenHardware) {
   EXPECT_EQ(d.layers[0].state, LayerState::not_checked);
 }
 
-
 // Two GPUs, one of them both Prohibited and MIG-enabled without instances: one GPU of two is blocked,
 // so the other still works (a warning), however many reasons the blocked one has.
 TEST(Rules, ComputeModeSeverityCountsGpusNotReasons) {
@@ -161,7 +160,6 @@ TEST(Rules, ComputeModeSeverityCountsGpusNotReasons) {
   for (const auto& e : out[0].evidence) named_thread |= e.said == "NVML_COMPUTEMODE_EXCLUSIVE_THREAD (1)";
   EXPECT_TRUE(named_thread);
 }
-
 
 // JAX_PLATFORMS=cpu on a healthy H200 host with jax 0.7.2 and its CUDA 12 plugin in the venv in use:
 // JAX ran on the CPU (seen on the lent H200) while check said healthy.
@@ -231,7 +229,6 @@ TEST(Rules, JaxPlatformsIsOnlyAWarningWhereItChangesNothing) {
   EXPECT_TRUE(n.healthy);
   EXPECT_EQ(find(n.warnings, "framework_env_forces_cpu"), nullptr);
 }
-
 
 // Another process holding 112 GiB of the H200's 140 (seen on the lent H200: check said healthy).
 Snapshot h200_shared(std::uint64_t held_gib, std::uint64_t free_gib) {

@@ -109,8 +109,9 @@ TEST(LibraryPins, AnOlderPatchOfThePinnedReleaseIsAWarning) {
   const Finding* f = find(findings, "cuda_version_mismatch");
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(f->severity, Severity::warning);
-  EXPECT_EQ(f->title, "torch 2.11.0+cu130 pins NCCL 2.28.9 (nvidia-nccl-cu13==2.28.9), but libnccl.so.2 resolves to NCCL "
-                      "2.28.3: an older patch of the same 2.28 release, which loads");
+  EXPECT_EQ(f->title,
+            "torch 2.11.0+cu130 pins NCCL 2.28.9 (nvidia-nccl-cu13==2.28.9), but libnccl.so.2 resolves to NCCL "
+            "2.28.3: an older patch of the same 2.28 release, which loads");
   EXPECT_EQ(f->fix[0].rfind("pip install nvidia-nccl-cu13==2.28.9   ", 0), 0u) << f->fix[0];
   auto d = diagnose(h200("libnccl.so.2.28.3", "2.28.3"));
   ASSERT_FALSE(d.causes.empty());
@@ -170,7 +171,6 @@ TEST(LibraryPins, CudnnOlderThanItsPinIsACudnnMismatch) {
   EXPECT_EQ(find(findings, "cuda_version_mismatch"), nullptr);
 }
 
-
 // The layers above the failing libraries layer that passed their own checks say so ("passed (above
 // a failure)"), instead of "not reached": once the library is fixed, they hold.
 TEST(Diagnosis, LayersAboveAFailurePassedTheirOwnChecks) {
@@ -193,8 +193,7 @@ TEST(Diagnosis, LayersAboveAFailurePassedTheirOwnChecks) {
 TEST(Diagnosis, MergedTitlesSayTheirSentenceOnce) {
   std::vector<Finding> found;
   for (const auto& [need, have] : std::vector<std::pair<std::string, std::string>>{
-           {"libcublas.so.12", "libcublas.so.13"}, {"libcufft.so.11", "libcufft.so.12"}, {"libcusolver.so.11", "libcusolver.so.12"},
-           {"libcusparse.so.12", "libcusparse.so.12.6"}, {"libnvJitLink.so.12", "libnvJitLink.so.13"}}) {
+           {"libcublas.so.12", "libcublas.so.13"}, {"libcufft.so.11", "libcufft.so.12"}, {"libcusolver.so.11", "libcusolver.so.12"}, {"libcusparse.so.12", "libcusparse.so.12.6"}, {"libnvJitLink.so.12", "libnvJitLink.so.13"}}) {
     Finding f;
     f.cause = "cuda_version_mismatch";
     f.layer = Layer::libraries;
@@ -204,9 +203,10 @@ TEST(Diagnosis, MergedTitlesSayTheirSentenceOnce) {
   auto [causes, warnings] = rank_findings(found);
   ASSERT_EQ(causes.size(), 1u);
   const std::string& t = causes[0].title;
-  EXPECT_EQ(t, "jax 0.4.30 was built for CUDA 12.5.1 and needs libcublas.so.12, but only libcublas.so.13; libcufft.so.11, but only "
-               "libcufft.so.12; libcusolver.so.11, but only libcusolver.so.12; libcusparse.so.12, but only libcusparse.so.12.6; "
-               "libnvJitLink.so.12, but only libnvJitLink.so.13 is installed");
+  EXPECT_EQ(t,
+            "jax 0.4.30 was built for CUDA 12.5.1 and needs libcublas.so.12, but only libcublas.so.13; libcufft.so.11, but only "
+            "libcufft.so.12; libcusolver.so.11, but only libcusolver.so.12; libcusparse.so.12, but only libcusparse.so.12.6; "
+            "libnvJitLink.so.12, but only libnvJitLink.so.13 is installed");
   // Titles with little in common are kept whole.
   Finding a, b;
   a.cause = b.cause = "other";
@@ -214,7 +214,6 @@ TEST(Diagnosis, MergedTitlesSayTheirSentenceOnce) {
   b.title = "jax finds no cuDNN";
   EXPECT_EQ(rank_findings({a, b}).first[0].title, "torch finds no NCCL; jax finds no cuDNN");
 }
-
 
 // Two copies of one SONAME in the process (jax 0.11.2 on the H200 host, LD_LIBRARY_PATH at a CUDA
 // 13.0 toolkit: libcublas.so.13's NEEDED found the toolkit's libcublasLt.so.13, then the plugin

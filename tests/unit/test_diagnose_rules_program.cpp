@@ -65,7 +65,8 @@ TEST(ProgramRules, UsedTheGpuWell) {
   EXPECT_EQ(to_string(d.program_verdict), "used_gpu");
   EXPECT_EQ(d.causes.front().layer, Layer::program);
   EXPECT_NE(d.program_summary.find("used GPU 0 (NVIDIA H200): peak 10.0 GiB, mean 88%, peak 93%, busy 95% of the time"),
-            std::string::npos) << d.program_summary;
+            std::string::npos)
+      << d.program_summary;
 }
 
 TEST(ProgramRules, StarvedGpuWithBusyCpuIsInputPipelineBound) {
@@ -153,8 +154,9 @@ TEST(ProgramRules, APidNamespaceWithoutItsOwnProcIsTheRootCause) {
   LogEvent e;
   e.stream = "stderr";
   e.line = 1;
-  e.text = "UserWarning: CUDA initialization: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions before "
-           "calling NumCudaDevices() that might have already set an error? Error 304: OS call failed or operation not supported on this OS";
+  e.text =
+      "UserWarning: CUDA initialization: Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions before "
+      "calling NumCudaDevices() that might have already set an error? Error 304: OS call failed or operation not supported on this OS";
   e.message = "torch_unexpected_error_getdevicecount";
   e.cause = "other";
   e.severity = "error";

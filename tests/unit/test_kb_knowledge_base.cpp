@@ -37,7 +37,7 @@ TEST(KnowledgeBase, CudaToolkitTargetFolderPerMachine) {
   const auto& kb = kb::KnowledgeBase::get();
   EXPECT_EQ(kb.cuda_target("x86_64"), "x86_64-linux");
   EXPECT_EQ(kb.cuda_target("aarch64"), "sbsa-linux");  // GH200, Graviton: server arm64 (SBSA)
-  EXPECT_EQ(kb.cuda_target("ppc64le"), "");             // not in the table
+  EXPECT_EQ(kb.cuda_target("ppc64le"), "");            // not in the table
 }
 
 TEST(KnowledgeBase, EnvironmentAllowList) {
@@ -271,7 +271,6 @@ TEST(KnowledgeBase, MalformedDataIsAnError) {
   files = {{"causes.toml", "this is = = not toml"}};
   EXPECT_THROW(kb::KnowledgeBase::parse(files), std::runtime_error);
 }
-
 
 // The preloads as read from each release's source (libraries.toml [[preload]]): torch 2.11 loads
 // libcublasLt before libcublas and stops at a missing one; 2.14 goes on; 2.15 dropped curand; jax

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "core/snapshot_json.hpp"
 #include "report/redact.hpp"
 
 namespace gpudoctor {
@@ -114,6 +115,44 @@ TEST(Redact, SnapshotIdsRenumberedAndMarked) {
   EXPECT_EQ(j["device_nodes"][0]["gid"], 1001);  // the same group as the user's, still
   EXPECT_EQ(j["user"]["group_names"], nlohmann::json({"video", "<user>"}));
   EXPECT_EQ(j["python_envs"][0]["prefix"], "/home/<user>/venv");
+}
+
+TEST(Redact, TheSnapshotsOwnWordsAreNoUserOrHostAndItStillReadsBack) {
+  // A host named "search" and a login named "quick": both words of the snapshot's own texts
+  // ("not on the search path", probe mode "quick"). Redacted, it must read back (check --from).
+  Snapshot snap;
+  FrameworkLibraries fw;
+  fw.framework = "torch";
+  ResolvedLibrary lib;
+  lib.role = "cudart";
+  lib.name = "libcudart.so.13";
+  LibraryCopy copy;
+  copy.path = "/home/alice/arm/libcudart.so.13";
+  copy.resolved = copy.path;
+  copy.status = CopyStatus::wrong_machine;
+  copy.detail = "x86-64";
+  copy.off_path = true;
+  lib.others.push_back(copy);
+  fw.libraries.push_back(lib);
+  snap.frameworks.push_back(fw);
+  snap.compute.mode = ProbeMode::quick;
+  auto j = to_json(snap);
+  RedactionContext c;
+  c.host_names = {"search.cluster.example", "gpu-node-7"};
+  c.user_names = {"quick", "alice"};
+  Redactor r(c);
+  r.snapshot(j);
+  Snapshot back;
+  ASSERT_NO_THROW(back = snapshot_from_json(j)) << j.dump();
+  const auto& other = back.frameworks.at(0).libraries.at(0).others.at(0);
+  EXPECT_EQ(other.status, CopyStatus::wrong_machine);
+  EXPECT_TRUE(other.off_path);
+  EXPECT_EQ(other.path, "/home/<user>/arm/libcudart.so.13");  // alice is still a user
+  EXPECT_EQ(back.compute.mode, ProbeMode::quick);
+  // Near: the other host and user are redacted as before, in the same kind of text.
+  EXPECT_EQ(r.text("gpu-node-7: wrong machine, not on the search path"), "<host>: wrong machine, not on the search path");
+  EXPECT_EQ(r.text("alice"), "<user>");
+  EXPECT_EQ(r.text("quick"), "quick");
 }
 
 }  // namespace
