@@ -5,16 +5,10 @@
 #include <vector>
 
 #include "core/layer.hpp"
+#include "core/severity.hpp"
 #include "core/snapshot.hpp"
 
 namespace gpudoctor {
-
-enum class Severity {
-  error,    ///< blocks the GPU path
-  warning,  ///< degrades it, or may block it; not enough alone to call the host broken
-  info,     ///< benign explanation of something that looks wrong
-};
-std::string_view to_string(Severity s);
 
 struct Finding {
   std::string cause;  ///< id from causes.md (kb/data/causes.toml)

@@ -32,15 +32,6 @@ int rank(Layer layer) { return static_cast<int>(layer); }
 
 namespace gpudoctor {
 
-std::string_view to_string(Severity s) {
-  switch (s) {
-    case Severity::error: return "error";
-    case Severity::warning: return "warning";
-    case Severity::info: return "info";
-  }
-  return "error";
-}
-
 std::string_view to_string(LayerState s) {
   switch (s) {
     case LayerState::passed: return "passed";

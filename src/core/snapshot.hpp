@@ -11,6 +11,7 @@
 #include "core/code_fact.hpp"
 #include "core/enum_text.hpp"
 #include "core/fact.hpp"
+#include "core/severity.hpp"
 
 namespace gpudoctor {
 
@@ -654,12 +655,12 @@ struct CpuSample {
 /// A significant line of the program's output, read through explain's catalogue as it ran.
 struct LogEvent {
   double t_s = 0;
-  std::string stream;    ///< "stdout", "stderr", or the file it was read from
-  std::size_t line = 0;  ///< 1-based, in that stream
-  std::string text;      ///< cleaned, cut at 300 bytes
-  std::string message;   ///< catalogue id
-  std::string cause;     ///< cause id, empty for a line that only states a fact
-  std::string severity;  ///< "error", "warning", "info"
+  std::string stream;                  ///< "stdout", "stderr", or the file it was read from
+  std::size_t line = 0;                ///< 1-based, in that stream
+  std::string text;                    ///< cleaned, cut at 300 bytes
+  std::string message;                 ///< catalogue id
+  std::string cause;                   ///< cause id, empty for a line that only states a fact
+  Severity severity = Severity::info;  ///< the catalogue message's ("error", "warning", "info" in JSON)
 };
 
 /// Whether the driver's per-process lists could be matched to the watched program's PIDs.

@@ -188,14 +188,14 @@ void rule_program_log(const RuleContext& ctx, std::vector<Finding>& out) {
       f.cause = e.cause;
       f.layer = info->layer ? *info->layer : Layer::benign;
       bool benign = info->layer == Layer::benign;  // causes.toml: a line that is harmless
-      f.severity = benign ? Severity::info : e.severity == "error" ? Severity::error
-                                                                   : Severity::warning;
+      f.severity = benign ? Severity::info : e.severity == Severity::error ? Severity::error
+                                                                           : Severity::warning;
       f.title = "The program's log: " + info->meaning;
       if (f.title.size() > 200) f.title = f.title.substr(0, f.title.rfind(' ', 197)) + "...";
       if (!benign) f.fix = ctx.kb.text_fix(e.cause);
       found.push_back(std::move(f));
       it = found.end() - 1;
-    } else if (e.severity == "error" && it->severity == Severity::warning) {
+    } else if (e.severity == Severity::error && it->severity == Severity::warning) {
       it->severity = Severity::error;
     }
     // A line the catalogue matched twice (TensorFlow's message and the loader's) is evidence once.

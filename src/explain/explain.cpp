@@ -77,8 +77,8 @@ constexpr BuiltinFact k_builtin_facts[] = {
 };
 
 Severity severity_of(std::string_view s) {
-  return s == "error" ? Severity::error : s == "info" ? Severity::info
-                                                      : Severity::warning;
+  if (auto v = enum_from_string<Severity>(s)) return *v;
+  throw std::runtime_error(fmt::format("messages.toml: severity '{}' is none of error, warning, info", s));
 }
 
 }  // namespace

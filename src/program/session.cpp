@@ -30,8 +30,6 @@ constexpr std::size_t k_max_log_events = 200;
 constexpr std::size_t k_max_cpu_points = 3000;
 constexpr std::size_t k_log_file_limit = 16u << 20;  ///< inspect: the last 16 MiB of a log file
 
-std::string severity_name(Severity s) { return std::string(to_string(s)); }
-
 /// One stream of the program's output, read through explain's catalogue.
 class LogStream {
  public:
@@ -61,7 +59,7 @@ class LogStream {
       e.text = a.text.substr(0, 300);
       e.message = a.message;
       e.cause = a.cause;
-      e.severity = severity_name(a.severity);
+      e.severity = a.severity;
       events.push_back(std::move(e));
     }
   }

@@ -100,8 +100,8 @@ std::string log_marks(const Plot& plot, const std::vector<const LogEvent*>& line
   for (const auto* event : lines) {
     const auto& e = *event;
     if (e.cause.empty()) continue;
-    const char* color = e.severity == "error" ? "#c62828" : e.severity == "warning" ? "#ef6c00"
-                                                                                    : "#9e9e9e";
+    const char* color = e.severity == Severity::error ? "#c62828" : e.severity == Severity::warning ? "#ef6c00"
+                                                                                                    : "#9e9e9e";
     out += fmt::format("<line x1=\"{0:.1f}\" x2=\"{0:.1f}\" y1=\"{1}\" y2=\"{2}\" stroke=\"{3}\" stroke-width=\"2\"><title>{4} line {5}: {6} ({7})</title></line>\n",
                        plot.x(e.t_s), k_top, k_height - k_bottom, color, esc(e.stream, 200), e.line, esc(e.text, 300), esc(e.cause, 80));
   }

@@ -114,5 +114,28 @@ TEST(SnapshotJson, ProgramPartRoundTripsWithNullFiguresInTheTimeline) {
   EXPECT_THROW(snapshot_from_json(j), SnapshotError);
 }
 
+TEST(SnapshotJson, ALogLinesSeverityIsOneOfItsThreeWords) {
+  Snapshot s;
+  s.program.watched = true;
+  LogEvent e;
+  e.stream = "stderr";
+  e.line = 3;
+  e.text = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 65536.00 GiB. GPU 0 has a total capacity of 139.80 GiB";
+  e.message = "torch_cuda_out_of_memory";
+  e.cause = "gpu_memory_exhausted";
+  e.severity = Severity::error;
+  s.program.log.push_back(e);
+  auto j = to_json(s);
+  EXPECT_EQ(j["program"]["log"][0]["severity"], "error");
+  EXPECT_EQ(snapshot_from_json(j).program.log.at(0).severity, Severity::error);
+  j["program"]["log"][0]["severity"] = "warning";
+  EXPECT_EQ(snapshot_from_json(j).program.log.at(0).severity, Severity::warning);
+  // Near words: not this build's (a case changed, a word of another tool) are bad input.
+  for (const char* word : {"Error", "fatal", ""}) {
+    j["program"]["log"][0]["severity"] = word;
+    EXPECT_THROW(snapshot_from_json(j), SnapshotError) << word;
+  }
+}
+
 }  // namespace
 }  // namespace gpudoctor

@@ -159,7 +159,7 @@ TEST(ProgramRules, APidNamespaceWithoutItsOwnProcIsTheRootCause) {
       "calling NumCudaDevices() that might have already set an error? Error 304: OS call failed or operation not supported on this OS";
   e.message = "torch_unexpected_error_getdevicecount";
   e.cause = "other";
-  e.severity = "error";
+  e.severity = Severity::error;
   s.program.log.push_back(e);
   auto d = diagnose(s);
   ASSERT_FALSE(d.causes.empty());
@@ -193,7 +193,7 @@ TEST(ProgramRules, TheLogsCausesJoinTheVerdict) {
   e.text = "Could not load dynamic library 'libcudnn.so.8'";
   e.message = "tf_dso_load_failed";
   e.cause = "cudnn_missing";
-  e.severity = "error";
+  e.severity = Severity::error;
   s.program.log.push_back(e);
   auto d = diagnose(s);
   EXPECT_EQ(d.causes.front().cause, "cudnn_missing");
@@ -211,7 +211,7 @@ TEST(ProgramRules, AHarmlessLogLineIsANoteByItsCausesLayer) {
     e.line = 7;
     e.text = "W tensorflow/compiler/tf2tensorrt/utils/py_utils.cc:38] TF-TRT Warning: Could not find TensorRT";
     e.cause = cause;
-    e.severity = "warning";
+    e.severity = Severity::warning;
     s.program.log.push_back(e);
     return diagnose(s);
   };
