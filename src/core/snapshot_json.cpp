@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <initializer_list>
 
 #include "core/library_copy_text.hpp"
@@ -323,39 +322,16 @@ ComputeProbe compute_probe_from_json(const nlohmann::json& j) { return j.get<Com
 
 namespace gpudoctor {
 nlohmann::json to_json(const Program& program) { return nlohmann::json(program); }
-namespace {
-
-template <NamedEnum... E>
-void add_state_words(std::vector<std::string>& out, std::initializer_list<std::string_view> more) {
-  auto add = [&](std::string_view text) {
-    std::string word;
-    auto flush = [&] {
-      if (!word.empty() && std::find(out.begin(), out.end(), word) == out.end()) out.push_back(word);
-      word.clear();
-    };
-    for (char ch : text) {
-      const bool part = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-                        ch == '-' || ch == '_';
-      if (part) word += static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
-      else flush();
-    }
-    flush();
+std::vector<std::string_view> snapshot_state_texts() {
+  std::vector<std::string_view> out;
+  auto words_of = [&]<NamedEnum E>(E) {
+    for (const auto& [value, word] : EnumText<E>::names) out.push_back(word);
   };
-  (
-      [&] {
-        for (const auto& [value, word] : EnumText<E>::names) add(word);
-      }(),
-      ...);
-  for (auto text : more) add(text);
-}
-
-}  // namespace
-
-std::vector<std::string> snapshot_state_words() {
-  std::vector<std::string> out;
-  add_state_words<ProcessKind, ChildStatus, DriverProbeOrigin, ProbeMode, EnvironmentKind, CopyStatus, LibraryRequest, PerProcess>(
-      out, {copy_status_place_text(), probe_reason::not_in_quick, probe_reason::needs_compute_capability,
-            probe_reason::wrong_results, k_not_collected, "loaded"});
+  (words_of(ProcessKind{}), words_of(ChildStatus{}), words_of(DriverProbeOrigin{}), words_of(ProbeMode{}),
+   words_of(EnvironmentKind{}), words_of(CopyStatus{}), words_of(LibraryRequest{}), words_of(PerProcess{}),
+   words_of(Severity{}));
+  out.insert(out.end(), {copy_status_place_text(), probe_reason::not_in_quick, probe_reason::needs_compute_capability,
+                         probe_reason::wrong_results, k_not_collected, nlohmann::adl_serializer<LibraryLoad>::k_loaded});
   return out;
 }
 

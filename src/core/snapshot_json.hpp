@@ -20,12 +20,11 @@ struct SnapshotError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Every word of the snapshot's own vocabulary: its typed states (EnumText), the copy status's
-/// fixed text, the probe's reason words, split at what is not a letter, digit, '.', '-' or '_',
-/// lower case, each once. Redaction never treats one as a user or host name: a host named
-/// "search" would otherwise turn "wrong machine: x86-64, not on the search path" into a text no
-/// reader knows, and the shared snapshot would be refused (exit 2).
-std::vector<std::string> snapshot_state_words();
+/// The snapshot's own fixed texts: every word of its typed states (EnumText), the copy status's
+/// place, the probe's reason words. Redaction never takes a word of these for a user or host
+/// name: a host named "search" would otherwise turn "wrong machine: x86-64, not on the search
+/// path" into a text no reader knows, and the shared snapshot would be refused (exit 2).
+std::vector<std::string_view> snapshot_state_texts();
 
 /// Parses JSON text from outside, refusing arrays and objects nested deeper than `max_depth`
 /// (a snapshot is 8 deep; 10 MB of "[" would otherwise cost seconds and hundreds of MB) and

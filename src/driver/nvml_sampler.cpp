@@ -78,7 +78,7 @@ void sample_nvml(std::chrono::milliseconds interval, const Emit& emit) {
   emit(json{{"gpus", gpus}}.dump());
 
   std::vector<unsigned long long> last_seen(handles.size(), 0);
-  std::vector<std::vector<unsigned>> last_pids(handles.size());  // the compute processes at the last ask
+  std::vector<std::vector<unsigned>> last_pids(handles.size());  // each GPU's compute processes, sorted
   std::vector<nvml::ProcessInfo> infos(k_max_processes);
   std::vector<nvml::ProcessUtilizationSample> samples(k_max_processes);
   // nvmlDeviceGetProcessUtilization cost about 1.7 ms of CPU per call on an H200 (driver 580,
@@ -126,8 +126,10 @@ void sample_nvml(std::chrono::milliseconds interval, const Emit& emit) {
           }
           g["procs"] = std::move(procs);
           std::sort(pids.begin(), pids.end());
-          if (pids != last_pids[k]) ask_process_utilization = true;
-          if (ask_process_utilization) last_pids[k] = std::move(pids);
+          if (pids != last_pids[k]) {
+            ask_process_utilization = true;
+            last_pids[k] = std::move(pids);
+          }
         }
       }
       if (fn.device_process_utilization && ask_process_utilization) {

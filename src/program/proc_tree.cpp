@@ -258,18 +258,16 @@ void ProcessTree::read_command(pid_t pid, ProgramProcess& p) {
     if (auto env = read_proc_file(fmt::format("{}/{}/environ", m_proc, pid), k_environ_limit)) p.env = parse_environ(*env, m_kb);
 }
 
-void ProcessTree::full_look(pid_t pid, ProgramProcess& p, double t_s, std::uint64_t vsize) {
+void ProcessTree::full_look(pid_t pid, ProgramProcess& p, double t_s, std::uint64_t vsize, LastReading& last) {
   // A process that replaced its program (exec) under the same name since the last look (a change
   // of name is caught at every tick): its new command and environment.
   read_command(pid, p);
   // A library loaded (dlopen, or a new program) adds mappings and so changes the address space's
   // size; while that stays the same, maps (a thousand lines for a PyTorch process, the costliest
   // file of a reading) is not read again.
-  auto seen = m_maps_vsize.find(pid);
-  const bool same_mappings = seen != m_maps_vsize.end() && seen->second == vsize && vsize != 0;
-  if (!same_mappings) {
+  if (!(last.maps_vsize == vsize && vsize != 0)) {
     if (auto maps = read_proc_file(fmt::format("{}/{}/maps", m_proc, pid), k_maps_limit)) {
-      m_maps_vsize[pid] = vsize;
+      last.maps_vsize = vsize;
       for (const auto& path : parse_maps_files(*maps)) {
         auto role = m_kb.mapped_role(basename_of(path));
         if (!role) continue;
@@ -338,32 +336,30 @@ void ProcessTree::tick(double t_s, bool full) {
     auto st = parse_proc_stat(*text);
     if (!st || st->state == 'Z' || st->state == 'X') continue;  // a zombie's figures are final
     auto it = m_processes.find(pid);
-    bool reused = it != m_processes.end() && m_start_times[pid] != st->start_time;
+    bool reused = it != m_processes.end() && m_last[pid].start_time != st->start_time;
     if (it == m_processes.end() || reused) {
       if (m_processes.size() >= k_max_processes && !reused) {
         note(fmt::format("more than {} processes: the rest are not watched", k_max_processes));
         continue;
       }
+      LastReading& last = m_last[pid] = LastReading{st->start_time, std::nullopt, st->comm, std::nullopt};
       ProgramProcess p;
       first_look(pid, p, t_s);
-      m_maps_vsize.erase(pid);
-      full_look(pid, p, t_s, st->vsize);
+      full_look(pid, p, t_s, st->vsize, last);
       it = m_processes.insert_or_assign(pid, std::move(p)).first;
-      m_start_times[pid] = st->start_time;
-      m_ticks.erase(pid);
     } else if (full) {
-      full_look(pid, it->second, t_s, st->vsize);
-    } else if (m_comms[pid] != st->comm) {
+      full_look(pid, it->second, t_s, st->vsize, m_last[pid]);
+    } else if (m_last[pid].comm != st->comm) {
       read_command(pid, it->second);  // it ran exec: the fork's copy of its parent's command is not its own
     }
-    m_comms[pid] = st->comm;
+    LastReading& last = m_last[pid];
+    last.comm = st->comm;
     ProgramProcess& p = it->second;
     p.ppid = st->ppid;
     p.last_seen_s = t_s;
     std::uint64_t ticks = st->utime + st->stime;
-    if (auto prev = m_ticks.find(pid); prev != m_ticks.end() && ticks >= prev->second)
-      delta_ticks += static_cast<double>(ticks - prev->second);
-    m_ticks[pid] = ticks;
+    if (last.ticks && ticks >= *last.ticks) delta_ticks += static_cast<double>(ticks - *last.ticks);
+    last.ticks = ticks;
     p.cpu_seconds = static_cast<double>(ticks) / m_clock_ticks;
     alive.insert(pid);
   }

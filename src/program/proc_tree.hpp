@@ -83,7 +83,14 @@ class ProcessTree {
   void note(const std::string& text);
   std::vector<pid_t> children_of(pid_t pid, bool all_threads);
   void first_look(pid_t pid, ProgramProcess& p, double t_s);
-  void full_look(pid_t pid, ProgramProcess& p, double t_s, std::uint64_t vsize);
+  /// What the last reading of a process left to compare the next one with.
+  struct LastReading {
+    std::uint64_t start_time = 0;             ///< another at the same PID: the PID was reused
+    std::optional<std::uint64_t> ticks;       ///< utime + stime
+    std::string comm;                         ///< another name: the process ran exec
+    std::optional<std::uint64_t> maps_vsize;  ///< vsize when maps was last read: the same, no new library
+  };
+  void full_look(pid_t pid, ProgramProcess& p, double t_s, std::uint64_t vsize, LastReading& last);
   void read_command(pid_t pid, ProgramProcess& p);
 
   std::string m_proc;
@@ -92,10 +99,7 @@ class ProcessTree {
   std::set<pid_t> m_ignored;
   const kb::KnowledgeBase& m_kb;
   std::map<pid_t, ProgramProcess> m_processes;
-  std::map<pid_t, std::uint64_t> m_start_times;
-  std::map<pid_t, std::string> m_comms;         ///< the comm of the last reading: a change is an exec
-  std::map<pid_t, std::uint64_t> m_maps_vsize;  ///< vsize when maps was last read: unchanged, no new library
-  std::map<pid_t, std::uint64_t> m_ticks;       ///< utime + stime at the last reading
+  std::map<pid_t, LastReading> m_last;
   std::set<pid_t> m_alive;
   std::optional<double> m_last_t;
   std::optional<double> m_cpu_percent;

@@ -98,8 +98,15 @@ Redactor::Redactor(const RedactionContext& context) {
   for (const auto& k : context.keep_words)
     if (!k.empty()) m_keep.push_back(lower(k));
   // gpudoctor's own words in a snapshot (states, fixed texts) are never a user's or a host's: the
-  // shared snapshot must still read back.
-  for (auto& w : snapshot_state_words()) m_keep.push_back(std::move(w));
+  // shared snapshot must still read back. Words as the host matcher below cuts them.
+  for (std::string_view text : snapshot_state_texts()) {
+    for (std::size_t i = 0; i < text.size();) {
+      std::size_t end = i;
+      while (end < text.size() && host_char(text[end])) ++end;
+      if (end > i) m_keep.push_back(lower(std::string(text.substr(i, end - i))));
+      i = end + 1;
+    }
+  }
   for (const auto& u : context.user_names) add_user(u);
   for (const auto& h : context.host_names) {
     std::string name = lower(h);
