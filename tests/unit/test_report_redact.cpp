@@ -136,10 +136,14 @@ TEST(Redact, TheSnapshotsOwnWordsAreNoUserOrHostAndItStillReadsBack) {
   fw.libraries.push_back(lib);
   snap.frameworks.push_back(fw);
   snap.compute.mode = ProbeMode::quick;
+  LogEvent line;
+  line.text = "W0000 00:00:1733270000.000000 1234 cuda_dnn.cc:8310] Unable to register cuDNN factory";
+  line.severity = Severity::warning;
+  snap.program.log.push_back(line);
   auto j = to_json(snap);
   RedactionContext c;
   c.host_names = {"search.cluster.example", "gpu-node-7"};
-  c.user_names = {"quick", "alice"};
+  c.user_names = {"quick", "warning", "alice"};
   Redactor r(c);
   r.snapshot(j);
   Snapshot back;
@@ -149,6 +153,7 @@ TEST(Redact, TheSnapshotsOwnWordsAreNoUserOrHostAndItStillReadsBack) {
   EXPECT_TRUE(other.off_path);
   EXPECT_EQ(other.path, "/home/<user>/arm/libcudart.so.13");  // alice is still a user
   EXPECT_EQ(back.compute.mode, ProbeMode::quick);
+  EXPECT_EQ(back.program.log.at(0).severity, Severity::warning);
   // Near: the other host and user are redacted as before, in the same kind of text.
   EXPECT_EQ(r.text("gpu-node-7: wrong machine, not on the search path"), "<host>: wrong machine, not on the search path");
   EXPECT_EQ(r.text("alice"), "<user>");
